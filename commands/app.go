@@ -1,0 +1,162 @@
+// Package commands builds the wanctl command line. One file per subcommand:
+// flags, wiring and output only; the algorithms live in the other packages.
+package commands
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+// IO is where a command reads and writes. Tests pass buffers.
+type IO struct {
+	In  io.Reader
+	Out io.Writer
+	Err io.Writer
+	// Getenv looks up environment variables; nil means os.Getenv.
+	Getenv func(string) string
+}
+
+func (s IO) getenv(k string) string {
+	if s.Getenv != nil {
+		return s.Getenv(k)
+	}
+	return os.Getenv(k)
+}
+
+// DefaultConfigPath is used when neither -config nor $WANCTL_CONFIG is given.
+const DefaultConfigPath = "/etc/wanctl/wanctl.hcl"
+
+// Build information, set with -ldflags "-X github.com/wanctl/wanctl/commands.version=...".
+var (
+	version = "dev"
+	commit  = ""
+)
+
+// Run executes the command line args and returns the process exit code.
+func Run(args []string, stdio IO) int {
+	app := newApp(stdio)
+	err := app.Run(args)
+	if err == nil {
+		return 0
+	}
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		if msg := err.Error(); msg != "" {
+			fmt.Fprintln(stdio.Err, "Error:", msg)
+		}
+		return ec.ExitCode()
+	}
+	// Usage errors from flag parsing (unknown flag, bad value) end up here.
+	fmt.Fprintln(stdio.Err, "Error:", err)
+	return 1
+}
+
+func newApp(stdio IO) *cli.App {
+	app := &cli.App{
+		Name:                 "wanctl",
+		Usage:                "keep an internet link responsive under load (CAKE on MikroTik RouterOS)",
+		Reader:               stdio.In,
+		Writer:               stdio.Out,
+		ErrWriter:            stdio.Err,
+		Flags:                commonFlags(),
+		EnableBashCompletion: false,
+		HideVersion:          true,
+		// Exit codes are ours: never let urfave call os.Exit.
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return cli.Exit(fmt.Sprintf("%v (see 'wanctl %s -h')", err, c.Command.Name), 1)
+		},
+	}
+	app.Commands = []*cli.Command{
+		versionCommand(stdio),
+	}
+	for _, c := range app.Commands {
+		c.Flags = append(c.Flags, commonFlags()...)
+		if c.OnUsageError == nil {
+			c.OnUsageError = app.OnUsageError
+		}
+	}
+	return app
+}
+
+// commonFlags are accepted both before and after the subcommand name
+// ("wanctl -log-level debug plan" and "wanctl plan -log-level debug").
+func commonFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", Usage: "configuration file (default $WANCTL_CONFIG, then " + DefaultConfigPath + ")"},
+		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json"},
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn or error"},
+		&cli.BoolFlag{Name: "no-color", Usage: "never colour the output (also: NO_COLOR set in the environment)"},
+	}
+}
+
+// opt returns a common flag's value: the innermost command that set it on the
+// command line wins, then the default of the innermost command defining it.
+func opt(c *cli.Context, name string) string {
+	for _, lc := range c.Lineage() {
+		for _, n := range lc.LocalFlagNames() {
+			if n == name {
+				return fmt.Sprint(lc.Value(name))
+			}
+		}
+	}
+	return fmt.Sprint(c.Value(name))
+}
+
+// configPath resolves -config, then $WANCTL_CONFIG, then the default path.
+func configPath(c *cli.Context, stdio IO) string {
+	if p := opt(c, "config"); p != "" {
+		return p
+	}
+	if p := stdio.getenv("WANCTL_CONFIG"); p != "" {
+		return p
+	}
+	return DefaultConfigPath
+}
+
+// useColor reports whether w may receive ANSI colour: only a terminal, and
+// never with -no-color or NO_COLOR.
+func useColor(c *cli.Context, stdio IO, w io.Writer) bool {
+	if opt(c, "no-color") == "true" || stdio.getenv("NO_COLOR") != "" {
+		return false
+	}
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// newLogger builds the structured logger from -log-format and -log-level.
+// The level is a LevelVar so a daemon can toggle debug at runtime.
+func newLogger(c *cli.Context, stdio IO) (*slog.Logger, *slog.LevelVar, error) {
+	lv := new(slog.LevelVar)
+	switch strings.ToLower(opt(c, "log-level")) {
+	case "debug":
+		lv.Set(slog.LevelDebug)
+	case "info", "":
+		lv.Set(slog.LevelInfo)
+	case "warn", "warning":
+		lv.Set(slog.LevelWarn)
+	case "error":
+		lv.Set(slog.LevelError)
+	default:
+		return nil, nil, cli.Exit(fmt.Sprintf("-log-level %q: use debug, info, warn or error", opt(c, "log-level")), 1)
+	}
+	ho := &slog.HandlerOptions{Level: lv}
+	switch strings.ToLower(opt(c, "log-format")) {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(stdio.Err, ho)), lv, nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(stdio.Err, ho)), lv, nil
+	default:
+		return nil, nil, cli.Exit(fmt.Sprintf("-log-format %q: use text or json", opt(c, "log-format")), 1)
+	}
+}

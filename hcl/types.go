@@ -1,0 +1,256 @@
+// Package hcl is wanctl's configuration language: schema, decoding,
+// validation, diagnostics and the two functions env() and file().
+//
+// The result of a successful Load is a *Config whose values are typed
+// (rates in bits/s as int64, durations as time.Duration), fully defaulted and
+// validated: later packages consume it without re-checking.
+package hcl
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/netip"
+	"time"
+
+	hcl "github.com/hashicorp/hcl/v2"
+)
+
+// Config is a decoded, defaulted and validated wanctl configuration.
+type Config struct {
+	// Filename is the path the configuration was read from.
+	Filename string
+	Routers  []*Router
+	Daemon   Daemon
+	WANs     []*WAN
+	// Steering is nil when the file has no steering block.
+	Steering *Steering
+}
+
+// Router returns the router with that name, or nil.
+func (c *Config) Router(name string) *Router {
+	for _, r := range c.Routers {
+		if r.Name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+// WAN returns the WAN with that name, or nil.
+func (c *Config) WAN(name string) *WAN {
+	for _, w := range c.WANs {
+		if w.Name == name {
+			return w
+		}
+	}
+	return nil
+}
+
+// Secret holds a credential. It never prints itself: fmt, slog and JSON all
+// see "(sensitive)"; only Reveal returns the value.
+type Secret string
+
+const redacted = "(sensitive)"
+
+// Reveal returns the secret value; call it only where the value is sent to
+// the router.
+func (s Secret) Reveal() string { return string(s) }
+
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return redacted
+}
+
+// GoString keeps %#v from printing the value.
+func (s Secret) GoString() string { return s.String() }
+
+// LogValue keeps slog from printing the value.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalJSON keeps encoding/json from writing the value.
+func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+
+// Router is a `router "<name>"` block.
+type Router struct {
+	Name string
+	// URL is the REST base as configured, without the "/rest" suffix
+	// (e.g. "https://192.168.88.1").
+	URL           string
+	Username      string
+	Password      Secret
+	CAFile        string // "" = system roots
+	TLSSkipVerify bool
+	Timeout       time.Duration // default 2s
+	AdoptExisting bool
+	// HostAddress is this host's address as the router sees it; invalid
+	// (zero) when not set.
+	HostAddress      netip.Addr
+	LANInterfaceList string // default "LAN"
+	AllowFastTrack   bool
+	DeclRange        hcl.Range
+}
+
+// Daemon is the optional `daemon` block, fully defaulted.
+type Daemon struct {
+	StateDir string        // default "/var/lib/wanctl"
+	LockDir  string        // default "/run/wanctl"
+	Interval time.Duration // default 50ms, >= 10ms
+	Listen   string        // default "127.0.0.1:9101"
+}
+
+// Direction names.
+const (
+	Download = "download"
+	Upload   = "upload"
+)
+
+// WAN is a `wan "<name>"` block.
+type WAN struct {
+	Name      string
+	Router    string // name of a declared router
+	Interface string
+	// Gateway is the next hop: an IP address, or an interface name (PPPoE,
+	// LTE); "" when not set.
+	Gateway      string
+	Measurement  Measurement
+	Download     Direction
+	Upload       Direction
+	Thresholds   Thresholds
+	RouterWrites RouterWrites
+	DeclRange    hcl.Range
+}
+
+// GatewayIP returns the gateway as an address when it is one.
+func (w *WAN) GatewayIP() (netip.Addr, bool) {
+	a, err := netip.ParseAddr(w.Gateway)
+	return a, err == nil
+}
+
+// RoutingTable is the name of the WAN's routing table, "wanctl-<wan>".
+func (w *WAN) RoutingTable() string { return "wanctl-" + w.Name }
+
+// Directions returns download then upload.
+func (w *WAN) Directions() []*Direction { return []*Direction{&w.Download, &w.Upload} }
+
+// Measurement is a WAN's `measurement` block.
+type Measurement struct {
+	Reflectors []netip.Addr // at least one
+	PingRate   int          // echo requests per second, all reflectors together; default 20, 1..100
+	// TCPFallback are "host:port" targets for TCP-connect RTT during an ICMP
+	// blackout; the host is an IP literal.
+	TCPFallback []netip.AddrPort
+	Source      netip.Addr // zero when unset
+	PinRoutes   bool       // default: true when the WAN has a gateway
+}
+
+// Direction is a WAN's `download` or `upload` block.
+type Direction struct {
+	Name string // Download or Upload
+	// Queue is the queue-tree entry apply creates and autorate moves;
+	// default "wanctl-<wan>-down" / "wanctl-<wan>-up".
+	Queue string
+	// QueueType is the CAKE queue type's name (RouterOS /queue/type has no
+	// comment, so it is owned by name); default "wanctl-<wan>-<direction>".
+	QueueType string
+	// Parent of the queue-tree entry. Download: default "global"; upload:
+	// always the WAN's interface.
+	Parent           string
+	Ceiling          int64 // bits/s, required
+	StepUp           int64 // bits/s
+	FactorDown       float64
+	FactorDownYellow float64
+	Floor            Floors
+	Cake             Cake
+}
+
+// Floors are lower bounds for decreases, never targets.
+// Red <= SoftRed <= Yellow <= Green <= Ceiling. Upload has no SoftRed (0).
+type Floors struct {
+	Green, Yellow, SoftRed, Red int64
+}
+
+// Cake is the RouterOS queue type (kind=cake) apply creates for a direction.
+// Empty strings / zero values mean "the RouterOS default".
+type Cake struct {
+	Diffserv       string // diffserv3|diffserv4|diffserv8|besteffort|precedence
+	Flowmode       string // flowblind|srchost|dsthost|hosts|flows|dual-srchost|dual-dsthost|triple-isolate
+	NAT            bool
+	Wash           bool
+	AckFilter      string // none|filter|aggressive
+	Overhead       int    // -64..256
+	MPU            int
+	RTT            time.Duration
+	ATM            string   // none|atm|ptm
+	OverheadScheme []string // e.g. ["docsis"], ["pppoe-ptm"]
+}
+
+// Thresholds is a WAN's `thresholds` block, fully defaulted.
+type Thresholds struct {
+	TargetBloat              time.Duration // 15ms
+	Refractory               time.Duration // 300ms
+	WarnBloat                time.Duration // 45ms
+	HardRedBloat             time.Duration // 80ms
+	BaselineTimeConstant     time.Duration // 60s
+	LoadTimeConstant         time.Duration // 250ms
+	BaselineUpdateThreshold  time.Duration // 3ms
+	BaselineRiseTimeConstant time.Duration // 300s
+	GreenRequired            int           // 5
+	DwellCycles              int           // 3
+	Deadband                 time.Duration // 3ms
+}
+
+// RouterWrites is a WAN's `router_writes` block, fully defaulted.
+type RouterWrites struct {
+	MinChange        float64       // 0.02
+	IncreaseInterval time.Duration // 1s
+	MaxPerMinute     int           // 120
+}
+
+// Steering is the optional `steering` block.
+type Steering struct {
+	Primary      string
+	Alternate    string
+	Rules        []*SteerRule
+	AddressLists []*AddressList
+	Thresholds   SteerThresholds
+	DeclRange    hcl.Range
+}
+
+// SteerRule is a `rule "<name>"` block: the matchers of one steering rule
+// (mangle, chain prerouting, connection-state=new). Empty = not matched on.
+type SteerRule struct {
+	Name           string
+	Protocol       string // "tcp", "udp", a number, ...
+	DstPorts       string // RouterOS port list "3478-3481,5060"
+	SrcPorts       string
+	DstAddress     string // address or prefix
+	SrcAddress     string
+	SrcAddressList string
+	DstAddressList string
+	// DSCP values as numbers 0..63 (names like "ef" translated); one mangle
+	// rule per value.
+	DSCP      []int
+	DeclRange hcl.Range
+}
+
+// AddressList is an `address_list "<name>"` block.
+type AddressList struct {
+	Name      string
+	Addresses []string // addresses or prefixes
+	DeclRange hcl.Range
+}
+
+// SteerThresholds is the steering `thresholds` block, fully defaulted.
+type SteerThresholds struct {
+	RTTYellow    time.Duration // 15ms
+	RTTRed       time.Duration // 15ms
+	RTTEWMAAlpha float64       // 0.3
+	MinDropsRed  int64         // 1
+	QueueYellow  int64         // 10 packets
+	QueueRed     int64         // 50 packets
+	RedSamples   int           // 2
+	GreenSamples int           // 15
+	StateMaxAge  time.Duration // 5s
+}
