@@ -28,3 +28,11 @@ type Object map[string]string
 
 // ID returns the object's ".id" ("" when the reply had none).
 func (o Object) ID() string { return o[".id"] }
+
+// Query narrows a list request: Filter is an AND of equalities
+// (GET /rest/<menu>?k=v&...), Proplist names the fields to return
+// (".proplist"; the reply may or may not include ".id").
+type Query struct {
+	Filter   map[string]string
+	Proplist []string
+}
