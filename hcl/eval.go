@@ -124,6 +124,16 @@ func (d *decoder) eval(a *hcl.Attribute) (cty.Value, bool) {
 }
 
 func rewriteFuncDiag(diag *hcl.Diagnostic) *hcl.Diagnostic {
+	switch diag.Summary {
+	case "Call to unknown function":
+		c := *diag
+		c.Detail += " The configuration has two functions: env(NAME) reads an environment variable and file(PATH) a file."
+		return &c
+	case "Variables not allowed":
+		c := *diag
+		c.Detail += " Write the value itself (strings in double quotes), or read it with env(NAME) or file(PATH)."
+		return &c
+	}
 	extra, ok := hcl.DiagnosticExtra[hclsyntax.FunctionCallDiagExtra](diag)
 	if !ok {
 		return diag
