@@ -100,10 +100,10 @@ func TestFile(t *testing.T) {
 	}
 	cfgPath := filepath.Join(dir, "wanctl.hcl")
 	for expr, want := range map[string]string{
-		`file("secrets/pw-lf")`:                                  "one",
-		`file("secrets/pw-crlf")`:                                "two",
-		`file("secrets/pw-none")`:                                "three",
-		`file("secrets/pw-inner")`:                               "a\nb",
+		`file("secrets/pw-lf")`:                                      "one",
+		`file("secrets/pw-crlf")`:                                    "two",
+		`file("secrets/pw-none")`:                                    "three",
+		`file("secrets/pw-inner")`:                                   "a\nb",
 		fmt.Sprintf("file(%q)", filepath.Join(dir, "secrets/pw-lf")): "one",
 	} {
 		cfg, d := parseString(t, cfgPath, fmt.Sprintf(minimal, expr), Options{})
