@@ -35,6 +35,7 @@ type decoder struct {
 	wanAux    map[*WAN]*wanAux
 	routerAux map[*Router]*rawRouter
 	steerAux  *steerAux
+	secrets   []hcl.Range // literal passwords, masked in snippets
 }
 
 type wanAux struct {
@@ -273,6 +274,9 @@ func (d *decoder) password(a *hcl.Attribute, out *Router) {
 					"env(\"WANCTL_ROUTER_PASSWORD\") or file(\"/etc/wanctl/router-password\").")
 		}
 		out.Password = Secret(pw)
+	}
+	if isLiteral(a.Expr) {
+		d.secrets = append(d.secrets, a.Expr.Range())
 	}
 	if d.mode&0o044 != 0 && isLiteral(a.Expr) {
 		d.errorf(a.Expr.Range(), "Password in a file readable by other users",

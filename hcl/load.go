@@ -75,6 +75,7 @@ func Parse(filename string, src []byte, opts Options) (*Config, *Diagnostics) {
 	cfg := d.decodeFile(&raw)
 	d.validate(cfg, &raw)
 	out.Diags = sortDiags(d.diags)
+	out.secrets = d.secrets
 	if out.Diags.HasErrors() {
 		return nil, out
 	}
@@ -103,6 +104,10 @@ func sortDiags(diags hcl.Diagnostics) hcl.Diagnostics {
 type Diagnostics struct {
 	Diags hcl.Diagnostics
 	Files map[string]*hcl.File
+
+	// secrets are the ranges of passwords written literally in the file:
+	// snippets show them as asterisks.
+	secrets []hcl.Range
 }
 
 // HasErrors reports whether any diagnostic is an error (warnings are not).
@@ -145,9 +150,10 @@ func (d *Diagnostics) WriteText(w io.Writer, color bool) error {
 	if d == nil {
 		return nil
 	}
+	files := d.redactedFiles()
 	for _, diag := range d.Diags {
 		var buf bytes.Buffer
-		if err := hcl.NewDiagnosticTextWriter(&buf, d.Files, textWidth, color).WriteDiagnostic(diag); err != nil {
+		if err := hcl.NewDiagnosticTextWriter(&buf, files, textWidth, color).WriteDiagnostic(diag); err != nil {
 			return err
 		}
 		text := buf.String()
@@ -156,7 +162,7 @@ func (d *Diagnostics) WriteText(w io.Writer, color bool) error {
 			old := fmt.Sprintf("  on %s line %d", s.Filename, s.Start.Line)
 			text = strings.Replace(text, old, fmt.Sprintf("  on %s:%d:%d", s.Filename, s.Start.Line, s.Start.Column), 1)
 			if !color {
-				text = addCaret(text, diag.Subject, d.Files[s.Filename])
+				text = addCaret(text, diag.Subject, files[s.Filename])
 			}
 		}
 		if _, err := io.WriteString(w, text); err != nil {
@@ -164,6 +170,35 @@ func (d *Diagnostics) WriteText(w io.Writer, color bool) error {
 		}
 	}
 	return nil
+}
+
+// redactedFiles returns the files with literal passwords masked.
+func (d *Diagnostics) redactedFiles() map[string]*hcl.File {
+	if len(d.secrets) == 0 {
+		return d.Files
+	}
+	files := make(map[string]*hcl.File, len(d.Files))
+	for name, f := range d.Files {
+		files[name] = f
+	}
+	for _, r := range d.secrets {
+		f := files[r.Filename]
+		if f == nil || r.End.Byte > len(f.Bytes) || r.End.Byte-r.Start.Byte < 2 {
+			continue
+		}
+		if f == d.Files[r.Filename] {
+			c := *f
+			c.Bytes = append([]byte(nil), f.Bytes...)
+			files[r.Filename], f = &c, &c
+		}
+		// Keep the quotes and the line structure; mask what is between.
+		for i := r.Start.Byte + 1; i < r.End.Byte-1; i++ {
+			if f.Bytes[i] != '\n' {
+				f.Bytes[i] = '*'
+			}
+		}
+	}
+	return files
 }
 
 // addCaret inserts a line of ^ under the subject's first source line.

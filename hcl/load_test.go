@@ -359,8 +359,13 @@ func TestSecretNeverPrinted(t *testing.T) {
 	_, d = parseString(t, "c.hcl", fmt.Sprintf(minimal, `"hunter2-secret"`), Options{FileMode: 0o644})
 	var buf bytes.Buffer
 	_ = d.WriteText(&buf, false)
-	if !d.HasErrors() || strings.Contains(d.Error(), "hunter2") {
-		t.Errorf("diagnostics: %s", d.Error())
+	if !d.HasErrors() || strings.Contains(d.Error(), "hunter2") || strings.Contains(buf.String(), "hunter2") ||
+		!strings.Contains(buf.String(), `password     = "**************"`) {
+		t.Errorf("diagnostics:\n%s", buf.String())
+	}
+	// The masking does not alter the parsed file.
+	if !bytes.Contains(d.Files["c.hcl"].Bytes, []byte("hunter2-secret")) {
+		t.Error("Files modified")
 	}
 }
 
