@@ -23,8 +23,16 @@ func validateCommand(stdio IO) *cli.Command {
 			if c.NArg() > 0 {
 				return cli.Exit(fmt.Sprintf("validate takes no arguments; pass the file with -config %s", c.Args().First()), 1)
 			}
+			log, _, err := newLogger(c, stdio)
+			if err != nil {
+				return err
+			}
 			path := configPath(c, stdio)
 			cfg, diags := loadConfig(path, stdio)
+			if cfg != nil {
+				log.Debug("configuration loaded", "file", path, "routers", len(cfg.Routers), "wans", len(cfg.WANs),
+					"steering", cfg.Steering != nil, "warnings", len(diags.Warnings()))
+			}
 			if c.Bool("json") {
 				b, err := diags.JSON()
 				if err != nil {

@@ -142,3 +142,13 @@ func TestValidatePasswordMode(t *testing.T) {
 		t.Errorf("0600: exit %d\n%s", code, errOut)
 	}
 }
+
+func TestValidateDebugLog(t *testing.T) {
+	code, _, errOut := run(t, pwEnv, "", "validate", "-log-level", "debug", "-config", "../examples/dual-wan-steering.hcl")
+	if code != 0 || !strings.Contains(errOut, "configuration loaded") || !strings.Contains(errOut, "wans=2") {
+		t.Errorf("exit %d\n%s", code, errOut)
+	}
+	if code, _, errOut := run(t, pwEnv, "", "validate", "-log-level", "loud", "-config", "../examples/lte.hcl"); code != 1 || !strings.Contains(errOut, "-log-level") {
+		t.Errorf("bad -log-level: exit %d %s", code, errOut)
+	}
+}

@@ -1,0 +1,33 @@
+# Developer shortcuts. CI runs .ci/run.
+GO        ?= go
+FUZZTIME  ?= 30s
+BENCHTIME ?= 1s
+
+.PHONY: build test lint fuzz bench clean
+
+build:
+	$(GO) build -o bin/wanctl .
+
+test:
+	$(GO) test ./...
+
+lint:
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+	@test -z "$$(gofmt -l .)" || { echo "not gofmt-formatted:"; gofmt -l .; exit 1; }
+
+# Every FuzzXxx of every package, FUZZTIME each. A short minimisation time
+# keeps the fuzzer exploring instead of shrinking one input for a minute.
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "== $$pkg $$f"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s $$pkg; \
+		done; \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+clean:
+	rm -rf bin
