@@ -93,7 +93,7 @@ func TestValidateJSON(t *testing.T) {
 
 func TestValidateWarnings(t *testing.T) {
 	code, out, errOut := run(t, pwEnv, "", "validate", "-config", "../hcl/testdata/warnings/insecure.hcl")
-	if code != 0 || out != "The configuration is valid, with 4 warnings.\n" {
+	if code != 0 || out != "The configuration is valid, with 5 warnings.\n" {
 		t.Errorf("exit %d, stdout %q", code, out)
 	}
 	if !strings.Contains(errOut, "Warning: TLS certificate verification is off") {

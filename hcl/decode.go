@@ -3,6 +3,7 @@ package hcl
 import (
 	"encoding/pem"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/netip"
@@ -81,7 +82,7 @@ func newDecoder(filename string, opts Options) *decoder {
 		d.lookupEnv = os.LookupEnv
 	}
 	if d.readFile == nil {
-		d.readFile = os.ReadFile
+		d.readFile = readFileLimited
 	}
 	d.ctx = d.evalContext()
 	return d
@@ -457,6 +458,26 @@ func (d *decoder) wan(r *rawWAN, routers []*rawRouter) *WAN {
 	out.Thresholds = d.thresholds(single(d, r.Thresholds, func(b *rawThresholds) hcl.Range { return b.DefRange }, "thresholds", "wan", r.DefRange, false))
 	out.RouterWrites = d.routerWrites(single(d, r.RouterWrites, func(b *rawRouterWrites) hcl.Range { return b.DefRange }, "router_writes", "wan", r.DefRange, false))
 	return out
+}
+
+// maxReadFile bounds file() and ca_file: they hold secrets and
+// certificates, and file("/dev/zero") must not eat the memory.
+const maxReadFile = 1 << 20
+
+func readFileLimited(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxReadFile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxReadFile {
+		return nil, fmt.Errorf("larger than %d bytes", maxReadFile)
+	}
+	return b, nil
 }
 
 func defaultQueueType(wan, dir string) string { return "wanctl-" + wan + "-" + dir }

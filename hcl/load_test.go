@@ -122,6 +122,12 @@ func TestFile(t *testing.T) {
 		t.Errorf("missing file: %q / %q", diag.Summary, diag.Detail)
 	}
 
+	// Endless or huge files are refused, not read into memory.
+	_, d = parseString(t, cfgPath, fmt.Sprintf(minimal, `file("/dev/zero")`), Options{})
+	if diag := only(t, d); diag.Summary != `Cannot read file "/dev/zero"` || !strings.Contains(diag.Detail, "larger than") {
+		t.Errorf("/dev/zero: %q / %q", diag.Summary, diag.Detail)
+	}
+
 	// Options.ReadFile replaces the file system.
 	var asked string
 	cfg, d := parseString(t, "/etc/wanctl/wanctl.hcl", fmt.Sprintf(minimal, `file("pw")`), Options{ReadFile: func(p string) ([]byte, error) {
@@ -309,7 +315,7 @@ func TestRendering(t *testing.T) {
 
 func TestWarningsKeepConfig(t *testing.T) {
 	cfg, d, _ := parseTestdata(t, "testdata/warnings/insecure.hcl")
-	if cfg == nil || d.HasErrors() || len(d.Warnings()) != 4 {
+	if cfg == nil || d.HasErrors() || len(d.Warnings()) != 5 {
 		t.Fatalf("config %v, diagnostics:\n%s", cfg != nil, d.Error())
 	}
 	if !strings.Contains(d.Error(), ": warning: TLS certificate verification is off") {

@@ -8,10 +8,11 @@ router "edge" {
 }
 
 router "lab" {
-  url          = "http://10.0.0.1" # WARNING: Router password sent in clear text
-  username     = "wanctl"
-  password     = env("WANCTL_ROUTER_PASSWORD")
-  host_address = "10.0.0.10"
+  url             = "http://10.0.0.1" # WARNING: Router password sent in clear text # WARNING: TLS settings have no effect over http://
+  username        = "wanctl"
+  password        = env("WANCTL_ROUTER_PASSWORD")
+  host_address    = "10.0.0.10"
+  tls_skip_verify = true
 }
 
 daemon {
