@@ -23,7 +23,8 @@ type Options struct {
 	FileMode fs.FileMode
 	// LookupEnv backs env(); nil = os.LookupEnv.
 	LookupEnv func(string) (string, bool)
-	// ReadFile backs file() and the ca_file check; nil = os.ReadFile.
+	// ReadFile backs file() and the ca_file check; nil = the real file
+	// system, reading at most 1 MiB.
 	ReadFile func(string) ([]byte, error)
 }
 
