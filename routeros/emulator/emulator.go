@@ -55,9 +55,9 @@ type Request struct {
 
 // QueueStats are a queue-tree entry's read-only statistics.
 type QueueStats struct {
-	Bytes, Packets, Dropped     int64 // cumulative counters
-	QueuedPackets, QueuedBytes  int64 // instantaneous
-	Rate, PacketRate            int64 // bits/s and packets/s
+	Bytes, Packets, Dropped    int64 // cumulative counters
+	QueuedPackets, QueuedBytes int64 // instantaneous
+	Rate, PacketRate           int64 // bits/s and packets/s
 }
 
 // maxRequests bounds the request log; the oldest half is dropped beyond it.
