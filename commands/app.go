@@ -75,6 +75,7 @@ func newApp(stdio IO) *cli.App {
 	}
 	app.Commands = []*cli.Command{
 		versionCommand(stdio),
+		emulatorCommand(stdio),
 	}
 	for _, c := range app.Commands {
 		c.Flags = append(c.Flags, commonFlags()...)
