@@ -8,7 +8,7 @@ import (
 
 func TestSanitizeJSON(t *testing.T) {
 	for in, want := range map[string]string{
-		`[{"a":"b"}]`:            `[{"a":"b"}]`,
+		`[{"a":"b"}]`:             `[{"a":"b"}]`,
 		"[{\"host\":\"a\x01b\"}]": `[{"host":"a\u0001b"}]`,
 		"{\"a\":\"x\ty\nz\"}":     `{"a":"x\u0009y\u000az"}`,
 		"{\"a\":\"\\\x02\"}":      `{"a":"\u0002"}`,
