@@ -1,0 +1,86 @@
+// Package statefile writes small state files so that a crash at any moment
+// leaves either the old or the new content, never a mix, and reads them back
+// tolerating corruption.
+package statefile
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// WriteAtomic replaces path with data: write a temporary file in the same
+// directory, fsync it, rename it over path, fsync the directory.
+func WriteAtomic(path string, data []byte, perm fs.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err = tmp.Chmod(perm); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err = tmp.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("write %s: fsync: %w", path, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	// The rename is durable only once the directory entry is on disk.
+	if d, derr := os.Open(dir); derr == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// WriteJSON marshals v (indented, trailing newline) and writes it atomically.
+func WriteJSON(path string, v any, perm fs.FileMode) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return WriteAtomic(path, append(b, '\n'), perm)
+}
+
+// ErrCorrupt is wrapped by ReadJSON when the file existed but did not decode;
+// the file has then been moved aside to <path>.corrupt.
+var ErrCorrupt = errors.New("corrupt state file")
+
+// ReadJSON decodes path into v. It returns found=false, err=nil when the
+// file does not exist. A file that does not decode is renamed to
+// "<path>.corrupt" (replacing an older one) and an error wrapping ErrCorrupt
+// is returned, so that the caller can warn and start fresh while the bad
+// file stays available for inspection.
+func ReadJSON(path string, v any) (found bool, err error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", path, err)
+	}
+	if derr := json.Unmarshal(b, v); derr != nil {
+		aside := path + ".corrupt"
+		if rerr := os.Rename(path, aside); rerr != nil {
+			return true, fmt.Errorf("%w %s (%v); moving it aside failed: %v", ErrCorrupt, path, derr, rerr)
+		}
+		return true, fmt.Errorf("%w %s (%v): moved aside to %s", ErrCorrupt, path, derr, aside)
+	}
+	return true, nil
+}

@@ -1,0 +1,73 @@
+package statefile
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+type doc struct {
+	Version int    `json:"version"`
+	Name    string `json:"name"`
+}
+
+func TestWriteReadJSON(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "s.json")
+	if found, err := ReadJSON(p, &doc{}); found || err != nil {
+		t.Fatalf("missing file: found=%v err=%v", found, err)
+	}
+	if err := WriteJSON(p, doc{1, "a"}, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600", st.Mode().Perm())
+	}
+	var d doc
+	if found, err := ReadJSON(p, &d); !found || err != nil || d != (doc{1, "a"}) {
+		t.Fatalf("read back %+v found=%v err=%v", d, found, err)
+	}
+	// No temporary files are left behind.
+	ents, _ := os.ReadDir(filepath.Dir(p))
+	if len(ents) != 1 {
+		t.Errorf("directory has %d entries, want 1", len(ents))
+	}
+}
+
+func TestCorruptMovedAside(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "s.json")
+	if err := os.WriteFile(p, []byte(`{"version":1,"na`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var d doc
+	found, err := ReadJSON(p, &d)
+	if !found || !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("found=%v err=%v, want ErrCorrupt", found, err)
+	}
+	if _, err := os.Stat(p + ".corrupt"); err != nil {
+		t.Errorf("corrupt file not moved aside: %v", err)
+	}
+	if _, err := os.Stat(p); !os.IsNotExist(err) {
+		t.Errorf("corrupt file still in place: %v", err)
+	}
+}
+
+func TestWriteFailureKeepsOld(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "s.json")
+	if err := WriteJSON(p, doc{1, "old"}, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A value that cannot be marshalled must not touch the old file.
+	if err := WriteJSON(p, map[string]any{"x": make(chan int)}, 0o600); err == nil {
+		t.Fatal("want marshal error")
+	}
+	var d doc
+	if _, err := ReadJSON(p, &d); err != nil || d.Name != "old" {
+		t.Fatalf("old content lost: %+v %v", d, err)
+	}
+}
