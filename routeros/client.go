@@ -414,7 +414,7 @@ func (c *Client) once(ctx context.Context, rq request) ([]byte, *Error) {
 		switch {
 		case ctx.Err() != nil:
 			return nil, c.newError(rq, KindCanceled, ctx.Err(), "")
-		case errors.Is(err, context.DeadlineExceeded) || actx.Err() != nil:
+		case errors.Is(err, context.DeadlineExceeded) || actx.Err() != nil || isNetTimeout(err):
 			return nil, c.newError(rq, KindTimeout, err,
 				fmt.Sprintf("no reply within %s; check that url is right and the router reachable, or raise timeout in router %q", c.timeout, c.name))
 		}
@@ -426,6 +426,11 @@ func (c *Client) once(ctx context.Context, rq request) ([]byte, *Error) {
 		return body, nil
 	}
 	return nil, c.statusError(rq, status, resp.Header().Get("Location"), body)
+}
+
+func isNetTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // classifyTransport names the failure and what to do about it.

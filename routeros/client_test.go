@@ -269,6 +269,20 @@ func TestTimeout(t *testing.T) {
 	}
 }
 
+func TestDialTimeout(t *testing.T) {
+	tr := &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) {
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded}
+	}}
+	c, err := routeros.NewWithOptions(router("http://192.0.2.1"), routeros.Options{Transport: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.List(context.Background(), routeros.MenuQueueTree)
+	if !routeros.IsTimeout(err) {
+		t.Fatalf("dial timeout: %v", err)
+	}
+}
+
 func TestDroppedConnection(t *testing.T) {
 	e, _, c := setup(t, emulator.Options{})
 	ctx := context.Background()
