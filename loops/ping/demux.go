@@ -27,13 +27,13 @@ const (
 type verdict uint8
 
 const (
-	matched     verdict = iota // delivered to its owner
-	malformed                  // too short, bad IP header
-	notEchoReply               // another ICMP type (our own requests on loopback, errors)
-	otherID                    // raw socket: someone else's echo id
-	foreign                    // payload is not ours
-	unknownSeq                 // no request pending: late (after timeout), duplicate, or stale token
-	wrongSource                // pending seq, but the reply came from another address
+	matched      verdict = iota // delivered to its owner
+	malformed                   // too short, bad IP header
+	notEchoReply                // another ICMP type (our own requests on loopback, errors)
+	otherID                     // raw socket: someone else's echo id
+	foreign                     // payload is not ours
+	unknownSeq                  // no request pending: late (after timeout), duplicate, or stale token
+	wrongSource                 // pending seq, but the reply came from another address
 )
 
 func (v verdict) String() string {
