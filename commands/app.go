@@ -77,6 +77,7 @@ func newApp(stdio IO) *cli.App {
 		versionCommand(stdio),
 		validateCommand(stdio),
 		fmtCommand(stdio),
+		systemdCommand(stdio),
 	}
 	for _, c := range app.Commands {
 		c.Flags = append(c.Flags, commonFlags()...)
