@@ -566,3 +566,71 @@ func TestStateJSON(t *testing.T) {
 		t.Errorf("round trip differs:\n%+v\n%+v", back, s)
 	}
 }
+
+// FuzzStep checks the invariants over arbitrary run sequences: the rules
+// are enabled exactly while DEGRADED, evidence gaps never yield RED or
+// GREEN, a blocked alternate never ends up carrying steered traffic, the
+// history stays bounded and Step never changes its argument.
+func FuzzStep(f *testing.F) {
+	f.Add([]byte{0x00, 0x10, 0x20, 0xff, 0x7f, 0x01, 0x33})
+	f.Add([]byte{0xf0, 0xf1, 0xf2, 0xf3, 0x0f, 0x0f, 0x0f, 0x0f, 0x0f})
+	f.Fuzz(func(t *testing.T, seq []byte) {
+		th := defaults()
+		th.RedSamples, th.GreenSamples = 1, 2
+		s := State{}
+		now := t0
+		var dropped int64
+		for i, b := range seq {
+			now = now.Add(time.Duration(b&0x07+1) * 500 * time.Millisecond)
+			if b&0x08 != 0 {
+				dropped += int64(b >> 4)
+			} else if b&0x40 != 0 {
+				dropped = 0 // router counter reset
+			}
+			in := run(now, time.Duration(b>>2)*time.Millisecond, dropped, int64(b>>1))
+			in.Primary.Trusted = b&0x80 == 0 || i%3 != 0
+			in.RTTOK = b != 0x55
+			in.Queue.OK = b != 0xaa
+			switch b % 5 {
+			case 0:
+				in.Alternate.Trusted = false
+			case 1:
+				in.Alternate.DownloadZone = "SOFT_RED"
+			}
+			before, _ := json.Marshal(s)
+			next, d := Step(s, in, th, "spectrum", "att")
+			if after, _ := json.Marshal(s); string(before) != string(after) {
+				t.Fatal("Step mutated its argument")
+			}
+			if d.Disabled != !next.Degraded() || d.State != next.State {
+				t.Fatalf("decision %+v does not match state %q", d, next.State)
+			}
+			if next.State != "SPECTRUM_GOOD" && next.State != "SPECTRUM_DEGRADED" {
+				t.Fatalf("state %q", next.State)
+			}
+			if (!in.Primary.Trusted || !in.RTTOK || !in.Queue.OK) && d.Assessment.Level != Yellow {
+				t.Fatalf("missing evidence assessed %s", d.Assessment.Level)
+			}
+			if next.Degraded() && alternateProblem(in.Alternate, "att") != "" {
+				t.Fatal("DEGRADED onto an untrusted or congested alternate")
+			}
+			if len(next.History) > HistoryLimit || next.RedStreak < 0 || next.GreenStreak < 0 || d.Assessment.Drops < 0 {
+				t.Fatalf("bounds: history %d streaks %d/%d drops %d", len(next.History), next.RedStreak, next.GreenStreak, d.Assessment.Drops)
+			}
+			s = next
+		}
+	})
+}
+
+func BenchmarkStep(b *testing.B) {
+	th := defaults()
+	s := withHistory(10, 1000)
+	for range HistoryLimit {
+		s.History = append(s.History, Transition{Time: t0, From: "SPECTRUM_GOOD", To: "SPECTRUM_DEGRADED", Reason: "bench"})
+	}
+	in := red(t0, 1010)
+	b.ReportAllocs()
+	for b.Loop() {
+		Step(s, in, th, "spectrum", "att")
+	}
+}

@@ -124,3 +124,11 @@ func TestTextfileEscapesLabel(t *testing.T) {
 		t.Errorf("want 5 families without an EWMA:\n%s", b)
 	}
 }
+
+func BenchmarkTextfile(b *testing.B) {
+	s := withHistory(10, 1000)
+	b.ReportAllocs()
+	for b.Loop() {
+		Textfile(s, "spectrum", time.Millisecond)
+	}
+}
