@@ -78,6 +78,7 @@ func newApp(stdio IO) *cli.App {
 		validateCommand(stdio),
 		fmtCommand(stdio),
 		emulatorCommand(stdio),
+		systemdCommand(stdio),
 	}
 	for _, c := range app.Commands {
 		c.Flags = append(c.Flags, commonFlags()...)
