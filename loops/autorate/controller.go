@@ -149,13 +149,13 @@ type dirState struct {
 }
 
 type params struct {
-	target, warn, hardRed     float64 // ns
-	deadband                  float64
+	target, warn, hardRed      float64 // ns
+	deadband                   float64
 	baselineTC, riseTC, loadTC float64 // ns
-	baselineThreshold         float64
-	refractory                time.Duration
-	greenRequired, dwell      int
-	stale                     time.Duration
+	baselineThreshold          float64
+	refractory                 time.Duration
+	greenRequired, dwell       int
+	stale                      time.Duration
 }
 
 // Controller is one WAN's rate controller: per-reflector baselines, the
