@@ -118,8 +118,11 @@ func (d *Decision) Dir(upload bool) *DirDecision {
 	return &d.Download
 }
 
+// reflector is one measurement source: an ICMP reflector, or a TCP
+// fallback target (port != 0), each with its own baseline.
 type reflector struct {
-	addr        netip.Addr
+	addr        netip.AddrPort // port 0: ICMP
+	stale       time.Duration
 	baseline    float64 // ns; valid when hasBaseline
 	hasBaseline bool
 	baselineAt  time.Time // time of the last baseline update (zero: restored, unknown)
@@ -155,7 +158,6 @@ type params struct {
 	baselineThreshold          float64
 	refractory                 time.Duration
 	greenRequired, dwell       int
-	stale                      time.Duration
 }
 
 // Controller is one WAN's rate controller: per-reflector baselines, the
@@ -199,24 +201,51 @@ func (c *Controller) configure(w *hcl.WAN) {
 		refractory:        t.Refractory,
 		greenRequired:     t.GreenRequired,
 		dwell:             t.DwellCycles,
-		stale:             StaleAfter(&w.Measurement),
 	}
 	c.dirs[0].p = newDirParams(&w.Download, false)
 	c.dirs[1].p = newDirParams(&w.Upload, true)
 
-	// Keep what was learned about reflectors that stay in the list.
+	// Keep what was learned about sources that stay in the list.
+	m := &w.Measurement
 	old := c.refl
-	c.refl = make([]reflector, len(w.Measurement.Reflectors))
-	for i, a := range w.Measurement.Reflectors {
-		c.refl[i].addr = a
+	c.refl = make([]reflector, 0, len(m.Reflectors)+len(m.TCPFallback))
+	add := func(a netip.AddrPort, stale time.Duration) {
+		r := reflector{addr: a}
 		for j := range old {
 			if old[j].addr == a {
-				c.refl[i] = old[j]
+				r = old[j]
 				break
 			}
 		}
+		r.stale = stale
+		c.refl = append(c.refl, r)
+	}
+	for _, a := range m.Reflectors {
+		add(netip.AddrPortFrom(a, 0), StaleAfter(m))
+	}
+	for _, a := range m.TCPFallback {
+		add(a, fallbackStaleAfter(m))
 	}
 	c.scratch = make([]float64, 0, len(c.refl))
+}
+
+// Sources returns the number of measurement sources: the reflectors, then
+// the TCP fallback targets.
+func (c *Controller) Sources() int { return len(c.refl) }
+
+// SourceIndex returns the index Observe expects for a reply from addr: a
+// reflector's index for an ICMP reply, len(reflectors) + the fallback
+// target's index for a TCP one; -1 if it is not a configured source. TCP
+// replies match a fallback target by address (their port is not reported).
+func (c *Controller) SourceIndex(addr netip.Addr, tcp bool) int {
+	addr = addr.Unmap()
+	for i := range c.refl {
+		a := c.refl[i].addr
+		if (a.Port() != 0) == tcp && a.Addr() == addr {
+			return i
+		}
+	}
+	return -1
 }
 
 func newDirParams(d *hcl.Direction, upload bool) dirParams {
@@ -243,6 +272,17 @@ func StaleAfter(m *hcl.Measurement) time.Duration {
 	}
 	d := time.Duration(2.5 * float64(n) / float64(rate) * float64(time.Second))
 	return max(d, 500*time.Millisecond)
+}
+
+// fallbackStaleAfter is StaleAfter for the TCP fallback targets, probed
+// at min(ping_rate, 5)/s all together during an ICMP blackout.
+func fallbackStaleAfter(m *hcl.Measurement) time.Duration {
+	n := len(m.TCPFallback)
+	rate := min(float64(m.PingRate), 5)
+	if n == 0 || rate <= 0 {
+		return 500 * time.Millisecond
+	}
+	return max(time.Duration(2.5*float64(n)/rate*float64(time.Second)), 500*time.Millisecond)
 }
 
 // Reconfigure applies new thresholds, rates and reflectors (SIGHUP) while
@@ -278,8 +318,9 @@ func ewmaAlpha(dt time.Duration, tc float64) float64 {
 	return 1 - math.Exp(-float64(dt)/tc)
 }
 
-// Observe records one ping reply from reflector i (an index into the WAN's
-// measurement.reflectors) with round-trip time rtt, received at at.
+// Observe records one ping reply from source i (an index into the WAN's
+// measurement.reflectors; TCP fallback targets follow them, see
+// SourceIndex) with round-trip time rtt, received at at.
 //
 // The reply's delta is rtt minus the reflector's baseline. The baseline
 // drops at once to a lower RTT; while the delta is below
@@ -303,12 +344,12 @@ func (c *Controller) Observe(i int, rtt time.Duration, at time.Time) {
 		delta = v - r.baseline
 		dt := at.Sub(r.baselineAt)
 		if r.baselineAt.IsZero() {
-			dt = c.p.stale
+			dt = r.stale
 		}
 		tc := c.p.baselineTC
 		if delta >= c.p.baselineThreshold {
 			tc = c.p.riseTC
-			dt = min(dt, c.p.stale)
+			dt = min(dt, r.stale)
 		}
 		r.baseline += ewmaAlpha(dt, tc) * (v - r.baseline)
 	}
@@ -345,7 +386,7 @@ func (c *Controller) Step(now time.Time) Decision {
 	s := c.scratch[:0]
 	for i := range c.refl {
 		r := &c.refl[i]
-		if r.heard && now.Sub(r.lastAt) <= c.p.stale {
+		if r.heard && now.Sub(r.lastAt) <= r.stale {
 			s = append(s, r.delta)
 		}
 	}
@@ -500,9 +541,10 @@ type DirSnapshot struct {
 	YellowStreak int
 }
 
-// ReflectorSnapshot is one reflector's learned baseline.
+// ReflectorSnapshot is one measurement source's learned baseline.
 type ReflectorSnapshot struct {
-	Addr     netip.Addr
+	// Addr is the reflector (port 0) or the TCP fallback target.
+	Addr     netip.AddrPort
 	Baseline time.Duration // 0 = none learned
 	// LastReply is when it last answered (zero if never).
 	LastReply time.Time

@@ -474,7 +474,7 @@ func TestRestoreClamps(t *testing.T) {
 	c.Restore(Snapshot{
 		Download:   DirSnapshot{Zone: Yellow, Rate: 10e6},
 		Upload:     DirSnapshot{Zone: SoftRed, Rate: 99e9},
-		Reflectors: []ReflectorSnapshot{{Addr: netip.MustParseAddr("9.9.9.9"), Baseline: 17 * ms}, {Addr: netip.MustParseAddr("7.7.7.7"), Baseline: 3 * ms}},
+		Reflectors: []ReflectorSnapshot{{Addr: netip.MustParseAddrPort("9.9.9.9:0"), Baseline: 17 * ms}, {Addr: netip.MustParseAddrPort("7.7.7.7:0"), Baseline: 3 * ms}},
 	})
 	s := c.Snapshot()
 	if s.Download.Rate != 200e6 || s.Upload.Rate != 38e6 || s.Download.Zone != Yellow || s.Upload.Zone != Red {
@@ -524,5 +524,49 @@ func BenchmarkControllerStep(b *testing.B) {
 		// One reply per cycle (20/s over 4 reflectors at 20 Hz cycles).
 		c.Observe(i%4, 20*ms+time.Duration(i%13)*ms, now)
 		c.Step(now)
+	}
+}
+
+func TestTCPFallbackSources(t *testing.T) {
+	w := instantWAN()
+	w.Measurement.TCPFallback = []netip.AddrPort{netip.MustParseAddrPort("1.1.1.1:443"), netip.MustParseAddrPort("8.8.8.8:443")}
+	c := NewController(w)
+	if c.Sources() != 6 {
+		t.Fatalf("sources %d", c.Sources())
+	}
+	if i := c.SourceIndex(netip.MustParseAddr("1.1.1.1"), false); i != 0 {
+		t.Fatalf("ICMP 1.1.1.1 -> %d", i)
+	}
+	if i := c.SourceIndex(netip.MustParseAddr("8.8.8.8"), true); i != 5 {
+		t.Fatalf("TCP 8.8.8.8 -> %d", i)
+	}
+	if i := c.SourceIndex(netip.MustParseAddr("9.9.9.9"), true); i != -1 {
+		t.Fatalf("TCP 9.9.9.9 -> %d", i)
+	}
+	now := t0
+	for i := range 4 {
+		c.Observe(i, 20*ms, now)
+	}
+	c.Step(now)
+	// ICMP blackout: only the TCP targets answer, with their own (higher)
+	// baselines; the signal continues and congestion is still seen.
+	for k := range 40 {
+		now = now.Add(50 * ms)
+		rtt := 45 * ms
+		if k >= 20 {
+			rtt = 145 * ms
+		}
+		c.Observe(4+k%2, rtt, now)
+		d := c.Step(now)
+		if !d.Signal {
+			t.Fatalf("cycle %d: no signal with TCP replies", k)
+		}
+		if k == 39 && (d.Download.Zone != Red || d.Fresh != 2) {
+			t.Fatalf("blackout with TCP bloat: %+v", d)
+		}
+	}
+	s := c.Snapshot()
+	if b := s.Reflectors[4].Baseline; b < 45*ms || b > 46*ms || s.Reflectors[0].Baseline != 20*ms {
+		t.Fatalf("baselines %+v", s.Reflectors)
 	}
 }

@@ -49,7 +49,6 @@ func (g *gateExec) SetMaxLimit(ctx context.Context, queue string, bps int64) err
 	}
 }
 
-
 func recv(t *testing.T, c <-chan string) string {
 	t.Helper()
 	select {
