@@ -21,8 +21,10 @@ type IO struct {
 	// Getenv looks up environment variables; nil means os.Getenv.
 	Getenv func(string) string
 
-	// autorate replaces what `wanctl autorate` builds (tests only).
-	autorate *autorateDeps
+	// autorate and calibrate replace what those commands build (tests
+	// only).
+	autorate  *autorateDeps
+	calibrate *calibrateDeps
 }
 
 func (s IO) getenv(k string) string {
@@ -81,6 +83,7 @@ func newApp(stdio IO) *cli.App {
 		validateCommand(stdio),
 		fmtCommand(stdio),
 		autorateCommand(stdio),
+		calibrateCommand(stdio),
 	}
 	for _, c := range app.Commands {
 		c.Flags = append(c.Flags, commonFlags()...)
