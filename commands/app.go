@@ -84,6 +84,7 @@ func newApp(stdio IO) *cli.App {
 		fmtCommand(stdio),
 		autorateCommand(stdio),
 		calibrateCommand(stdio),
+		statusCommand(stdio),
 	}
 	for _, c := range app.Commands {
 		c.Flags = append(c.Flags, commonFlags()...)

@@ -154,7 +154,7 @@ daemon {
   state_dir = "%s"
   lock_dir  = "%s"
   interval  = "50ms"
-  listen    = "127.0.0.1:0"
+  listen    = "%s"
 }
 
 wan "spectrum" {
@@ -213,11 +213,12 @@ type e2e struct {
 	stdout  *syncBuf
 	code    chan int
 	ids     map[string]string
+	listen  string
 }
 
 func (e *e2e) writeConfig(ceiling string) {
 	e.t.Helper()
-	src := fmt.Sprintf(testConfigHCL, e.srv.URL, "300ms", filepath.Join(e.dir, "state"), filepath.Join(e.dir, "run"), ceiling)
+	src := fmt.Sprintf(testConfigHCL, e.srv.URL, "300ms", filepath.Join(e.dir, "state"), filepath.Join(e.dir, "run"), e.listen, ceiling)
 	if err := os.WriteFile(e.cfgPath, []byte(src), 0o600); err != nil {
 		e.t.Fatal(err)
 	}
@@ -240,6 +241,7 @@ func newE2E(t *testing.T) *e2e {
 		e.ids[q["name"]] = id
 	}
 	e.cfgPath = filepath.Join(e.dir, "wanctl.hcl")
+	e.listen = freePort(t)
 	e.writeConfig("940M")
 	e.notify = newNotifySocket(t)
 	return e
@@ -405,6 +407,12 @@ func TestAutorateEndToEnd(t *testing.T) {
 	}
 	if e.limit("wanctl-spectrum-down") != 940e6 {
 		t.Fatalf("not back at the ceiling after 10 s: %v", p)
+	}
+
+	// wanctl status asks the running daemon.
+	code, out, errb := runStatus(t, e.cfgPath)
+	if code != 0 || !strings.Contains(out, "Source: autorate daemon at http://"+e.listen+"/health (ok)") || !strings.Contains(out, "spectrum  GREEN 940M") {
+		t.Fatalf("status: exit %d\n%s\n%s", code, out, errb)
 	}
 
 	// SIGUSR1 toggles debug logging.

@@ -42,7 +42,7 @@ func TestCalibrate(t *testing.T) {
 	rs, st := burst(refl, []uint64{100, 100, 100, 100}, [][]time.Duration{
 		steady(10 * ms),
 		series(90, func(i int) time.Duration { return 11*ms + time.Duration(i%10)*100*time.Microsecond }), // 10 % loss
-		series(100, func(i int) time.Duration { return 10*ms + time.Duration(i%2)*8*ms }),              // jittery
+		series(100, func(i int) time.Duration { return 10*ms + time.Duration(i%2)*8*ms }),                 // jittery
 		steady(40 * ms), // far
 	})
 	c := Calibrate(w, 20*time.Second, rs, st)

@@ -79,9 +79,6 @@ type Daemon struct {
 	writers  []*Writer
 	ln       net.Listener
 	pers     *persister
-
-	started chan struct{} // closed when every loop completed a cycle
-	pending sync.WaitGroup
 }
 
 type wanRun struct {
@@ -92,6 +89,7 @@ type wanRun struct {
 	lock     *lockfile.Lock
 	path     string
 	first    sync.Once
+	cycled   chan struct{} // closed after the first completed cycle
 
 	mu     sync.Mutex
 	reload *hcl.WAN
@@ -108,7 +106,7 @@ func NewDaemon(dc DaemonConfig) (_ *Daemon, err error) {
 	}
 	dm := &Daemon{
 		cfg: cfg, log: dc.Logger, clock: dc.Clock, notify: dc.Notifier, metrics: dc.Metrics,
-		interval: cfg.Daemon.Interval, started: make(chan struct{}),
+		interval: cfg.Daemon.Interval,
 	}
 	if dm.log == nil {
 		dm.log = slog.New(slog.DiscardHandler)
@@ -143,7 +141,7 @@ func NewDaemon(dc DaemonConfig) (_ *Daemon, err error) {
 			}
 			return nil, fmt.Errorf("wan %q: %w", w.Name, lerr)
 		}
-		dm.wans = append(dm.wans, &wanRun{lock: lk, path: StatePath(cfg.Daemon.StateDir, w.Name)})
+		dm.wans = append(dm.wans, &wanRun{lock: lk, path: StatePath(cfg.Daemon.StateDir, w.Name), cycled: make(chan struct{})})
 	}
 	dm.pers = &persister{log: dm.log, wake: make(chan struct{}, 1), pending: map[string]*persistItem{}}
 
@@ -347,7 +345,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	})
 
 	var loops sync.WaitGroup
-	d.pending.Add(len(d.wans))
 	for _, r := range d.wans {
 		loops.Go(func() { d.runLoop(ctx, r) })
 	}
@@ -421,7 +418,7 @@ func (d *Daemon) cycle(r *wanRun, now time.Time) {
 	r.loop.Cycle(now)
 	dur := time.Since(start)
 	r.loop.recordCycle(now, dur, dur > d.interval, "")
-	r.first.Do(d.pending.Done)
+	r.first.Do(func() { close(r.cycled) })
 }
 
 // supervise sends READY=1 once every loop completed a cycle, then
@@ -429,12 +426,12 @@ func (d *Daemon) cycle(r *wanRun, now time.Time) {
 // loop completed a cycle within that period, and STATUS= (at most once a
 // second, when it changed).
 func (d *Daemon) supervise(ctx context.Context) {
-	done := make(chan struct{})
-	go func() { d.pending.Wait(); close(done) }()
-	select {
-	case <-ctx.Done():
-		return
-	case <-done:
+	for _, r := range d.wans {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.cycled:
+		}
 	}
 	if err := d.notify.Ready(); err != nil {
 		d.log.Warn("sd_notify", "err", err)
