@@ -104,17 +104,17 @@ func (p *WritePolicy) push(t time.Time) {
 	}
 }
 
-// recent counts the writes in the 60 s before now.
+// recent counts the writes in the 60 s before now, forgetting older ones
+// (oldest first, so the cost is amortised O(1)).
 func (p *WritePolicy) recent(now time.Time) int {
-	c := 0
-	for i := range p.n {
-		t := p.window[(p.head+len(p.window)-1-i)%len(p.window)]
-		if now.Sub(t) >= time.Minute {
-			break // older ones are older still
+	for p.n > 0 {
+		oldest := (p.head + len(p.window) - p.n) % len(p.window)
+		if now.Sub(p.window[oldest]) < time.Minute {
+			break
 		}
-		c++
+		p.n--
 	}
-	return c
+	return p.n
 }
 
 func (p *WritePolicy) bound(r int64) bool {
