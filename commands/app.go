@@ -85,6 +85,7 @@ func newApp(stdio IO) *cli.App {
 		autorateCommand(stdio),
 		calibrateCommand(stdio),
 		statusCommand(stdio),
+		systemdCommand(stdio),
 	}
 	for _, c := range app.Commands {
 		c.Flags = append(c.Flags, commonFlags()...)
