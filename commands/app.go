@@ -86,6 +86,7 @@ func newApp(stdio IO) *cli.App {
 		calibrateCommand(stdio),
 		statusCommand(stdio),
 		systemdCommand(stdio),
+		emulatorCommand(stdio),
 	}
 	for _, c := range app.Commands {
 		c.Flags = append(c.Flags, commonFlags()...)

@@ -27,8 +27,6 @@ func outOfRange(name string, min, max int64) *apiError {
 	return badRequest("value of %s out of range (%d..%d)", name, min, max)
 }
 
-var errNotFound = &apiError{status: 404}
-
 // fieldKind is how a writable field's value is checked and normalised.
 type fieldKind int
 
@@ -90,7 +88,7 @@ func (e *Emulator) normalize(name string, f field, v string) (string, *apiError)
 	}
 	switch f.kind {
 	case kString:
-		return v, nil
+		return neg + v, nil
 	case kRate:
 		r, err := routeros.ParseRate(v)
 		if err != nil {
