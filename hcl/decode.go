@@ -1011,7 +1011,7 @@ func (d *decoder) portString(a *hcl.Attribute, out *string) bool {
 	if v.Type().Equals(cty.Number) {
 		f := v.AsBigFloat()
 		if !f.IsInt() {
-			d.errorf(a.Expr.Range(), "Invalid port list", "%s: %s is not a port number.", a.Name, f.Text('g', 10))
+			d.errorf(a.Expr.Range(), "Invalid port list", "%s: %s is not a port number.", a.Name, fmtNum(f))
 			return false
 		}
 		*out = f.Text('f', 0)
@@ -1082,7 +1082,7 @@ func (d *decoder) dscp(a *hcl.Attribute) []int {
 			text = "null"
 		case ev.Type().Equals(cty.Number):
 			f := ev.AsBigFloat()
-			text = f.Text('g', 10)
+			text = fmtNum(f)
 			if i, acc := f.Int64(); f.IsInt() && acc == 0 && i >= 0 && i <= 63 {
 				n = int(i)
 			}
