@@ -28,7 +28,8 @@ import (
 // life, so a Pinger whose sockets are opened inside fn keeps pinging from
 // namespace A while the rest of the test runs anywhere. The goroutine exits
 // still locked, so the Go runtime discards the thread instead of reusing it
-// in a foreign namespace. Needs root (CAP_SYS_ADMIN) and iproute2's `ip`.
+// in a foreign namespace. Needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN) and
+// iproute2's `ip` (for netns add/del and the veth pair).
 
 var nsCounter atomic.Int32
 
@@ -55,10 +56,16 @@ func newNetns(t testing.TB) string {
 	return name
 }
 
-// nsSysctl sets a sysctl inside a namespace.
+// nsSysctl sets a sysctl inside a namespace: /proc/sys/net resolves to the
+// network namespace of the thread that opens it.
 func nsSysctl(t testing.TB, ns, key, value string) {
 	t.Helper()
-	run(t, "ip", "netns", "exec", ns, "sysctl", "-q", "-w", key+"="+value)
+	path := "/proc/sys/" + strings.ReplaceAll(key, ".", "/")
+	var err error
+	inNetns(t, ns, func() { err = os.WriteFile(path, []byte(value), 0o644) })
+	if err != nil {
+		t.Fatalf("sysctl %s=%s in netns %s: %v", key, value, ns, err)
+	}
 }
 
 // inNetns runs fn on an OS thread inside network namespace ns and waits.

@@ -273,7 +273,7 @@ func TestStreamTimeouts(t *testing.T) {
 			// flight per socket; the rest have been cleaned up.
 			for _, sock := range s.uniq {
 				if n := sock.dm.inFlight(); n > 6 {
-					t.Errorf("%d requests pending on %s, want at most 6", n, sock.log)
+					t.Errorf("%d requests pending on %s, want at most 6", n, sock.network)
 				}
 			}
 			s.Close()
@@ -288,7 +288,7 @@ func TestStreamTimeouts(t *testing.T) {
 			}
 			for _, sock := range s.uniq {
 				if n := sock.dm.inFlight(); n != 0 {
-					t.Errorf("%d requests pending on %s after Close", n, sock.log)
+					t.Errorf("%d requests pending on %s after Close", n, sock.network)
 				}
 			}
 		})
@@ -519,7 +519,7 @@ func TestBurstTimeouts(t *testing.T) {
 	}
 	for _, s := range p.socks {
 		if s != nil && s.dm.inFlight() != 0 {
-			t.Errorf("%d requests pending after the burst on %s", s.dm.inFlight(), s.log)
+			t.Errorf("%d requests pending after the burst on %s", s.dm.inFlight(), s.network)
 		}
 	}
 

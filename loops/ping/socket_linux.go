@@ -27,12 +27,12 @@ import (
 // net package's ReadFrom/WriteTo allocate an address per packet on raw
 // sockets).
 type socket struct {
-	p   *Pinger
-	v6  bool
-	pc  *icmp.PacketConn
-	rc  syscall.RawConn
-	dm  *demux
-	log string // "udp4", "ip6:ipv6-icmp", ... for messages
+	p       *Pinger
+	v6      bool
+	pc      *icmp.PacketConn
+	rc      syscall.RawConn
+	dm      *demux
+	network string // "udp4", "ip6:ipv6-icmp", ... for messages
 
 	closing atomic.Bool
 	done    chan struct{}
@@ -72,7 +72,7 @@ func openSocket(p *Pinger, v6 bool) (*socket, error) {
 	for _, raw := range kinds {
 		s, err := openKind(p, v6, raw)
 		if err == nil {
-			p.log.Info("ping socket opened", "family", familyName(v6), "kind", s.log, "source", p.opts.Source)
+			p.log.Info("ping socket opened", "family", familyName(v6), "kind", s.network, "source", p.opts.Source)
 			return s, nil
 		}
 		errs = append(errs, err)
@@ -135,13 +135,13 @@ func openKind(p *Pinger, v6, raw bool) (*socket, error) {
 		}
 	}
 	s := &socket{
-		p:    p,
-		v6:   v6,
-		pc:   pc,
-		rc:   rc,
-		dm:   newDemux(v6, raw, id, rand.Uint64()),
-		log:  network,
-		done: make(chan struct{}),
+		p:       p,
+		v6:      v6,
+		pc:      pc,
+		rc:      rc,
+		dm:      newDemux(v6, raw, id, rand.Uint64()),
+		network: network,
+		done:    make(chan struct{}),
 	}
 	s.readFn = s.recv
 	s.writeFn = s.sendto
@@ -230,7 +230,7 @@ func (s *socket) readLoop() {
 				return
 			}
 			// Should not happen on an open socket; do not spin on it.
-			s.p.log.Warn("ping: read failed", "socket", s.log, "err", err)
+			s.p.log.Warn("ping: read failed", "socket", s.network, "err", err)
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
@@ -240,7 +240,7 @@ func (s *socket) readLoop() {
 			// log it now and then.
 			if now := time.Now(); now.Sub(lastErr) > 10*time.Second {
 				lastErr = now
-				s.p.log.Debug("ping: socket error", "socket", s.log, "err", s.rerr)
+				s.p.log.Debug("ping: socket error", "socket", s.network, "err", s.rerr)
 			}
 			continue
 		}
