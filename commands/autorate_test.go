@@ -29,10 +29,10 @@ const ms = time.Millisecond
 
 var t0 = time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
 
-// script is the scripted measurement source: every Drain returns one
+// scriptedPings is the scripted measurement source: every Drain returns one
 // reply per reflector at the virtual time, with the current RTT (none while
 // muted).
-type script struct {
+type scriptedPings struct {
 	clock autorate.Clock
 	refl  []netip.Addr
 	mu    sync.Mutex
@@ -40,13 +40,13 @@ type script struct {
 	mute  bool
 }
 
-func (s *script) set(rtt time.Duration, mute bool) {
+func (s *scriptedPings) set(rtt time.Duration, mute bool) {
 	s.mu.Lock()
 	s.rtt, s.mute = rtt, mute
 	s.mu.Unlock()
 }
 
-func (s *script) Drain(dst []ping.Reply) []ping.Reply {
+func (s *scriptedPings) Drain(dst []ping.Reply) []ping.Reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mute {
@@ -59,19 +59,19 @@ func (s *script) Drain(dst []ping.Reply) []ping.Reply {
 	return dst
 }
 
-// syncBuf is a goroutine-safe writer for logs.
-type syncBuf struct {
+// safeBuffer is a goroutine-safe writer for logs.
+type safeBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuf) Write(p []byte) (int, error) {
+func (s *safeBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuf) String() string {
+func (s *safeBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -131,7 +131,7 @@ func (n *notifySocket) last(prefix string) string {
 	return ""
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func pollUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
@@ -204,13 +204,13 @@ type e2e struct {
 	dir     string
 	cfgPath string
 	clock   *autorate.ManualClock
-	meas    *script
+	meas    *scriptedPings
 	notify  *notifySocket
 	sigs    chan os.Signal
 	daemon  chan *autorate.Daemon
 	d       *autorate.Daemon
-	stderr  *syncBuf
-	stdout  *syncBuf
+	stderr  *safeBuffer
+	stdout  *safeBuffer
 	code    chan int
 	ids     map[string]string
 	listen  string
@@ -226,7 +226,7 @@ func (e *e2e) writeConfig(ceiling string) {
 
 func newE2E(t *testing.T) *e2e {
 	e := &e2e{t: t, dir: t.TempDir(), clock: autorate.NewManualClock(t0), sigs: make(chan os.Signal, 4),
-		daemon: make(chan *autorate.Daemon, 1), stderr: &syncBuf{}, stdout: &syncBuf{}, code: make(chan int, 1), ids: map[string]string{}}
+		daemon: make(chan *autorate.Daemon, 1), stderr: &safeBuffer{}, stdout: &safeBuffer{}, code: make(chan int, 1), ids: map[string]string{}}
 	e.emu = emulator.New(emulator.Options{Username: "wanctl", Password: "wanctl"})
 	e.srv = httptest.NewServer(e.emu)
 	t.Cleanup(e.srv.Close)
@@ -241,7 +241,7 @@ func newE2E(t *testing.T) *e2e {
 		e.ids[q["name"]] = id
 	}
 	e.cfgPath = filepath.Join(e.dir, "wanctl.hcl")
-	e.listen = freePort(t)
+	e.listen = freeTCPAddr(t)
 	e.writeConfig("940M")
 	e.notify = newNotifySocket(t)
 	return e
@@ -251,7 +251,7 @@ func (e *e2e) deps() *autorateDeps {
 	return &autorateDeps{
 		clock: e.clock,
 		newMeasurer: func(w *hcl.WAN) (autorate.Measurer, error) {
-			e.meas = &script{clock: e.clock, refl: w.Measurement.Reflectors, rtt: 20 * ms}
+			e.meas = &scriptedPings{clock: e.clock, refl: w.Measurement.Reflectors, rtt: 20 * ms}
 			return e.meas, nil
 		},
 		signals: e.sigs,
@@ -282,7 +282,7 @@ func (e *e2e) start(args ...string) {
 	case <-time.After(10 * time.Second):
 		e.t.Fatal("autorate did not start")
 	}
-	waitFor(e.t, "loop ticker", func() bool { return e.clock.Tickers() >= 1 })
+	pollUntil(e.t, "loop ticker", func() bool { return e.clock.Tickers() >= 1 })
 }
 
 func (e *e2e) exit() int {
@@ -317,7 +317,7 @@ func (e *e2e) limit(q string) int64 {
 // settled waits until the writer has sent everything it was handed.
 func (e *e2e) settled() autorate.WANHealth {
 	var h autorate.Health
-	waitFor(e.t, "writes settled", func() bool {
+	pollUntil(e.t, "writes settled", func() bool {
 		_, h = e.health()
 		w := h.WANs[0]
 		return !w.Download.Pending && !w.Upload.Pending && w.Download.LastWrittenRate == e.limit("wanctl-spectrum-down")
@@ -346,7 +346,7 @@ func TestAutorateEndToEnd(t *testing.T) {
 
 	// Idle: the first cycle writes the controller's rates (ceilings).
 	e.clock.Advance(time.Second)
-	waitFor(t, "READY=1", func() bool { return e.notify.has("READY=1") == 1 })
+	pollUntil(t, "READY=1", func() bool { return e.notify.has("READY=1") == 1 })
 	e.settled()
 	if e.limit("wanctl-spectrum-down") != 940e6 || e.limit("wanctl-spectrum-up") != 38e6 {
 		t.Fatalf("initial limits %d / %d", e.limit("wanctl-spectrum-down"), e.limit("wanctl-spectrum-up"))
@@ -366,7 +366,7 @@ func TestAutorateEndToEnd(t *testing.T) {
 	e.emu.ClearRequests()
 	e.meas.set(320*ms, false)
 	e.clock.Advance(100 * ms)
-	waitFor(t, "decrease PATCHed", func() bool {
+	pollUntil(t, "decrease PATCHed", func() bool {
 		p := e.patches("wanctl-spectrum-down")
 		return len(p) > 0 && p[0] < 940e6
 	})
@@ -417,21 +417,21 @@ func TestAutorateEndToEnd(t *testing.T) {
 
 	// SIGUSR1 toggles debug logging.
 	e.sigs <- syscall.SIGUSR1
-	waitFor(t, "debug on", func() bool { return strings.Contains(e.stderr.String(), "level=DEBUG") })
+	pollUntil(t, "debug on", func() bool { return strings.Contains(e.stderr.String(), "level=DEBUG") })
 
 	// SIGHUP with a lower ceiling: applied without losing state.
 	e.writeConfig("800M")
 	e.sigs <- syscall.SIGHUP
-	waitFor(t, "reloaded", func() bool { return strings.Contains(e.stderr.String(), "configuration reloaded") })
+	pollUntil(t, "reloaded", func() bool { return strings.Contains(e.stderr.String(), "configuration reloaded") })
 	e.clock.Advance(100 * ms)
-	waitFor(t, "new ceiling written", func() bool { return e.limit("wanctl-spectrum-down") == 800e6 })
+	pollUntil(t, "new ceiling written", func() bool { return e.limit("wanctl-spectrum-down") == 800e6 })
 	if e.notify.has("RELOADING=1") != 1 || e.notify.has("READY=1") != 2 {
 		t.Fatalf("reload notifications %q", e.notify.msgs)
 	}
 	// SIGHUP with a broken file: logged, keeps running on the old one.
 	os.WriteFile(e.cfgPath, []byte("wan {"), 0o600)
 	e.sigs <- syscall.SIGHUP
-	waitFor(t, "reload refused", func() bool {
+	pollUntil(t, "reload refused", func() bool {
 		return strings.Contains(e.stderr.String(), "reload failed; still running on the previous configuration")
 	})
 	e.clock.Advance(time.Second)
@@ -489,7 +489,7 @@ func TestAutorateRouterFaults(t *testing.T) {
 			if n := h.WANs[0].Cycles.Total - before.WANs[0].Cycles.Total; n != 20 {
 				t.Fatalf("%d cycles in 1 s of virtual time with the router failing", n)
 			}
-			waitFor(t, "503", func() bool { c, _ := e.health(); return c == 503 })
+			pollUntil(t, "503", func() bool { c, _ := e.health(); return c == 503 })
 			_, h = e.health()
 			if h.WANs[0].Router.Reachable || len(h.WANs[0].DegradedReasons) == 0 || h.WANs[0].Download.Rate >= 940e6 {
 				t.Fatalf("health while failing %+v", h.WANs[0])
@@ -559,7 +559,7 @@ func TestAutorateConfigErrors(t *testing.T) {
 		{[]string{"-config", e.cfgPath, "-wan", "nope"}, `-wan "nope": no such wan`},
 		{[]string{"-config", e.cfgPath, "extra"}, "takes no arguments"},
 	} {
-		stderr := &syncBuf{}
+		stderr := &safeBuffer{}
 		io := IO{In: strings.NewReader(""), Out: e.stdout, Err: stderr, Getenv: e.env, autorate: e.deps()}
 		if code := Run(append([]string{"wanctl", "autorate"}, tc.args...), io); code != 1 || !strings.Contains(stderr.String(), tc.want) {
 			t.Errorf("%v: exit %d: %s", tc.args, code, stderr)

@@ -60,7 +60,7 @@ wan "lo" {
 // burst) and writes their baselines.
 func TestCalibrateLoopback(t *testing.T) {
 	cfg, stateDir, _ := calibConfig(t, `"127.0.0.1", "127.0.0.2"`)
-	out, errb := &syncBuf{}, &syncBuf{}
+	out, errb := &safeBuffer{}, &safeBuffer{}
 	code := Run([]string{"wanctl", "calibrate", "-config", cfg, "-duration", "500ms"}, IO{Out: out, Err: errb, Getenv: func(string) string { return "" }})
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errb)
@@ -104,7 +104,7 @@ func TestCalibrateFlagsAndRefusals(t *testing.T) {
 			return rs, st, nil
 		},
 	}
-	out, errb := &syncBuf{}, &syncBuf{}
+	out, errb := &safeBuffer{}, &safeBuffer{}
 	code := Run([]string{"wanctl", "calibrate", "-config", cfg, "-wan", "lo", "-duration", "3s"}, IO{Out: out, Err: errb, Getenv: func(string) string { return "" }, calibrate: deps})
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errb)
@@ -126,7 +126,7 @@ func TestCalibrateFlagsAndRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	errb = &syncBuf{}
+	errb = &safeBuffer{}
 	code = Run([]string{"wanctl", "calibrate", "-config", cfg}, IO{Out: out, Err: errb, Getenv: func(string) string { return "" }, calibrate: deps})
 	lk.Unlock()
 	if code != 1 || !strings.Contains(errb.String(), "wanctl autorate is running") || !strings.Contains(errb.String(), fmt.Sprintf("pid %d", os.Getpid())) {
@@ -141,13 +141,13 @@ func TestCalibrateFlagsAndRefusals(t *testing.T) {
 		}
 		return nil, st, nil
 	}
-	out, errb = &syncBuf{}, &syncBuf{}
+	out, errb = &safeBuffer{}, &safeBuffer{}
 	code = Run([]string{"wanctl", "calibrate", "-config", cfg, "-duration", "1s"}, IO{Out: out, Err: errb, Getenv: func(string) string { return "" }, calibrate: deps})
 	if code != 1 || !strings.Contains(out.String(), "No reflector answered: nothing written") {
 		t.Fatalf("dead link: exit %d\n%s\n%s", code, out, errb)
 	}
 	for _, args := range [][]string{{"-duration", "1ms"}, {"-wan", "nope"}} {
-		errb = &syncBuf{}
+		errb = &safeBuffer{}
 		if code := Run(append([]string{"wanctl", "calibrate", "-config", cfg}, args...), IO{Out: out, Err: errb, Getenv: func(string) string { return "" }, calibrate: deps}); code != 1 {
 			t.Fatalf("%v: exit %d", args, code)
 		}

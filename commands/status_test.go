@@ -56,7 +56,7 @@ daemon {
 	return cfgPath, stateDir
 }
 
-func freePort(t *testing.T) string {
+func freeTCPAddr(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +67,7 @@ func freePort(t *testing.T) string {
 }
 
 func runStatus(t *testing.T, cfg string, args ...string) (int, string, string) {
-	out, errb := &syncBuf{}, &syncBuf{}
+	out, errb := &safeBuffer{}, &safeBuffer{}
 	code := Run(append([]string{"wanctl", "status", "-config", cfg}, args...), IO{Out: out, Err: errb, Getenv: func(string) string { return "" }})
 	return code, out.String(), errb.String()
 }
@@ -120,7 +120,7 @@ func TestStatusFromDaemon(t *testing.T) {
 }
 
 func TestStatusFallsBackToStateFiles(t *testing.T) {
-	cfg, stateDir := statusConfig(t, freePort(t))
+	cfg, stateDir := statusConfig(t, freeTCPAddr(t))
 	code, out, errb := runStatus(t, cfg)
 	if code != 1 || !strings.Contains(errb, "not reachable") || !strings.Contains(errb, "no WAN has a state file") {
 		t.Fatalf("nothing at all: exit %d\n%s\n%s", code, out, errb)
