@@ -508,7 +508,7 @@ func TestAutorateRouterFaults(t *testing.T) {
 	}
 }
 
-func TestAutorateBlackoutHolds(t *testing.T) {
+func TestAutorateBlackout(t *testing.T) {
 	e := newE2E(t)
 	e.start()
 	defer func() {
@@ -518,16 +518,31 @@ func TestAutorateBlackoutHolds(t *testing.T) {
 	e.clock.Advance(time.Second)
 	e.meas.set(320*ms, false)
 	e.clock.Advance(200 * ms)
-	e.meas.set(0, true) // no reply from anyone
-	e.clock.Advance(time.Second)
+	// Every reply lost while RED (the bloat outgrew the ping timeout):
+	// the decrease goes on to the red floor.
+	e.meas.set(0, true)
+	e.clock.Advance(3 * time.Second)
 	w := e.settled()
+	if w.Signal || w.Download.Zone != "RED" || w.Download.LastWrittenRate != 200e6 {
+		t.Fatalf("silent RED %+v", w)
+	}
+	// Replies back: the rate climbs; silence again while GREEN holds the
+	// rate where it is, however long, and writes nothing.
+	e.meas.set(20*ms, false)
+	e.clock.Advance(time.Second)
+	e.meas.set(0, true)
+	e.clock.Advance(2 * time.Second)
+	w = e.settled()
+	if w.Download.Zone != "GREEN" || w.Download.Rate >= 940e6 || w.Download.Rate <= 200e6 {
+		t.Fatalf("setup %+v", w.Download)
+	}
 	e.emu.ClearRequests()
 	e.clock.Advance(10 * time.Second)
 	if p := e.patches("wanctl-spectrum-down"); len(p) != 0 {
 		t.Fatalf("wrote %v without a signal", p)
 	}
 	code, h := e.health()
-	if code != 503 || h.WANs[0].Signal || h.WANs[0].Download.Rate != w.Download.Rate {
+	if code != 503 || h.WANs[0].Signal || h.WANs[0].Download.Rate != w.Download.Rate || !strings.Contains(h.WANs[0].DegradedReasons[0], "no signal") {
 		t.Fatalf("blackout health %d %+v", code, h.WANs[0])
 	}
 	if !strings.Contains(e.stderr.String(), "no signal") {

@@ -402,7 +402,16 @@ func (c *Controller) Step(now time.Time) Decision {
 			// Never raise blind: a GREEN streak must be rebuilt from
 			// real measurements.
 			d.greenStreak = 0
-			*dec.Dir(i == 1) = DirDecision{Zone: d.zone, Rate: d.rate, Prev: d.rate, Action: NoSignal, YellowStreak: d.yellowStreak}
+			prev := d.rate
+			act := NoSignal
+			// Silence in RED or SOFT_RED is most likely the bloat having
+			// outgrown the ping timeout, not an outage: those zones go on
+			// decreasing to their floors (harmless if the link is down).
+			// GREEN and YELLOW hold.
+			if d.zone >= SoftRed && c.decrease(d, d.zone, now) {
+				act = Decrease
+			}
+			*dec.Dir(i == 1) = DirDecision{Zone: d.zone, Rate: d.rate, Prev: prev, Changed: d.rate != prev, Action: act, YellowStreak: d.yellowStreak}
 		}
 		return dec
 	}
@@ -481,33 +490,13 @@ func (c *Controller) stepDir(d *dirState, now time.Time) DirDecision {
 	} else {
 		d.greenStreak = 0
 	}
-	// A decrease in zone z is allowed unless a decrease in the same or a
-	// worse zone happened less than refractory ago.
-	mayDecrease := !d.decreased || z > d.lastDecZone || now.Sub(d.lastDecAt) >= c.p.refractory
-	switch z {
-	case Red:
-		if mayDecrease && d.rate > d.p.redFloor {
-			d.rate = max(d.p.redFloor, int64(float64(d.rate)*d.p.factorDown))
-		}
-	case SoftRed:
-		if mayDecrease && d.rate > d.p.softRedFloor {
-			d.rate = d.p.softRedFloor
-		}
-	case Yellow:
-		if mayDecrease && d.rate > d.p.yellowFloor {
-			d.rate = max(d.p.yellowFloor, int64(float64(d.rate)*d.p.factorDownYello))
-		}
-	case Green:
+	if z == Green {
 		if d.greenStreak >= c.p.greenRequired && d.rate < d.p.ceiling {
 			d.rate = min(d.p.ceiling, d.rate+d.p.stepUp)
 			act = Increase
 		}
-	}
-	if d.rate < prev {
+	} else if c.decrease(d, z, now) {
 		act = Decrease
-		d.decreased = true
-		d.lastDecAt = now
-		d.lastDecZone = z
 	}
 	return DirDecision{
 		Zone:         z,
@@ -518,6 +507,39 @@ func (c *Controller) stepDir(d *dirState, now time.Time) DirDecision {
 		GreenStreak:  d.greenStreak,
 		YellowStreak: d.yellowStreak,
 	}
+}
+
+// decrease applies zone z's decrease rule to d at now and reports whether
+// the rate went down. Floors bound decreases and are never targets (a rate
+// already below the zone's floor is held); after a decrease, the same or a
+// better zone decreases again only after refractory, a worse one at once.
+func (c *Controller) decrease(d *dirState, z Zone, now time.Time) bool {
+	if d.decreased && z <= d.lastDecZone && now.Sub(d.lastDecAt) < c.p.refractory {
+		return false
+	}
+	prev := d.rate
+	switch z {
+	case Red:
+		if d.rate > d.p.redFloor {
+			d.rate = max(d.p.redFloor, int64(float64(d.rate)*d.p.factorDown))
+		}
+	case SoftRed:
+		// Clamp once and hold: no repeated decay.
+		if d.rate > d.p.softRedFloor {
+			d.rate = d.p.softRedFloor
+		}
+	case Yellow:
+		if d.rate > d.p.yellowFloor {
+			d.rate = max(d.p.yellowFloor, int64(float64(d.rate)*d.p.factorDownYello))
+		}
+	}
+	if d.rate >= prev {
+		return false
+	}
+	d.decreased = true
+	d.lastDecAt = now
+	d.lastDecZone = z
+	return true
 }
 
 // Signal reports whether the last Step had a fresh measurement.

@@ -243,40 +243,83 @@ func TestMedianRobustToOneBadReflector(t *testing.T) {
 	}
 }
 
-func TestNoSignalHolds(t *testing.T) {
-	h := newHarness(t, instantWAN())
-	h.cycles(3, 100*ms) // RED: rates cut
-	d := h.cycle(100 * ms)
-	if d.Download.Rate >= 940e6 {
-		t.Fatal("RED did not cut")
-	}
-	// Silence: nothing fresh for seconds. Rates hold, never rise.
-	var rate int64
-	for i := 1; i <= 100; i++ {
+// silence runs n cycles in which no reflector answers.
+func (h *harness) silence(n int) Decision {
+	var d Decision
+	for range n {
 		h.now = h.now.Add(50 * ms)
 		d = h.c.Step(h.now)
-		if i == 11 {
-			rate = d.Download.Rate
-		}
-		if i >= 11 { // past the 500 ms staleness
-			if d.Signal || d.Download.Action != NoSignal || d.Download.Rate != rate || d.Download.Changed {
-				t.Fatalf("cycle %d without signal: %+v", i, d)
-			}
+	}
+	return d
+}
+
+func TestNoSignalHolds(t *testing.T) {
+	h := newHarness(t, instantWAN())
+	h.cycles(40, 100*ms) // RED for 2 s: ~450M
+	d := h.cycle(0)
+	if d.Download.Zone != Green || d.Download.Rate > 500e6 {
+		t.Fatalf("setup %+v", d.Download)
+	}
+	// Silence in GREEN: the last replies count for 500 ms (the rate may
+	// step up on them), then the rate holds, never raised, for as long as
+	// the silence lasts.
+	d = h.silence(11)
+	held := d.Download.Rate
+	for i := range 100 {
+		d = h.silence(1)
+		if d.Signal || d.Download.Action != NoSignal || d.Download.Rate != held || d.Download.Changed || d.Download.Zone != Green {
+			t.Fatalf("cycle %d without signal: %+v", i, d)
 		}
 	}
-	if d.Download.Zone != Red {
-		t.Fatalf("zone during silence %v, want the last one (RED)", d.Download.Zone)
-	}
-	// Signal back and clean: GREEN must be rebuilt for green_required
-	// cycles before any raise.
+	// Signal back and clean: green_required GREEN cycles are rebuilt
+	// from real measurements before any raise.
 	for i := 1; i <= 5; i++ {
 		d = h.cycle(0)
-		if i < 5 && d.Download.Rate != rate {
+		if i < 5 && d.Download.Rate != held {
 			t.Fatalf("raised %d cycles after the signal returned", i)
 		}
 	}
-	if d.Download.Rate != rate+15e6 {
-		t.Fatalf("rate %d after 5 GREEN cycles, want %d", d.Download.Rate, rate+int64(15e6))
+	if d.Download.Rate != held+15e6 {
+		t.Fatalf("rate %d after 5 GREEN cycles, want %d", d.Download.Rate, held+15e6)
+	}
+
+	// Silence in YELLOW: held.
+	h.cycles(3, 20*ms)
+	y := h.cycle(20 * ms).Download.Rate
+	h.silence(10)
+	if d = h.silence(100); d.Download.Rate >= y || d.Download.Zone != Yellow {
+		// the first 10 cycles may still decrease on the last fresh delta
+		t.Fatalf("YELLOW silence: %+v", d.Download)
+	}
+	y = d.Download.Rate
+	if d = h.silence(100); d.Download.Rate != y {
+		t.Fatalf("YELLOW silence moved the rate: %d -> %d", y, d.Download.Rate)
+	}
+}
+
+// Losing every reply while RED is the bloat outgrowing the ping timeout:
+// the decrease goes on to the floor instead of holding a bloated rate.
+func TestNoSignalInRedKeepsDecreasing(t *testing.T) {
+	h := newHarness(t, instantWAN())
+	h.cycle(500 * ms)
+	d := h.silence(11)
+	if d.Signal || d.Download.Zone != Red {
+		t.Fatalf("setup %+v", d)
+	}
+	r := d.Download.Rate
+	d = h.silence(6) // 300 ms: one refractory later
+	if d.Download.Rate != int64(float64(r)*0.9) || d.Download.Zone != Red {
+		t.Fatalf("RED without signal: %d, want %d", d.Download.Rate, int64(float64(r)*0.9))
+	}
+	d = h.silence(400)
+	if d.Download.Rate != 200e6 || d.Upload.Rate != 8e6 || d.Download.Action != NoSignal {
+		t.Fatalf("RED silence ends at the floors: %+v", d)
+	}
+	// SOFT_RED without signal: clamped to its floor and held.
+	h2 := newHarness(t, instantWAN())
+	h2.cycle(50 * ms)
+	if d = h2.silence(200); d.Download.Rate != 275e6 || d.Download.Zone != SoftRed {
+		t.Fatalf("SOFT_RED silence %+v", d.Download)
 	}
 }
 
