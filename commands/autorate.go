@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -35,6 +36,8 @@ type autorateDeps struct {
 	writer  autorate.WriterOptions
 	// started, when set, is called with the daemon before it runs.
 	started func(*autorate.Daemon)
+	// keepProcs leaves GOMAXPROCS alone (tests share the process).
+	keepProcs bool
 }
 
 func autorateCommand(stdio IO) *cli.Command {
@@ -89,6 +92,13 @@ func runAutorate(c *cli.Context, stdio IO, log *slog.Logger, level *slog.LevelVa
 	cfg, err := loadForDaemon(path, stdio, log)
 	if err != nil {
 		return cli.Exit(err.Error(), 1)
+	}
+	// The daemon does microseconds of work per cycle; its cost is the Go
+	// runtime waking up for tickers and replies. One P avoids handing every
+	// wake-up between threads (measured: about a third less CPU with two
+	// WANs at 20 pings/s). GOMAXPROCS in the environment still wins.
+	if stdio.getenv("GOMAXPROCS") == "" && !deps.keepProcs {
+		runtime.GOMAXPROCS(1)
 	}
 	for _, r := range cfg.Routers {
 		if r.TLSSkipVerify {

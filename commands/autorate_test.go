@@ -254,9 +254,10 @@ func (e *e2e) deps() *autorateDeps {
 			e.meas = &scriptedPings{clock: e.clock, refl: w.Measurement.Reflectors, rtt: 20 * ms}
 			return e.meas, nil
 		},
-		signals: e.sigs,
-		writer:  autorate.WriterOptions{BackoffMin: time.Millisecond, BackoffMax: 20 * time.Millisecond},
-		started: func(d *autorate.Daemon) { e.daemon <- d },
+		signals:   e.sigs,
+		writer:    autorate.WriterOptions{BackoffMin: time.Millisecond, BackoffMax: 20 * time.Millisecond},
+		started:   func(d *autorate.Daemon) { e.daemon <- d },
+		keepProcs: true,
 	}
 }
 
