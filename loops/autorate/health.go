@@ -143,7 +143,7 @@ func wanHealth(now time.Time, interval time.Duration, l *Loop, w *Writer, slots 
 		*reasons = append(*reasons, fmt.Sprintf("control loop stalled: last cycle %.1fs ago", now.Sub(st.LastCycle).Seconds()))
 	}
 	if st.Cycles > 0 && !d.Signal {
-		*reasons = append(*reasons, "no signal: no reflector answered recently; rates held")
+		*reasons = append(*reasons, "no signal: no reflector answered recently; rates held (RED keeps decreasing)")
 	}
 	if w != nil {
 		rs := w.Status()

@@ -125,8 +125,13 @@ func NewLoop(cfg LoopConfig) *Loop {
 	return l
 }
 
-// WAN returns the loop's WAN configuration.
-func (l *Loop) WAN() *hcl.WAN { return l.wan }
+// WAN returns the loop's WAN configuration (safe from any goroutine; the
+// loop's goroutine replaces it on Reconfigure).
+func (l *Loop) WAN() *hcl.WAN {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.wan
+}
 
 // Controller returns the loop's controller (tests, calibration).
 func (l *Loop) Controller() *Controller { return l.ctrl }
@@ -146,7 +151,9 @@ func (l *Loop) Restore(s *State) {
 func (l *Loop) Reconfigure(w *hcl.WAN) {
 	nw := *w
 	nw.Measurement = l.wan.Measurement
+	l.mu.Lock()
 	l.wan = &nw
+	l.mu.Unlock()
 	l.ctrl.Reconfigure(&nw)
 	l.policy[0].Reconfigure(nw.RouterWrites, &nw.Download)
 	l.policy[1].Reconfigure(nw.RouterWrites, &nw.Upload)
@@ -229,7 +236,7 @@ func (l *Loop) logTransitions(d *Decision) {
 		if d.Signal {
 			l.log.Info("signal back", "wan", l.wan.Name, "reflectors_alive", d.Fresh)
 		} else {
-			l.log.Warn("no signal: no reflector answered recently; holding rates", "wan", l.wan.Name)
+			l.log.Warn("no signal: no reflector answered recently; rates held (RED keeps decreasing to its floor)", "wan", l.wan.Name)
 		}
 	}
 	if !l.log.Enabled(context.Background(), slog.LevelDebug) {
