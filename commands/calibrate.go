@@ -64,9 +64,10 @@ func calibrateCommand(stdio IO) *cli.Command {
 
 func runCalibrate(c *cli.Context, stdio IO, log *slog.Logger, dur time.Duration, deps calibrateDeps) error {
 	path := configPath(c, stdio)
-	cfg, err := loadForDaemon(path, stdio, log)
-	if err != nil {
-		return cli.Exit(err.Error(), 1)
+	cfg, diags := loadConfigNoSecrets(path, stdio)
+	if cfg == nil {
+		diags.WriteText(stdio.Err, useColor(c, stdio, stdio.Err))
+		return cli.Exit(fmt.Sprintf("%s is invalid: fix it first (wanctl validate -config %s)", path, path), 1)
 	}
 	wans, err := pickWANs(cfg, c.StringSlice("wan"))
 	if err != nil {

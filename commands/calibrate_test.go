@@ -23,7 +23,7 @@ func calibConfig(t *testing.T, reflectors string) (cfgPath, stateDir, lockDir st
 router "edge" {
   url      = "http://127.0.0.1:1"
   username = "wanctl"
-  password = "wanctl"
+  password = env("WANCTL_TEST_UNSET_PASSWORD")
 }
 
 daemon {

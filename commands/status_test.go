@@ -41,7 +41,7 @@ wan %q {
 router "edge" {
   url      = "http://127.0.0.1:1"
   username = "wanctl"
-  password = "wanctl"
+  password = env("WANCTL_TEST_UNSET_PASSWORD")
 }
 
 daemon {
