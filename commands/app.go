@@ -20,6 +20,11 @@ type IO struct {
 	Err io.Writer
 	// Getenv looks up environment variables; nil means os.Getenv.
 	Getenv func(string) string
+
+	// autorate and calibrate replace what those commands build (tests
+	// only).
+	autorate  *autorateDeps
+	calibrate *calibrateDeps
 }
 
 func (s IO) getenv(k string) string {
@@ -79,6 +84,9 @@ func newApp(stdio IO) *cli.App {
 		fmtCommand(stdio),
 		emulatorCommand(stdio),
 		systemdCommand(stdio),
+		autorateCommand(stdio),
+		calibrateCommand(stdio),
+		statusCommand(stdio),
 	}
 	for _, c := range app.Commands {
 		c.Flags = append(c.Flags, commonFlags()...)

@@ -1,0 +1,136 @@
+package commands
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wanctl/wanctl/loops/autorate"
+)
+
+func statusConfig(t *testing.T, listen string) (cfgPath, stateDir string) {
+	dir := t.TempDir()
+	stateDir = filepath.Join(dir, "state")
+	wan := func(name, iface, refl string) string {
+		return fmt.Sprintf(`
+wan %q {
+  router    = "edge"
+  interface = %q
+
+  measurement {
+    reflectors = [%q]
+  }
+
+  download {
+    ceiling = "940M"
+  }
+
+  upload {
+    ceiling = "38M"
+  }
+}
+`, name, iface, refl)
+	}
+	src := fmt.Sprintf(`
+router "edge" {
+  url      = "http://127.0.0.1:1"
+  username = "wanctl"
+  password = env("WANCTL_TEST_UNSET_PASSWORD")
+}
+
+daemon {
+  state_dir = %q
+  listen    = %q
+}
+`, stateDir, listen) + wan("spectrum", "ether1", "1.1.1.1") + wan("att", "ether2", "9.9.9.9")
+	cfgPath = filepath.Join(dir, "wanctl.hcl")
+	if err := os.WriteFile(cfgPath, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfgPath, stateDir
+}
+
+func freeTCPAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := ln.Addr().String()
+	ln.Close()
+	return a
+}
+
+func runStatus(t *testing.T, cfg string, args ...string) (int, string, string) {
+	out, errb := &safeBuffer{}, &safeBuffer{}
+	code := Run(append([]string{"wanctl", "status", "-config", cfg}, args...), IO{Out: out, Err: errb, Getenv: func(string) string { return "" }})
+	return code, out.String(), errb.String()
+}
+
+func TestStatusFromDaemon(t *testing.T) {
+	age := 1.5
+	h := autorate.Health{Status: "degraded", WANs: []autorate.WANHealth{{
+		WAN: "spectrum", Controlling: false, DegradedReasons: []string{"router edge: 3 writes failed in a row: boom"}, Signal: true,
+		Download:      autorate.DirHealth{Zone: "YELLOW", Rate: 902400000, LastWrittenRate: 940000000, LastWriteAgeS: &age},
+		Upload:        autorate.DirHealth{Zone: "GREEN", Rate: 38000000, LastWrittenRate: 38000000},
+		BaselineRTTMs: 12.25, DeltaMs: 16.5, ReflectorsAlive: 1, ReflectorsTotal: 1,
+		Router: autorate.RouterHealth{Name: "edge", Reachable: false},
+	}}}
+	srv := httptest.NewServer(autorate.HealthHandler(func() autorate.Health { return h }))
+	defer srv.Close()
+	cfg, stateDir := statusConfig(t, strings.TrimPrefix(srv.URL, "http://"))
+	// att is not run by this daemon: its state file is shown.
+	st := autorate.State{Version: 1, WAN: "att", Timestamp: time.Now().Add(-30 * time.Second), Signal: true,
+		Download: autorate.DirectionState{Zone: autorate.Red, Rate: 200e6, LastWrittenRate: 200e6}, BaselineRTTMs: 8, LoadedDeltaMs: 90}
+	if err := autorate.WriteState(autorate.StatePath(stateDir, "att"), &st); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(stateDir, "steering.json"), []byte(`{"state":"SPECTRUM_DEGRADED","streak":3}`), 0o600)
+
+	code, out, errb := runStatus(t, cfg)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb)
+	}
+	for _, want := range []string{
+		"Source: autorate daemon at " + srv.URL + "/health (degraded)",
+		"spectrum  YELLOW 902.4M (router 940M)  GREEN 38M",
+		"12.2ms", "16.5ms", "1/1", "UNREACHABLE", "1.5s ago",
+		"att       RED 200M", "state file, 30.", "(stale: autorate not running?)",
+		"spectrum degraded: router edge: 3 writes failed in a row: boom",
+		"Steering: SPECTRUM_DEGRADED (" + filepath.Join(stateDir, "steering.json"),
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	code, out, _ = runStatus(t, cfg, "-json")
+	var doc statusDoc
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != 0 {
+		t.Fatalf("json %v: %s", err, out)
+	}
+	if doc.Source != "daemon" || doc.WANs[0].Source != "daemon" || doc.WANs[1].Source != "state_file" || *doc.WANs[0].RouterReachable ||
+		doc.WANs[1].Download.Rate != 200e6 || doc.Steering.State != "SPECTRUM_DEGRADED" || *doc.WANs[1].StateAgeS < 29 {
+		t.Fatalf("doc %+v", doc)
+	}
+}
+
+func TestStatusFallsBackToStateFiles(t *testing.T) {
+	cfg, stateDir := statusConfig(t, freeTCPAddr(t))
+	code, out, errb := runStatus(t, cfg)
+	if code != 1 || !strings.Contains(errb, "not reachable") || !strings.Contains(errb, "no WAN has a state file") {
+		t.Fatalf("nothing at all: exit %d\n%s\n%s", code, out, errb)
+	}
+	st := autorate.State{Version: 1, WAN: "spectrum", Timestamp: time.Now().Add(-time.Second), Signal: true,
+		Download: autorate.DirectionState{Zone: autorate.Green, Rate: 940e6}, Upload: autorate.DirectionState{Zone: autorate.Green, Rate: 38e6}, BaselineRTTMs: 10}
+	autorate.WriteState(autorate.StatePath(stateDir, "spectrum"), &st)
+	code, out, _ = runStatus(t, cfg)
+	if code != 0 || !strings.Contains(out, "Source: state files (the daemon is not reachable") ||
+		!strings.Contains(out, "spectrum  GREEN 940M") || !strings.Contains(out, "att       -") || strings.Contains(out, "stale") {
+		t.Fatalf("state only: exit %d\n%s", code, out)
+	}
+}

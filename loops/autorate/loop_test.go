@@ -1,0 +1,111 @@
+package autorate
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/wanctl/wanctl/loops/ping"
+)
+
+// oneReply is a measurer answering one reflector per Drain, round-robin
+// (20 pings/s at a 50 ms cycle), with per-target counters like a Stream.
+type oneReply struct {
+	refl  []netip.Addr
+	i     int
+	now   time.Time
+	rtt   time.Duration
+	stats ping.Stats
+}
+
+func (m *oneReply) Drain(dst []ping.Reply) []ping.Reply {
+	a := m.refl[m.i%len(m.refl)]
+	m.i++
+	return append(dst, ping.Reply{Target: a, RTT: m.rtt, At: m.now})
+}
+
+func (m *oneReply) StatsInto(dst *ping.Stats) {
+	if m.stats.Targets == nil {
+		for _, a := range m.refl {
+			m.stats.Targets = append(m.stats.Targets, ping.TargetStats{Target: a})
+		}
+	}
+	m.stats.Targets[m.i%len(m.refl)].Sent++
+	m.stats.Targets[m.i%len(m.refl)].Replies++
+	dst.Targets = append(dst.Targets[:0], m.stats.Targets...)
+	dst.Fallback = dst.Fallback[:0]
+	dst.Blackout = false
+}
+
+type countSink struct {
+	n    int
+	last int64
+}
+
+func (s *countSink) Set(bps int64) { s.n++; s.last = bps }
+
+func TestLoopCycle(t *testing.T) {
+	w := testWAN()
+	m := &oneReply{refl: w.Measurement.Reflectors, rtt: 20 * ms}
+	var down, up countSink
+	var saved []State
+	l := NewLoop(LoopConfig{WAN: w, Measurer: m, Download: &down, Upload: &up, Metrics: NewMetrics().WAN(w),
+		Persist: func(s State) { saved = append(saved, s) }})
+	now := t0
+	for range 20 * 10 { // 10 s idle
+		now = now.Add(50 * ms)
+		m.now = now
+		l.Cycle(now)
+	}
+	if down.n != 1 || down.last != 940e6 || up.n != 1 {
+		t.Fatalf("idle writes: %d %d", down.n, up.n)
+	}
+	// Heartbeat: first cycle, then every 2 s.
+	if len(saved) != 5 || !saved[1].Timestamp.Equal(t0.Add(50*ms+2*time.Second)) {
+		t.Fatalf("idle saves %d, second at %v", len(saved), saved[1].Timestamp)
+	}
+	// A change is saved a second after the previous save, not sooner: the
+	// heartbeat at 10.05 s is still GREEN, the change lands at 11.05 s.
+	m.rtt = 400 * ms
+	n := len(saved)
+	for range 25 {
+		now = now.Add(50 * ms)
+		m.now = now
+		l.Cycle(now)
+	}
+	if len(saved) != n+2 || saved[n].Download.Zone != Green || saved[n+1].Download.Zone != Red ||
+		!saved[n+1].Timestamp.Equal(t0.Add(11050*ms)) {
+		t.Fatalf("saves after a change: %+v", saved[n:])
+	}
+	st := l.Status()
+	if st.Decision.Download.Zone != Red || st.Decision.Fresh != 4 || st.Decision.Download.Rate != down.last {
+		t.Fatalf("status %+v sink %d", st, down.last)
+	}
+}
+
+func benchLoop(b *testing.B, persist bool) {
+	w := testWAN()
+	m := &oneReply{refl: w.Measurement.Reflectors, rtt: 20 * ms}
+	wr := NewWriter("edge", nil, WriterOptions{}) // not running: Set only stores
+	cfg := LoopConfig{WAN: w, Measurer: m, Download: wr.Queue("d"), Upload: wr.Queue("u"), Metrics: NewMetrics().WAN(w)}
+	if persist {
+		cfg.Persist = func(State) {}
+	}
+	l := NewLoop(cfg)
+	now := t0
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		now = now.Add(50 * ms)
+		m.now = now
+		m.rtt = 20*ms + time.Duration(i%40)*ms // moves through the zones
+		l.Cycle(now)
+	}
+}
+
+// BenchmarkCycle is one whole driver cycle: drain, observe, step, write
+// policy, sink, metrics, status; with the state snapshot every 1-2 s of
+// virtual time (amortised) or without persistence.
+func BenchmarkCycle(b *testing.B) {
+	b.Run("persist", func(b *testing.B) { benchLoop(b, true) })
+	b.Run("no-persist", func(b *testing.B) { benchLoop(b, false) })
+}
