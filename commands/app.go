@@ -75,6 +75,8 @@ func newApp(stdio IO) *cli.App {
 	}
 	app.Commands = []*cli.Command{
 		versionCommand(stdio),
+		validateCommand(stdio),
+		fmtCommand(stdio),
 	}
 	for _, c := range app.Commands {
 		c.Flags = append(c.Flags, commonFlags()...)
