@@ -77,6 +77,8 @@ func newApp(stdio IO) *cli.App {
 		versionCommand(stdio),
 		validateCommand(stdio),
 		fmtCommand(stdio),
+		planCommand(stdio),
+		applyCommand(stdio),
 	}
 	for _, c := range app.Commands {
 		c.Flags = append(c.Flags, commonFlags()...)

@@ -262,6 +262,26 @@ func (df *differ) claimQueueTypes() {
 	}
 }
 
+// clearable are the fields a PATCH can empty ("" is a value for them).
+var clearable = map[string]bool{
+	"comment": true, "packet-mark": true, "cake-overhead-scheme": true, "src-address-list": true,
+	"dst-address-list": true, "connection-mark": true,
+}
+
+// needsUnset lists the changed fields that must become absent but cannot be
+// emptied with a PATCH (RouterOS needs its separate unset command there).
+func needsUnset(o *Object, a routeros.Object, changed []string) []string {
+	var out []string
+	for _, k := range changed {
+		if o.Fields[k] == "" && !clearable[k] {
+			if _, present := a[k]; present {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
 // changedFields lists the managed fields whose values differ (sorted).
 func changedFields(o *Object, a routeros.Object) []string {
 	var out []string
@@ -319,6 +339,11 @@ func (df *differ) changes() []*Change {
 			c = &Change{
 				Address: o.Address, Menu: o.Menu, Action: Update, ID: a.ID(), Name: o.Label(),
 				Before: managedOf(o, a), After: after, ChangedFields: changed, Adopt: m.adopt,
+			}
+			if unset := needsUnset(o, a, changed); len(unset) > 0 {
+				// PATCH cannot remove a field: create the new object, then
+				// destroy the old one.
+				c.Action, c.ReplaceFields, c.After = Replace, unset, createFields(o)
 			}
 		} else {
 			c = &Change{Address: o.Address, Menu: o.Menu, Action: Create, Name: o.Label(), After: createFields(o), ChangedFields: []string{}}
@@ -399,7 +424,7 @@ func (df *differ) order(menu string, out []*Change, byAddr map[string]*Change) [
 	type kept struct{ seq, pos int }
 	var ks []kept
 	for si, o := range seq {
-		if m, ok := df.matches[o.Address]; ok {
+		if m, ok := df.matches[o.Address]; ok && byAddr[o.Address].Action == Update {
 			if anchor < 0 || m.idx < anchor {
 				ks = append(ks, kept{si, m.idx})
 			}
@@ -427,14 +452,19 @@ func (df *differ) order(menu string, out []*Change, byAddr map[string]*Change) [
 	for si, o := range seq {
 		var succ *Ref
 		if si+1 < len(seq) {
-			succ = &Ref{Address: seq[si+1].Address, Label: seq[si+1].Address}
+			next := seq[si+1]
+			succ = &Ref{Address: next.Address, Label: next.Address}
+			if nc := byAddr[next.Address]; nc.Action == Update {
+				// Existing and staying: apply can name it by id.
+				succ.ID = nc.ID
+			}
 		} else if anchor >= 0 {
 			a := rules[anchor]
 			succ = &Ref{ID: a.ID(), Label: fmt.Sprintf("%s (the first rule of chain prerouting not managed by wanctl%s)", a.ID(), commentNote(a))}
 		}
 		c := byAddr[o.Address]
 		switch {
-		case c.Action == Create:
+		case c.Action == Create, c.Action == Replace:
 			c.PlaceBefore = succ
 		case c.Action == Update && !stay[si]:
 			c.Moved = true

@@ -207,3 +207,14 @@ func isTrue(o routeros.Object, field string) bool {
 func builtinOrDynamic(o routeros.Object) bool {
 	return isTrue(o, "dynamic") || isTrue(o, "default") || isTrue(o, "builtin")
 }
+
+// Matches reports whether the router object holds every one of fields
+// (values compared normalised, "" = absent).
+func Matches(menu string, fields, o routeros.Object) bool {
+	for k, v := range fields {
+		if !sameValue(menu, k, v, o) {
+			return false
+		}
+	}
+	return true
+}
