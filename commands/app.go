@@ -79,6 +79,7 @@ func newApp(stdio IO) *cli.App {
 		fmtCommand(stdio),
 		planCommand(stdio),
 		applyCommand(stdio),
+		emulatorCommand(stdio),
 	}
 	for _, c := range app.Commands {
 		c.Flags = append(c.Flags, commonFlags()...)

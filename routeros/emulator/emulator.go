@@ -549,7 +549,7 @@ func (e *Emulator) render(t *table, o routeros.Object) routeros.Object {
 		c[k] = v
 	}
 	if x, ok := t.expires[o[".id"]]; ok {
-		c["timeout"] = formatDuration(x.Sub(e.now()).Truncate(time.Second))
+		c["timeout"] = formatDuration(ceilSecond(x.Sub(e.now())))
 	}
 	if t.m.render != nil {
 		c = t.m.render(e, c)
@@ -775,7 +775,7 @@ func (e *Emulator) update(t *table, i int, in map[string]string) *apiError {
 		if _, ok := vals["timeout"]; ok {
 			e.setTimeout(t, n)
 		} else if x, ok := t.expires[old[".id"]]; ok {
-			n["timeout"] = formatDuration(x.Sub(e.now()))
+			n["timeout"] = formatDuration(ceilSecond(x.Sub(e.now())))
 		}
 	}
 	t.rows[i] = n
@@ -1089,3 +1089,12 @@ func less(a, b string) bool {
 
 // errorf is the error of a hook.
 func errorf(format string, a ...any) error { return fmt.Errorf("emulator: "+format, a...) }
+
+// ceilSecond rounds a remaining time up to whole seconds, so that a fresh
+// entry shows its full timeout.
+func ceilSecond(d time.Duration) time.Duration {
+	if r := d % time.Second; r > 0 {
+		d += time.Second - r
+	}
+	return d
+}

@@ -90,7 +90,7 @@ func (e *Emulator) normalize(name string, f field, v string) (string, *apiError)
 	}
 	switch f.kind {
 	case kString:
-		return v, nil
+		return neg + v, nil
 	case kRate:
 		r, err := routeros.ParseRate(v)
 		if err != nil {
