@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/wanctl/wanctl/routeros"
@@ -262,6 +263,19 @@ func (df *differ) claimQueueTypes() {
 	}
 }
 
+// maxLimitDrift: max-limit belongs to autorate, which keeps it within
+// (0, ceiling]. Outside that range it is drift, and the queue gets its
+// ceiling: "0" (unlimited) means nothing shapes, and a rate above a
+// lowered ceiling would shape above what the configuration allows.
+func maxLimitDrift(v string, present bool, ceiling string) bool {
+	cur, err1 := strconv.ParseInt(normValue(routeros.MenuQueueTree, "max-limit", v, present), 10, 64)
+	ceil, err2 := strconv.ParseInt(ceiling, 10, 64)
+	if err1 != nil || err2 != nil {
+		return err1 != nil // unreadable: set it
+	}
+	return cur <= 0 || cur > ceil
+}
+
 // clearable are the fields a PATCH can empty ("" is a value for them).
 var clearable = map[string]bool{
 	"comment": true, "packet-mark": true, "cake-overhead-scheme": true, "src-address-list": true,
@@ -273,7 +287,7 @@ var clearable = map[string]bool{
 func needsUnset(o *Object, a routeros.Object, changed []string) []string {
 	var out []string
 	for _, k := range changed {
-		if o.Fields[k] == "" && !clearable[k] {
+		if v, managed := o.Fields[k]; managed && v == "" && !clearable[k] {
 			if _, present := a[k]; present {
 				out = append(out, k)
 			}
@@ -329,9 +343,7 @@ func (df *differ) changes() []*Change {
 			a := df.act[o.Menu][m.idx]
 			changed := changedFields(o, a)
 			after := nonEmpty(o.Fields)
-			if o.Menu == routeros.MenuQueueTree && normValue(o.Menu, "max-limit", a["max-limit"], hasKey(a, "max-limit")) == "0" {
-				// max-limit belongs to autorate, except "unlimited": no
-				// autorate state is 0, so an unshaped queue gets the ceiling.
+			if o.Menu == routeros.MenuQueueTree && maxLimitDrift(a["max-limit"], hasKey(a, "max-limit"), o.CreateOnly["max-limit"]) {
 				changed = append(changed, "max-limit")
 				sort.Strings(changed)
 				after["max-limit"] = o.CreateOnly["max-limit"]

@@ -26,11 +26,14 @@ func (p *Plan) Save(path string) error {
 	if len(p.Errors) > 0 {
 		return errors.New("a plan with errors cannot be saved")
 	}
-	b, err := json.MarshalIndent(saved{Kind: SavedKind, Plan: p}, "", "  ")
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(saved{Kind: SavedKind, Plan: p}); err != nil {
 		return err
 	}
-	return writeAtomic(path, append(b, '\n'), 0o600)
+	return writeAtomic(path, b.Bytes(), 0o600)
 }
 
 // LoadSaved reads a plan written by Save and checks that it is one this
