@@ -167,13 +167,3 @@ func (e *routerEnv) planJSON(cfg string) *plan.Plan {
 	return &p
 }
 
-func TestPlanApplyEmptyRouterDualWAN(t *testing.T) {
-	e := newRouterEnv(t)
-	cfg := e.config("", dualWAN)
-	r := e.mustRun(nil, 2, "plan", "-config", cfg, "-detailed-exitcode")
-	t.Logf("%s\n%s", r.out, r.err)
-	r = e.mustRun(nil, 0, "apply", "-config", cfg, "-auto-approve")
-	t.Logf("%s\n%s", r.out, r.err)
-	r = e.mustRun(nil, 0, "plan", "-config", cfg, "-detailed-exitcode")
-	t.Logf("%s\n%s", r.out, r.err)
-}

@@ -394,7 +394,7 @@ func (df *differ) changes() []*Change {
 			}
 			out = append(out, &Change{
 				Address: addr, Menu: menu, Action: Delete, ID: a.ID(), Name: label(menu, a),
-				Before: trimCounters(a), ChangedFields: []string{},
+				Before: shownFields(menu, a), ChangedFields: []string{},
 			})
 		}
 	}
@@ -551,11 +551,35 @@ func isCounter(k string) bool {
 	return counters[k] || strings.HasPrefix(k, "rx-") || strings.HasPrefix(k, "tx-") || strings.HasPrefix(k, "fp-")
 }
 
-func trimCounters(a routeros.Object) routeros.Object {
+// menuFields are the fields wanctl manages per menu: what a destroy shows.
+var menuFields = map[string][]string{
+	routeros.MenuRoutingTable: {"name", "fib", "comment", "disabled"},
+	routeros.MenuRoute:        {"dst-address", "gateway", "routing-table", "check-gateway", "comment", "disabled"},
+	routeros.MenuRoutingRule:  {"src-address", "dst-address", "action", "table", "comment", "disabled"},
+	routeros.MenuQueueTree:    {"name", "parent", "queue", "packet-mark", "max-limit", "comment", "disabled"},
+	routeros.MenuAddressList:  {"list", "address", "comment", "disabled"},
+	routeros.MenuMangle:       mangleFields,
+	routeros.MenuMangle6:      mangleFields,
+}
+
+// shownFields are the fields of a destroyed object worth showing: the
+// managed ones (for queue types: name, kind and the CAKE settings), set.
+func shownFields(menu string, a routeros.Object) routeros.Object {
 	out := routeros.Object{}
 	for k, v := range a {
-		if k != ".id" && !isCounter(k) {
-			out[k] = v
+		if v == "" {
+			continue
+		}
+		if menu == routeros.MenuQueueType {
+			if k == "name" || k == "kind" || strings.HasPrefix(k, "cake-") {
+				out[k] = v
+			}
+			continue
+		}
+		for _, f := range menuFields[menu] {
+			if f == k {
+				out[k] = v
+			}
 		}
 	}
 	return out
