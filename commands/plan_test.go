@@ -166,4 +166,3 @@ func (e *routerEnv) planJSON(cfg string) *plan.Plan {
 	}
 	return &p
 }
-
