@@ -110,7 +110,9 @@ func changesOf(p *plan.Plan, router, menu string) []*plan.Change {
 
 // Result counts what was done, like the plan summary.
 type Result struct {
-	Added, Changed, Destroyed int
+	Added     int `json:"added"`
+	Changed   int `json:"changed"`
+	Destroyed int `json:"destroyed"`
 }
 
 // Error is the first failure of an apply: which object, which operation,
