@@ -602,6 +602,10 @@ func TestConflictsAndAdoption(t *testing.T) {
 			t.Errorf("adoption plan lacks %q:\n%s", want, r.out)
 		}
 	}
+	// Through a saved plan, which is checked for ownership again.
+	pf := filepath.Join(e.dir, "adopt.plan")
+	e.mustRun(nil, 2, "plan", "-config", cfg, "-out", pf, "-detailed-exitcode")
+	e.mustRun(nil, 0, "apply", "-config", cfg, pf)
 	e.applied(cfg)
 	if got, _ := e.emu.QueueMaxLimit("wanctl-spectrum-down"); got != 900_000_000 {
 		t.Errorf("adoption changed the runtime max-limit to %d", got)
@@ -657,4 +661,40 @@ func TestOutputHasNoSecrets(t *testing.T) {
 	if !regexp.MustCompile(`(?i)unauthori`).MatchString(r.err) {
 		t.Errorf("bad credentials:\n%s", r.err)
 	}
+}
+
+func TestEditedSavedPlanCannotTouchUserObjects(t *testing.T) {
+	e := newRouterEnv(t)
+	snap := e.userObjects()
+	cfg := e.config("", dualWAN)
+	pf := filepath.Join(e.dir, "edge.plan")
+	e.mustRun(nil, 2, "plan", "-config", cfg, "-out", pf, "-detailed-exitcode")
+	b, err := os.ReadFile(pf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	userRule := e.find(routeros.MenuMangle, "my games")
+	for _, tc := range []struct{ name, change string }{
+		{"delete", `{"router":"edge","address":"wan.x.route","menu":"ip/firewall/mangle","action":"delete","id":"` + userRule.ID() + `"}`},
+		{"update", `{"router":"edge","address":"wan.x.route","menu":"ip/firewall/mangle","action":"update","id":"` + userRule.ID() + `","after":{"disabled":"true"},"changed_fields":["disabled"]}`},
+		{"unmarked create", `{"router":"edge","address":"wan.x.route","menu":"ip/route","action":"create","after":{"dst-address":"0.0.0.0/0","gateway":"ether3"}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			edited := strings.Replace(string(b), `"changes": [`, `"changes": [`+tc.change+",", 1)
+			bad := filepath.Join(e.dir, "edited.plan")
+			if err := os.WriteFile(bad, []byte(edited), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			e.emu.ClearRequests()
+			r := e.mustRun(nil, 1, "apply", "-config", cfg, bad)
+			if !strings.Contains(r.err, "wanctl does not own") && !strings.Contains(r.err, "would not carry its marker") {
+				t.Errorf("edited plan:\n%s", r.err)
+			}
+			if w := writes(e.emu.Requests()); len(w) > 0 {
+				t.Errorf("an edited plan wrote %v", w)
+			}
+		})
+	}
+	e.checkUntouched(snap, "after edited plans")
+	e.mustRun(nil, 0, "apply", "-config", cfg, pf) // the real one still applies
 }

@@ -174,12 +174,16 @@ func (df *differ) claimQueueTypes() {
 		}
 	}
 	usedByOwned, usedByOther, used := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	usedByMarked := map[string]bool{}
 	df.typeAddr = map[string]string{}
 	for i, t := range trees {
 		q := t["queue"]
 		used[q] = true
 		if ownedTree[i] {
 			usedByOwned[q] = true
+			if IsMarked(t) {
+				usedByMarked[q] = true
+			}
 			if a, ok := AddressOf(t["comment"]); ok && strings.HasSuffix(a, ".queue") {
 				df.typeAddr[q] = a + "_type"
 			}
@@ -213,7 +217,8 @@ func (df *differ) claimQueueTypes() {
 				df.diags.errorf(o.Address, "queue type %q is built in",
 					"%s would use that name, but built-in queue types cannot be changed. Choose another queue type name in the configuration.", name, o.Address)
 			case usedByOwned[name] && !usedByOther[name]:
-				df.claim(o, idx, false)
+				// Used only by queues wanctl owns, or adopts in this plan.
+				df.claim(o, idx, !usedByMarked[name])
 			case !used[name] && len(changedFields(o, a)) == 0:
 				df.claim(o, idx, false)
 			case df.d.Router.AdoptExisting:

@@ -115,6 +115,9 @@ func header(c *Change) string {
 	h := "will be updated in place"
 	if c.Adopt {
 		h = "will be adopted (updated in place to carry the wanctl marker)"
+		if c.Menu == routeros.MenuQueueType {
+			h = "will be adopted (updated in place; owned through the wanctl queue using it)"
+		}
 	}
 	if c.Moved {
 		h += " and moved " + position(c)

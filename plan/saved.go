@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/wanctl/wanctl/routeros"
 )
 
 // SavedKind identifies a saved-plan file.
@@ -146,6 +148,51 @@ func writeAtomic(path string, data []byte, perm os.FileMode) (err error) {
 	if d, derr := os.Open(dir); derr == nil {
 		_ = d.Sync()
 		d.Close()
+	}
+	return nil
+}
+
+// CheckOwned verifies, against what the router holds now, that a plan's
+// changes for that router only touch objects wanctl owns (or adopts, when
+// the change says so) and only create marked objects. A saved plan is a
+// file: this keeps an edited one from changing anything else.
+func (p *Plan) CheckOwned(router string, act Actual) error {
+	ownedTypes := map[string]bool{}
+	for _, t := range act[routeros.MenuQueueTree] {
+		if IsMarked(t) && !builtinOrDynamic(t) {
+			ownedTypes[t["queue"]] = true
+		}
+	}
+	for _, c := range p.Changes {
+		if c.Router != router {
+			continue
+		}
+		if c.Action == Create || c.Action == Replace {
+			if c.Menu != routeros.MenuQueueType && c.After["comment"] != Marker(c.Address) {
+				return fmt.Errorf("%s: the new object would not carry its marker %q", c.Address, Marker(c.Address))
+			}
+		}
+		if c.Action == Create {
+			continue
+		}
+		var o routeros.Object
+		for _, x := range act[c.Menu] {
+			if x.ID() == c.ID {
+				o = x
+				break
+			}
+		}
+		switch {
+		case o == nil:
+			return fmt.Errorf("%s: /%s %s is not on the router", c.Address, c.Menu, c.ID)
+		case builtinOrDynamic(o):
+			return fmt.Errorf("%s: /%s %s is built in or dynamic; wanctl never changes those", c.Address, c.Menu, c.ID)
+		case c.Adopt:
+		case c.Menu == routeros.MenuQueueType && ownedTypes[o["name"]]:
+		case c.Menu != routeros.MenuQueueType && IsMarked(o):
+		default:
+			return fmt.Errorf("%s: /%s %s is not wanctl's (no wanctl marker, not adopted)", c.Address, c.Menu, c.ID)
+		}
 	}
 	return nil
 }
