@@ -351,7 +351,8 @@ func (rq request) url(base string) string {
 	case rq.command != "":
 		u += "/" + rq.command
 	case rq.id != "":
-		u += "/" + url.PathEscape(rq.id)
+		// "*" is a valid path character; keep ids readable ("*1", not "%2A1").
+		u += "/" + strings.ReplaceAll(url.PathEscape(rq.id), "%2A", "*")
 	}
 	if len(rq.query) > 0 {
 		u += "?" + rq.query.Encode()
@@ -484,7 +485,7 @@ func (c *Client) statusError(rq request, status int, location string, body []byt
 	case status == http.StatusForbidden:
 		kind, hint = KindUnauthorized, fmt.Sprintf("the user in router %q lacks a policy the request needs (read, write, api/rest-api)", c.name)
 	case status == http.StatusNotFound:
-		kind, hint = KindNotFound, "the object does not exist (any more): re-read the menu"
+		kind, hint = KindNotFound, "the object does not exist, or no longer does: re-read the menu"
 	case status == http.StatusNotAcceptable:
 		kind, hint = KindNotAcceptable, "this menu does not have that command"
 	case status >= 500:

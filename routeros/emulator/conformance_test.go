@@ -20,9 +20,9 @@ import (
 type step struct {
 	method, path, body string
 	status             int
-	want               string             // exact JSON reply (compared as JSON); "" = not checked
-	check              func(any) string   // returns a complaint, "" when fine
-	user, pass         string             // credentials; "" = the right ones
+	want               string           // exact JSON reply (compared as JSON); "" = not checked
+	check              func(any) string // returns a complaint, "" when fine
+	user, pass         string           // credentials; "" = the right ones
 }
 
 type ccase struct {

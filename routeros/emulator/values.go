@@ -27,8 +27,6 @@ func outOfRange(name string, min, max int64) *apiError {
 	return badRequest("value of %s out of range (%d..%d)", name, min, max)
 }
 
-var errNotFound = &apiError{status: 404}
-
 // fieldKind is how a writable field's value is checked and normalised.
 type fieldKind int
 
