@@ -47,6 +47,7 @@ type wanAux struct {
 	reflectorRange map[netip.Addr]hcl.Range
 	dir            map[string]*dirAux
 	ok             bool // decoded without errors in the attributes validate.go uses
+	dup            bool // a second WAN of the same name
 }
 
 type dirAux struct {
@@ -121,16 +122,23 @@ func single[T any](d *decoder, blocks []*T, defRange func(*T) hcl.Range, kind, p
 	if len(blocks) == 0 {
 		if required {
 			d.errorf(parentRange, fmt.Sprintf("Missing %s block", kind),
-				"A %s block needs a %s block inside it. See docs/config.md.", parent, kind)
+				"A %s block needs %s %s block inside it. See docs/config.md and the examples/ directory.", parent, article(kind), kind)
 		}
 		return nil
 	}
 	for _, b := range blocks[1:] {
 		first := defRange(blocks[0])
 		d.errorf(defRange(b), fmt.Sprintf("Duplicate %s block", kind),
-			"Only one %s block is allowed here; another was defined at %s. Merge them.", kind, first.String())
+			"Only one %s block is allowed here; another was defined at %s. Merge them.", kind, pos(first))
 	}
 	return blocks[0]
+}
+
+func article(word string) string {
+	if strings.ContainsRune("aeiou", rune(word[0])) {
+		return "an"
+	}
+	return "a"
 }
 
 func (d *decoder) decodeFile(raw *rawFile) *Config {
@@ -503,7 +511,7 @@ func (d *decoder) measurement(r *rawMeasurement, w *WAN, aux *wanAux) Measuremen
 				}
 				ip = ip.Unmap()
 				if prev, dup := aux.reflectorRange[ip]; dup {
-					d.errorf(rngs[i], "Duplicate reflector", "Reflector %s is listed twice (first at %s).", ip, prev)
+					d.errorf(rngs[i], "Duplicate reflector", "Reflector %s is listed twice (first at %s).", ip, pos(prev))
 					continue
 				}
 				aux.reflectorRange[ip] = rngs[i]
@@ -904,7 +912,7 @@ func (d *decoder) steering(r *rawSteering) *Steering {
 	seen := map[string]hcl.Range{}
 	for _, rr := range r.Rules {
 		if prev, dup := seen[rr.Name]; dup {
-			d.errorf(rr.NameRange, "Duplicate rule name", "Rule %q is already defined at %s. Rename one of them.", rr.Name, prev)
+			d.errorf(rr.NameRange, "Duplicate rule name", "Rule %q is already defined at %s. Rename one of them.", rr.Name, pos(prev))
 		}
 		seen[rr.Name] = rr.DefRange
 		out.Rules = append(out.Rules, d.rule(rr, aux))
@@ -912,7 +920,7 @@ func (d *decoder) steering(r *rawSteering) *Steering {
 	seenL := map[string]hcl.Range{}
 	for _, rl := range r.AddressLists {
 		if prev, dup := seenL[rl.Name]; dup {
-			d.errorf(rl.NameRange, "Duplicate address_list name", "address_list %q is already defined at %s. Merge them.", rl.Name, prev)
+			d.errorf(rl.NameRange, "Duplicate address_list name", "address_list %q is already defined at %s. Merge them.", rl.Name, pos(prev))
 		}
 		seenL[rl.Name] = rl.DefRange
 		out.AddressLists = append(out.AddressLists, d.addressList(rl))
@@ -1003,7 +1011,7 @@ func (d *decoder) portString(a *hcl.Attribute, out *string) bool {
 	if v.Type().Equals(cty.Number) {
 		f := v.AsBigFloat()
 		if !f.IsInt() {
-			d.errorf(a.Expr.Range(), "Invalid port list", "%s: %s is not a port number.", a.Name, f.Text('g', 10))
+			d.errorf(a.Expr.Range(), "Invalid port list", "%s: %s is not a port number.", a.Name, fmtNum(f))
 			return false
 		}
 		*out = f.Text('f', 0)
@@ -1074,7 +1082,7 @@ func (d *decoder) dscp(a *hcl.Attribute) []int {
 			text = "null"
 		case ev.Type().Equals(cty.Number):
 			f := ev.AsBigFloat()
-			text = f.Text('g', 10)
+			text = fmtNum(f)
 			if i, acc := f.Int64(); f.IsInt() && acc == 0 && i >= 0 && i <= 63 {
 				n = int(i)
 			}
@@ -1092,13 +1100,17 @@ func (d *decoder) dscp(a *hcl.Attribute) []int {
 			text = ev.Type().FriendlyName()
 		}
 		if n < 0 {
+			hint := ""
+			if ev.Type() == cty.String {
+				hint = didYouMean(strings.ToLower(text), dscpNameList())
+			}
 			d.errorf(rng, "Invalid DSCP value",
 				"%q is not a DSCP value: use a number 0-63 or a name (%s).%s",
-				text, strings.Join(dscpNameList(), ", "), didYouMean(strings.ToLower(text), dscpNameList()))
+				text, strings.Join(dscpNameList(), ", "), hint)
 			continue
 		}
 		if seen[n] {
-			d.errorf(rng, "Duplicate DSCP value", "DSCP %d (%s) is listed twice.", n, text)
+			d.errorf(rng, "Duplicate DSCP value", "DSCP %d is listed twice (here as %q).", n, text)
 			continue
 		}
 		seen[n] = true

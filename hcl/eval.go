@@ -124,6 +124,16 @@ func (d *decoder) eval(a *hcl.Attribute) (cty.Value, bool) {
 }
 
 func rewriteFuncDiag(diag *hcl.Diagnostic) *hcl.Diagnostic {
+	switch diag.Summary {
+	case "Call to unknown function":
+		c := *diag
+		c.Detail += " The configuration has two functions: env(NAME) reads an environment variable and file(PATH) a file."
+		return &c
+	case "Variables not allowed":
+		c := *diag
+		c.Detail += " Write the value itself (strings in double quotes), or read it with env(NAME) or file(PATH)."
+		return &c
+	}
 	extra, ok := hcl.DiagnosticExtra[hclsyntax.FunctionCallDiagExtra](diag)
 	if !ok {
 		return diag
@@ -208,7 +218,7 @@ func (d *decoder) integer(a *hcl.Attribute, out *int64, lo, hi int64, what strin
 	i, acc := f.Int64()
 	if acc != big.Exact || !f.IsInt() {
 		d.errorf(a.Expr.Range(), a.Name+" out of range",
-			"%s must be a whole number from %d to %d; got %s.", what, lo, hi, f.Text('g', 10))
+			"%s must be a whole number from %d to %d; got %s.", what, lo, hi, fmtNum(f))
 		return false
 	}
 	if i < lo || i > hi {
@@ -278,7 +288,7 @@ func (d *decoder) rate(a *hcl.Attribute, out *int64) bool {
 		i, acc := f.Int64()
 		if !f.IsInt() || acc != big.Exact || i < 0 {
 			d.errorf(a.Expr.Range(), "Invalid rate",
-				"%s must be a whole number of bits/s or a string such as \"940M\", \"37.5M\" or \"800k\"; got %s.", a.Name, f.Text('g', 10))
+				"%s must be a whole number of bits/s or a string such as \"940M\", \"37.5M\" or \"800k\"; got %s.", a.Name, fmtNum(f))
 			return false
 		}
 		*out = i
@@ -375,4 +385,13 @@ func (d *decoder) ipAddr(a *hcl.Attribute, out *netip.Addr) bool {
 	}
 	*out = ip.Unmap()
 	return true
+}
+
+// fmtNum renders a number for a message. Huge or tiny numbers are not
+// rendered: converting 1e100000000 to decimal takes minutes.
+func fmtNum(f *big.Float) string {
+	if exp := f.MantExp(nil); f.Sign() != 0 && (exp > 70 || exp < -70) {
+		return "a number out of range"
+	}
+	return f.Text('g', 10)
 }

@@ -13,6 +13,7 @@ import (
 	hcl "github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
 // Options are the outside world Parse sees. Zero values mean the real one.
@@ -60,6 +61,12 @@ func Parse(filename string, src []byte, opts Options) (*Config, *Diagnostics) {
 	if diags.HasErrors() || f == nil {
 		out.Diags = sortDiags(diags)
 		return nil, out
+	}
+	if body, ok := f.Body.(*hclsyntax.Body); ok {
+		if more := checkExpressions(body); more.HasErrors() {
+			out.Diags = sortDiags(append(diags, more...))
+			return nil, out
+		}
 	}
 	d := newDecoder(filename, opts)
 	d.diags = diags
