@@ -698,3 +698,53 @@ func TestEditedSavedPlanCannotTouchUserObjects(t *testing.T) {
 	e.checkUntouched(snap, "after edited plans")
 	e.mustRun(nil, 0, "apply", "-config", cfg, pf) // the real one still applies
 }
+
+func TestTwoRouters(t *testing.T) {
+	a, b := newRouterEnv(t), newRouterEnv(t)
+	src := ""
+	for _, r := range []struct {
+		name string
+		env  *routerEnv
+	}{{"a", a}, {"b", b}} {
+		src += `router "` + r.name + `" {
+  url      = "` + r.env.srv.URL + `"
+  username = "wanctl"
+  password = "` + testPassword + `"
+}
+wan "wan-` + r.name + `" {
+  router    = "` + r.name + `"
+  interface = "ether1"
+  measurement {
+    reflectors = ["` + map[string]string{"a": "1.1.1.1", "b": "8.8.8.8"}[r.name] + `"]
+  }
+  download {
+    ceiling = "100M"
+    parent  = "bridge"
+  }
+  upload {
+    ceiling = "10M"
+  }
+}
+`
+	}
+	cfg := filepath.Join(a.dir, "two.hcl")
+	if err := os.WriteFile(cfg, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := a.mustRun(nil, 2, "plan", "-config", cfg, "-detailed-exitcode")
+	for _, want := range []string{`actions on router "a"`, `actions on router "b"`, "Plan: 8 to add, 0 to change, 0 to destroy."} {
+		if !strings.Contains(r.out, want) {
+			t.Errorf("plan lacks %q:\n%s", want, r.out)
+		}
+	}
+	a.applied(cfg)
+	if _, ok := a.emu.QueueMaxLimit("wanctl-wan-a-down"); !ok {
+		t.Error("router a has no queue")
+	}
+	if _, ok := b.emu.QueueMaxLimit("wanctl-wan-b-down"); !ok {
+		t.Error("router b has no queue")
+	}
+	if _, ok := a.emu.QueueMaxLimit("wanctl-wan-b-down"); ok {
+		t.Error("router b's queue on router a")
+	}
+}
