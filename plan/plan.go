@@ -252,7 +252,14 @@ func (p *Plan) finish() {
 // RedactURL removes credentials from a URL.
 func RedactURL(s string) string {
 	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
+	if err != nil {
+		// Never echo what might hold credentials.
+		if i := strings.LastIndex(s, "@"); i >= 0 {
+			return "(url with credentials)" + s[i:]
+		}
+		return s
+	}
+	if u.User == nil {
 		return s
 	}
 	u.User = nil

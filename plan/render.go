@@ -241,7 +241,7 @@ func writeDiags(w io.Writer, pt painter, ds Diagnostics) {
 			fmt.Fprintln(w)
 		}
 		if d.Detail != "" {
-			fmt.Fprintf(w, "\n  %s\n", strings.ReplaceAll(sanitize(d.Detail), "\n", "\n  "))
+			fmt.Fprintf(w, "\n%s\n", wrap(sanitize(d.Detail), "  ", 78))
 		}
 	}
 }
@@ -263,4 +263,32 @@ func (p *Plan) WriteJSON(w io.Writer) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(p)
+}
+
+// wrap fills text to width columns, each line indented; newlines in text
+// start new paragraphs.
+func wrap(text, indent string, width int) string {
+	var b strings.Builder
+	for pi, para := range strings.Split(text, "\n") {
+		if pi > 0 {
+			b.WriteByte('\n')
+		}
+		col := 0
+		for i, word := range strings.Fields(para) {
+			switch {
+			case i == 0:
+				b.WriteString(indent)
+				col = len(indent)
+			case col+1+len(word) > width:
+				b.WriteString("\n" + indent)
+				col = len(indent)
+			default:
+				b.WriteByte(' ')
+				col++
+			}
+			b.WriteString(word)
+			col += len(word)
+		}
+	}
+	return b.String()
 }

@@ -384,3 +384,15 @@ func TestFingerprintIgnoresRuntimeState(t *testing.T) {
 		t.Error("a managed field change kept the fingerprint")
 	}
 }
+
+func TestRedactURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://192.168.88.1":            "https://192.168.88.1",
+		"https://u:secret@192.168.88.1":   "https://192.168.88.1",
+		"https://u:sec ret%zz@10.0.0.1/x": "(url with credentials)@10.0.0.1/x",
+	} {
+		if got := RedactURL(in); got != want || strings.Contains(got, "secret") {
+			t.Errorf("RedactURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
