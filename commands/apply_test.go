@@ -351,6 +351,16 @@ func TestUserObjectsAreNeverTouched(t *testing.T) {
 			t.Errorf("left behind: %v", o)
 		}
 	}
+	// A WAN removed: everything of it goes, the routing table last.
+	cfg = e.config("", strings.Split(dualWAN, `wan "att"`)[0])
+	r = e.mustRun(nil, 0, "apply", "-config", cfg, "-auto-approve")
+	if !strings.Contains(r.out, "Resources: 0 added, 0 changed, 9 destroyed.") ||
+		strings.Index(r.out, "wan.att.routing_table: Destroying") < strings.Index(r.out, "wan.att.route: Destroying") ||
+		strings.Index(r.out, "wan.att.download.queue_type: Destroying") < strings.Index(r.out, "wan.att.download.queue: Destroying") {
+		t.Errorf("removing a WAN:\n%s", r.out)
+	}
+	e.mustRun(nil, 0, "plan", "-config", cfg, "-detailed-exitcode")
+	e.checkUntouched(snap, "after removing a WAN")
 }
 
 func TestReorderedRulesAreMoved(t *testing.T) {
