@@ -87,6 +87,8 @@ func newApp(stdio IO) *cli.App {
 		autorateCommand(stdio),
 		calibrateCommand(stdio),
 		statusCommand(stdio),
+		planCommand(stdio),
+		applyCommand(stdio),
 	}
 	for _, c := range app.Commands {
 		c.Flags = append(c.Flags, commonFlags()...)

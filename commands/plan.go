@@ -1,0 +1,112 @@
+package commands
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/plan"
+	"github.com/wanctl/wanctl/routeros"
+)
+
+func planCommand(stdio IO) *cli.Command {
+	return &cli.Command{
+		Name:      "plan",
+		Usage:     "show what apply would change on the router (reads only)",
+		ArgsUsage: " ",
+		Description: "Reads the router (one GET per menu) and compares it with the configuration. Nothing is written.\n" +
+			"Exit status: 0 success (with -detailed-exitcode: no changes), 1 error, 2 changes (with -detailed-exitcode).",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "detailed-exitcode", Usage: "exit 2 when there are changes, 0 when there are none"},
+			&cli.BoolFlag{Name: "json", Usage: "print the plan as one JSON document (docs/plan-json.md)"},
+			&cli.StringFlag{Name: "out", Usage: "save the plan to `PLANFILE` for 'wanctl apply PLANFILE'"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return cli.Exit(fmt.Sprintf("plan takes no arguments (got %q); pass the configuration with -config FILE", c.Args().First()), 1)
+			}
+			cfg, err := loadForPlan(c, stdio)
+			if err != nil {
+				return err
+			}
+			p, _, err := makePlan(c.Context, cfg)
+			if err != nil {
+				return err
+			}
+			if err := showPlan(c, stdio, p); err != nil {
+				return err
+			}
+			if out := c.String("out"); out != "" {
+				if err := p.Save(out); err != nil {
+					return cli.Exit(fmt.Sprintf("saving the plan to %s: %v", out, err), 1)
+				}
+				if !c.Bool("json") {
+					fmt.Fprintf(stdio.Out, "\nSaved the plan to: %s\n\nTo perform exactly these actions, run:\n    wanctl apply %s\n", out, out)
+				}
+			}
+			if c.Bool("detailed-exitcode") && p.HasChanges() {
+				return cli.Exit("", 2)
+			}
+			return nil
+		},
+	}
+}
+
+// loadForPlan loads the configuration, printing its diagnostics to stderr.
+func loadForPlan(c *cli.Context, stdio IO) (*hcl.Config, error) {
+	path := configPath(c, stdio)
+	cfg, diags := loadConfig(path, stdio)
+	if cfg == nil || len(diags.Warnings()) > 0 {
+		if err := diags.WriteText(stdio.Err, useColor(c, stdio, stdio.Err)); err != nil {
+			return nil, cli.Exit(fmt.Sprintf("writing diagnostics: %v", err), 1)
+		}
+	}
+	if cfg == nil {
+		n := len(diags.Errors())
+		return nil, cli.Exit(fmt.Sprintf("%s is invalid: %d %s; nothing was sent to the router", path, n, plural(n, "error", "errors")), 1)
+	}
+	return cfg, nil
+}
+
+// makePlan reads every router of the configuration and plans; the clients
+// are returned for apply.
+func makePlan(ctx context.Context, cfg *hcl.Config) (*plan.Plan, map[string]*routeros.Client, error) {
+	clients := map[string]*routeros.Client{}
+	p, err := plan.Make(ctx, cfg, func(r *hcl.Router) (plan.Reader, error) {
+		cl, err := routeros.New(r)
+		if err != nil {
+			return nil, err
+		}
+		clients[r.Name] = cl
+		return cl, nil
+	})
+	if err != nil {
+		return nil, nil, cli.Exit(fmt.Sprintf("reading the router failed, nothing was changed: %v", err), 1)
+	}
+	return p, clients, nil
+}
+
+// showPlan prints the plan (text or JSON); a plan with errors prints them
+// and fails.
+func showPlan(c *cli.Context, stdio IO, p *plan.Plan) error {
+	if c.Bool("json") {
+		if err := p.WriteJSON(stdio.Out); err != nil {
+			return cli.Exit(fmt.Sprintf("writing the plan: %v", err), 1)
+		}
+	} else if len(p.Errors) == 0 {
+		if err := p.WriteText(stdio.Out, useColor(c, stdio, stdio.Out)); err != nil {
+			return cli.Exit(fmt.Sprintf("writing the plan: %v", err), 1)
+		}
+	}
+	if n := len(p.Errors); n > 0 {
+		if !c.Bool("json") {
+			ds := append(append(plan.Diagnostics(nil), p.Errors...), p.Warnings...)
+			_ = plan.WriteDiagnostics(stdio.Err, ds, useColor(c, stdio, stdio.Err))
+			fmt.Fprintln(stdio.Err)
+		}
+		return cli.Exit(fmt.Sprintf("planning failed with %d %s (above); nothing was changed", n, plural(n, "error", "errors")), 1)
+	}
+	return nil
+}

@@ -1,0 +1,168 @@
+package commands
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/wanctl/wanctl/plan"
+	"github.com/wanctl/wanctl/routeros"
+	"github.com/wanctl/wanctl/routeros/emulator"
+)
+
+// testPassword must never appear in any output or file.
+const testPassword = "s3cret-Rtr-pw"
+
+// routerEnv is an emulated router plus a directory for configs and plans.
+type routerEnv struct {
+	t   *testing.T
+	emu *emulator.Emulator
+	srv *httptest.Server
+	dir string
+}
+
+func newRouterEnv(t *testing.T) *routerEnv {
+	t.Helper()
+	emu := emulator.New(emulator.Options{Username: "wanctl", Password: testPassword})
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	e := &routerEnv{t: t, emu: emu, srv: srv, dir: t.TempDir()}
+	// defconf FastTracks; most tests are about other things.
+	e.setFastTrack(false)
+	return e
+}
+
+// setFastTrack enables or disables defconf's FastTrack rule.
+func (e *routerEnv) setFastTrack(enabled bool) {
+	e.t.Helper()
+	for _, f := range e.emu.Objects(routeros.MenuFilter) {
+		if f["action"] == "fasttrack-connection" {
+			if err := e.emu.SetObject(routeros.MenuFilter, f.ID(), routeros.Object{"disabled": fmt.Sprint(!enabled)}); err != nil {
+				e.t.Fatal(err)
+			}
+		}
+	}
+}
+
+const routerBlock = `router "edge" {
+  url          = %q
+  username     = "wanctl"
+  password     = %q
+  host_address = "192.168.88.10"
+%s}
+`
+
+// dualWAN is the configuration most tests use: two WANs with gateways and
+// pinned reflectors, steering with every kind of rule.
+const dualWAN = `
+wan "spectrum" {
+  interface = "ether1"
+  gateway   = "100.64.0.1"
+  measurement {
+    reflectors = ["1.1.1.1", "8.8.8.8"]
+  }
+  download {
+    ceiling = "940M"
+    cake {
+      overhead = 18
+    }
+  }
+  upload {
+    ceiling = "38M"
+  }
+}
+
+wan "att" {
+  interface = "ether2"
+  gateway   = "192.168.1.254"
+  measurement {
+    reflectors = ["9.9.9.9"]
+  }
+  download {
+    ceiling = "300M"
+  }
+  upload {
+    ceiling = "100M"
+  }
+}
+
+steering {
+  primary   = "spectrum"
+  alternate = "att"
+
+  rule "voip" {
+    protocol  = "udp"
+    dst_ports = "3478-3481,5060"
+  }
+
+  rule "latency-sensitive" {
+    dscp = ["ef", "af31"]
+  }
+
+  rule "work-vpn" {
+    src_address_list = "work-laptops"
+  }
+
+  address_list "work-laptops" {
+    addresses = ["192.168.88.50", "192.168.88.51"]
+  }
+}
+`
+
+// config writes a configuration (router block + body) and returns its path.
+func (e *routerEnv) config(routerExtra, body string) string {
+	e.t.Helper()
+	src := fmt.Sprintf(routerBlock, e.srv.URL, testPassword, routerExtra) + body
+	p := filepath.Join(e.dir, "wanctl.hcl")
+	if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+type result struct {
+	code     int
+	out, err string
+}
+
+// run runs wanctl with stdin in (nil: empty) and checks that the password
+// never shows up.
+func (e *routerEnv) run(in io.Reader, args ...string) result {
+	e.t.Helper()
+	if in == nil {
+		in = strings.NewReader("")
+	}
+	var out, errb bytes.Buffer
+	code := Run(append([]string{"wanctl"}, args...), IO{In: in, Out: &out, Err: &errb, Getenv: func(string) string { return "" }})
+	r := result{code, out.String(), errb.String()}
+	if strings.Contains(r.out, testPassword) || strings.Contains(r.err, testPassword) {
+		e.t.Fatalf("the router password appears in the output:\n%s\n%s", r.out, r.err)
+	}
+	return r
+}
+
+func (e *routerEnv) mustRun(in io.Reader, want int, args ...string) result {
+	e.t.Helper()
+	r := e.run(in, args...)
+	if r.code != want {
+		e.t.Fatalf("wanctl %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, want, r.out, r.err)
+	}
+	return r
+}
+
+// planJSON runs plan -json and decodes it.
+func (e *routerEnv) planJSON(cfg string) *plan.Plan {
+	e.t.Helper()
+	r := e.run(nil, "plan", "-config", cfg, "-json")
+	var p plan.Plan
+	if err := json.Unmarshal([]byte(r.out), &p); err != nil {
+		e.t.Fatalf("plan -json: %v\n%s\n%s", err, r.out, r.err)
+	}
+	return &p
+}

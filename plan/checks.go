@@ -1,0 +1,178 @@
+package plan
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"sort"
+	"strings"
+
+	"github.com/wanctl/wanctl/routeros"
+)
+
+// Check inspects what the router holds for problems that are not changes:
+// an enabled FastTrack rule (an error unless allow_fasttrack), a missing
+// srcnat rule for the steering alternate, names the configuration uses that
+// the router does not have, and CAKE queue types that would shape twice.
+func Check(d *Desired, act Actual) Diagnostics {
+	var ds Diagnostics
+	r := d.Router
+	if d.FastTrackMatters {
+		for _, f := range act[routeros.MenuFilter] {
+			if f["action"] != "fasttrack-connection" || isTrue(f, "disabled") || isTrue(f, "dynamic") {
+				continue
+			}
+			where := "/ip/firewall/filter rule " + f.ID() + " (chain " + f["chain"] + commentNote(f) + ")"
+			if r.AllowFastTrack {
+				ds.warnf("", "FastTrack is enabled: FastTracked traffic is not shaped or steered",
+					"%s FastTracks connections, and allow_fasttrack = true in router %q accepts that: FastTracked packets skip the mangle rules and the queues at \"global\". Make sure the rule has connection-mark=no-mark so that steered connections are not FastTracked.", where, r.Name)
+			} else {
+				ds.errorf("", "FastTrack is enabled on router %q: nothing would be shaped or steered",
+					"%s FastTracks connections. FastTracked packets skip the mangle rules and the queues parented at \"global\", so wanctl's download queues, packet marks and steering rules would not see them. Fix it on the router: disable the rule (/ip firewall filter disable [find action=fasttrack-connection]); or add connection-mark=no-mark to it AND set allow_fasttrack = true in router %q to accept that FastTracked traffic stays unshaped (this error then becomes a warning).", r.Name, where, r.Name)
+			}
+		}
+	}
+	if alt := d.SteerAltInterface; alt != "" && !natCovers(act, alt) {
+		ds.warnf("", "no srcnat rule covers the steering alternate's interface %q",
+			"Steered connections would leave %q with their LAN source addresses and get no replies. Add a masquerade rule, e.g. /ip firewall nat add chain=srcnat out-interface=%s action=masquerade (or put %s in an interface list that an existing masquerade rule uses as out-interface-list).", alt, alt, alt, alt)
+	}
+	ifaces := names(act[routeros.MenuInterface], "name")
+	trees := names(act[routeros.MenuQueueTree], "name")
+	for _, n := range d.Interfaces {
+		if n.Name == "" || n.Name == "global" || ifaces[n.Name] || trees[n.Name] {
+			continue
+		}
+		ds.warnf("", "%s %q does not exist on router %q",
+			"The router has no interface of that name (read /interface). Check the spelling, or create the interface first: objects naming it would not work.", n.Where, n.Name, r.Name)
+	}
+	lists := names(act[routeros.MenuInterfaceList], "name")
+	for _, n := range d.InterfaceLists {
+		if lists[n.Name] || n.Name == "all" {
+			continue
+		}
+		ds.warnf("", "%s %q does not exist on router %q",
+			"The router has no interface list of that name (read /interface/list); the steering rules match in-interface-list = %q and would match nothing. Create it (/interface list add name=%s) with the LAN interfaces as members, or name an existing list.", n.Where, n.Name, r.Name, n.Name, n.Name)
+	}
+	// Double shaping: a CAKE type with its own bandwidth under a queue with
+	// a max-limit. wanctl's own types are fixed by the plan itself.
+	managedTypes := map[string]bool{}
+	for _, o := range d.Objects {
+		if o.Menu == routeros.MenuQueueType {
+			managedTypes[o.Fields["name"]] = true
+		}
+	}
+	typesByName := map[string]routeros.Object{}
+	for _, t := range act[routeros.MenuQueueType] {
+		typesByName[t["name"]] = t
+	}
+	warned := map[string]bool{}
+	for _, t := range act[routeros.MenuQueueTree] {
+		q := t["queue"]
+		qt, ok := typesByName[q]
+		if !ok || managedTypes[q] || warned[q] || qt["kind"] != "cake" {
+			continue
+		}
+		if normValue(routeros.MenuQueueTree, "max-limit", t["max-limit"], hasKey(t, "max-limit")) == "0" {
+			continue
+		}
+		if normValue(routeros.MenuQueueType, "cake-bandwidth", qt["cake-bandwidth"], hasKey(qt, "cake-bandwidth")) == "0" {
+			continue
+		}
+		warned[q] = true
+		ds.warnf("", "queue type %q shapes on its own under queue %q (double shaping)",
+			"The CAKE type has cake-bandwidth=%s and the queue-tree entry a max-limit: two shapers fight and the lower one wins. Set cake-bandwidth=0 on the type (/queue type set [find name=%q] cake-bandwidth=0) and let the queue's max-limit shape.", q, t["name"], qt["cake-bandwidth"], q)
+	}
+	return ds
+}
+
+// natCovers: an enabled srcnat masquerade/src-nat rule whose out-interface
+// or out-interface-list includes iface (a rule with neither covers all).
+func natCovers(act Actual, iface string) bool {
+	members := map[string]map[string]bool{}
+	for _, m := range act[routeros.MenuInterfaceMember] {
+		if isTrue(m, "disabled") {
+			continue
+		}
+		if members[m["list"]] == nil {
+			members[m["list"]] = map[string]bool{}
+		}
+		members[m["list"]][m["interface"]] = true
+	}
+	inList := func(l string) bool { return l == "all" || members[l][iface] }
+	for _, n := range act[routeros.MenuNAT] {
+		if n["chain"] != "srcnat" || isTrue(n, "disabled") {
+			continue
+		}
+		if a := n["action"]; a != "masquerade" && a != "src-nat" {
+			continue
+		}
+		oi, ol := n["out-interface"], n["out-interface-list"]
+		ok := true
+		if oi != "" {
+			if strings.HasPrefix(oi, "!") {
+				ok = oi[1:] != iface
+			} else {
+				ok = oi == iface
+			}
+		}
+		if ok && ol != "" {
+			if strings.HasPrefix(ol, "!") {
+				ok = !inList(ol[1:])
+			} else {
+				ok = inList(ol)
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+func names(objs []routeros.Object, field string) map[string]bool {
+	out := map[string]bool{}
+	for _, o := range objs {
+		out[o[field]] = true
+	}
+	return out
+}
+
+// Fingerprint hashes what a plan depends on: every non-dynamic object of
+// every menu read, in the router's order, without counters, state and the
+// runtime-owned fields (max-limit of wanctl queues, disabled of the steering
+// rules), so that autorate and steer running in between do not make a saved
+// plan stale. Values are normalised like the diff compares them.
+func Fingerprint(act Actual) string {
+	menus := make([]string, 0, len(act))
+	for m := range act {
+		menus = append(menus, m)
+	}
+	sort.Strings(menus)
+	h := sha256.New()
+	for _, m := range menus {
+		h.Write([]byte("menu\x00" + m + "\x00"))
+		for _, o := range act[m] {
+			if isTrue(o, "dynamic") {
+				continue
+			}
+			keys := make([]string, 0, len(o))
+			for k := range o {
+				if isCounter(k) {
+					continue
+				}
+				if k == "max-limit" && m == routeros.MenuQueueTree && IsMarked(o) {
+					continue
+				}
+				if k == "disabled" && m == routeros.MenuMangle && IsSteeringRule(o) {
+					continue
+				}
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			h.Write([]byte("obj\x00"))
+			for _, k := range keys {
+				h.Write([]byte(k + "=" + normValue(m, k, o[k], true) + "\x00"))
+			}
+		}
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}

@@ -1,0 +1,198 @@
+package plan
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/wanctl/wanctl/routeros"
+)
+
+// SavedKind identifies a saved-plan file.
+const SavedKind = "wanctl-plan"
+
+// saved is the file `wanctl plan -out` writes: the JSON plan document plus
+// its kind. It holds router names and URLs (without credentials), object
+// fields and the fingerprint of each router's state, never a password.
+type saved struct {
+	Kind string `json:"kind"`
+	*Plan
+}
+
+// Save writes the plan to path atomically (temp file, fsync, rename), mode
+// 0600. A plan with errors cannot be saved.
+func (p *Plan) Save(path string) error {
+	if len(p.Errors) > 0 {
+		return errors.New("a plan with errors cannot be saved")
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(saved{Kind: SavedKind, Plan: p}); err != nil {
+		return err
+	}
+	return writeAtomic(path, b.Bytes(), 0o600)
+}
+
+// LoadSaved reads a plan written by Save and checks that it is one this
+// version can apply.
+func LoadSaved(path string) (*Plan, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	p, err := DecodeSaved(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return p, nil
+}
+
+// DecodeSaved decodes and checks a saved plan.
+func DecodeSaved(b []byte) (*Plan, error) {
+	var s saved
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&s); err != nil {
+		return nil, fmt.Errorf("not a wanctl plan file (write one with 'wanctl plan -out FILE'): %w", err)
+	}
+	if s.Kind != SavedKind || s.Plan == nil {
+		return nil, errors.New("not a wanctl plan file (write one with 'wanctl plan -out FILE')")
+	}
+	p := s.Plan
+	if p.FormatVersion != FormatVersion {
+		return nil, fmt.Errorf("plan format_version %d, this wanctl reads %d: make a new plan with this wanctl", p.FormatVersion, FormatVersion)
+	}
+	if len(p.Errors) > 0 {
+		return nil, errors.New("the plan has errors and cannot be applied")
+	}
+	routers := map[string]bool{}
+	for _, r := range p.Routers {
+		if r == nil || r.Name == "" || r.Fingerprint == "" {
+			return nil, errors.New("plan file: a router entry lacks its name or fingerprint")
+		}
+		routers[r.Name] = true
+	}
+	for i, c := range p.Changes {
+		if err := checkChange(c, routers); err != nil {
+			return nil, fmt.Errorf("plan file: change %d: %w", i, err)
+		}
+	}
+	return p, nil
+}
+
+func checkChange(c *Change, routers map[string]bool) error {
+	if c == nil {
+		return errors.New("null change")
+	}
+	if !routers[c.Router] {
+		return fmt.Errorf("%s: unknown router %q", c.Address, c.Router)
+	}
+	if MenuRank(c.Menu) < 0 {
+		return fmt.Errorf("%s: menu %q is not one wanctl manages", c.Address, c.Menu)
+	}
+	switch c.Action {
+	case Create:
+		if len(c.After) == 0 {
+			return fmt.Errorf("%s: create without fields", c.Address)
+		}
+	case Update, Replace:
+		if c.ID == "" || len(c.After) == 0 {
+			return fmt.Errorf("%s: %s without id or fields", c.Address, c.Action)
+		}
+	case Delete, Move:
+		if c.ID == "" {
+			return fmt.Errorf("%s: %s without id", c.Address, c.Action)
+		}
+	default:
+		return fmt.Errorf("%s: unknown action %q", c.Address, c.Action)
+	}
+	if (c.Action == Move || c.Moved) && !isMangle(c.Menu) {
+		return fmt.Errorf("%s: only mangle rules move", c.Address)
+	}
+	return nil
+}
+
+// writeAtomic replaces path with data so that a crash leaves the old or the
+// new file, never a mix.
+func writeAtomic(path string, data []byte, perm os.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err = f.Chmod(perm); err != nil {
+		return err
+	}
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	if d, derr := os.Open(dir); derr == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// CheckOwned verifies, against what the router holds now, that a plan's
+// changes for that router only touch objects wanctl owns (or adopts, when
+// the change says so) and only create marked objects. A saved plan is a
+// file: this keeps an edited one from changing anything else.
+func (p *Plan) CheckOwned(router string, act Actual) error {
+	ownedTypes := map[string]bool{}
+	for _, t := range act[routeros.MenuQueueTree] {
+		if IsMarked(t) && !builtinOrDynamic(t) {
+			ownedTypes[t["queue"]] = true
+		}
+	}
+	for _, c := range p.Changes {
+		if c.Router != router {
+			continue
+		}
+		if c.Action == Create || c.Action == Replace {
+			if c.Menu != routeros.MenuQueueType && c.After["comment"] != Marker(c.Address) {
+				return fmt.Errorf("%s: the new object would not carry its marker %q", c.Address, Marker(c.Address))
+			}
+		}
+		if c.Action == Create {
+			continue
+		}
+		var o routeros.Object
+		for _, x := range act[c.Menu] {
+			if x.ID() == c.ID {
+				o = x
+				break
+			}
+		}
+		switch {
+		case o == nil:
+			return fmt.Errorf("%s: /%s %s is not on the router", c.Address, c.Menu, c.ID)
+		case builtinOrDynamic(o):
+			return fmt.Errorf("%s: /%s %s is built in or dynamic; wanctl never changes those", c.Address, c.Menu, c.ID)
+		case c.Adopt:
+		case c.Menu == routeros.MenuQueueType && ownedTypes[o["name"]]:
+		case c.Menu != routeros.MenuQueueType && IsMarked(o):
+		default:
+			return fmt.Errorf("%s: /%s %s is not wanctl's (no wanctl marker, not adopted)", c.Address, c.Menu, c.ID)
+		}
+	}
+	return nil
+}
