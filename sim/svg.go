@@ -165,7 +165,7 @@ func legend(w io.Writer, y0 float64, colors, labels []string) {
 	for _, l := range labels {
 		width += 30 + 6.5*float64(len(l))
 	}
-	x := float64(svgMarginL + svgPlotW) - width
+	x := float64(svgMarginL+svgPlotW) - width
 	y0 -= 24 // above the panel's frame
 	for i, c := range colors {
 		fmt.Fprintf(w, `<line x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f" stroke="%s" stroke-width="3"/>`+"\n", x, x+18, y0+12, y0+12, c)
