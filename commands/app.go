@@ -20,6 +20,9 @@ type IO struct {
 	Err io.Writer
 	// Getenv looks up environment variables; nil means os.Getenv.
 	Getenv func(string) string
+
+	// autorate replaces what `wanctl autorate` builds (tests only).
+	autorate *autorateDeps
 }
 
 func (s IO) getenv(k string) string {
@@ -75,6 +78,9 @@ func newApp(stdio IO) *cli.App {
 	}
 	app.Commands = []*cli.Command{
 		versionCommand(stdio),
+		validateCommand(stdio),
+		fmtCommand(stdio),
+		autorateCommand(stdio),
 	}
 	for _, c := range app.Commands {
 		c.Flags = append(c.Flags, commonFlags()...)

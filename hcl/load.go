@@ -1,11 +1,95 @@
 package hcl
 
 import (
-	"errors"
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"io"
+	"io/fs"
+	"os"
+	"sort"
+	"strings"
 
 	hcl "github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclparse"
 )
+
+// Options are the outside world Parse sees. Zero values mean the real one.
+type Options struct {
+	// FileMode is the configuration file's mode: a literal password in a
+	// file readable by group or others is an error. 0 = not from a file.
+	FileMode fs.FileMode
+	// LookupEnv backs env(); nil = os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+	// ReadFile backs file() and the ca_file check; nil = os.ReadFile.
+	ReadFile func(string) ([]byte, error)
+}
+
+// Load reads, decodes, defaults and validates the configuration at path,
+// with the real environment and the file's real mode. The Config is nil
+// when the diagnostics have errors.
+func Load(path string) (*Config, *Diagnostics) {
+	src, err := os.ReadFile(path)
+	var mode fs.FileMode
+	if err == nil {
+		var st fs.FileInfo
+		if st, err = os.Stat(path); err == nil {
+			mode = st.Mode().Perm()
+		}
+	}
+	if err != nil {
+		return nil, &Diagnostics{Files: map[string]*hcl.File{}, Diags: hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Cannot read configuration file",
+			Detail: fmt.Sprintf("%v. Pass the file with -config FILE or set WANCTL_CONFIG "+
+				"(the default is /etc/wanctl/wanctl.hcl); examples are in the examples/ directory.", err),
+		}}}
+	}
+	return Parse(path, src, Options{FileMode: mode})
+}
+
+// Parse decodes, defaults and validates configuration source. filename
+// names it in diagnostics, and relative paths in file() and ca_file are
+// relative to its directory. The Config is nil when the diagnostics have
+// errors; warnings alone leave it set.
+func Parse(filename string, src []byte, opts Options) (*Config, *Diagnostics) {
+	p := hclparse.NewParser()
+	f, diags := p.ParseHCL(src, filename)
+	out := &Diagnostics{Files: p.Files()}
+	if diags.HasErrors() || f == nil {
+		out.Diags = sortDiags(diags)
+		return nil, out
+	}
+	d := newDecoder(filename, opts)
+	d.diags = diags
+	var raw rawFile
+	d.diags = append(d.diags, improveSchemaDiags(gohcl.DecodeBody(f.Body, nil, &raw), f)...)
+	cfg := d.decodeFile(&raw)
+	d.validate(cfg, &raw)
+	out.Diags = sortDiags(d.diags)
+	if out.Diags.HasErrors() {
+		return nil, out
+	}
+	return cfg, out
+}
+
+// sortDiags orders diagnostics by position, so that output is stable and
+// reads top to bottom.
+func sortDiags(diags hcl.Diagnostics) hcl.Diagnostics {
+	sort.SliceStable(diags, func(i, j int) bool {
+		a, b := diags[i].Subject, diags[j].Subject
+		switch {
+		case a == nil || b == nil:
+			return a == nil && b != nil
+		case a.Filename != b.Filename:
+			return a.Filename < b.Filename
+		default:
+			return a.Start.Byte < b.Start.Byte
+		}
+	})
+	return diags
+}
 
 // Diagnostics are the problems found while loading a configuration, with the
 // parsed files so that renderings can show source snippets.
@@ -17,13 +101,149 @@ type Diagnostics struct {
 // HasErrors reports whether any diagnostic is an error (warnings are not).
 func (d *Diagnostics) HasErrors() bool { return d != nil && d.Diags.HasErrors() }
 
-// WriteText renders every diagnostic with file:line:col and a source snippet.
-func (d *Diagnostics) WriteText(w io.Writer, color bool) error {
-	return errors.New("hcl: WriteText not implemented yet (foundation issue)")
+// Warnings returns the warnings only.
+func (d *Diagnostics) Warnings() hcl.Diagnostics {
+	if d == nil {
+		return nil
+	}
+	var w hcl.Diagnostics
+	for _, diag := range d.Diags {
+		if diag.Severity == hcl.DiagWarning {
+			w = append(w, diag)
+		}
+	}
+	return w
 }
 
-// Load reads, decodes, defaults and validates the configuration at path.
-// The Config is nil when the diagnostics have errors.
-func Load(path string) (*Config, *Diagnostics) {
-	return nil, &Diagnostics{Diags: hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "configuration loading is not implemented yet (foundation issue)"}}}
+// Errors returns the errors only.
+func (d *Diagnostics) Errors() hcl.Diagnostics {
+	if d == nil {
+		return nil
+	}
+	var e hcl.Diagnostics
+	for _, diag := range d.Diags {
+		if diag.Severity == hcl.DiagError {
+			e = append(e, diag)
+		}
+	}
+	return e
+}
+
+// textWidth wraps the detail paragraphs for a terminal.
+const textWidth = 78
+
+// WriteText renders every diagnostic with file:line:col, the source lines
+// and, without colour, a ^^^ marker under the offending range.
+func (d *Diagnostics) WriteText(w io.Writer, color bool) error {
+	if d == nil {
+		return nil
+	}
+	for _, diag := range d.Diags {
+		var buf bytes.Buffer
+		if err := hcl.NewDiagnosticTextWriter(&buf, d.Files, textWidth, color).WriteDiagnostic(diag); err != nil {
+			return err
+		}
+		text := buf.String()
+		if s := diag.Subject; s != nil {
+			// HCL names only the line; say file:line:col, as compilers do.
+			old := fmt.Sprintf("  on %s line %d", s.Filename, s.Start.Line)
+			text = strings.Replace(text, old, fmt.Sprintf("  on %s:%d:%d", s.Filename, s.Start.Line, s.Start.Column), 1)
+			if !color {
+				text = addCaret(text, diag.Subject, d.Files[s.Filename])
+			}
+		}
+		if _, err := io.WriteString(w, text); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addCaret inserts a line of ^ under the subject's first source line.
+func addCaret(text string, s *hcl.Range, f *hcl.File) string {
+	if f == nil {
+		return text
+	}
+	prefix := fmt.Sprintf("%4d: ", s.Start.Line)
+	lines := strings.SplitAfter(text, "\n")
+	for i, l := range lines {
+		if !strings.HasPrefix(l, prefix) {
+			continue
+		}
+		src := strings.TrimSuffix(strings.TrimPrefix(l, prefix), "\n")
+		col := s.Start.Column - 1
+		if col > len(src) {
+			col = len(src)
+		}
+		// Keep tabs so the marker lines up under tab-indented source.
+		var pad strings.Builder
+		for _, r := range src[:col] {
+			if r == '\t' {
+				pad.WriteByte('\t')
+			} else {
+				pad.WriteByte(' ')
+			}
+		}
+		n := 1
+		if s.End.Line == s.Start.Line && s.End.Column > s.Start.Column {
+			n = s.End.Column - s.Start.Column
+		} else if s.End.Line > s.Start.Line {
+			n = max(1, len([]rune(src))-col)
+		}
+		caret := strings.Repeat(" ", len(prefix)) + pad.String() + strings.Repeat("^", n) + "\n"
+		return strings.Join(lines[:i+1], "") + caret + strings.Join(lines[i+1:], "")
+	}
+	return text
+}
+
+// jsonDiag is one element of Diagnostics.JSON.
+type jsonDiag struct {
+	Severity string `json:"severity"` // "error" or "warning"
+	Summary  string `json:"summary"`
+	Detail   string `json:"detail"`
+	Filename string `json:"filename"` // "" when the problem has no position
+	Line     int    `json:"line"`
+	Column   int    `json:"column"`
+}
+
+// JSON renders the diagnostics as a JSON array (never null):
+// [{"severity","summary","detail","filename","line","column"}].
+func (d *Diagnostics) JSON() ([]byte, error) {
+	out := []jsonDiag{}
+	if d != nil {
+		for _, diag := range d.Diags {
+			j := jsonDiag{Severity: "error", Summary: diag.Summary, Detail: diag.Detail}
+			if diag.Severity == hcl.DiagWarning {
+				j.Severity = "warning"
+			}
+			if s := diag.Subject; s != nil {
+				j.Filename, j.Line, j.Column = s.Filename, s.Start.Line, s.Start.Column
+			}
+			out = append(out, j)
+		}
+	}
+	return json.MarshalIndent(out, "", "  ")
+}
+
+// Error renders one line per diagnostic, "file:line:col: summary"
+// (warnings say "warning: " before the summary), for wrapping into other
+// commands' errors. WriteText has the details and hints.
+func (d *Diagnostics) Error() string {
+	if d == nil {
+		return ""
+	}
+	var b strings.Builder
+	for i, diag := range d.Diags {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		if s := diag.Subject; s != nil {
+			fmt.Fprintf(&b, "%s:%d:%d: ", s.Filename, s.Start.Line, s.Start.Column)
+		}
+		if diag.Severity == hcl.DiagWarning {
+			b.WriteString("warning: ")
+		}
+		b.WriteString(diag.Summary)
+	}
+	return b.String()
 }

@@ -1,0 +1,200 @@
+package commands
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/loops/autorate"
+	"github.com/wanctl/wanctl/loops/ping"
+	"github.com/wanctl/wanctl/routeros"
+	"github.com/wanctl/wanctl/systemd"
+)
+
+// autorateDeps are what `wanctl autorate` builds for itself; tests replace
+// them through IO.autorate. Nil fields get the production pieces.
+type autorateDeps struct {
+	clock autorate.Clock
+	// newMeasurer starts a WAN's measurement (default: a ping.Stream).
+	newMeasurer func(w *hcl.WAN) (autorate.Measurer, error)
+	// newExecutor returns a router's max-limit executor (default: the REST
+	// client).
+	newExecutor func(r *hcl.Router) (autorate.Executor, error)
+	notifier    autorate.Notifier
+	// signals replaces signal.Notify (tests send SIGHUP/SIGUSR1/SIGTERM).
+	signals chan os.Signal
+	writer  autorate.WriterOptions
+	// started, when set, is called with the daemon before it runs.
+	started func(*autorate.Daemon)
+}
+
+func autorateCommand(stdio IO) *cli.Command {
+	return &cli.Command{
+		Name:      "autorate",
+		Usage:     "run the latency-driven shaper control loops (daemon, systemd Type=notify)",
+		ArgsUsage: " ",
+		Description: "Runs one control loop per WAN of the configuration (or the -wan ones) in one process:\n" +
+			"pings the reflectors, moves the CAKE queues' max-limit on the router, serves /metrics and\n" +
+			"/health on daemon.listen and keeps a state file per WAN in daemon.state_dir.\n" +
+			"Signals: SIGTERM/SIGINT stop (state written, exit 0), SIGHUP reloads thresholds and rates,\n" +
+			"SIGUSR1 toggles debug logging. Exit status 1 on a configuration, lock or socket error.",
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "wan", Usage: "run only this WAN (repeatable; default: every WAN)"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return cli.Exit(fmt.Sprintf("autorate takes no arguments (got %q); select WANs with -wan NAME", c.Args().First()), 1)
+			}
+			log, level, err := newLogger(c, stdio)
+			if err != nil {
+				return err
+			}
+			deps := autorateDeps{}
+			if stdio.autorate != nil {
+				deps = *stdio.autorate
+			}
+			return runAutorate(c, stdio, log, level, deps)
+		},
+	}
+}
+
+// loadForDaemon loads the configuration; invalid -> an exit error carrying
+// the rendered diagnostics. Warnings are logged.
+func loadForDaemon(path string, stdio IO, log *slog.Logger) (*hcl.Config, error) {
+	cfg, diags := loadConfig(path, stdio)
+	if cfg == nil {
+		var b bytes.Buffer
+		diags.WriteText(&b, false)
+		return nil, fmt.Errorf("%s is invalid:\n%s", path, strings.TrimRight(b.String(), "\n"))
+	}
+	if w := diags.Warnings(); len(w) > 0 {
+		var b bytes.Buffer
+		(&hcl.Diagnostics{Diags: w, Files: diags.Files}).WriteText(&b, false)
+		log.Warn("configuration warnings", "file", path, "diagnostics", strings.TrimRight(b.String(), "\n"))
+	}
+	return cfg, nil
+}
+
+func runAutorate(c *cli.Context, stdio IO, log *slog.Logger, level *slog.LevelVar, deps autorateDeps) error {
+	path := configPath(c, stdio)
+	cfg, err := loadForDaemon(path, stdio, log)
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	for _, r := range cfg.Routers {
+		if r.TLSSkipVerify {
+			log.Warn("tls_skip_verify is set: the router's certificate is NOT verified; set ca_file instead", "router", r.Name)
+		}
+	}
+	var pingers []*ping.Pinger
+	defer func() {
+		for _, p := range pingers {
+			p.Close()
+		}
+	}()
+	if deps.newMeasurer == nil {
+		bySource := map[netip.Addr]*ping.Pinger{}
+		deps.newMeasurer = func(w *hcl.WAN) (autorate.Measurer, error) {
+			m := &w.Measurement
+			p := bySource[m.Source]
+			if p == nil {
+				var err error
+				if p, err = ping.Open(ping.Options{Source: m.Source, Logger: log}); err != nil {
+					return nil, err
+				}
+				bySource[m.Source] = p
+				pingers = append(pingers, p)
+			}
+			return p.Stream(ping.StreamConfig{
+				Targets: m.Reflectors, Rate: float64(m.PingRate), Fallback: m.TCPFallback,
+			})
+		}
+	}
+	if deps.newExecutor == nil {
+		deps.newExecutor = func(r *hcl.Router) (autorate.Executor, error) {
+			cl, err := routeros.NewWithOptions(r, routeros.Options{Logger: log})
+			if err != nil {
+				return nil, err
+			}
+			return autorate.NewRouterExecutor(cl, routeros.IsNotFound), nil
+		}
+	}
+	if deps.notifier == nil {
+		deps.notifier = systemd.NewNotifier(stdio.getenv)
+	}
+	sigs := deps.signals
+	if sigs == nil {
+		sigs = make(chan os.Signal, 4)
+		signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
+		defer signal.Stop(sigs)
+	}
+
+	d, err := autorate.NewDaemon(autorate.DaemonConfig{
+		Config: cfg, WANs: c.StringSlice("wan"), Logger: log, Clock: deps.clock, Notifier: deps.notifier,
+		NewMeasurer: deps.newMeasurer, NewExecutor: deps.newExecutor, Writer: deps.writer,
+	})
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	if deps.started != nil {
+		deps.started(d)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+
+	base := level.Level()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				return cli.Exit(err.Error(), 1)
+			}
+			return nil
+		case s := <-sigs:
+			switch s {
+			case syscall.SIGTERM, syscall.SIGINT:
+				log.Info("stopping", "signal", s.String())
+				cancel()
+			case syscall.SIGUSR1:
+				if level.Level() == slog.LevelDebug {
+					level.Set(base)
+					if base == slog.LevelDebug {
+						level.Set(slog.LevelInfo)
+					}
+				} else {
+					level.Set(slog.LevelDebug)
+				}
+				log.Warn("log level changed (SIGUSR1)", "level", level.Level().String())
+			case syscall.SIGHUP:
+				reloadAutorate(d, path, stdio, log)
+			}
+		}
+	}
+}
+
+// reloadAutorate re-reads the configuration (SIGHUP). An invalid file is
+// logged and the daemon keeps running on the old one.
+func reloadAutorate(d *autorate.Daemon, path string, stdio IO, log *slog.Logger) {
+	d.NotifyReloading()
+	defer d.NotifyReloaded()
+	cfg, err := loadForDaemon(path, stdio, log)
+	if err != nil {
+		log.Error("reload failed; still running on the previous configuration", "err", err)
+		return
+	}
+	for _, w := range d.Reload(cfg) {
+		log.Warn("reload: " + w)
+	}
+	log.Info("configuration reloaded", "file", path)
+}

@@ -1,0 +1,582 @@
+package commands
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/loops/autorate"
+	"github.com/wanctl/wanctl/loops/lockfile"
+	"github.com/wanctl/wanctl/loops/ping"
+	"github.com/wanctl/wanctl/routeros"
+	"github.com/wanctl/wanctl/routeros/emulator"
+)
+
+const ms = time.Millisecond
+
+var t0 = time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC)
+
+// script is the scripted measurement source: every Drain returns one
+// reply per reflector at the virtual time, with the current RTT (none while
+// muted).
+type script struct {
+	clock autorate.Clock
+	refl  []netip.Addr
+	mu    sync.Mutex
+	rtt   time.Duration
+	mute  bool
+}
+
+func (s *script) set(rtt time.Duration, mute bool) {
+	s.mu.Lock()
+	s.rtt, s.mute = rtt, mute
+	s.mu.Unlock()
+}
+
+func (s *script) Drain(dst []ping.Reply) []ping.Reply {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mute {
+		return dst
+	}
+	now := s.clock.Now()
+	for _, a := range s.refl {
+		dst = append(dst, ping.Reply{Target: a, RTT: s.rtt, At: now})
+	}
+	return dst
+}
+
+// syncBuf is a goroutine-safe writer for logs.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// notifySocket is a NOTIFY_SOCKET the test listens on.
+type notifySocket struct {
+	path string
+	conn *net.UnixConn
+	mu   sync.Mutex
+	msgs []string
+}
+
+func newNotifySocket(t *testing.T) *notifySocket {
+	p := filepath.Join(t.TempDir(), "notify.sock")
+	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: p, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &notifySocket{path: p, conn: c}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			k, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			n.mu.Lock()
+			n.msgs = append(n.msgs, string(buf[:k]))
+			n.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { c.Close() })
+	return n
+}
+
+func (n *notifySocket) has(prefix string) int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c := 0
+	for _, m := range n.msgs {
+		if strings.HasPrefix(m, prefix) {
+			c++
+		}
+	}
+	return c
+}
+
+func (n *notifySocket) last(prefix string) string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for i := len(n.msgs) - 1; i >= 0; i-- {
+		if strings.HasPrefix(n.msgs[i], prefix) {
+			return n.msgs[i]
+		}
+	}
+	return ""
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+const testConfigHCL = `
+router "edge" {
+  url      = "%s"
+  username = "wanctl"
+  password = "wanctl"
+  timeout  = "%s"
+}
+
+daemon {
+  state_dir = "%s"
+  lock_dir  = "%s"
+  interval  = "50ms"
+  listen    = "127.0.0.1:0"
+}
+
+wan "spectrum" {
+  router    = "edge"
+  interface = "ether1"
+
+  measurement {
+    reflectors = ["1.1.1.1", "8.8.8.8", "9.9.9.9", "208.67.222.222"]
+    ping_rate  = 20
+  }
+
+  download {
+    queue              = "wanctl-spectrum-down"
+    ceiling            = "%s"
+    step_up            = "15M"
+    factor_down        = 0.90
+    factor_down_yellow = 0.96
+
+    floor {
+      green    = "550M"
+      yellow   = "350M"
+      soft_red = "275M"
+      red      = "200M"
+    }
+  }
+
+  upload {
+    queue              = "wanctl-spectrum-up"
+    ceiling            = "38M"
+    step_up            = "1M"
+    factor_down        = 0.85
+    factor_down_yellow = 0.94
+
+    floor {
+      green  = "30M"
+      yellow = "20M"
+      red    = "8M"
+    }
+  }
+}
+`
+
+type e2e struct {
+	t       *testing.T
+	emu     *emulator.Emulator
+	srv     *httptest.Server
+	dir     string
+	cfgPath string
+	clock   *autorate.ManualClock
+	meas    *script
+	notify  *notifySocket
+	sigs    chan os.Signal
+	daemon  chan *autorate.Daemon
+	d       *autorate.Daemon
+	stderr  *syncBuf
+	stdout  *syncBuf
+	code    chan int
+	ids     map[string]string
+}
+
+func (e *e2e) writeConfig(ceiling string) {
+	e.t.Helper()
+	src := fmt.Sprintf(testConfigHCL, e.srv.URL, "300ms", filepath.Join(e.dir, "state"), filepath.Join(e.dir, "run"), ceiling)
+	if err := os.WriteFile(e.cfgPath, []byte(src), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func newE2E(t *testing.T) *e2e {
+	e := &e2e{t: t, dir: t.TempDir(), clock: autorate.NewManualClock(t0), sigs: make(chan os.Signal, 4),
+		daemon: make(chan *autorate.Daemon, 1), stderr: &syncBuf{}, stdout: &syncBuf{}, code: make(chan int, 1), ids: map[string]string{}}
+	e.emu = emulator.New(emulator.Options{Username: "wanctl", Password: "wanctl"})
+	e.srv = httptest.NewServer(e.emu)
+	t.Cleanup(e.srv.Close)
+	for _, q := range []routeros.Object{
+		{"name": "wanctl-spectrum-down", "parent": "global", "max-limit": "500000000"},
+		{"name": "wanctl-spectrum-up", "parent": "ether1", "max-limit": "10000000"},
+	} {
+		id, err := e.emu.AddObject(routeros.MenuQueueTree, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.ids[q["name"]] = id
+	}
+	e.cfgPath = filepath.Join(e.dir, "wanctl.hcl")
+	e.writeConfig("940M")
+	e.notify = newNotifySocket(t)
+	return e
+}
+
+func (e *e2e) deps() *autorateDeps {
+	return &autorateDeps{
+		clock: e.clock,
+		newMeasurer: func(w *hcl.WAN) (autorate.Measurer, error) {
+			e.meas = &script{clock: e.clock, refl: w.Measurement.Reflectors, rtt: 20 * ms}
+			return e.meas, nil
+		},
+		signals: e.sigs,
+		writer:  autorate.WriterOptions{BackoffMin: time.Millisecond, BackoffMax: 20 * time.Millisecond},
+		started: func(d *autorate.Daemon) { e.daemon <- d },
+	}
+}
+
+func (e *e2e) env(k string) string {
+	switch k {
+	case "NOTIFY_SOCKET":
+		return e.notify.path
+	case "WATCHDOG_USEC":
+		return "2000000"
+	}
+	return ""
+}
+
+func (e *e2e) start(args ...string) {
+	io := IO{In: strings.NewReader(""), Out: e.stdout, Err: e.stderr, Getenv: e.env, autorate: e.deps()}
+	go func() {
+		e.code <- Run(append([]string{"wanctl", "autorate", "-config", e.cfgPath}, args...), io)
+	}()
+	select {
+	case e.d = <-e.daemon:
+	case c := <-e.code:
+		e.t.Fatalf("autorate exited with %d before running: %s", c, e.stderr)
+	case <-time.After(10 * time.Second):
+		e.t.Fatal("autorate did not start")
+	}
+	waitFor(e.t, "loop ticker", func() bool { return e.clock.Tickers() >= 1 })
+}
+
+func (e *e2e) exit() int {
+	select {
+	case c := <-e.code:
+		return c
+	case <-time.After(10 * time.Second):
+		e.t.Fatalf("autorate did not exit: %s", e.stderr)
+		return -1
+	}
+}
+
+func (e *e2e) health() (int, autorate.Health) {
+	e.t.Helper()
+	resp, err := http.Get("http://" + e.d.Addr().String() + "/health")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h autorate.Health
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		e.t.Fatal(err)
+	}
+	return resp.StatusCode, h
+}
+
+func (e *e2e) limit(q string) int64 {
+	v, _ := e.emu.QueueMaxLimit(q)
+	return v
+}
+
+// settled waits until the writer has sent everything it was handed.
+func (e *e2e) settled() autorate.WANHealth {
+	var h autorate.Health
+	waitFor(e.t, "writes settled", func() bool {
+		_, h = e.health()
+		w := h.WANs[0]
+		return !w.Download.Pending && !w.Upload.Pending && w.Download.LastWrittenRate == e.limit("wanctl-spectrum-down")
+	})
+	return h.WANs[0]
+}
+
+// patches returns the max-limit values PATCHed to queue q since the last
+// ClearRequests.
+func (e *e2e) patches(q string) []int64 {
+	var out []int64
+	for _, r := range e.emu.Requests() {
+		if r.Method == http.MethodPatch && r.Path == "/rest/queue/tree/"+e.ids[q] && r.Status == 200 {
+			var b map[string]string
+			json.Unmarshal([]byte(r.Body), &b)
+			v, _ := strconv.ParseInt(b["max-limit"], 10, 64)
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func TestAutorateEndToEnd(t *testing.T) {
+	e := newE2E(t)
+	e.start()
+
+	// Idle: the first cycle writes the controller's rates (ceilings).
+	e.clock.Advance(time.Second)
+	waitFor(t, "READY=1", func() bool { return e.notify.has("READY=1") == 1 })
+	e.settled()
+	if e.limit("wanctl-spectrum-down") != 940e6 || e.limit("wanctl-spectrum-up") != 38e6 {
+		t.Fatalf("initial limits %d / %d", e.limit("wanctl-spectrum-down"), e.limit("wanctl-spectrum-up"))
+	}
+	if code, h := e.health(); code != 200 || !h.WANs[0].Controlling || h.WANs[0].Router.Name != "edge" {
+		t.Fatalf("health %d %+v", code, h)
+	}
+	// Only real changes are written: a second of steady state writes nothing.
+	e.emu.ClearRequests()
+	e.clock.Advance(time.Second)
+	if p := e.patches("wanctl-spectrum-down"); len(p) != 0 {
+		t.Fatalf("steady state wrote %v", p)
+	}
+
+	// Bloat: 300 ms over the baseline. Within 2 cycles the download
+	// max-limit goes down on the router.
+	e.emu.ClearRequests()
+	e.meas.set(320*ms, false)
+	e.clock.Advance(100 * ms)
+	waitFor(t, "decrease PATCHed", func() bool {
+		p := e.patches("wanctl-spectrum-down")
+		return len(p) > 0 && p[0] < 940e6
+	})
+	if l := e.limit("wanctl-spectrum-down"); l >= 940e6 || l < 200e6 {
+		t.Fatalf("download after bloat %d", l)
+	}
+	e.clock.Advance(3 * time.Second)
+	w := e.settled()
+	if w.Download.Zone != "RED" || w.Download.LastWrittenRate != 200e6 {
+		t.Fatalf("sustained bloat %+v", w.Download)
+	}
+
+	// Recovery: increases are coalesced, at most one per second.
+	e.meas.set(20*ms, false)
+	// (15M per 50 ms cycle once GREEN: the controller is back at the
+	// ceiling in about 3 s; the router sees one write per second.)
+	e.emu.ClearRequests()
+	perStep := []int{}
+	for range 20 {
+		n := len(e.patches("wanctl-spectrum-down"))
+		e.clock.Advance(500 * ms)
+		e.settled()
+		perStep = append(perStep, len(e.patches("wanctl-spectrum-down"))-n)
+	}
+	for i := 1; i < len(perStep); i++ {
+		if perStep[i]+perStep[i-1] > 1 {
+			t.Fatalf("more than one increase per second: writes per 500 ms %v", perStep)
+		}
+	}
+	p := e.patches("wanctl-spectrum-down")
+	if len(p) < 3 {
+		t.Fatalf("recovery wrote %v", p)
+	}
+	for i := 1; i < len(p); i++ {
+		if p[i] <= p[i-1] {
+			t.Fatalf("recovery writes not increasing: %v", p)
+		}
+	}
+	if e.limit("wanctl-spectrum-down") != 940e6 {
+		t.Fatalf("not back at the ceiling after 10 s: %v", p)
+	}
+
+	// SIGUSR1 toggles debug logging.
+	e.sigs <- syscall.SIGUSR1
+	waitFor(t, "debug on", func() bool { return strings.Contains(e.stderr.String(), "level=DEBUG") })
+
+	// SIGHUP with a lower ceiling: applied without losing state.
+	e.writeConfig("800M")
+	e.sigs <- syscall.SIGHUP
+	waitFor(t, "reloaded", func() bool { return strings.Contains(e.stderr.String(), "configuration reloaded") })
+	e.clock.Advance(100 * ms)
+	waitFor(t, "new ceiling written", func() bool { return e.limit("wanctl-spectrum-down") == 800e6 })
+	if e.notify.has("RELOADING=1") != 1 || e.notify.has("READY=1") != 2 {
+		t.Fatalf("reload notifications %q", e.notify.msgs)
+	}
+	// SIGHUP with a broken file: logged, keeps running on the old one.
+	os.WriteFile(e.cfgPath, []byte("wan {"), 0o600)
+	e.sigs <- syscall.SIGHUP
+	waitFor(t, "reload refused", func() bool {
+		return strings.Contains(e.stderr.String(), "reload failed; still running on the previous configuration")
+	})
+	e.clock.Advance(time.Second)
+	if code, _ := e.health(); code != 200 {
+		t.Fatalf("health after a failed reload %d", code)
+	}
+	if e.notify.has("WATCHDOG=1") < 3 || !strings.Contains(e.notify.last("STATUS="), "spectrum: down GREEN 800M up GREEN 38M") {
+		t.Fatalf("notifications %q", e.notify.msgs)
+	}
+
+	// SIGTERM: finish, write state, exit 0.
+	e.sigs <- syscall.SIGTERM
+	if c := e.exit(); c != 0 {
+		t.Fatalf("exit %d: %s", c, e.stderr)
+	}
+	if e.notify.has("STOPPING=1") != 1 {
+		t.Fatal("no STOPPING=1")
+	}
+	st, err := autorate.ReadState(autorate.StatePath(filepath.Join(e.dir, "state"), "spectrum"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Timestamp.Equal(e.clock.Now()) || st.Download.Rate != 800e6 || st.Download.LastWrittenRate != 800e6 || st.BaselineRTTMs != 20 {
+		t.Fatalf("final state %+v", st)
+	}
+	if strings.Contains(e.stderr.String(), "wanctl\"") || strings.Contains(e.stderr.String(), "password=wanctl") {
+		t.Fatal("password in the logs")
+	}
+}
+
+func TestAutorateRouterFaults(t *testing.T) {
+	e := newE2E(t)
+	e.start()
+	defer func() {
+		e.sigs <- syscall.SIGTERM
+		e.exit()
+	}()
+	e.clock.Advance(time.Second)
+	e.settled()
+
+	for _, f := range []emulator.Fault{
+		{Kind: emulator.FaultServerError, Status: 503, Count: 1000, Path: "queue/tree"},
+		{Kind: emulator.FaultHang, Count: 1000, Path: "queue/tree"}, // held until the client's 300 ms timeout
+		{Kind: emulator.FaultDrop, Count: 1000, Path: "queue/tree"},
+	} {
+		t.Run(f.Kind.String(), func(t *testing.T) {
+			e.t = t
+			e.emu.Inject(f)
+			_, before := e.health()
+			// Congestion while the router fails: the loop keeps its
+			// cadence and decides, health degrades.
+			e.meas.set(320*ms, false)
+			e.clock.Advance(time.Second)
+			_, h := e.health()
+			if n := h.WANs[0].Cycles.Total - before.WANs[0].Cycles.Total; n != 20 {
+				t.Fatalf("%d cycles in 1 s of virtual time with the router failing", n)
+			}
+			waitFor(t, "503", func() bool { c, _ := e.health(); return c == 503 })
+			_, h = e.health()
+			if h.WANs[0].Router.Reachable || len(h.WANs[0].DegradedReasons) == 0 || h.WANs[0].Download.Rate >= 940e6 {
+				t.Fatalf("health while failing %+v", h.WANs[0])
+			}
+			// Faults cleared: the newest rate lands, health recovers.
+			e.emu.ClearFaults()
+			w := e.settled()
+			e.clock.Advance(50 * ms)
+			if c, _ := e.health(); c != 200 || w.Download.LastWrittenRate != w.Download.Rate {
+				t.Fatalf("after recovery: %d %+v", c, w)
+			}
+			e.meas.set(20*ms, false)
+			e.clock.Advance(10 * time.Second)
+			e.settled()
+		})
+	}
+}
+
+func TestAutorateBlackoutHolds(t *testing.T) {
+	e := newE2E(t)
+	e.start()
+	defer func() {
+		e.sigs <- syscall.SIGTERM
+		e.exit()
+	}()
+	e.clock.Advance(time.Second)
+	e.meas.set(320*ms, false)
+	e.clock.Advance(200 * ms)
+	e.meas.set(0, true) // no reply from anyone
+	e.clock.Advance(time.Second)
+	w := e.settled()
+	e.emu.ClearRequests()
+	e.clock.Advance(10 * time.Second)
+	if p := e.patches("wanctl-spectrum-down"); len(p) != 0 {
+		t.Fatalf("wrote %v without a signal", p)
+	}
+	code, h := e.health()
+	if code != 503 || h.WANs[0].Signal || h.WANs[0].Download.Rate != w.Download.Rate {
+		t.Fatalf("blackout health %d %+v", code, h.WANs[0])
+	}
+	if !strings.Contains(e.stderr.String(), "no signal") {
+		t.Fatalf("no warning: %s", e.stderr)
+	}
+}
+
+func TestAutorateLockConflict(t *testing.T) {
+	e := newE2E(t)
+	lk, err := lockfile.TryLock(autorate.LockPath(filepath.Join(e.dir, "run"), "spectrum"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lk.Unlock()
+	io := IO{In: strings.NewReader(""), Out: e.stdout, Err: e.stderr, Getenv: e.env, autorate: e.deps()}
+	code := Run([]string{"wanctl", "autorate", "-config", e.cfgPath}, io)
+	if code != 1 || !strings.Contains(e.stderr.String(), fmt.Sprintf("held by pid %d", os.Getpid())) || !strings.Contains(e.stderr.String(), `wan "spectrum"`) {
+		t.Fatalf("exit %d: %s", code, e.stderr)
+	}
+}
+
+func TestAutorateConfigErrors(t *testing.T) {
+	e := newE2E(t)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-config", filepath.Join(e.dir, "missing.hcl")}, "missing.hcl"},
+		{[]string{"-config", e.cfgPath, "-wan", "nope"}, `-wan "nope": no such wan`},
+		{[]string{"-config", e.cfgPath, "extra"}, "takes no arguments"},
+	} {
+		stderr := &syncBuf{}
+		io := IO{In: strings.NewReader(""), Out: e.stdout, Err: stderr, Getenv: e.env, autorate: e.deps()}
+		if code := Run(append([]string{"wanctl", "autorate"}, tc.args...), io); code != 1 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%v: exit %d: %s", tc.args, code, stderr)
+		}
+	}
+}
+
+func TestAutorateCorruptState(t *testing.T) {
+	e := newE2E(t)
+	p := autorate.StatePath(filepath.Join(e.dir, "state"), "spectrum")
+	os.MkdirAll(filepath.Dir(p), 0o755)
+	os.WriteFile(p, []byte("garbage"), 0o600)
+	e.start()
+	e.clock.Advance(100 * ms)
+	e.sigs <- syscall.SIGINT
+	if c := e.exit(); c != 0 {
+		t.Fatalf("exit %d", c)
+	}
+	if !strings.Contains(e.stderr.String(), "state file is corrupt; starting fresh") {
+		t.Fatalf("no warning: %s", e.stderr)
+	}
+	if b, err := os.ReadFile(p + ".corrupt"); err != nil || string(b) != "garbage" {
+		t.Fatal("corrupt file not kept aside")
+	}
+	if st, err := autorate.ReadState(p); err != nil || st.Download.Rate != 940e6 {
+		t.Fatalf("fresh state %+v %v", st, err)
+	}
+}

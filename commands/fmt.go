@@ -1,0 +1,211 @@
+package commands
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	hclv2 "github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/hashicorp/hcl/v2/hclwrite"
+	"github.com/urfave/cli/v2"
+
+	"github.com/wanctl/wanctl/hcl"
+)
+
+// exitUnformatted is fmt -check's exit status when a file needs formatting.
+const exitUnformatted = 3
+
+func fmtCommand(stdio IO) *cli.Command {
+	return &cli.Command{
+		Name:      "fmt",
+		Usage:     "rewrite configuration files in the canonical HCL format",
+		ArgsUsage: "[FILE|DIR|-]...",
+		Description: "Formats each FILE in place (every *.hcl file of a DIR), listing the files it changed.\n" +
+			"\"-\", or no argument with standard input not a terminal, formats standard input to standard output.\n" +
+			"No argument on a terminal formats the configuration file (-config, $WANCTL_CONFIG, then " + DefaultConfigPath + ").\n" +
+			"Exit status: 0 done, 1 a file could not be read, parsed or written, 3 -check found unformatted files.",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "check", Usage: "change nothing; list the files that are not formatted and exit 3 if any"},
+		},
+		Action: func(c *cli.Context) error {
+			check := c.Bool("check")
+			args := c.Args().Slice()
+			if len(args) == 0 {
+				if isTerminal(stdio.In) {
+					args = []string{configPath(c, stdio)}
+				} else {
+					args = []string{"-"}
+				}
+			}
+			color := useColor(c, stdio, stdio.Err)
+			var failed, unformatted []string
+			for _, arg := range args {
+				if arg == "-" {
+					ok, changed := fmtStdin(stdio, check, color)
+					if !ok {
+						failed = append(failed, "standard input")
+					} else if changed && check {
+						unformatted = append(unformatted, "standard input")
+					}
+					continue
+				}
+				files, err := hclFiles(arg)
+				if err != nil {
+					fmt.Fprintf(stdio.Err, "Error: %v\n", err)
+					failed = append(failed, arg)
+					continue
+				}
+				for _, f := range files {
+					ok, changed := fmtFile(stdio, f, check, color)
+					switch {
+					case !ok:
+						failed = append(failed, f)
+					case changed:
+						fmt.Fprintln(stdio.Out, f)
+						if check {
+							unformatted = append(unformatted, f)
+						}
+					}
+				}
+			}
+			switch {
+			case len(failed) > 0:
+				return cli.Exit(fmt.Sprintf("could not format %s", strings.Join(failed, ", ")), 1)
+			case len(unformatted) > 0:
+				return cli.Exit(fmt.Sprintf("%d %s not formatted; run 'wanctl fmt' to fix",
+					len(unformatted), plural(len(unformatted), "file is", "files are")), exitUnformatted)
+			}
+			return nil
+		},
+	}
+}
+
+// hclFiles expands a directory into its *.hcl files.
+func hclFiles(arg string) ([]string, error) {
+	st, err := os.Stat(arg)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return []string{arg}, nil
+	}
+	files, err := filepath.Glob(filepath.Join(arg, "*.hcl"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(files)
+	return files, nil
+}
+
+// formatHCL returns src in canonical form; it refuses source that does not
+// parse, since hclwrite would happily reformat garbage.
+func formatHCL(name string, src []byte) ([]byte, *hcl.Diagnostics) {
+	f, diags := hclsyntax.ParseConfig(src, name, hclv2.InitialPos)
+	if diags.HasErrors() {
+		return nil, &hcl.Diagnostics{Diags: diags, Files: map[string]*hclv2.File{name: f}}
+	}
+	return hclwrite.Format(src), nil
+}
+
+func fmtFile(stdio IO, path string, check, color bool) (ok, changed bool) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		fmt.Fprintf(stdio.Err, "Error: %v\n", err)
+		return false, false
+	}
+	out, diags := formatHCL(path, src)
+	if diags != nil {
+		_ = diags.WriteText(stdio.Err, color)
+		return false, false
+	}
+	if bytes.Equal(src, out) {
+		return true, false
+	}
+	if check {
+		return true, true
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		fmt.Fprintf(stdio.Err, "Error: %v\n", err)
+		return false, false
+	}
+	if err := writeFileAtomic(path, out, st.Mode().Perm()); err != nil {
+		fmt.Fprintf(stdio.Err, "Error: %v\n", err)
+		return false, false
+	}
+	return true, true
+}
+
+func fmtStdin(stdio IO, check, color bool) (ok, changed bool) {
+	if stdio.In == nil {
+		fmt.Fprintln(stdio.Err, "Error: no standard input")
+		return false, false
+	}
+	src, err := io.ReadAll(stdio.In)
+	if err != nil {
+		fmt.Fprintf(stdio.Err, "Error: reading standard input: %v\n", err)
+		return false, false
+	}
+	out, diags := formatHCL("<stdin>", src)
+	if diags != nil {
+		_ = diags.WriteText(stdio.Err, color)
+		return false, false
+	}
+	if !check {
+		if _, err := stdio.Out.Write(out); err != nil {
+			fmt.Fprintf(stdio.Err, "Error: writing standard output: %v\n", err)
+			return false, false
+		}
+	}
+	return true, !bytes.Equal(src, out)
+}
+
+// writeFileAtomic replaces path with data: a temporary file in the same
+// directory, fsynced, renamed over it, then the directory fsynced. Readers
+// see the old or the new file, never a half-written one.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(data); err == nil {
+		if err = tmp.Chmod(mode); err == nil {
+			err = tmp.Sync()
+		}
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if d, derr := os.Open(dir); derr == nil {
+		_ = d.Sync()
+		_ = d.Close()
+	}
+	return nil
+}
+
+// isTerminal reports whether r is a terminal (a character device).
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok || f == nil {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

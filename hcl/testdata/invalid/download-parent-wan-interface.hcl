@@ -1,0 +1,25 @@
+# A download queue at the WAN interface would shape upload.
+router "edge" {
+  url          = "https://192.168.88.1"
+  username     = "wanctl"
+  password     = env("WANCTL_ROUTER_PASSWORD")
+  host_address = "192.168.88.10"
+}
+
+wan "cable" {
+  interface = "ether1"
+  gateway   = "100.64.0.1"
+
+  measurement {
+    reflectors = ["1.1.1.1", "8.8.8.8"]
+  }
+
+  download {
+    ceiling = "100M"
+    parent  = "ether1" # ERROR: Download queue parented at a WAN interface
+  }
+
+  upload {
+    ceiling = "10M"
+  }
+}

@@ -1,0 +1,24 @@
+# file() of a missing file names the file.
+router "edge" {
+  url          = "https://192.168.88.1"
+  username     = "wanctl"
+  password     = file("no-such-password-file") # ERROR: Cannot read file "no-such-password-file"
+  host_address = "192.168.88.10"
+}
+
+wan "cable" {
+  interface = "ether1"
+  gateway   = "100.64.0.1"
+
+  measurement {
+    reflectors = ["1.1.1.1", "8.8.8.8"]
+  }
+
+  download {
+    ceiling = "100M"
+  }
+
+  upload {
+    ceiling = "10M"
+  }
+}

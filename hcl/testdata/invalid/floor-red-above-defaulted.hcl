@@ -1,0 +1,29 @@
+# Order is checked among the given floors, skipping defaulted ones.
+router "edge" {
+  url          = "https://192.168.88.1"
+  username     = "wanctl"
+  password     = env("WANCTL_ROUTER_PASSWORD")
+  host_address = "192.168.88.10"
+}
+
+wan "cable" {
+  interface = "ether1"
+  gateway   = "100.64.0.1"
+
+  measurement {
+    reflectors = ["1.1.1.1", "8.8.8.8"]
+  }
+
+  download {
+    ceiling = "100M"
+
+    floor {
+      red    = "40M" # ERROR: Floor "red" is above floor "yellow"
+      yellow = "30M"
+    }
+  }
+
+  upload {
+    ceiling = "10M"
+  }
+}

@@ -1,0 +1,28 @@
+# Blocks that need a name.
+router "edge" {
+  url          = "https://192.168.88.1"
+  username     = "wanctl"
+  password     = env("WANCTL_ROUTER_PASSWORD")
+  host_address = "192.168.88.10"
+}
+
+wan { # ERROR: Missing name for wan
+  interface = "ether1"
+}
+
+wan "cable" {
+  interface = "ether1"
+  gateway   = "100.64.0.1"
+
+  measurement {
+    reflectors = ["1.1.1.1", "8.8.8.8"]
+  }
+
+  download {
+    ceiling = "100M"
+  }
+
+  upload {
+    ceiling = "10M"
+  }
+}

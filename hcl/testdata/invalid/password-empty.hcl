@@ -1,0 +1,24 @@
+# An empty password (here from an empty environment variable).
+router "edge" {
+  url          = "https://192.168.88.1"
+  username     = "wanctl"
+  password     = env("WANCTL_TEST_EMPTY") # ERROR: Empty password
+  host_address = "192.168.88.10"
+}
+
+wan "cable" {
+  interface = "ether1"
+  gateway   = "100.64.0.1"
+
+  measurement {
+    reflectors = ["1.1.1.1", "8.8.8.8"]
+  }
+
+  download {
+    ceiling = "100M"
+  }
+
+  upload {
+    ceiling = "10M"
+  }
+}

@@ -1,0 +1,27 @@
+# Reflectors are IP addresses, not names.
+router "edge" {
+  url          = "https://192.168.88.1"
+  username     = "wanctl"
+  password     = env("WANCTL_ROUTER_PASSWORD")
+  host_address = "192.168.88.10"
+}
+
+wan "cable" {
+  interface = "ether1"
+  gateway   = "100.64.0.1"
+
+  measurement {
+    reflectors = [
+      "1.1.1.1",
+      "one.one.one.one", # ERROR: Invalid reflector
+    ]
+  }
+
+  download {
+    ceiling = "100M"
+  }
+
+  upload {
+    ceiling = "10M"
+  }
+}

@@ -1,0 +1,59 @@
+# primary and alternate must be on the same router.
+router "edge" {
+  url          = "https://192.168.88.1"
+  username     = "wanctl"
+  password     = env("WANCTL_ROUTER_PASSWORD")
+  host_address = "192.168.88.10"
+}
+
+router "core" {
+  url          = "https://10.0.0.1"
+  username     = "wanctl"
+  password     = env("WANCTL_ROUTER_PASSWORD")
+  host_address = "10.0.0.10"
+}
+
+wan "cable" {
+  interface = "ether1"
+  gateway   = "100.64.0.1"
+  router    = "edge"
+
+  measurement {
+    reflectors = ["1.1.1.1", "8.8.8.8"]
+  }
+
+  download {
+    ceiling = "100M"
+  }
+
+  upload {
+    ceiling = "10M"
+  }
+}
+
+wan "fibre" {
+  interface = "ether2"
+  gateway   = "192.168.1.254"
+  router    = "core"
+
+  measurement {
+    reflectors = ["9.9.9.9", "208.67.222.222"]
+  }
+
+  download {
+    ceiling = "100M"
+  }
+
+  upload {
+    ceiling = "10M"
+  }
+}
+
+steering {
+  primary   = "cable"
+  alternate = "fibre" # ERROR: Steering WANs on different routers
+
+  rule "voip" {
+    protocol = "udp"
+  }
+}

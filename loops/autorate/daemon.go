@@ -1,0 +1,630 @@
+package autorate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"reflect"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/loops/lockfile"
+	"github.com/wanctl/wanctl/loops/statefile"
+)
+
+// Notifier is the service manager (systemd's sd_notify; *systemd.Notifier
+// implements it). WatchdogInterval returns how often to send WATCHDOG=1
+// (already half of WATCHDOG_USEC), ok=false without a watchdog.
+type Notifier interface {
+	Ready() error
+	Reloading() error
+	Stopping() error
+	Watchdog() error
+	Status(string) error
+	WatchdogInterval() (time.Duration, bool)
+}
+
+type nopNotifier struct{}
+
+func (nopNotifier) Ready() error                            { return nil }
+func (nopNotifier) Reloading() error                        { return nil }
+func (nopNotifier) Stopping() error                         { return nil }
+func (nopNotifier) Watchdog() error                         { return nil }
+func (nopNotifier) Status(string) error                     { return nil }
+func (nopNotifier) WatchdogInterval() (time.Duration, bool) { return 0, false }
+
+// DaemonConfig configures a Daemon. Config, NewMeasurer and NewExecutor
+// are required.
+type DaemonConfig struct {
+	Config *hcl.Config
+	// WANs names the WANs to run; empty runs every WAN of Config.
+	WANs     []string
+	Logger   *slog.Logger
+	Clock    Clock    // nil: RealClock
+	Notifier Notifier // nil: none
+	Metrics  *Metrics // nil: NewMetrics()
+	// NewMeasurer starts a WAN's measurement (a *ping.Stream in
+	// production). A measurer with a Close() method is closed on exit.
+	NewMeasurer func(w *hcl.WAN) (Measurer, error)
+	// NewExecutor returns the executor writing to a router.
+	NewExecutor func(r *hcl.Router) (Executor, error)
+	// Writer tunes the writers (timeout, backoff); Logger, Now and
+	// Observe are set by the daemon.
+	Writer WriterOptions
+	// Listener replaces listening on daemon.listen (tests); nil listens.
+	Listener net.Listener
+}
+
+// Daemon runs the control loops of one process: a goroutine per WAN on a
+// ticker, a writer goroutine per router, the state persister, the HTTP
+// server for /metrics and /health, and the systemd notifications.
+type Daemon struct {
+	cfg      *hcl.Config
+	log      *slog.Logger
+	clock    Clock
+	notify   Notifier
+	metrics  *Metrics
+	interval time.Duration
+	wans     []*wanRun
+	writers  []*Writer
+	ln       net.Listener
+	pers     *persister
+
+	started chan struct{} // closed when every loop completed a cycle
+	pending sync.WaitGroup
+}
+
+type wanRun struct {
+	loop     *Loop
+	writer   *Writer
+	slots    [2]*Slot
+	measurer Measurer
+	lock     *lockfile.Lock
+	path     string
+	first    sync.Once
+
+	mu     sync.Mutex
+	reload *hcl.WAN
+}
+
+// NewDaemon takes the WANs' locks, loads their state, opens the
+// measurements and the HTTP listener. Its errors are fatal (exit 1): an
+// unknown WAN, a lock held by another daemon, a measurement or listener
+// that cannot be opened.
+func NewDaemon(dc DaemonConfig) (_ *Daemon, err error) {
+	cfg := dc.Config
+	if cfg == nil || dc.NewMeasurer == nil || dc.NewExecutor == nil {
+		return nil, errors.New("autorate: DaemonConfig needs Config, NewMeasurer and NewExecutor")
+	}
+	dm := &Daemon{
+		cfg: cfg, log: dc.Logger, clock: dc.Clock, notify: dc.Notifier, metrics: dc.Metrics,
+		interval: cfg.Daemon.Interval, started: make(chan struct{}),
+	}
+	if dm.log == nil {
+		dm.log = slog.New(slog.DiscardHandler)
+	}
+	if dm.clock == nil {
+		dm.clock = RealClock{}
+	}
+	if dm.notify == nil {
+		dm.notify = nopNotifier{}
+	}
+	if dm.metrics == nil {
+		dm.metrics = NewMetrics()
+	}
+	if dm.interval <= 0 {
+		dm.interval = 50 * time.Millisecond
+	}
+	wans, err := selectWANs(cfg, dc.WANs)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			dm.release()
+		}
+	}()
+	for _, w := range wans {
+		lk, lerr := lockfile.TryLock(LockPath(cfg.Daemon.LockDir, w.Name))
+		if lerr != nil {
+			var held *lockfile.HeldError
+			if errors.As(lerr, &held) {
+				return nil, fmt.Errorf("wan %q is already controlled by another wanctl autorate (%w); stop it first", w.Name, held)
+			}
+			return nil, fmt.Errorf("wan %q: %w", w.Name, lerr)
+		}
+		dm.wans = append(dm.wans, &wanRun{lock: lk, path: StatePath(cfg.Daemon.StateDir, w.Name)})
+	}
+	dm.pers = &persister{log: dm.log, wake: make(chan struct{}, 1), pending: map[string]*persistItem{}}
+
+	writers := map[string]*Writer{}
+	type route struct {
+		m      *WANMetrics
+		upload bool
+	}
+	routes := map[*Writer]map[string]route{}
+	for i, w := range wans {
+		run := dm.wans[i]
+		wr := writers[w.Router]
+		if wr == nil {
+			r := cfg.Router(w.Router)
+			if r == nil {
+				return nil, fmt.Errorf("wan %q: router %q is not declared", w.Name, w.Router)
+			}
+			exec, eerr := dc.NewExecutor(r)
+			if eerr != nil {
+				return nil, fmt.Errorf("router %q: %w", r.Name, eerr)
+			}
+			o := dc.Writer
+			o.Logger, o.Now = dm.log, dm.clock.Now
+			wr = NewWriter(r.Name, exec, o)
+			rt := map[string]route{}
+			routes[wr] = rt
+			wr.o.Observe = func(q string, err error, dur time.Duration) {
+				if t, ok := rt[q]; ok {
+					t.m.observeWrite(t.upload, err, dur.Seconds())
+				}
+			}
+			writers[w.Router] = wr
+			dm.writers = append(dm.writers, wr)
+		}
+		m, merr := dc.NewMeasurer(w)
+		if merr != nil {
+			return nil, fmt.Errorf("wan %q: measurement: %w", w.Name, merr)
+		}
+		run.measurer = m
+		run.writer = wr
+		run.slots = [2]*Slot{wr.Queue(w.Download.Queue), wr.Queue(w.Upload.Queue)}
+		wm := dm.metrics.WAN(w)
+		routes[wr][w.Download.Queue] = route{wm, false}
+		routes[wr][w.Upload.Queue] = route{wm, true}
+		name, path := w.Name, run.path
+		run.loop = NewLoop(LoopConfig{
+			WAN: w, Measurer: m, Download: run.slots[0], Upload: run.slots[1],
+			Metrics: wm, Logger: dm.log,
+			Persist: func(s State) { dm.pers.save(name, path, s) },
+		})
+		st, found, lerr := LoadState(run.path)
+		switch {
+		case errors.Is(lerr, statefile.ErrCorrupt):
+			dm.log.Warn("state file is corrupt; starting fresh", "wan", w.Name, "err", lerr)
+		case lerr != nil:
+			dm.log.Warn("state file unreadable; starting fresh", "wan", w.Name, "err", lerr)
+		case found && st.WAN != w.Name:
+			dm.log.Warn("state file belongs to another wan; starting fresh", "wan", w.Name, "file_wan", st.WAN, "path", run.path)
+		case found:
+			run.loop.Restore(&st)
+			snap := run.loop.Controller().Snapshot()
+			dm.log.Info("state restored", "wan", w.Name, "age", dm.clock.Now().Sub(st.Timestamp).Round(time.Millisecond),
+				"download", snap.Download.Rate, "upload", snap.Upload.Rate, "baseline", snap.Baseline)
+		}
+	}
+	dm.ln = dc.Listener
+	if dm.ln == nil {
+		dm.ln, err = net.Listen("tcp", cfg.Daemon.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("daemon.listen %q: %w (set daemon.listen to a free address)", cfg.Daemon.Listen, err)
+		}
+	}
+	return dm, nil
+}
+
+func selectWANs(cfg *hcl.Config, names []string) ([]*hcl.WAN, error) {
+	if len(names) == 0 {
+		if len(cfg.WANs) == 0 {
+			return nil, fmt.Errorf("%s declares no wan block", cfg.Filename)
+		}
+		return cfg.WANs, nil
+	}
+	var out []*hcl.WAN
+	for _, n := range names {
+		w := cfg.WAN(n)
+		if w == nil {
+			have := make([]string, 0, len(cfg.WANs))
+			for _, x := range cfg.WANs {
+				have = append(have, x.Name)
+			}
+			return nil, fmt.Errorf("-wan %q: no such wan in %s (declared: %s)", n, cfg.Filename, strings.Join(have, ", "))
+		}
+		if !slices.Contains(out, w) {
+			out = append(out, w)
+		}
+	}
+	return out, nil
+}
+
+// Addr is the address the HTTP server listens on.
+func (d *Daemon) Addr() net.Addr { return d.ln.Addr() }
+
+// Loops returns the WANs' loops, in order.
+func (d *Daemon) Loops() []*Loop {
+	out := make([]*Loop, len(d.wans))
+	for i, r := range d.wans {
+		out[i] = r.loop
+	}
+	return out
+}
+
+// Handler serves /metrics and /health.
+func (d *Daemon) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("/health", HealthHandler(d.Health))
+	return mux
+}
+
+// Health returns the /health document.
+func (d *Daemon) Health() Health {
+	now := d.clock.Now()
+	h := Health{Status: "ok", Time: now.UTC(), PID: os.Getpid()}
+	for _, r := range d.wans {
+		wh := wanHealth(now, d.interval, r.loop, r.writer, r.slots)
+		if !wh.Controlling {
+			h.Status = "degraded"
+		}
+		h.WANs = append(h.WANs, wh)
+	}
+	return h
+}
+
+// Reload applies a new configuration (SIGHUP): each running WAN takes the
+// new thresholds, rates and router_writes between two cycles, keeping its
+// state. Changes that need a restart (measurement, router, queue names,
+// daemon block, WANs added or removed) are returned as warnings and not
+// applied.
+func (d *Daemon) Reload(cfg *hcl.Config) (warnings []string) {
+	if !reflect.DeepEqual(cfg.Daemon, d.cfg.Daemon) {
+		warnings = append(warnings, "daemon block changed: takes effect after a restart")
+	}
+	for _, r := range d.wans {
+		old := r.loop.WAN()
+		nw := cfg.WAN(old.Name)
+		if nw == nil {
+			warnings = append(warnings, fmt.Sprintf("wan %q is no longer in the configuration: it keeps running with its old settings until a restart", old.Name))
+			continue
+		}
+		if !reflect.DeepEqual(nw.Measurement, old.Measurement) {
+			warnings = append(warnings, fmt.Sprintf("wan %q: measurement changed: takes effect after a restart", old.Name))
+		}
+		if nw.Router != old.Router || nw.Download.Queue != old.Download.Queue || nw.Upload.Queue != old.Upload.Queue {
+			warnings = append(warnings, fmt.Sprintf("wan %q: router or queue names changed: take effect after a restart", old.Name))
+			c := *nw
+			c.Router = old.Router
+			c.Download.Queue, c.Upload.Queue = old.Download.Queue, old.Upload.Queue
+			nw = &c
+		}
+		if !reflect.DeepEqual(cfg.Router(old.Router), d.cfg.Router(old.Router)) {
+			warnings = append(warnings, fmt.Sprintf("router %q changed: takes effect after a restart", old.Router))
+		}
+		r.mu.Lock()
+		r.reload = nw
+		r.mu.Unlock()
+	}
+	for _, w := range cfg.WANs {
+		if d.find(w.Name) == nil && d.cfg.WAN(w.Name) == nil {
+			warnings = append(warnings, fmt.Sprintf("wan %q is new: start it with a restart", w.Name))
+		}
+	}
+	return warnings
+}
+
+func (d *Daemon) find(name string) *wanRun {
+	for _, r := range d.wans {
+		if r.loop.WAN().Name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+// Run runs until ctx ends, then finishes the cycles in progress, writes
+// every WAN's state, notifies STOPPING and releases everything. It returns
+// nil on a clean stop.
+func (d *Daemon) Run(ctx context.Context) error {
+	defer d.release()
+	wctx, stopWriters := context.WithCancel(context.Background())
+	var bg, persisting sync.WaitGroup
+	for _, w := range d.writers {
+		bg.Go(func() { w.Run(wctx) })
+	}
+	pctx, stopPersister := context.WithCancel(context.Background())
+	persisting.Go(func() { d.pers.run(pctx) })
+	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	bg.Go(func() {
+		if err := srv.Serve(d.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			d.log.Error("http server stopped", "addr", d.ln.Addr().String(), "err", err)
+		}
+	})
+
+	var loops sync.WaitGroup
+	d.pending.Add(len(d.wans))
+	for _, r := range d.wans {
+		loops.Go(func() { d.runLoop(ctx, r) })
+	}
+	sctx, stopSupervisor := context.WithCancel(ctx)
+	var sup sync.WaitGroup
+	sup.Go(func() { d.supervise(sctx) })
+
+	names := make([]string, len(d.wans))
+	for i, r := range d.wans {
+		names[i] = r.loop.WAN().Name
+	}
+	d.log.Info("autorate running", "wans", strings.Join(names, ","), "interval", d.interval, "listen", d.ln.Addr().String())
+
+	<-ctx.Done()
+	loops.Wait()
+	stopSupervisor()
+	sup.Wait()
+	if err := d.notify.Stopping(); err != nil {
+		d.log.Warn("sd_notify", "err", err)
+	}
+	stopPersister()
+	// The persister is stopped before the final writes so that an older
+	// state cannot land after them.
+	persisting.Wait()
+	now := d.clock.Now()
+	for _, r := range d.wans {
+		st := r.loop.State(now)
+		if err := WriteState(r.path, &st); err != nil {
+			d.log.Error("final state write failed", "wan", st.WAN, "err", err)
+		}
+	}
+	shctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	srv.Shutdown(shctx)
+	cancel()
+	stopWriters()
+	bg.Wait()
+	d.log.Info("autorate stopped; state written")
+	return nil
+}
+
+func (d *Daemon) runLoop(ctx context.Context, r *wanRun) {
+	t := d.clock.NewTicker(d.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C():
+			r.mu.Lock()
+			nw := r.reload
+			r.reload = nil
+			r.mu.Unlock()
+			if nw != nil {
+				r.loop.Reconfigure(nw)
+				d.log.Info("configuration reloaded", "wan", nw.Name)
+			}
+			d.cycle(r, now)
+		}
+	}
+}
+
+// cycle runs one cycle of r at now; a panic becomes a failed cycle.
+func (d *Daemon) cycle(r *wanRun, now time.Time) {
+	start := time.Now()
+	defer func() {
+		if p := recover(); p != nil {
+			d.log.Error("control cycle failed", "wan", r.loop.WAN().Name, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			r.loop.recordCycle(now, time.Since(start), false, fmt.Sprint(p))
+		}
+	}()
+	r.loop.Cycle(now)
+	dur := time.Since(start)
+	r.loop.recordCycle(now, dur, dur > d.interval, "")
+	r.first.Do(d.pending.Done)
+}
+
+// supervise sends READY=1 once every loop completed a cycle, then
+// WATCHDOG=1 each watchdog period (half of WatchdogSec) only while every
+// loop completed a cycle within that period, and STATUS= (at most once a
+// second, when it changed).
+func (d *Daemon) supervise(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { d.pending.Wait(); close(done) }()
+	select {
+	case <-ctx.Done():
+		return
+	case <-done:
+	}
+	if err := d.notify.Ready(); err != nil {
+		d.log.Warn("sd_notify", "err", err)
+	}
+	lastStatus := ""
+	sendStatus := func() {
+		if s := d.StatusLine(); s != lastStatus {
+			lastStatus = s
+			if err := d.notify.Status(s); err != nil {
+				d.log.Debug("sd_notify", "err", err)
+			}
+		}
+	}
+	sendStatus()
+	period := time.Second
+	wd, wdOK := d.notify.WatchdogInterval()
+	if wdOK && wd > 0 && wd < period {
+		period = wd
+	}
+	if wdOK {
+		d.notify.Watchdog()
+	}
+	t := d.clock.NewTicker(period)
+	defer t.Stop()
+	for {
+		var at time.Time
+		select {
+		case <-ctx.Done():
+			return
+		case at = <-t.C():
+		}
+		if wdOK {
+			if stuck := d.stuckLoops(at, period); stuck == "" {
+				if err := d.notify.Watchdog(); err != nil {
+					d.log.Debug("sd_notify", "err", err)
+				}
+			} else {
+				d.log.Warn("control loop completed no cycle in the last watchdog period; not pinging the watchdog", "wans", stuck)
+			}
+		}
+		sendStatus()
+	}
+}
+
+// stuckLoops names the loops whose last completed cycle is older than
+// period at at ("" when every loop is cycling).
+func (d *Daemon) stuckLoops(at time.Time, period time.Duration) string {
+	var stuck []string
+	for _, r := range d.wans {
+		st := r.loop.Status()
+		if st.Cycles == 0 || at.Sub(st.LastCycle) > period {
+			stuck = append(stuck, st.WAN)
+		}
+	}
+	return strings.Join(stuck, ",")
+}
+
+// NotifyReloaded tells the service manager a reload finished.
+func (d *Daemon) NotifyReloaded() {
+	if err := d.notify.Ready(); err != nil {
+		d.log.Debug("sd_notify", "err", err)
+	}
+}
+
+// NotifyReloading tells the service manager a reload started.
+func (d *Daemon) NotifyReloading() {
+	if err := d.notify.Reloading(); err != nil {
+		d.log.Debug("sd_notify", "err", err)
+	}
+}
+
+// StatusLine is the systemd STATUS=: one line per WAN, e.g.
+// "spectrum: down GREEN 940M up GREEN 38M, delta 1.2ms".
+func (d *Daemon) StatusLine() string {
+	var b strings.Builder
+	for i, r := range d.wans {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		st := r.loop.Status()
+		dec := &st.Decision
+		fmt.Fprintf(&b, "%s: down %s %s up %s %s", st.WAN, dec.Download.Zone, hcl.FormatRate(roundRate(dec.Download.Rate)),
+			dec.Upload.Zone, hcl.FormatRate(roundRate(dec.Upload.Rate)))
+		if dec.Signal {
+			fmt.Fprintf(&b, ", delta %.1fms", DurationMs(dec.Delta))
+		} else {
+			b.WriteString(", NO SIGNAL (holding)")
+		}
+		if !r.writer.Status().Reachable {
+			b.WriteString(", router unreachable")
+		}
+	}
+	return b.String()
+}
+
+// roundRate rounds to 3 significant digits for display.
+func roundRate(r int64) int64 {
+	for _, u := range []int64{1e9, 1e6, 1e3} {
+		if r >= u {
+			step := u / 100
+			if r >= 10*u {
+				step = u / 10
+			}
+			if r >= 100*u {
+				step = u
+			}
+			return (r + step/2) / step * step
+		}
+	}
+	return r
+}
+
+// Close releases what NewDaemon acquired when Run is not called (Run
+// releases it itself).
+func (d *Daemon) Close() { d.release() }
+
+// release closes measurers, the listener and unlocks the WANs; it may be
+// called more than once.
+func (d *Daemon) release() {
+	for _, r := range d.wans {
+		if c, ok := r.measurer.(interface{ Close() }); ok {
+			c.Close()
+		}
+		r.measurer = nil
+		if r.lock != nil {
+			r.lock.Unlock()
+			r.lock = nil
+		}
+	}
+	if d.ln != nil {
+		d.ln.Close()
+		d.ln = nil
+	}
+}
+
+// persister writes state files from its own goroutine, newest state per
+// WAN wins, so a slow disk never delays a control cycle.
+type persister struct {
+	log     *slog.Logger
+	wake    chan struct{}
+	mu      sync.Mutex
+	pending map[string]*persistItem
+	lastErr map[string]string
+}
+
+type persistItem struct {
+	path  string
+	state State
+}
+
+func (p *persister) save(wan, path string, s State) {
+	p.mu.Lock()
+	p.pending[wan] = &persistItem{path: path, state: s}
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *persister) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.wake:
+		}
+		p.mu.Lock()
+		items := p.pending
+		p.pending = map[string]*persistItem{}
+		p.mu.Unlock()
+		for wan, it := range items {
+			err := WriteState(it.path, &it.state)
+			p.mu.Lock()
+			if p.lastErr == nil {
+				p.lastErr = map[string]string{}
+			}
+			prev := p.lastErr[wan]
+			if err != nil {
+				p.lastErr[wan] = err.Error()
+			} else {
+				delete(p.lastErr, wan)
+			}
+			p.mu.Unlock()
+			switch {
+			case err != nil && err.Error() != prev:
+				p.log.Error("state write failed", "wan", wan, "err", err)
+			case err == nil && prev != "":
+				p.log.Info("state writes resumed", "wan", wan)
+			}
+		}
+	}
+}

@@ -1,0 +1,179 @@
+package autorate
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Health is the /health document (see docs/autorate.md). Status is "ok"
+// (HTTP 200) when every WAN is controlling, "degraded" (HTTP 503)
+// otherwise.
+type Health struct {
+	Status string      `json:"status"`
+	Time   time.Time   `json:"time"`
+	PID    int         `json:"pid"`
+	WANs   []WANHealth `json:"wans"`
+}
+
+// WANHealth is one WAN in /health.
+type WANHealth struct {
+	WAN string `json:"wan"`
+	// Controlling: cycles are completing, a signal is measured and the
+	// router accepts writes. Otherwise DegradedReasons says why.
+	Controlling     bool     `json:"controlling"`
+	DegradedReasons []string `json:"degraded_reasons"`
+	Signal          bool     `json:"signal"`
+	// ICMPBlackout: no reflector answers ICMP; RTT comes from the TCP
+	// fallback targets if they answer.
+	ICMPBlackout    bool         `json:"icmp_blackout"`
+	Download        DirHealth    `json:"download"`
+	Upload          DirHealth    `json:"upload"`
+	BaselineRTTMs   float64      `json:"baseline_rtt_ms"`
+	DeltaMs         float64      `json:"delta_ms"`
+	RawDeltaMs      float64      `json:"raw_delta_ms"`
+	ReflectorsAlive int          `json:"reflectors_alive"`
+	ReflectorsTotal int          `json:"reflectors_total"`
+	Router          RouterHealth `json:"router"`
+	Cycles          CycleHealth  `json:"cycles"`
+}
+
+// DirHealth is one direction in /health.
+type DirHealth struct {
+	Queue string `json:"queue"`
+	Zone  string `json:"zone"`
+	// Rate is what the controller wants; LastWrittenRate what the router
+	// last accepted (0: nothing written since start).
+	Rate            int64      `json:"rate"`
+	LastWrittenRate int64      `json:"last_written_rate"`
+	Pending         bool       `json:"pending"` // a write is waiting or in flight
+	LastWrite       *time.Time `json:"last_write,omitempty"`
+	LastWriteAgeS   *float64   `json:"last_write_age_s,omitempty"`
+	LastError       string     `json:"last_error,omitempty"`
+}
+
+// RouterHealth is the WAN's router as seen by its writer.
+type RouterHealth struct {
+	Name      string `json:"name"`
+	Reachable bool   `json:"reachable"`
+	// Failures counts consecutive failed writes.
+	Failures        int        `json:"failures"`
+	LastError       string     `json:"last_error,omitempty"`
+	LastSuccess     *time.Time `json:"last_success,omitempty"`
+	LastSuccessAgeS *float64   `json:"last_success_age_s,omitempty"`
+}
+
+// CycleHealth are the WAN's control cycle counters.
+type CycleHealth struct {
+	Total          uint64     `json:"total"`
+	Overruns       uint64     `json:"overruns"`
+	Failures       uint64     `json:"failures"`
+	IntervalMs     float64    `json:"interval_ms"`
+	LastDurationMs float64    `json:"last_duration_ms"`
+	Last           *time.Time `json:"last,omitempty"`
+	LastAgeS       *float64   `json:"last_age_s,omitempty"`
+	LastFailure    string     `json:"last_failure,omitempty"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func agePtr(now, t time.Time) *float64 {
+	if t.IsZero() {
+		return nil
+	}
+	a := now.Sub(t).Seconds()
+	return &a
+}
+
+// stallAfter is how long without a completed cycle makes a loop stalled.
+func stallAfter(interval time.Duration) time.Duration {
+	return max(10*interval, time.Second)
+}
+
+// wanHealth composes one WAN's health at now.
+func wanHealth(now time.Time, interval time.Duration, l *Loop, w *Writer, slots [2]*Slot) WANHealth {
+	st := l.Status()
+	wan := l.WAN()
+	d := &st.Decision
+	h := WANHealth{
+		WAN:             st.WAN,
+		Signal:          d.Signal,
+		ICMPBlackout:    st.Blackout,
+		BaselineRTTMs:   DurationMs(d.Baseline),
+		DeltaMs:         DurationMs(d.Delta),
+		RawDeltaMs:      DurationMs(d.RawDelta),
+		ReflectorsAlive: d.Fresh,
+		ReflectorsTotal: len(wan.Measurement.Reflectors),
+		DegradedReasons: []string{},
+		Cycles: CycleHealth{
+			Total: st.Cycles, Overruns: st.Overruns, Failures: st.Failures,
+			IntervalMs:     DurationMs(interval),
+			LastDurationMs: DurationMs(st.LastDuration),
+			Last:           timePtr(st.LastCycle),
+			LastAgeS:       agePtr(now, st.LastCycle),
+			LastFailure:    st.LastFailure,
+		},
+	}
+	for i, dh := range []*DirHealth{&h.Download, &h.Upload} {
+		dd := d.Dir(i == 1)
+		dh.Queue = wan.Directions()[i].Queue
+		dh.Zone = dd.Zone.String()
+		dh.Rate = dd.Rate
+		if slots[i] != nil {
+			ss := slots[i].Status()
+			dh.LastWrittenRate = ss.Written
+			dh.Pending = ss.Pending
+			dh.LastWrite = timePtr(ss.WrittenAt)
+			dh.LastWriteAgeS = agePtr(now, ss.WrittenAt)
+			dh.LastError = ss.LastError
+		}
+	}
+	reasons := &h.DegradedReasons
+	switch {
+	case st.Cycles == 0:
+		*reasons = append(*reasons, "no control cycle completed yet")
+	case now.Sub(st.LastCycle) > stallAfter(interval):
+		*reasons = append(*reasons, fmt.Sprintf("control loop stalled: last cycle %.1fs ago", now.Sub(st.LastCycle).Seconds()))
+	}
+	if st.Cycles > 0 && !d.Signal {
+		*reasons = append(*reasons, "no signal: no reflector answered recently; rates held")
+	}
+	if w != nil {
+		rs := w.Status()
+		h.Router = RouterHealth{
+			Name: rs.Router, Reachable: rs.Reachable, Failures: rs.Failures, LastError: rs.LastError,
+			LastSuccess: timePtr(rs.LastSuccess), LastSuccessAgeS: agePtr(now, rs.LastSuccess),
+		}
+		if !rs.Reachable {
+			*reasons = append(*reasons, fmt.Sprintf("router %s: %d writes failed in a row: %s", rs.Router, rs.Failures, rs.LastError))
+		}
+	}
+	h.Controlling = len(h.DegradedReasons) == 0
+	return h
+}
+
+// HealthHandler serves f's document as JSON: 200 when every WAN is
+// controlling, 503 otherwise.
+func HealthHandler(f func() Health) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := f()
+		b, err := json.MarshalIndent(h, "", "  ")
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		if h.Status != "ok" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		w.Write(append(b, '\n'))
+	})
+}

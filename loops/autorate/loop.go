@@ -1,0 +1,300 @@
+package autorate
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/loops/ping"
+)
+
+// Measurer is a Loop's measurement source: a *ping.Stream in production, a
+// scripted source in tests and the simulator. Drain must not block.
+type Measurer interface {
+	Drain(dst []ping.Reply) []ping.Reply
+}
+
+// StatsSource is implemented by measurers that count per target
+// (*ping.Stream): the Loop then exports replies and timeouts per reflector
+// and reports ICMP blackouts.
+type StatsSource interface {
+	StatsInto(dst *ping.Stats)
+}
+
+// RateSink receives the rates the write policy lets through: a writer
+// *Slot in production.
+type RateSink interface {
+	Set(bps int64)
+}
+
+// Persist intervals: the state file is rewritten at most once per second
+// when it changed and at least every 2 s (the heartbeat steer relies on).
+const (
+	persistMinInterval = time.Second
+	persistHeartbeat   = 2 * time.Second
+)
+
+// LoopConfig configures a Loop.
+type LoopConfig struct {
+	WAN      *hcl.WAN
+	Measurer Measurer
+	// Download and Upload receive the rates to write; nil decides without
+	// writing.
+	Download, Upload RateSink
+	Metrics          *WANMetrics // nil: none
+	Logger           *slog.Logger
+	// Persist, when set, is handed the state to save (see the persist
+	// intervals). It must not block: the daemon's saves asynchronously.
+	Persist func(State)
+}
+
+// Loop drives one WAN: each Cycle drains the measurer, feeds the replies to
+// the controller, steps it, offers the rates to the write policies, hands
+// what they allow to the sinks, updates metrics and status and persists
+// state. Cycle is called from one goroutine; Status is safe from others.
+type Loop struct {
+	wan      *hcl.WAN
+	ctrl     *Controller
+	policy   [2]*WritePolicy
+	sink     [2]RateSink
+	measurer Measurer
+	stats    StatsSource
+	metrics  *WANMetrics
+	log      *slog.Logger
+	persist  func(State)
+
+	buf     []ping.Reply
+	pstats  ping.Stats
+	lastDec Decision
+	// persistence bookkeeping
+	saved     bool
+	savedAt   time.Time
+	savedKey  persistKey
+	calibrate *time.Time
+
+	mu     sync.Mutex
+	status LoopStatus
+}
+
+type persistKey struct {
+	zone    [2]Zone
+	rate    [2]int64
+	written [2]int64
+	signal  bool
+}
+
+// LoopStatus is a Loop's latest outcome, for health and systemd status.
+type LoopStatus struct {
+	WAN      string
+	Decision Decision
+	Verdict  [2]Verdict // write policy verdict per direction in the last cycle
+	// Blackout is true while the ICMP reflectors are silent (TCP fallback
+	// in use, if configured).
+	Blackout bool
+	// Cycles counts completed cycles; Overruns those longer than the
+	// interval; Failures those that panicked.
+	Cycles, Overruns, Failures uint64
+	LastCycle                  time.Time // time of the last completed cycle (zero: none)
+	LastDuration               time.Duration
+	LastFailure                string
+}
+
+// NewLoop builds a loop starting from the controller's initial state.
+func NewLoop(cfg LoopConfig) *Loop {
+	l := &Loop{
+		wan:      cfg.WAN,
+		ctrl:     NewController(cfg.WAN),
+		sink:     [2]RateSink{cfg.Download, cfg.Upload},
+		measurer: cfg.Measurer,
+		metrics:  cfg.Metrics,
+		log:      cfg.Logger,
+		persist:  cfg.Persist,
+		buf:      make([]ping.Reply, 0, 256),
+	}
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	if s, ok := cfg.Measurer.(StatsSource); ok {
+		l.stats = s
+	}
+	l.policy[0] = NewWritePolicy(cfg.WAN.RouterWrites, &cfg.WAN.Download)
+	l.policy[1] = NewWritePolicy(cfg.WAN.RouterWrites, &cfg.WAN.Upload)
+	l.status.WAN = cfg.WAN.Name
+	return l
+}
+
+// WAN returns the loop's WAN configuration.
+func (l *Loop) WAN() *hcl.WAN { return l.wan }
+
+// Controller returns the loop's controller (tests, calibration).
+func (l *Loop) Controller() *Controller { return l.ctrl }
+
+// Policy returns the write policy of download (false) or upload (true).
+func (l *Loop) Policy(upload bool) *WritePolicy { return l.policy[b2i(upload)] }
+
+// Restore loads a persisted state into the controller (rates clamped).
+func (l *Loop) Restore(s *State) {
+	l.ctrl.Restore(s.Snapshot())
+	l.calibrate = s.CalibratedAt
+}
+
+// Reconfigure applies a reloaded configuration of the same WAN: thresholds,
+// rates and router_writes. The measurement block is kept (the pinger keeps
+// pinging the old reflectors until a restart).
+func (l *Loop) Reconfigure(w *hcl.WAN) {
+	nw := *w
+	nw.Measurement = l.wan.Measurement
+	l.wan = &nw
+	l.ctrl.Reconfigure(&nw)
+	l.policy[0].Reconfigure(nw.RouterWrites, &nw.Download)
+	l.policy[1].Reconfigure(nw.RouterWrites, &nw.Upload)
+}
+
+// Cycle runs one control cycle at now and returns the controller's
+// decision.
+func (l *Loop) Cycle(now time.Time) Decision {
+	l.buf = l.measurer.Drain(l.buf[:0])
+	for i := range l.buf {
+		r := &l.buf[i]
+		l.ctrl.Observe(l.ctrl.SourceIndex(r.Target, r.TCP), r.RTT, r.At)
+	}
+	dec := l.ctrl.Step(now)
+	var verdict [2]Verdict
+	for i := range 2 {
+		dd := dec.Dir(i == 1)
+		verdict[i] = l.policy[i].Offer(now, dd.Rate)
+		if verdict[i] == Write && l.sink[i] != nil {
+			l.sink[i].Set(dd.Rate)
+		}
+	}
+	blackout := false
+	if l.stats != nil {
+		l.stats.StatsInto(&l.pstats)
+		blackout = l.pstats.Blackout
+		if l.metrics != nil {
+			n := len(l.wan.Measurement.Reflectors)
+			for i, t := range l.pstats.Targets {
+				l.metrics.observeSource(i, t.Replies, t.Timeouts)
+			}
+			for i, f := range l.pstats.Fallback {
+				l.metrics.observeSource(n+i, f.Replies, f.Failures)
+			}
+		}
+	}
+	l.metrics.observeDecision(&dec)
+	l.logTransitions(&dec)
+	l.lastDec = dec
+
+	l.mu.Lock()
+	l.status.Decision = dec
+	l.status.Verdict = verdict
+	l.status.Blackout = blackout
+	l.mu.Unlock()
+
+	if l.persist != nil {
+		key := l.persistKey(&dec)
+		age := now.Sub(l.savedAt)
+		if !l.saved || age >= persistHeartbeat || (key != l.savedKey && age >= persistMinInterval) {
+			l.saved, l.savedAt, l.savedKey = true, now, key
+			l.persist(l.State(now))
+		}
+	}
+	return dec
+}
+
+func (l *Loop) persistKey(d *Decision) persistKey {
+	k := persistKey{signal: d.Signal}
+	for i := range 2 {
+		dd := d.Dir(i == 1)
+		k.zone[i], k.rate[i] = dd.Zone, dd.Rate
+		k.written[i] = l.written(i)
+	}
+	return k
+}
+
+// written is the last rate the router accepted for direction i, or what
+// the policy let through when the sink does not report it.
+func (l *Loop) written(i int) int64 {
+	if s, ok := l.sink[i].(interface{ Status() SlotStatus }); ok {
+		return s.Status().Written
+	}
+	return l.policy[i].Written()
+}
+
+func (l *Loop) logTransitions(d *Decision) {
+	prev := &l.lastDec
+	if d.Signal != prev.Signal && l.status.Cycles > 0 {
+		if d.Signal {
+			l.log.Info("signal back", "wan", l.wan.Name, "reflectors_alive", d.Fresh)
+		} else {
+			l.log.Warn("no signal: no reflector answered recently; holding rates", "wan", l.wan.Name)
+		}
+	}
+	if !l.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	for i := range 2 {
+		dd, pd := d.Dir(i == 1), prev.Dir(i == 1)
+		if dd.Zone != pd.Zone || dd.Changed {
+			l.log.Debug("cycle", "wan", l.wan.Name, "direction", dirName(i), "zone", dd.Zone.String(),
+				"rate", dd.Rate, "action", dd.Action.String(), "delta", d.Delta, "baseline", d.Baseline)
+		}
+	}
+}
+
+func dirName(i int) string {
+	if i == 1 {
+		return hcl.Upload
+	}
+	return hcl.Download
+}
+
+// State returns the loop's persistent state at now.
+func (l *Loop) State(now time.Time) State {
+	snap := l.ctrl.Snapshot()
+	s := stateFrom(l.wan.Name, now, &snap)
+	s.Writer = "autorate"
+	s.Download.Queue = l.wan.Download.Queue
+	s.Upload.Queue = l.wan.Upload.Queue
+	s.Download.LastWrittenRate = l.written(0)
+	s.Upload.LastWrittenRate = l.written(1)
+	s.CalibratedAt = l.calibrate
+	return s
+}
+
+// recordCycle is called by the runner after each cycle attempt.
+func (l *Loop) recordCycle(now time.Time, d time.Duration, overrun bool, failure string) {
+	l.mu.Lock()
+	if failure != "" {
+		l.status.Failures++
+		l.status.LastFailure = failure
+	} else {
+		l.status.Cycles++
+		l.status.LastCycle = now
+		l.status.LastDuration = d
+		if overrun {
+			l.status.Overruns++
+		}
+	}
+	l.mu.Unlock()
+	if m := l.metrics; m != nil {
+		if failure != "" {
+			m.failures.Inc()
+			return
+		}
+		m.cycles.Inc()
+		m.cycleDuration.Observe(d.Seconds())
+		if overrun {
+			m.overruns.Inc()
+		}
+	}
+}
+
+// Status returns the loop's latest outcome.
+func (l *Loop) Status() LoopStatus {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.status
+}

@@ -1,0 +1,214 @@
+package autorate
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/wanctl/wanctl/hcl"
+)
+
+// Metrics are the daemon's Prometheus collectors, in their own registry
+// (no process or Go collectors unless the caller adds them).
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	rate          *prometheus.GaugeVec
+	zone          *prometheus.GaugeVec
+	baseline      *prometheus.GaugeVec
+	delta         *prometheus.GaugeVec
+	cycles        *prometheus.CounterVec
+	cycleDuration *prometheus.HistogramVec
+	overruns      *prometheus.CounterVec
+	failures      *prometheus.CounterVec
+	writes        *prometheus.CounterVec
+	writeSeconds  *prometheus.HistogramVec
+	replies       *prometheus.CounterVec
+	timeouts      *prometheus.CounterVec
+}
+
+// NewMetrics creates and registers the collectors.
+func NewMetrics() *Metrics {
+	wd := []string{"wan", "direction"}
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		rate: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "wanctl_shaper_rate_bits_per_second",
+			Help: "Shaper rate (queue max-limit) the controller wants, in bits per second.",
+		}, wd),
+		zone: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "wanctl_zone",
+			Help: "Congestion zone of the direction: 1 for the current zone, 0 for the others.",
+		}, []string{"wan", "direction", "zone"}),
+		baseline: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "wanctl_rtt_baseline_seconds",
+			Help: "Median of the reflectors' baseline (unloaded) round-trip times.",
+		}, []string{"wan"}),
+		delta: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "wanctl_rtt_delta_seconds",
+			Help: "Loaded RTT delta above baseline the zones are judged on.",
+		}, []string{"wan"}),
+		cycles: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wanctl_cycles_total",
+			Help: "Control cycles completed.",
+		}, []string{"wan"}),
+		cycleDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "wanctl_cycle_duration_seconds",
+			Help:    "Time spent in one control cycle.",
+			Buckets: prometheus.ExponentialBuckets(5e-6, 3, 10), // 5 µs .. 98 ms
+		}, []string{"wan"}),
+		overruns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wanctl_cycle_overruns_total",
+			Help: "Control cycles that took longer than the interval.",
+		}, []string{"wan"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wanctl_cycle_failures_total",
+			Help: "Control cycles that failed (a panic, recovered and logged).",
+		}, []string{"wan"}),
+		writes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wanctl_router_writes_total",
+			Help: "Queue max-limit writes sent to the router, by result (ok, error).",
+		}, []string{"wan", "direction", "result"}),
+		writeSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "wanctl_router_write_seconds",
+			Help:    "Duration of queue max-limit writes to the router.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 11), // 5 ms .. 5.1 s
+		}, wd),
+		replies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wanctl_ping_replies_total",
+			Help: "Ping replies received per reflector (TCP fallback targets as address:port).",
+		}, []string{"wan", "reflector"}),
+		timeouts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wanctl_ping_timeouts_total",
+			Help: "Pings unanswered in time per reflector (TCP fallback targets as address:port).",
+		}, []string{"wan", "reflector"}),
+	}
+	m.Registry.MustRegister(m.rate, m.zone, m.baseline, m.delta, m.cycles, m.cycleDuration,
+		m.overruns, m.failures, m.writes, m.writeSeconds, m.replies, m.timeouts)
+	return m
+}
+
+// WANMetrics are one WAN's pre-resolved metric children: updating them
+// does not allocate.
+type WANMetrics struct {
+	rate          [2]prometheus.Gauge
+	zone          [2][len(zoneNames)]prometheus.Gauge // nil for upload SOFT_RED
+	zoneNow       [2]Zone
+	zoneSet       bool
+	baseline      prometheus.Gauge
+	delta         prometheus.Gauge
+	cycles        prometheus.Counter
+	cycleDuration prometheus.Observer
+	overruns      prometheus.Counter
+	failures      prometheus.Counter
+	writeOK       [2]prometheus.Counter
+	writeErr      [2]prometheus.Counter
+	writeSeconds  [2]prometheus.Observer
+	sources       []string // label per measurement source
+	replies       []prometheus.Counter
+	timeouts      []prometheus.Counter
+	lastReplies   []uint64
+	lastTimeouts  []uint64
+}
+
+// WAN returns the children for w, creating them (every series exists from
+// the start, at 0).
+func (m *Metrics) WAN(w *hcl.WAN) *WANMetrics {
+	if m == nil {
+		return nil
+	}
+	wm := &WANMetrics{
+		baseline:      m.baseline.WithLabelValues(w.Name),
+		delta:         m.delta.WithLabelValues(w.Name),
+		cycles:        m.cycles.WithLabelValues(w.Name),
+		cycleDuration: m.cycleDuration.WithLabelValues(w.Name),
+		overruns:      m.overruns.WithLabelValues(w.Name),
+		failures:      m.failures.WithLabelValues(w.Name),
+	}
+	for i, dir := range []string{hcl.Download, hcl.Upload} {
+		wm.rate[i] = m.rate.WithLabelValues(w.Name, dir)
+		for _, z := range Zones {
+			if i == 1 && z == SoftRed {
+				continue
+			}
+			wm.zone[i][z] = m.zone.WithLabelValues(w.Name, dir, z.String())
+		}
+		wm.writeOK[i] = m.writes.WithLabelValues(w.Name, dir, "ok")
+		wm.writeErr[i] = m.writes.WithLabelValues(w.Name, dir, "error")
+		wm.writeSeconds[i] = m.writeSeconds.WithLabelValues(w.Name, dir)
+	}
+	wm.setSources(m, w)
+	return wm
+}
+
+func (wm *WANMetrics) setSources(m *Metrics, w *hcl.WAN) {
+	wm.sources = wm.sources[:0]
+	for _, a := range w.Measurement.Reflectors {
+		wm.sources = append(wm.sources, a.String())
+	}
+	for _, a := range w.Measurement.TCPFallback {
+		wm.sources = append(wm.sources, a.String())
+	}
+	wm.replies = make([]prometheus.Counter, len(wm.sources))
+	wm.timeouts = make([]prometheus.Counter, len(wm.sources))
+	wm.lastReplies = make([]uint64, len(wm.sources))
+	wm.lastTimeouts = make([]uint64, len(wm.sources))
+	for i, s := range wm.sources {
+		wm.replies[i] = m.replies.WithLabelValues(w.Name, s)
+		wm.timeouts[i] = m.timeouts.WithLabelValues(w.Name, s)
+	}
+}
+
+func (wm *WANMetrics) observeDecision(d *Decision) {
+	if wm == nil {
+		return
+	}
+	for i := range 2 {
+		dd := d.Dir(i == 1)
+		wm.rate[i].Set(float64(dd.Rate))
+		if !wm.zoneSet || wm.zoneNow[i] != dd.Zone {
+			for z, g := range wm.zone[i] {
+				if g != nil {
+					g.Set(b2f(Zone(z) == dd.Zone))
+				}
+			}
+			wm.zoneNow[i] = dd.Zone
+		}
+	}
+	wm.zoneSet = true
+	wm.baseline.Set(d.Baseline.Seconds())
+	wm.delta.Set(d.Delta.Seconds())
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// observeSource adds to source i's cumulative reply and timeout counts.
+func (wm *WANMetrics) observeSource(i int, replies, timeouts uint64) {
+	if wm == nil || i < 0 || i >= len(wm.replies) {
+		return
+	}
+	if replies > wm.lastReplies[i] {
+		wm.replies[i].Add(float64(replies - wm.lastReplies[i]))
+	}
+	if timeouts > wm.lastTimeouts[i] {
+		wm.timeouts[i].Add(float64(timeouts - wm.lastTimeouts[i]))
+	}
+	wm.lastReplies[i], wm.lastTimeouts[i] = replies, timeouts
+}
+
+// observeWrite records one router write of direction upload.
+func (wm *WANMetrics) observeWrite(upload bool, err error, seconds float64) {
+	if wm == nil {
+		return
+	}
+	i := b2i(upload)
+	if err != nil {
+		wm.writeErr[i].Inc()
+	} else {
+		wm.writeOK[i].Inc()
+	}
+	wm.writeSeconds[i].Observe(seconds)
+}

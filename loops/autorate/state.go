@@ -1,0 +1,198 @@
+package autorate
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/wanctl/wanctl/loops/statefile"
+)
+
+// StateVersion is the version of the state file format this code writes.
+const StateVersion = 1
+
+// State is the content of a WAN's state file, state_dir/autorate-<wan>.json
+// (see docs/autorate.md). Durations are float milliseconds in keys ending in
+// _ms; rates are bits/s.
+type State struct {
+	Version int    `json:"version"`
+	WAN     string `json:"wan"`
+	// Timestamp is when the daemon wrote the file (UTC, RFC 3339 with
+	// nanoseconds). The daemon rewrites it at least every 2 s while it
+	// runs: an older file means no live daemon.
+	Timestamp time.Time `json:"timestamp"`
+	// PID of the writing process; Writer is "autorate" or "calibrate".
+	PID    int    `json:"pid,omitempty"`
+	Writer string `json:"writer,omitempty"`
+	// Signal is false while no reflector answers (rates are being held).
+	Signal   bool           `json:"signal"`
+	Download DirectionState `json:"download"`
+	Upload   DirectionState `json:"upload"`
+	// BaselineRTTMs is the median of the reflectors' baselines.
+	BaselineRTTMs float64 `json:"baseline_rtt_ms"`
+	// LoadedDeltaMs is the loaded delta (EWMA of the median per-reflector
+	// delta) the zones are judged on.
+	LoadedDeltaMs float64          `json:"loaded_delta_ms"`
+	Reflectors    []ReflectorState `json:"reflectors"`
+	// CalibratedAt is when `wanctl calibrate` last wrote the baselines
+	// (omitted if never).
+	CalibratedAt *time.Time `json:"calibrated_at,omitempty"`
+}
+
+// DirectionState is one direction in the state file.
+type DirectionState struct {
+	Queue string `json:"queue"`
+	Zone  Zone   `json:"zone"`
+	// Rate is the controller's current rate; LastWrittenRate the last one
+	// the router accepted (0: none since the daemon started).
+	Rate            int64 `json:"rate"`
+	LastWrittenRate int64 `json:"last_written_rate"`
+	GreenStreak     int   `json:"green_streak"`
+	YellowStreak    int   `json:"yellow_streak"`
+}
+
+// ReflectorState is one measurement source's learned baseline.
+type ReflectorState struct {
+	// Address is a reflector ("1.1.1.1") or a TCP fallback target
+	// ("1.1.1.1:443", "[2606:4700::1111]:443").
+	Address       string  `json:"address"`
+	BaselineRTTMs float64 `json:"baseline_rtt_ms"` // 0: none learned
+}
+
+// StatePath is the state file of WAN wan in stateDir.
+func StatePath(stateDir, wan string) string {
+	return filepath.Join(stateDir, "autorate-"+wan+".json")
+}
+
+// LockPath is the daemon's lock file for WAN wan in lockDir.
+func LockPath(lockDir, wan string) string {
+	return filepath.Join(lockDir, "autorate-"+wan+".lock")
+}
+
+// Age is how old the state was at now.
+func (s *State) Age(now time.Time) time.Duration { return now.Sub(s.Timestamp) }
+
+// DurationMs converts a duration to the file's float milliseconds
+// (microsecond precision).
+func DurationMs(d time.Duration) float64 {
+	return math.Round(float64(d)/1e3) / 1e3
+}
+
+// MsDuration is the inverse of DurationMs.
+func MsDuration(v float64) time.Duration {
+	if math.IsNaN(v) || math.IsInf(v, 0) || v <= 0 || v > 1e9 {
+		return 0
+	}
+	return time.Duration(v * 1e6)
+}
+
+// check validates a decoded state.
+func (s *State) check(path string) error {
+	if s.Version != StateVersion {
+		return fmt.Errorf("%s: state version %d, this wanctl reads version %d", path, s.Version, StateVersion)
+	}
+	if s.WAN == "" {
+		return fmt.Errorf("%s: no wan name", path)
+	}
+	return nil
+}
+
+// ReadState reads a state file without modifying it (for steer and
+// status). A missing file is an error wrapping fs.ErrNotExist.
+func ReadState(path string) (State, error) {
+	var s State
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return s, err
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return State{}, fmt.Errorf("%s: %w: %v", path, statefile.ErrCorrupt, err)
+	}
+	if err := s.check(path); err != nil {
+		return State{}, err
+	}
+	return s, nil
+}
+
+// LoadState reads the daemon's own state file. found is false when there is
+// none. A file that does not decode, or is of another version, is moved aside
+// to <path>.corrupt and an error wrapping statefile.ErrCorrupt is returned:
+// the caller warns and starts fresh.
+func LoadState(path string) (s State, found bool, err error) {
+	found, err = statefile.ReadJSON(path, &s)
+	if err != nil || !found {
+		return State{}, found, err
+	}
+	if cerr := s.check(path); cerr != nil {
+		aside := path + ".corrupt"
+		if rerr := os.Rename(path, aside); rerr != nil {
+			return State{}, true, fmt.Errorf("%w: %v; moving it aside failed: %v", statefile.ErrCorrupt, cerr, rerr)
+		}
+		return State{}, true, fmt.Errorf("%w: %v: moved aside to %s", statefile.ErrCorrupt, cerr, aside)
+	}
+	return s, true, nil
+}
+
+// WriteState writes s atomically with mode 0600, creating the directory.
+func WriteState(path string, s *State) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return statefile.WriteJSON(path, s, 0o600)
+}
+
+// Snapshot converts the file's controller part back into a Snapshot.
+// Reflectors whose address does not parse are dropped.
+func (s *State) Snapshot() Snapshot {
+	snap := Snapshot{
+		Download:    DirSnapshot{Zone: s.Download.Zone, Rate: s.Download.Rate, GreenStreak: s.Download.GreenStreak, YellowStreak: s.Download.YellowStreak},
+		Upload:      DirSnapshot{Zone: s.Upload.Zone, Rate: s.Upload.Rate, GreenStreak: s.Upload.GreenStreak, YellowStreak: s.Upload.YellowStreak},
+		Baseline:    MsDuration(s.BaselineRTTMs),
+		LoadedDelta: MsDuration(s.LoadedDeltaMs),
+	}
+	for _, r := range s.Reflectors {
+		a, err := netip.ParseAddrPort(r.Address)
+		if err != nil {
+			ip, err := netip.ParseAddr(r.Address)
+			if err != nil {
+				continue
+			}
+			a = netip.AddrPortFrom(ip, 0)
+		}
+		snap.Reflectors = append(snap.Reflectors, ReflectorSnapshot{Addr: a, Baseline: MsDuration(r.BaselineRTTMs)})
+	}
+	return snap
+}
+
+// stateFrom builds a State from a controller snapshot.
+func stateFrom(wan string, now time.Time, snap *Snapshot) State {
+	s := State{
+		Version:       StateVersion,
+		WAN:           wan,
+		Timestamp:     now.UTC().Round(0),
+		PID:           os.Getpid(),
+		Signal:        snap.Signal,
+		Download:      DirectionState{Zone: snap.Download.Zone, Rate: snap.Download.Rate, GreenStreak: snap.Download.GreenStreak, YellowStreak: snap.Download.YellowStreak},
+		Upload:        DirectionState{Zone: snap.Upload.Zone, Rate: snap.Upload.Rate, GreenStreak: snap.Upload.GreenStreak, YellowStreak: snap.Upload.YellowStreak},
+		BaselineRTTMs: DurationMs(snap.Baseline),
+		LoadedDeltaMs: DurationMs(snap.LoadedDelta),
+		Reflectors:    make([]ReflectorState, 0, len(snap.Reflectors)),
+	}
+	for _, r := range snap.Reflectors {
+		s.Reflectors = append(s.Reflectors, ReflectorState{Address: sourceString(r.Addr), BaselineRTTMs: DurationMs(r.Baseline)})
+	}
+	return s
+}
+
+// sourceString is a reflector's address, or a TCP fallback target's
+// address:port.
+func sourceString(a netip.AddrPort) string {
+	if a.Port() == 0 {
+		return a.Addr().String()
+	}
+	return a.String()
+}

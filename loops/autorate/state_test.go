@@ -1,0 +1,96 @@
+package autorate
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wanctl/wanctl/loops/statefile"
+)
+
+func TestStateRoundTrip(t *testing.T) {
+	w := testWAN()
+	w.Measurement.TCPFallback = nil
+	h := newHarness(t, instantWAN())
+	h.cycle(100 * ms)
+	snap := h.c.Snapshot()
+	st := stateFrom("spectrum", h.now.In(time.FixedZone("X", 3600)), &snap)
+	st.Download.Queue = "wanctl-spectrum-down"
+	st.Download.LastWrittenRate = 846e6
+	dir := t.TempDir()
+	p := StatePath(filepath.Join(dir, "sub"), "spectrum")
+	if p != filepath.Join(dir, "sub", "autorate-spectrum.json") {
+		t.Fatalf("path %s", p)
+	}
+	if err := WriteState(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(p)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("stat %v %v", fi.Mode(), err)
+	}
+	raw, _ := os.ReadFile(p)
+	for _, want := range []string{`"version": 1`, `"wan": "spectrum"`, `"timestamp": "2025-01-02T03:04:05.05Z"`, `"zone": "RED"`, `"rate": 846000000`, `"last_written_rate": 846000000`, `"baseline_rtt_ms": 20.017`, `"address": "208.67.222.222"`, `"loaded_delta_ms": 100`} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("state file lacks %s:\n%s", want, raw)
+		}
+	}
+	got, err := ReadState(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Download.Zone != Red || got.Download.Rate != 846e6 || !got.Timestamp.Equal(h.now) || got.Age(h.now.Add(time.Second)) != time.Second {
+		t.Fatalf("read back %+v", got)
+	}
+	c := NewController(testWAN())
+	c.Restore(got.Snapshot())
+	if s := c.Snapshot(); s.Download.Rate != 846e6 || DurationMs(s.Reflectors[3].Baseline) != DurationMs(snap.Reflectors[3].Baseline) {
+		t.Fatalf("restored %+v", s)
+	}
+}
+
+func TestReadStateErrors(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := ReadState(filepath.Join(dir, "none.json")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("missing: %v", err)
+	}
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte("{not json"), 0o600)
+	if _, err := ReadState(bad); !errors.Is(err, statefile.ErrCorrupt) {
+		t.Fatalf("corrupt: %v", err)
+	}
+	if _, err := os.Stat(bad); err != nil {
+		t.Fatal("ReadState must not move the file (it belongs to the daemon)")
+	}
+	// The daemon's LoadState moves it aside.
+	if _, found, err := LoadState(bad); !found || !errors.Is(err, statefile.ErrCorrupt) {
+		t.Fatalf("LoadState corrupt: found=%v err=%v", found, err)
+	}
+	if _, err := os.Stat(bad + ".corrupt"); err != nil {
+		t.Fatal("not moved aside")
+	}
+	v2 := filepath.Join(dir, "v2.json")
+	os.WriteFile(v2, []byte(`{"version":2,"wan":"x"}`), 0o600)
+	if _, err := ReadState(v2); err == nil || !strings.Contains(err.Error(), "version 2") {
+		t.Fatalf("v2: %v", err)
+	}
+	if _, _, err := LoadState(v2); !errors.Is(err, statefile.ErrCorrupt) {
+		t.Fatalf("LoadState v2: %v", err)
+	}
+	if _, found, err := LoadState(filepath.Join(dir, "none.json")); found || err != nil {
+		t.Fatalf("LoadState missing: %v %v", found, err)
+	}
+}
+
+func TestMsConversions(t *testing.T) {
+	if DurationMs(1234567*time.Nanosecond) != 1.235 {
+		t.Fatal(DurationMs(1234567 * time.Nanosecond))
+	}
+	if MsDuration(1.5) != 1500*time.Microsecond || MsDuration(-1) != 0 {
+		t.Fatal("MsDuration")
+	}
+}

@@ -1,0 +1,330 @@
+package autorate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/wanctl/wanctl/routeros"
+)
+
+// Executor sets a queue's max-limit on a router. The real one is a
+// RouterExecutor over the REST client; the simulator's applies the rate to
+// its link model after a virtual latency.
+type Executor interface {
+	SetMaxLimit(ctx context.Context, queue string, bps int64) error
+}
+
+// QueueAPI is the part of *routeros.Client a RouterExecutor uses.
+type QueueAPI interface {
+	Query(ctx context.Context, menu string, q routeros.Query) ([]routeros.Object, error)
+	Set(ctx context.Context, menu, id string, fields routeros.Object) (routeros.Object, error)
+}
+
+// RouterExecutor writes max-limit with PATCH /rest/queue/tree/<id>. The
+// .id is looked up by name once (one filtered GET) and looked up again when
+// the router answers 404 (the queue was recreated, e.g. by apply).
+type RouterExecutor struct {
+	api        QueueAPI
+	isNotFound func(error) bool
+	mu         sync.Mutex
+	ids        map[string]string
+}
+
+// NewRouterExecutor returns an executor over api; isNotFound tells a 404
+// (routeros.IsNotFound for the real client).
+func NewRouterExecutor(api QueueAPI, isNotFound func(error) bool) *RouterExecutor {
+	return &RouterExecutor{api: api, isNotFound: isNotFound, ids: map[string]string{}}
+}
+
+// ErrQueueMissing is wrapped when the router has no queue-tree entry of
+// that name.
+var ErrQueueMissing = errors.New("queue-tree entry not found on the router (run 'wanctl apply' to create it)")
+
+func (e *RouterExecutor) resolve(ctx context.Context, queue string) (string, error) {
+	objs, err := e.api.Query(ctx, routeros.MenuQueueTree, routeros.Query{Filter: map[string]string{"name": queue}})
+	if err != nil {
+		return "", fmt.Errorf("queue %q: look up id: %w", queue, err)
+	}
+	for _, o := range objs {
+		if o["name"] == queue && o.ID() != "" {
+			e.mu.Lock()
+			e.ids[queue] = o.ID()
+			e.mu.Unlock()
+			return o.ID(), nil
+		}
+	}
+	return "", fmt.Errorf("queue %q: %w", queue, ErrQueueMissing)
+}
+
+// SetMaxLimit implements Executor.
+func (e *RouterExecutor) SetMaxLimit(ctx context.Context, queue string, bps int64) error {
+	e.mu.Lock()
+	id := e.ids[queue]
+	e.mu.Unlock()
+	var err error
+	if id == "" {
+		if id, err = e.resolve(ctx, queue); err != nil {
+			return err
+		}
+	}
+	fields := routeros.Object{"max-limit": strconv.FormatInt(bps, 10)}
+	_, err = e.api.Set(ctx, routeros.MenuQueueTree, id, fields)
+	if err != nil && e.isNotFound != nil && e.isNotFound(err) {
+		e.mu.Lock()
+		delete(e.ids, queue)
+		e.mu.Unlock()
+		if id, err = e.resolve(ctx, queue); err != nil {
+			return err
+		}
+		_, err = e.api.Set(ctx, routeros.MenuQueueTree, id, fields)
+	}
+	if err != nil {
+		return fmt.Errorf("queue %q: set max-limit %d: %w", queue, bps, err)
+	}
+	return nil
+}
+
+// WriterOptions tune a Writer. Zero values get defaults.
+type WriterOptions struct {
+	Logger *slog.Logger
+	// Now stamps successful writes (the daemon's clock); default time.Now.
+	Now func() time.Time
+	// Timeout bounds one request (default 5 s; the client has its own).
+	Timeout time.Duration
+	// BackoffMin and BackoffMax bound the exponential retry delay after a
+	// failed request (defaults 100 ms and 5 s).
+	BackoffMin, BackoffMax time.Duration
+	// Observe, when set, is called after every request with its queue,
+	// outcome and duration (metrics).
+	Observe func(queue string, err error, d time.Duration)
+}
+
+// Writer sends desired max-limits to one router from its own goroutine
+// (Run): for each queue only the newest desired rate is kept (latest wins),
+// at most one request is in flight, and Set never blocks the caller.
+// Decreases go before increases when several queues wait.
+type Writer struct {
+	router string
+	exec   Executor
+	o      WriterOptions
+	wake   chan struct{}
+
+	mu       sync.Mutex
+	slots    []*Slot
+	next     int // round-robin start
+	failures int
+	lastOK   time.Time
+	lastErr  string
+	lastErrT time.Time
+	inflight bool
+}
+
+// Slot is one queue's latest-wins mailbox in a Writer.
+type Slot struct {
+	w         *Writer
+	queue     string
+	want      int64 // newest desired rate
+	pending   bool  // want not yet written
+	written   int64 // last rate the router accepted
+	writtenAt time.Time
+	lastErr   string
+}
+
+// NewWriter returns a writer for the router named router.
+func NewWriter(router string, exec Executor, o WriterOptions) *Writer {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 5 * time.Second
+	}
+	if o.BackoffMin <= 0 {
+		o.BackoffMin = 100 * time.Millisecond
+	}
+	if o.BackoffMax < o.BackoffMin {
+		o.BackoffMax = max(5*time.Second, o.BackoffMin)
+	}
+	return &Writer{router: router, exec: exec, o: o, wake: make(chan struct{}, 1)}
+}
+
+// Router returns the router's name.
+func (w *Writer) Router() string { return w.router }
+
+// Queue returns the slot for queue, creating it on first use.
+func (w *Writer) Queue(queue string) *Slot {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, s := range w.slots {
+		if s.queue == queue {
+			return s
+		}
+	}
+	s := &Slot{w: w, queue: queue}
+	w.slots = append(w.slots, s)
+	return s
+}
+
+// Set hands the writer a new desired rate for the slot's queue, replacing
+// any not yet sent. It never blocks.
+func (s *Slot) Set(bps int64) {
+	w := s.w
+	w.mu.Lock()
+	s.want = bps
+	s.pending = bps != s.written
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// SlotStatus is a queue's write state.
+type SlotStatus struct {
+	Queue     string
+	Want      int64     // newest desired rate
+	Pending   bool      // Want not yet on the router
+	Written   int64     // last rate the router accepted (0: none yet)
+	WrittenAt time.Time // when (zero: never)
+	LastError string    // the last failed write of this queue ("" after a success)
+}
+
+// Status returns the slot's state.
+func (s *Slot) Status() SlotStatus {
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	return SlotStatus{Queue: s.queue, Want: s.want, Pending: s.pending, Written: s.written, WrittenAt: s.writtenAt, LastError: s.lastErr}
+}
+
+// RouterStatus is the writer's view of its router.
+type RouterStatus struct {
+	Router string
+	// Reachable is false while the latest request failed.
+	Reachable bool
+	// Failures counts consecutive failed requests.
+	Failures    int
+	LastSuccess time.Time
+	LastError   string
+	LastErrorAt time.Time
+}
+
+// Status returns the router's state.
+func (w *Writer) Status() RouterStatus {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return RouterStatus{
+		Router: w.router, Reachable: w.failures == 0, Failures: w.failures,
+		LastSuccess: w.lastOK, LastError: w.lastErr, LastErrorAt: w.lastErrT,
+	}
+}
+
+// pick chooses the next pending slot: a decrease (or a first write) first,
+// otherwise round-robin.
+func (w *Writer) pick() (*Slot, int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var pick *Slot
+	n := len(w.slots)
+	for i := range n {
+		s := w.slots[(w.next+i)%n]
+		if !s.pending {
+			continue
+		}
+		if s.written == 0 || s.want < s.written {
+			pick = s
+			break
+		}
+		if pick == nil {
+			pick = s
+		}
+	}
+	if pick == nil {
+		return nil, 0
+	}
+	for i, s := range w.slots {
+		if s == pick {
+			w.next = (i + 1) % n
+		}
+	}
+	w.inflight = true
+	return pick, pick.want
+}
+
+// Run sends pending rates until ctx ends.
+func (w *Writer) Run(ctx context.Context) {
+	backoff := time.Duration(0)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		s, bps := w.pick()
+		if s == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-w.wake:
+				continue
+			}
+		}
+		rctx, cancel := context.WithTimeout(ctx, w.o.Timeout)
+		start := time.Now()
+		err := w.exec.SetMaxLimit(rctx, s.queue, bps)
+		dur := time.Since(start)
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		if w.o.Observe != nil {
+			w.o.Observe(s.queue, err, dur)
+		}
+		now := w.o.Now()
+		w.mu.Lock()
+		w.inflight = false
+		if err == nil {
+			s.written = bps
+			s.writtenAt = now
+			s.lastErr = ""
+			s.pending = s.want != bps
+			if w.failures > 0 {
+				w.o.Logger.Info("router writes resumed", "router", w.router, "queue", s.queue, "after_failures", w.failures)
+			}
+			w.failures = 0
+			w.lastOK = now
+		} else {
+			s.lastErr = err.Error()
+			w.failures++
+			w.lastErr = err.Error()
+			w.lastErrT = now
+		}
+		failures := w.failures
+		w.mu.Unlock()
+		if err == nil {
+			backoff = 0
+			w.o.Logger.Debug("router write", "router", w.router, "queue", s.queue, "max_limit", bps, "duration", dur)
+			continue
+		}
+		if backoff == 0 {
+			backoff = w.o.BackoffMin
+		} else {
+			backoff = min(2*backoff, w.o.BackoffMax)
+		}
+		lvl := slog.LevelWarn
+		if failures > 1 {
+			lvl = slog.LevelDebug // the first failure of a streak is enough at warn
+		}
+		w.o.Logger.Log(ctx, lvl, "router write failed; retrying", "router", w.router, "queue", s.queue, "max_limit", bps, "retry_in", backoff, "failures", failures, "err", err)
+		timer.Reset(backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+	}
+}

@@ -1,0 +1,221 @@
+// Package ping measures round-trip times to reflectors with ICMP echo (and
+// TCP connect during an ICMP blackout) for the autorate loop, steer and
+// calibrate.
+//
+// A Pinger owns one long-lived ICMP socket per address family, shared by
+// all its Streams and Bursts. Sequence numbers are allocated per socket and
+// every request is registered in the socket's pending map before it is
+// written; a reader goroutine per socket timestamps each packet right after
+// the read (monotonic clock) and hands a matching reply to the stream or
+// burst that sent the request. Consumers never wait on the network: a
+// Stream paces its own requests and buffers replies until Drain.
+package ping
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Reply is one RTT sample.
+type Reply struct {
+	Target netip.Addr // the reflector (for TCP fallback: the fallback target's address)
+	Seq    uint16
+	RTT    time.Duration
+	At     time.Time // receive time, monotonic reading (time.Now() right after the read)
+	TCP    bool      // measured by TCP connect (fallback), not ICMP
+}
+
+// Mode selects the kind of ICMP socket.
+type Mode int
+
+const (
+	// Auto uses an unprivileged ICMP socket ("udp4"/"udp6") when
+	// net.ipv4.ping_group_range admits one of the process's groups, a raw
+	// socket otherwise.
+	Auto Mode = iota
+	// Unprivileged uses only datagram ICMP sockets (ping_group_range).
+	Unprivileged
+	// Raw uses only raw ICMP sockets (CAP_NET_RAW).
+	Raw
+)
+
+func (m Mode) String() string {
+	switch m {
+	case Auto:
+		return "auto"
+	case Unprivileged:
+		return "unprivileged"
+	case Raw:
+		return "raw"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// Options configure a Pinger.
+type Options struct {
+	Source netip.Addr   // optional source address to bind (multi-homed hosts); zero = any
+	Mode   Mode         // Auto (default), Unprivileged or Raw
+	Logger *slog.Logger // nil = discard
+}
+
+// ErrClosed is returned for a Pinger that has been closed.
+var ErrClosed = errors.New("ping: pinger closed")
+
+// Pinger owns the ICMP sockets. Sockets are opened on first use for their
+// address family (a host without IPv6 can still ping IPv4 reflectors), in
+// the goroutine that calls Stream or Burst; the error then says what
+// permission is missing.
+type Pinger struct {
+	opts Options
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	socks   [2]*socket // [0] IPv4, [1] IPv6
+	streams map[*Stream]struct{}
+	closed  bool
+
+	unmatched atomic.Uint64
+
+	// dialTCP measures a TCP connect; tests replace it to dial inside a
+	// network namespace.
+	dialTCP func(ctx context.Context, src netip.Addr, dst netip.AddrPort, timeout time.Duration) (time.Duration, error)
+}
+
+// Open validates opts and returns a Pinger. No socket is opened yet.
+func Open(opts Options) (*Pinger, error) {
+	switch opts.Mode {
+	case Auto, Unprivileged, Raw:
+	default:
+		return nil, fmt.Errorf("ping: unknown mode %d (use Auto, Unprivileged or Raw)", int(opts.Mode))
+	}
+	if opts.Source.IsValid() {
+		opts.Source = opts.Source.Unmap()
+		if opts.Source.IsUnspecified() || opts.Source.IsMulticast() {
+			return nil, fmt.Errorf("ping: source address %s is not a unicast address of this host; leave measurement.source empty to use the routing table's choice", opts.Source)
+		}
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Pinger{
+		opts:    opts,
+		log:     log,
+		streams: make(map[*Stream]struct{}),
+		dialTCP: tcpConnectRTT,
+	}, nil
+}
+
+// Close stops every Stream of the Pinger and closes its sockets.
+func (p *Pinger) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	streams := make([]*Stream, 0, len(p.streams))
+	for s := range p.streams {
+		streams = append(streams, s)
+	}
+	p.mu.Unlock()
+
+	for _, s := range streams {
+		s.Close()
+	}
+	var errs []error
+	for _, s := range p.socks {
+		if s != nil {
+			errs = append(errs, s.close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Unmatched counts received echo replies that matched no pending request:
+// late (after their timeout), duplicated, or from an unexpected address.
+// Raw sockets also see other programs' replies; those are not counted.
+func (p *Pinger) Unmatched() uint64 { return p.unmatched.Load() }
+
+// SocketMode reports which kind of socket (Unprivileged or Raw) serves the
+// family of addr, and false when that socket is not open yet.
+func (p *Pinger) SocketMode(addr netip.Addr) (Mode, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.socks[familyIndex(addr)]
+	if s == nil {
+		return Auto, false
+	}
+	if s.dm.raw {
+		return Raw, true
+	}
+	return Unprivileged, true
+}
+
+// socketFor returns the socket for target's family, opening it if needed.
+func (p *Pinger) socketFor(target netip.Addr) (*socket, error) {
+	v6 := target.Is6() && !target.Is4In6()
+	if src := p.opts.Source; src.IsValid() && src.Is6() != v6 {
+		return nil, fmt.Errorf("ping: source address %s and reflector %s are of different address families; use a source of the same family or no source", src, target)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	i := familyIndex(target)
+	if p.socks[i] == nil {
+		s, err := openSocket(p, v6)
+		if err != nil {
+			return nil, err
+		}
+		p.socks[i] = s
+	}
+	return p.socks[i], nil
+}
+
+func familyIndex(a netip.Addr) int {
+	if a.Is6() && !a.Is4In6() {
+		return 1
+	}
+	return 0
+}
+
+// checkTargets unmaps the targets and refuses invalid or duplicate ones.
+func checkTargets(targets []netip.Addr) ([]netip.Addr, error) {
+	if len(targets) == 0 {
+		return nil, errors.New("ping: no targets; list at least one reflector")
+	}
+	out := make([]netip.Addr, len(targets))
+	seen := make(map[netip.Addr]bool, len(targets))
+	for i, t := range targets {
+		if !t.IsValid() {
+			return nil, fmt.Errorf("ping: target %d is not a valid IP address", i+1)
+		}
+		t = t.Unmap()
+		if t.IsUnspecified() || t.IsMulticast() {
+			return nil, fmt.Errorf("ping: target %s is not a unicast address", t)
+		}
+		// Replies are matched by source address without zone.
+		key := t.WithZone("")
+		if seen[key] {
+			return nil, fmt.Errorf("ping: target %s is listed twice", t)
+		}
+		seen[key] = true
+		out[i] = t
+	}
+	return out, nil
+}
+
+// reportExpired hands timed-out (or forgotten) requests to their owners.
+func reportExpired(list []expiredReq) {
+	for _, e := range list {
+		e.owner.expired(e.target, e.seq, e.tag)
+	}
+}

@@ -1,0 +1,358 @@
+package ping
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// StreamConfig configures a Stream.
+type StreamConfig struct {
+	Targets       []netip.Addr     // reflectors, pinged round-robin
+	Rate          float64          // echo requests per second, all targets together (ping_rate)
+	Timeout       time.Duration    // a request unanswered this long is a timeout (default 1s)
+	Fallback      []netip.AddrPort // tcp_fallback targets
+	BlackoutAfter time.Duration    // no ICMP reply from any target for this long -> TCP-connect RTT to Fallback (default 1s)
+
+	// FallbackRate is the number of TCP connects per second, all fallback
+	// targets together, during a blackout (default: Rate, at most 5).
+	// At most one connect per target is in flight.
+	FallbackRate float64
+	// Buffer is the number of replies kept for Drain (default 256); on
+	// overflow the oldest is dropped and counted in Stats.Dropped.
+	Buffer int
+}
+
+// TargetStats are cumulative counts for one ICMP target. Every sent request
+// ends as exactly one of Replies, Timeouts or SendErrors, or is still in
+// flight.
+type TargetStats struct {
+	Target     netip.Addr
+	Sent       uint64
+	Replies    uint64
+	Timeouts   uint64
+	SendErrors uint64 // the write failed (no route, ...)
+}
+
+// FallbackStats are cumulative counts for one TCP fallback target.
+type FallbackStats struct {
+	Target   netip.AddrPort
+	Attempts uint64
+	Replies  uint64 // connected or refused: either proves the path
+	Failures uint64 // timed out or unreachable
+}
+
+// Stats are a Stream's (or a Burst's) cumulative counters.
+type Stats struct {
+	Targets  []TargetStats   // in the order of StreamConfig.Targets
+	Fallback []FallbackStats // in the order of StreamConfig.Fallback
+	Blackout bool            // no ICMP reply for BlackoutAfter (Burst: no reply at all)
+	Dropped  uint64          // replies dropped because Drain was not called often enough
+}
+
+// Target returns the counts for one target.
+func (s Stats) Target(a netip.Addr) (TargetStats, bool) {
+	for _, t := range s.Targets {
+		if t.Target == a.Unmap() {
+			return t, true
+		}
+	}
+	return TargetStats{}, false
+}
+
+// Stream pings its targets at a fixed rate until Close and buffers the
+// replies for Drain.
+type Stream struct {
+	p     *Pinger
+	cfg   StreamConfig
+	socks []*socket // per target
+	uniq  []*socket // distinct sockets, for expiry
+	src   netip.Addr
+
+	mu       sync.Mutex
+	ring     []Reply
+	head, n  int
+	dropped  uint64
+	stats    []TargetStats
+	fb       []FallbackStats
+	fbBusy   []bool
+	lastICMP time.Time
+	blackout bool
+	tcpSeq   uint16
+
+	stop      chan struct{}
+	closeOnce sync.Once
+	loopDone  chan struct{}
+	probes    sync.WaitGroup
+	ctx       context.Context
+	cancel    context.CancelFunc
+
+	// Used by the sending goroutine only.
+	next    int
+	nextTCP time.Time
+	fbNext  int
+	expBuf  []expiredReq
+	lastErr time.Time
+}
+
+// Stream starts pinging cfg.Targets at once. The sockets it needs are
+// opened in the calling goroutine.
+func (p *Pinger) Stream(cfg StreamConfig) (*Stream, error) {
+	targets, err := checkTargets(cfg.Targets)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Targets = targets
+	if cfg.Rate <= 0 || cfg.Rate > 1000 {
+		return nil, fmt.Errorf("ping: rate %g requests per second is out of range (0, 1000]; ping_rate is usually 20", cfg.Rate)
+	}
+	if cfg.Timeout < 0 || cfg.BlackoutAfter < 0 || cfg.FallbackRate < 0 || cfg.Buffer < 0 {
+		return nil, errors.New("ping: timeout, blackout_after, fallback rate and buffer must not be negative")
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = time.Second
+	}
+	if cfg.BlackoutAfter == 0 {
+		cfg.BlackoutAfter = time.Second
+	}
+	if cfg.FallbackRate == 0 {
+		cfg.FallbackRate = min(cfg.Rate, 5)
+	}
+	if cfg.Buffer == 0 {
+		cfg.Buffer = 256
+	}
+	for _, f := range cfg.Fallback {
+		if !f.IsValid() || f.Port() == 0 {
+			return nil, fmt.Errorf("ping: TCP fallback target %s needs an address and a port, e.g. 1.1.1.1:443", f)
+		}
+	}
+	cfg.Fallback = append([]netip.AddrPort(nil), cfg.Fallback...)
+
+	s := &Stream{
+		p:        p,
+		cfg:      cfg,
+		src:      p.opts.Source,
+		socks:    make([]*socket, len(targets)),
+		ring:     make([]Reply, cfg.Buffer),
+		stats:    make([]TargetStats, len(targets)),
+		fb:       make([]FallbackStats, len(cfg.Fallback)),
+		fbBusy:   make([]bool, len(cfg.Fallback)),
+		stop:     make(chan struct{}),
+		loopDone: make(chan struct{}),
+		expBuf:   make([]expiredReq, 0, 64),
+	}
+	for i, t := range targets {
+		sock, err := p.socketFor(t)
+		if err != nil {
+			return nil, err
+		}
+		s.socks[i] = sock
+		s.stats[i].Target = t
+		if !containsSocket(s.uniq, sock) {
+			s.uniq = append(s.uniq, sock)
+		}
+	}
+	for i, f := range cfg.Fallback {
+		s.fb[i].Target = f
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		s.cancel()
+		return nil, ErrClosed
+	}
+	p.streams[s] = struct{}{}
+	p.mu.Unlock()
+
+	s.lastICMP = time.Now()
+	go s.loop()
+	return s, nil
+}
+
+func containsSocket(list []*socket, s *socket) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Drain appends the replies received since the last Drain to dst, oldest
+// first, and returns it. It never waits for I/O.
+func (s *Stream) Drain(dst []Reply) []Reply {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.n > 0 {
+		dst = append(dst, s.ring[s.head])
+		s.head = (s.head + 1) % len(s.ring)
+		s.n--
+	}
+	return dst
+}
+
+// Stats returns a copy of the cumulative counters.
+func (s *Stream) Stats() Stats {
+	var st Stats
+	s.StatsInto(&st)
+	return st
+}
+
+// StatsInto is Stats reusing dst's slices (no allocation once they are
+// large enough), for callers that poll every cycle.
+func (s *Stream) StatsInto(dst *Stats) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dst.Targets = append(dst.Targets[:0], s.stats...)
+	dst.Fallback = append(dst.Fallback[:0], s.fb...)
+	dst.Blackout = s.blackout
+	dst.Dropped = s.dropped
+}
+
+// Close stops sending, waits for TCP probes in flight and forgets the
+// stream's pending requests. Replies not yet drained stay drainable.
+func (s *Stream) Close() {
+	s.closeOnce.Do(func() {
+		close(s.stop)
+		<-s.loopDone
+		s.cancel()
+		s.probes.Wait()
+		for _, sock := range s.uniq {
+			s.expBuf = sock.dm.forget(s, s.expBuf[:0])
+		}
+		s.p.mu.Lock()
+		delete(s.p.streams, s)
+		s.p.mu.Unlock()
+	})
+}
+
+func (s *Stream) loop() {
+	defer close(s.loopDone)
+	interval := time.Duration(float64(time.Second) / s.cfg.Rate)
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	s.tick(time.Now())
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.tick(time.Now())
+		}
+	}
+}
+
+// tick expires overdue requests, sends the next request and, during a
+// blackout, starts a TCP probe when one is due.
+func (s *Stream) tick(now time.Time) {
+	for _, sock := range s.uniq {
+		s.expBuf = sock.dm.expire(now, s.expBuf[:0])
+		reportExpired(s.expBuf)
+	}
+
+	i := s.next
+	s.next = (s.next + 1) % len(s.cfg.Targets)
+	target := s.cfg.Targets[i]
+	s.mu.Lock()
+	s.stats[i].Sent++
+	s.mu.Unlock()
+	if _, err := s.socks[i].send(target, s, i, s.cfg.Timeout); err != nil {
+		s.mu.Lock()
+		s.stats[i].SendErrors++
+		s.mu.Unlock()
+		if now.Sub(s.lastErr) > 10*time.Second {
+			s.lastErr = now
+			s.p.log.Warn("ping: send failed", "target", target, "err", err)
+		}
+	}
+
+	s.mu.Lock()
+	if !s.blackout && now.Sub(s.lastICMP) >= s.cfg.BlackoutAfter {
+		s.blackout = true
+		s.p.log.Warn("ping: ICMP blackout, no reflector answers", "for", now.Sub(s.lastICMP).Round(time.Millisecond), "tcp_fallback", len(s.cfg.Fallback) > 0)
+	}
+	blackout := s.blackout
+	s.mu.Unlock()
+	if blackout && len(s.cfg.Fallback) > 0 && !now.Before(s.nextTCP) {
+		s.nextTCP = now.Add(time.Duration(float64(time.Second) / s.cfg.FallbackRate))
+		s.startProbe()
+	}
+}
+
+// startProbe connects to the next fallback target that has no connect in
+// flight.
+func (s *Stream) startProbe() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range s.fb {
+		i := s.fbNext
+		s.fbNext = (s.fbNext + 1) % len(s.fb)
+		if s.fbBusy[i] {
+			continue
+		}
+		s.fbBusy[i] = true
+		s.fb[i].Attempts++
+		s.probes.Add(1)
+		go s.probe(i, s.fb[i].Target)
+		return
+	}
+}
+
+func (s *Stream) probe(i int, target netip.AddrPort) {
+	defer s.probes.Done()
+	rtt, err := s.p.dialTCP(s.ctx, s.src, target, s.cfg.Timeout)
+	at := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fbBusy[i] = false
+	if err != nil {
+		s.fb[i].Failures++
+		if s.ctx.Err() == nil {
+			s.p.log.Debug("ping: TCP fallback failed", "target", target, "err", err)
+		}
+		return
+	}
+	s.fb[i].Replies++
+	s.tcpSeq++
+	s.push(Reply{Target: target.Addr(), Seq: s.tcpSeq, RTT: rtt, At: at, TCP: true})
+}
+
+// push buffers r, dropping the oldest reply when full. Called with mu held.
+func (s *Stream) push(r Reply) {
+	if s.n == len(s.ring) {
+		s.head = (s.head + 1) % len(s.ring)
+		s.n--
+		s.dropped++
+	}
+	s.ring[(s.head+s.n)%len(s.ring)] = r
+	s.n++
+}
+
+// deliver implements sink (called by a socket's reader goroutine).
+func (s *Stream) deliver(r Reply, tag int) {
+	s.mu.Lock()
+	s.stats[tag].Replies++
+	s.push(r)
+	if r.At.After(s.lastICMP) {
+		s.lastICMP = r.At
+	}
+	if s.blackout {
+		s.blackout = false
+		s.mu.Unlock()
+		s.p.log.Info("ping: ICMP replies are back", "target", r.Target)
+		return
+	}
+	s.mu.Unlock()
+}
+
+// expired implements sink.
+func (s *Stream) expired(_ netip.Addr, _ uint16, tag int) {
+	s.mu.Lock()
+	s.stats[tag].Timeouts++
+	s.mu.Unlock()
+}
