@@ -52,6 +52,7 @@ type echo struct {
 	seq  int64
 	refl int
 	rtt  time.Duration
+	tcp  bool
 }
 
 // echoHeap is a min-heap of echoes in flight by receive time (then
@@ -187,8 +188,10 @@ type engine struct {
 	opt    *Options
 	mode   mode
 	policy Policy
-	steps  int64 // run length, ms
-	now    int64 // current ms
+	steps    int64 // run length, ms
+	ran      int64 // ms simulated so far
+	now      int64 // current ms
+	interval int64 // policy ticks, ms
 	dt     float64
 	target float64 // s
 	dirs   [2]dirState
@@ -201,6 +204,7 @@ type engine struct {
 
 	// pings
 	rng      *rand.Rand
+	tcpRNG   *rand.Rand
 	base     []float64 // per reflector, s
 	shiftCur cursor
 	lossCur  cursor
@@ -208,6 +212,13 @@ type engine struct {
 	replies  []Reply
 	expiry   ring // echoes that will time out: deadline ns, reflector
 	timedOut []int
+	lastICMP int64 // receive time of the latest ICMP reply, ns
+	blackout bool
+	fbBase   []float64 // per fallback target, s
+	fbBusy   []int64   // a connect to the target is in flight until then, ns
+	fbNext   int
+	nextTCP  int64
+	tcpSeq   int64
 	seq      int64
 	nextPing int64 // ns
 	pings    PingStats
@@ -218,6 +229,7 @@ func newEngine(sc *Scenario, opt *Options, m mode, p Policy, events [2][]int64) 
 	e := &engine{
 		sc: sc, opt: opt, mode: m, policy: p, steps: steps, dt: 1e-3,
 		target:   opt.TargetBloat.Seconds(),
+		interval: int64(opt.Interval / time.Millisecond),
 		latMS:    int64((opt.WriteLatency + time.Millisecond - 1) / time.Millisecond),
 		shiftCur: cursor{p: &sc.RTTShift},
 		lossCur:  cursor{p: &sc.ICMPLoss},
@@ -246,6 +258,7 @@ func newEngine(sc *Scenario, opt *Options, m mode, p Policy, events [2][]int64) 
 	}
 	if m == modePolicy {
 		e.rng = newRand(sc.Seed, "pings")
+		e.tcpRNG = newRand(sc.Seed, "tcp")
 		br := newRand(sc.Seed, "reflectors")
 		e.base = make([]float64, opt.Reflectors)
 		lo, hi := opt.BaseRTTMin.Seconds(), opt.BaseRTTMax.Seconds()
@@ -255,6 +268,12 @@ func newEngine(sc *Scenario, opt *Options, m mode, p Policy, events [2][]int64) 
 		inFlight := opt.PingRate*int(opt.PingTimeout/time.Second+1) + 8
 		e.flying = make(echoHeap, 0, inFlight)
 		e.replies = make([]Reply, 0, inFlight)
+		e.fbBase = make([]float64, opt.Fallbacks)
+		e.fbBusy = make([]int64, opt.Fallbacks)
+		fr := newRand(sc.Seed, "fallbacks")
+		for i := range e.fbBase {
+			e.fbBase[i] = lo + (hi-lo)*fr.Float64()
+		}
 		e.expiry = newRing(opt.PingRate*int(opt.PingTimeout/time.Millisecond)/1000 + 2)
 		e.timedOut = make([]int, 0, inFlight)
 		e.reqs = make([]request, 0, 16)
@@ -263,22 +282,29 @@ func newEngine(sc *Scenario, opt *Options, m mode, p Policy, events [2][]int64) 
 }
 
 func (e *engine) run() *Run {
-	interval := int64(e.opt.Interval / time.Millisecond)
-	for ms := range e.steps {
-		e.now = ms
-		if e.mode == modePolicy {
-			e.advanceRouter()
-			e.sendPings()
-			if ms%interval == 0 {
-				e.tick()
-				e.advanceRouter() // zero-latency writes land now
-			}
-		}
-		t := time.Duration(ms) * time.Millisecond
-		e.physics(&e.dirs[Download], t, ms)
-		e.physics(&e.dirs[Upload], t, ms)
+	for e.ran < e.steps {
+		e.step()
 	}
 	return e.finish()
+}
+
+// step simulates the next millisecond.
+func (e *engine) step() {
+	ms := e.ran
+	e.now = ms
+	if e.mode == modePolicy {
+		e.advanceRouter()
+		e.arrive()
+		e.sendPings()
+		if e.policy != nil && ms%e.interval == 0 {
+			e.tick()
+			e.advanceRouter() // zero-latency writes land now
+		}
+	}
+	t := time.Duration(ms) * time.Millisecond
+	e.physics(&e.dirs[Download], t, ms)
+	e.physics(&e.dirs[Upload], t, ms)
+	e.ran++
 }
 
 func (e *engine) physics(ds *dirState, t time.Duration, ms int64) {
@@ -316,6 +342,12 @@ func (e *engine) physics(ds *dirState, t time.Duration, ms int64) {
 	ds.bDelay = max(ds.bDelay, float32(added*1e3))
 	ds.bN++
 	if ds.bN == int(SeriesStep/time.Millisecond) || ms == e.steps-1 {
+		ds.flushBucket()
+	}
+}
+
+func (ds *dirState) flushBucket() {
+	if ds.bN > 0 {
 		n := float64(ds.bN)
 		ds.series.Capacity = append(ds.series.Capacity, float32(ds.bCap/n))
 		ds.series.Rate = append(ds.series.Rate, float32(ds.bRate/n))
@@ -340,34 +372,82 @@ func (e *engine) sendPings() {
 		u := e.rng.Float64()
 		j := expDraw(e.rng, jitter)
 		at := time.Duration(sent)
-		if u < e.lossCur.at(at) {
+		switch rtt := e.rtt(e.base[refl], at, j); {
+		case u < e.lossCur.at(at):
 			e.pings.Lost++
 			e.expiry.push(sent+int64(e.opt.PingTimeout), refl)
-			continue
-		}
-		// Both directions' queues at send time: the echo crosses the
-		// upload path, the reply the download path.
-		s := e.base[refl] + e.shiftCur.at(at)/1e3 + e.dirs[Download].added + e.dirs[Upload].added + j
-		rtt := time.Duration(s * 1e9)
-		if rtt > e.opt.PingTimeout {
+		case rtt > e.opt.PingTimeout:
 			e.pings.Timeouts++
 			e.expiry.push(sent+int64(e.opt.PingTimeout), refl)
+		default:
+			e.flying.push(echo{at: sent + int64(rtt), seq: seq, refl: refl, rtt: rtt})
+		}
+		e.fallback(sent)
+	}
+}
+
+// rtt is an echo's round trip sent at t: base, path shift, both
+// directions' queues as they are at send time (the echo crosses the upload
+// path, the reply the download path), jitter j (s).
+func (e *engine) rtt(base float64, t time.Duration, j float64) time.Duration {
+	s := base + e.shiftCur.at(t)/1e3 + e.dirs[Download].added + e.dirs[Upload].added + j
+	return time.Duration(s * 1e9)
+}
+
+// fallback follows the pinger after each echo sent at t (ns): a blackout
+// starts when no ICMP reply came for BlackoutAfter; during one, a TCP
+// connect to the next idle fallback target is due every 1/FallbackRate.
+func (e *engine) fallback(t int64) {
+	if !e.blackout && t-e.lastICMP >= int64(e.opt.BlackoutAfter) {
+		e.blackout = true
+	}
+	if !e.blackout || len(e.fbBase) == 0 || t < e.nextTCP {
+		return
+	}
+	e.nextTCP = t + int64(float64(time.Second)/e.opt.FallbackRate)
+	for range e.fbBase {
+		i := e.fbNext
+		e.fbNext = (e.fbNext + 1) % len(e.fbBase)
+		if e.fbBusy[i] > t {
 			continue
 		}
-		e.flying.push(echo{at: sent + int64(rtt), seq: seq, refl: refl, rtt: rtt})
+		e.pings.TCPSent++
+		e.tcpSeq++
+		// The jitter of a connect comes from its own stream: the ICMP
+		// draws must not depend on whether a blackout happened.
+		rtt := e.rtt(e.fbBase[i], time.Duration(t), expDraw(e.tcpRNG, e.opt.Jitter.Seconds()))
+		if rtt > e.opt.PingTimeout {
+			e.pings.TCPFailures++
+			e.fbBusy[i] = t + int64(e.opt.PingTimeout)
+			return
+		}
+		e.fbBusy[i] = t + int64(rtt)
+		e.flying.push(echo{at: t + int64(rtt), seq: e.tcpSeq, refl: i, rtt: rtt, tcp: true})
+		return
+	}
+}
+
+// arrive moves the echoes received by now to the replies of the next tick.
+func (e *engine) arrive() {
+	now := e.now * int64(time.Millisecond)
+	for len(e.flying) > 0 && e.flying[0].at <= now {
+		x := e.flying.pop()
+		e.replies = append(e.replies, Reply{Reflector: x.refl, RTT: x.rtt, At: Epoch.Add(time.Duration(x.at)), TCP: x.tcp})
+		if x.tcp {
+			e.pings.TCPReplies++
+			continue
+		}
+		e.pings.Replies++
+		e.lastICMP = max(e.lastICMP, x.at)
+		e.blackout = false
 	}
 }
 
 func (e *engine) tick() {
 	now := e.now * int64(time.Millisecond)
-	for len(e.flying) > 0 && e.flying[0].at <= now {
-		x := e.flying.pop()
-		e.replies = append(e.replies, Reply{Reflector: x.refl, RTT: x.rtt, At: Epoch.Add(time.Duration(x.at))})
-	}
 	for e.expiry.n > 0 && e.expiry.peek() <= now {
 		e.timedOut = append(e.timedOut, e.expiry.pop())
 	}
-	e.pings.Replies += len(e.replies)
 	e.policy.Tick(Input{Now: e.Now(), Replies: e.replies, TimedOut: e.timedOut}, e)
 	clear(e.replies)
 	e.replies = e.replies[:0]
@@ -454,10 +534,11 @@ func (e *engine) Now() time.Time { return Epoch.Add(time.Duration(e.now) * time.
 
 func (e *engine) finish() *Run {
 	run := &Run{Pings: e.pings}
-	hours := float64(e.steps) / 3.6e6
+	hours := float64(max(e.ran, 1)) / 3.6e6
 	for d := range 2 {
 		ds := &e.dirs[d]
-		ds.rec.finish(e.steps)
+		ds.flushBucket()
+		ds.rec.finish(e.ran)
 		sc := Scores{RecoveryS: float64(ds.rec.worst) / 1e3, WritesPerHour: float64(ds.writes) / hours}
 		if ds.capacity > 0 {
 			sc.Utilisation = ds.delivered / ds.capacity

@@ -20,6 +20,15 @@ type Options struct {
 	PingRate    int           // echo requests per second, all reflectors together: 20
 	PingTimeout time.Duration // replies later than this are timeouts, never delivered: 1s (the pinger's default)
 
+	// TCP fallback, as the pinger does it: after BlackoutAfter (1s) without
+	// any ICMP reply, connect to the Fallbacks targets (0: none) round-robin
+	// at FallbackRate per second (min(PingRate, 5)), at most one connect
+	// per target in flight; a connect's RTT crosses the same queues, and
+	// ICMP loss does not affect it. The first ICMP reply ends the blackout.
+	Fallbacks     int
+	BlackoutAfter time.Duration
+	FallbackRate  float64
+
 	// Each reflector's base RTT is drawn uniformly from [BaseRTTMin,
 	// BaseRTTMax] (8ms..25ms); every echo adds exponential jitter with mean
 	// Jitter (1ms).
@@ -60,6 +69,7 @@ func OptionsFromWAN(w *hcl.WAN, interval time.Duration) Options {
 		Ceiling:     [2]int64{w.Download.Ceiling, w.Upload.Ceiling},
 		Interval:    interval,
 		Reflectors:  len(w.Measurement.Reflectors),
+		Fallbacks:   len(w.Measurement.TCPFallback),
 		PingRate:    w.Measurement.PingRate,
 		TargetBloat: w.Thresholds.TargetBloat,
 	}
@@ -74,6 +84,7 @@ func (o Options) WithDefaults() Options {
 	}
 	def(&o.Interval, 50*time.Millisecond)
 	def(&o.PingTimeout, time.Second)
+	def(&o.BlackoutAfter, time.Second)
 	def(&o.BaseRTTMin, 8*time.Millisecond)
 	def(&o.BaseRTTMax, 25*time.Millisecond)
 	def(&o.Jitter, time.Millisecond)
@@ -86,6 +97,9 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.PingRate == 0 {
 		o.PingRate = 20
+	}
+	if o.FallbackRate == 0 {
+		o.FallbackRate = min(float64(o.PingRate), 5)
 	}
 	if o.CakePackets == 0 {
 		o.CakePackets = 1
@@ -118,6 +132,8 @@ func (o Options) Validate() error {
 		return fmt.Errorf("simulator: ping rate %d: want 1..1000 per second", o.PingRate)
 	case o.PingTimeout < time.Millisecond:
 		return fmt.Errorf("simulator: ping timeout %v must be >= 1ms", o.PingTimeout)
+	case o.Fallbacks < 0 || o.Fallbacks > 64 || o.BlackoutAfter < time.Millisecond || !(o.FallbackRate > 0 && o.FallbackRate <= 1000):
+		return fmt.Errorf("simulator: TCP fallback (%d targets, blackout after %v, %g/s) out of range", o.Fallbacks, o.BlackoutAfter, o.FallbackRate)
 	case o.BaseRTTMin < 0 || o.BaseRTTMax < o.BaseRTTMin:
 		return fmt.Errorf("simulator: base RTT range %v..%v is empty or negative", o.BaseRTTMin, o.BaseRTTMax)
 	case o.Jitter < 0:

@@ -37,11 +37,16 @@ func (d Dir) String() string {
 // the simulated time.
 var Epoch = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 
-// Reply is one echo reply, as the real pinger reports it.
+// Reply is one echo reply (or TCP fallback connect), as the real pinger
+// reports it.
 type Reply struct {
-	Reflector int           // index into the reflectors, 0..Options.Reflectors-1
+	// Reflector is the index of the reflector, 0..Options.Reflectors-1;
+	// for a TCP reply the index of the fallback target,
+	// 0..Options.Fallbacks-1.
+	Reflector int
 	RTT       time.Duration // measured round-trip time
 	At        time.Time     // receive time (send time + RTT)
+	TCP       bool          // a TCP fallback connect during an ICMP blackout
 }
 
 // Writer is the simulated router as a policy sees it.
@@ -116,9 +121,11 @@ type DirRun struct {
 }
 
 // PingStats count the echoes of a run. Sent = Replies + Lost + Timeouts +
-// those still in flight at the end.
+// those still in flight at the end; the same holds for the TCP fallback
+// connects (TCPFailures: slower than the timeout).
 type PingStats struct {
 	Sent, Replies, Lost, Timeouts int
+	TCPSent, TCPReplies, TCPFailures int
 }
 
 // Series is a run's direction sampled into SeriesStep buckets for plots.

@@ -217,9 +217,10 @@ func TestPingsRoundRobinAtTheirReceiveTime(t *testing.T) {
 	if len(ticks) != 200 || ticks[1].Sub(ticks[0]) != 50*time.Millisecond || !ticks[0].Equal(Epoch) {
 		t.Errorf("ticks: %d, first %v", len(ticks), ticks[:2])
 	}
-	// 200 sent; the last one (9.95 s) is still in flight when the run ends.
-	if ps := res.Wanctl.Pings; ps.Sent != 200 || ps.Replies != 199 || len(replies) != 199 {
-		t.Errorf("pings %+v, %d delivered; want 200 sent, 199 replies", ps, len(replies))
+	// 200 sent and received; the last one (sent at 9.95 s) arrives after
+	// the last tick.
+	if ps := res.Wanctl.Pings; ps.Sent != 200 || ps.Replies != 200 || len(replies) != 199 {
+		t.Errorf("pings %+v, %d delivered; want 200 sent and received, 199 delivered", ps, len(replies))
 	}
 	base := map[int]time.Duration{}
 	for _, r := range replies {
@@ -330,6 +331,66 @@ func TestTimeoutsAndLoss(t *testing.T) {
 	}
 	if first != time.Second || n != 100 || res.Wanctl.Pings.Lost != 120 {
 		t.Errorf("first timeout reported at %v, %d reported, %+v; want 1s, 100 (sent 0..4.95 s, reported by the last tick at 5.95 s), 120 lost", first, n, res.Wanctl.Pings)
+	}
+}
+
+func TestTCPFallbackDuringBlackout(t *testing.T) {
+	sc := flat(10*time.Second, 100e6, 10e6, false, false)
+	var l builder
+	l.add(0, 0)
+	l.step(2*time.Second, 1) // ICMP dies at 2 s ...
+	l.step(6*time.Second, 0) // ... and comes back at 6 s
+	sc.ICMPLoss = l.profile()
+	sc.ICMPLoss.Step = true
+	var tcp []Reply
+	lastICMP := time.Duration(0)
+	p := PolicyFunc(func(in Input, w Writer) {
+		for _, r := range in.Replies {
+			if r.TCP {
+				tcp = append(tcp, r)
+			} else {
+				lastICMP = r.At.Sub(Epoch)
+			}
+		}
+	})
+	res, err := Evaluate(sc, Options{Ceiling: ceil100x20, Fallbacks: 2, Jitter: time.Nanosecond}, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tcp) == 0 {
+		t.Fatal("no TCP fallback replies during the blackout")
+	}
+	// The last ICMP reply before the blackout is the echo sent at 1.95 s;
+	// a second later, from the first echo sent at or after ~2.97 s, the
+	// pinger connects at 5/s, alternating targets, until ICMP answers
+	// again (the echo sent at 6.0 s).
+	first := tcp[0].At.Sub(Epoch) - tcp[0].RTT
+	if first < 2950*time.Millisecond || first > 3050*time.Millisecond {
+		t.Errorf("first TCP connect sent at %v, want ~3 s (1 s after the last ICMP reply)", first)
+	}
+	for i, r := range tcp {
+		sent := r.At.Sub(Epoch) - r.RTT
+		if sent >= 6050*time.Millisecond {
+			t.Errorf("TCP connect at %v after ICMP came back", sent)
+		}
+		if r.Reflector != i%2 {
+			t.Errorf("connect %d went to target %d, want round robin", i, r.Reflector)
+		}
+		if i > 0 {
+			gap := sent - (tcp[i-1].At.Sub(Epoch) - tcp[i-1].RTT)
+			if gap < 200*time.Millisecond || gap > 250*time.Millisecond {
+				t.Errorf("connects %v apart, want 200 ms (5/s on the 50 ms ping grid)", gap)
+			}
+		}
+	}
+	if n := len(tcp); n < 14 || n > 16 {
+		t.Errorf("%d TCP replies over ~3 s at 5/s", n)
+	}
+	if ps := res.Wanctl.Pings; ps.TCPSent != ps.TCPReplies || ps.TCPReplies != len(tcp) {
+		t.Errorf("stats %+v vs %d delivered", ps, len(tcp))
+	}
+	if lastICMP < 9*time.Second {
+		t.Errorf("ICMP never came back: last reply %v", lastICMP)
 	}
 }
 
