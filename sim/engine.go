@@ -184,17 +184,17 @@ type dirState struct {
 }
 
 type engine struct {
-	sc     *Scenario
-	opt    *Options
-	mode   mode
-	policy Policy
+	sc       *Scenario
+	opt      *Options
+	mode     mode
+	policy   Policy
 	steps    int64 // run length, ms
 	ran      int64 // ms simulated so far
 	now      int64 // current ms
 	interval int64 // policy ticks, ms
-	dt     float64
-	target float64 // s
-	dirs   [2]dirState
+	dt       float64
+	target   float64 // s
+	dirs     [2]dirState
 
 	// router
 	reqs   []request

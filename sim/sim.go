@@ -124,7 +124,7 @@ type DirRun struct {
 // those still in flight at the end; the same holds for the TCP fallback
 // connects (TCPFailures: slower than the timeout).
 type PingStats struct {
-	Sent, Replies, Lost, Timeouts int
+	Sent, Replies, Lost, Timeouts    int
 	TCPSent, TCPReplies, TCPFailures int
 }
 

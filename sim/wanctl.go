@@ -40,9 +40,9 @@ type Wanctl struct {
 	loop      *autorate.Loop
 	targets   []netip.Addr
 	fallbacks []netip.Addr
-	meas    measurer
-	w       Writer
-	onCycle func(time.Time, autorate.Decision)
+	meas      measurer
+	w         Writer
+	onCycle   func(time.Time, autorate.Decision)
 
 	slots    [2]writeSlot
 	inflight bool
