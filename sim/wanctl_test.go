@@ -6,11 +6,16 @@ import (
 	"time"
 
 	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/loops/autorate"
 )
 
 // defaultWAN is a WAN as a user writes it: ceilings only, everything else
 // at the configuration's defaults.
 func defaultWAN(t testing.TB) (*hcl.WAN, time.Duration) {
+	return parseWAN(t, "")
+}
+
+func parseWAN(t testing.TB, measurementExtra string) (*hcl.WAN, time.Duration) {
 	t.Helper()
 	src := `
 router "edge" {
@@ -24,6 +29,7 @@ wan "isp" {
   gateway   = "203.0.113.1"
   measurement {
     reflectors = ["1.1.1.1", "8.8.8.8", "9.9.9.9", "208.67.222.222"]
+` + measurementExtra + `
   }
   download {
     ceiling = "450M"
@@ -108,6 +114,40 @@ func TestWanctlWritesOneAtATime(t *testing.T) {
 	}
 	if res.Wanctl.Dirs[Download].Writes == 0 {
 		t.Error("no writes")
+	}
+}
+
+// During an ICMP blackout the production loop keeps its signal through the
+// TCP fallback targets, and loses it without them.
+func TestWanctlTCPFallback(t *testing.T) {
+	for _, tc := range []struct {
+		extra string
+		want  bool
+	}{
+		{`    tcp_fallback = ["1.1.1.1:443", "8.8.8.8:443"]`, true},
+		{"", false},
+	} {
+		w, interval := parseWAN(t, tc.extra)
+		sc, _ := NewScenario("icmp-blackout", NominalCapacity(w), 0, 1)
+		p, _ := NewWanctl(w)
+		var signal []bool
+		p.OnCycle(func(now time.Time, d autorate.Decision) {
+			if at := now.Sub(Epoch); at >= 50*time.Second && at < 72*time.Second { // blackout 48..72 s
+				signal = append(signal, d.Signal)
+			}
+		})
+		res, err := Evaluate(sc, OptionsFromWAN(w, interval), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, s := range signal {
+			if s != tc.want {
+				t.Fatalf("fallback %q: signal %v at cycle %d of the blackout, want %v (pings %+v)", tc.extra, s, i, tc.want, res.Wanctl.Pings)
+			}
+		}
+		if got := res.Wanctl.Pings.TCPReplies > 0; got != tc.want {
+			t.Errorf("fallback %q: TCP replies %+v", tc.extra, res.Wanctl.Pings)
+		}
 	}
 }
 
