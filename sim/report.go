@@ -1,0 +1,186 @@
+package sim
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// FormatVersion is the JSON report's format_version.
+const FormatVersion = 1
+
+// Percentiles of the added delay while loaded, in milliseconds.
+type Percentiles struct {
+	P50 float64 `json:"p50"`
+	P95 float64 `json:"p95"`
+	P99 float64 `json:"p99"`
+}
+
+// Scores are one shaper's figures for one direction of a scenario.
+type Scores struct {
+	// Utilisation is delivered / capacity, summed over the loaded phases.
+	Utilisation float64 `json:"utilisation"`
+	// AddedDelayMS is the delay above base RTT (ISP queue + CAKE), sampled
+	// every millisecond of the loaded phases.
+	AddedDelayMS Percentiles `json:"added_delay_ms"`
+	// RecoveryS is the worst recovery time over the scenario's events
+	// (capacity drops and load onsets): from the event until the added
+	// delay has stayed below target_bloat for 1 s. 0 when there is none.
+	RecoveryS float64 `json:"recovery_s"`
+	// WritesPerHour counts completed router writes, scaled to an hour.
+	WritesPerHour float64 `json:"writes_per_hour"`
+}
+
+// ShaperScores are one direction's scores of the three shapers.
+type ShaperScores struct {
+	Wanctl Scores `json:"wanctl"`
+	Oracle Scores `json:"oracle"`
+	Fixed  Scores `json:"fixed"`
+}
+
+// ScenarioReport is one scenario in the JSON document: the top-level
+// figures are the download direction.
+type ScenarioReport struct {
+	Name   string       `json:"name"`
+	Seed   int64        `json:"seed"`
+	Wanctl Scores       `json:"wanctl"`
+	Oracle Scores       `json:"oracle"`
+	Fixed  Scores       `json:"fixed"`
+	Upload ShaperScores `json:"upload"`
+}
+
+// Report is `wanctl simulate -json`'s document.
+type Report struct {
+	FormatVersion int              `json:"format_version"`
+	TargetBloatMS float64          `json:"target_bloat_ms"`
+	Scenarios     []ScenarioReport `json:"scenarios"`
+}
+
+// NewReport collects results (all run with the same target bloat) into a
+// document. Figures are rounded to what is meaningful (utilisation to
+// 0.0001, delays to 0.01 ms, recovery to 1 ms, writes to 0.1/h).
+func NewReport(results ...*Result) *Report {
+	r := &Report{FormatVersion: FormatVersion, Scenarios: []ScenarioReport{}}
+	for _, res := range results {
+		r.TargetBloatMS = ms(res.TargetBloat)
+		r.Scenarios = append(r.Scenarios, ScenarioReport{
+			Name:   res.Scenario,
+			Seed:   res.Seed,
+			Wanctl: res.Wanctl.Dirs[Download].Scores.rounded(),
+			Oracle: res.Oracle.Dirs[Download].Scores.rounded(),
+			Fixed:  res.Fixed.Dirs[Download].Scores.rounded(),
+			Upload: ShaperScores{
+				Wanctl: res.Wanctl.Dirs[Upload].Scores.rounded(),
+				Oracle: res.Oracle.Dirs[Upload].Scores.rounded(),
+				Fixed:  res.Fixed.Dirs[Upload].Scores.rounded(),
+			},
+		})
+	}
+	return r
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func round(v, unit float64) float64 { return math.Round(v/unit) * unit }
+
+func (s Scores) rounded() Scores {
+	return Scores{
+		Utilisation: round(s.Utilisation, 1e-4),
+		AddedDelayMS: Percentiles{
+			P50: round(s.AddedDelayMS.P50, 0.01),
+			P95: round(s.AddedDelayMS.P95, 0.01),
+			P99: round(s.AddedDelayMS.P99, 0.01),
+		},
+		RecoveryS:     round(s.RecoveryS, 0.001),
+		WritesPerHour: round(s.WritesPerHour, 0.1),
+	}
+}
+
+// WriteJSON writes the document, indented, with a trailing newline.
+func (r *Report) WriteJSON(w io.Writer) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// WriteText renders the scores as a table: one row per scenario, direction
+// and shaper.
+func (r *Report) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "scenario\tdirection\tshaper\tutilisation\tp50 ms\tp95 ms\tp99 ms\trecovery s\twrites/h\t\n")
+	for _, s := range r.Scenarios {
+		rows := []struct {
+			dir, shaper string
+			sc          Scores
+		}{
+			{"download", "wanctl", s.Wanctl}, {"", "oracle", s.Oracle}, {"", "fixed", s.Fixed},
+			{"upload", "wanctl", s.Upload.Wanctl}, {"", "oracle", s.Upload.Oracle}, {"", "fixed", s.Upload.Fixed},
+		}
+		for i, row := range rows {
+			name := ""
+			if i == 0 {
+				name = s.Name
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f%%\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t\n", name, row.dir, row.shaper,
+				100*row.sc.Utilisation, row.sc.AddedDelayMS.P50, row.sc.AddedDelayMS.P95, row.sc.AddedDelayMS.P99,
+				row.sc.RecoveryS, row.sc.WritesPerHour)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "added delay: above base RTT while loaded (ISP queue + CAKE); recovery: worst time after a drop or load onset until delay stays < %g ms for 1 s\n", r.TargetBloatMS)
+	return err
+}
+
+// recoveryEvents lists, in ms, when dir's recovery is measured: each start
+// of a loaded phase, and each capacity drop — the capacity falling below
+// 80% of its maximum over the preceding second, at most one per second.
+func recoveryEvents(sc *Scenario, d Dir) []int64 {
+	var ev []int64
+	for _, s := range sc.Loaded[d] {
+		ev = append(ev, int64(s.Start/time.Millisecond))
+	}
+	const bucket = 100 // ms; the reference maximum is kept per bucket
+	var ring [10]float64
+	cur, last := 0.0, int64(-1)
+	c := cursor{p: &sc.Capacity[d]}
+	steps := int64(sc.Duration / time.Millisecond)
+	for ms := range steps {
+		if ms > 0 && ms%bucket == 0 {
+			ring[(ms/bucket-1)%10] = cur
+			cur = 0
+		}
+		v := c.at(time.Duration(ms) * time.Millisecond)
+		ref := cur
+		for _, m := range ring {
+			ref = max(ref, m)
+		}
+		if v < 0.8*ref && (last < 0 || ms-last >= 1000) {
+			ev = append(ev, ms)
+			last = ms
+		}
+		cur = max(cur, v)
+	}
+	slices.Sort(ev)
+	return slices.Compact(ev)
+}
+
+// Summary is a one-line description of a run's pings and writes, for
+// verbose output.
+func (r *Run) Summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "writes download %d upload %d", r.Dirs[Download].Writes, r.Dirs[Upload].Writes)
+	if r.Pings.Sent > 0 {
+		fmt.Fprintf(&b, "; pings sent %d, replies %d, lost %d, timeouts %d", r.Pings.Sent, r.Pings.Replies, r.Pings.Lost, r.Pings.Timeouts)
+	}
+	return b.String()
+}

@@ -1,0 +1,169 @@
+package sim
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/loops/autorate"
+	"github.com/wanctl/wanctl/loops/ping"
+)
+
+// CeilingShare is the ceiling as a share of the line's real capacity: the
+// configuration docs advise a ceiling of about 90 % of a speed test.
+const CeilingShare = 0.9
+
+// NominalCapacity is the capacity a WAN's line is assumed to have when
+// nothing is wrong: each direction's ceiling / CeilingShare. The built-in
+// scenarios vary the capacity around it.
+func NominalCapacity(w *hcl.WAN) [2]int64 {
+	return [2]int64{
+		int64(float64(w.Download.Ceiling) / CeilingShare),
+		int64(float64(w.Upload.Ceiling) / CeilingShare),
+	}
+}
+
+// Wanctl is the production autorate code as a Policy: an autorate.Loop
+// (Controller.Observe/Step, then each direction's WritePolicy deciding
+// what to write, exactly as the daemon's cycle) fed with the simulator's
+// ping replies, its rates written through the simulated router with the
+// semantics of the daemon's writer goroutine (autorate.Writer): the newest
+// desired rate per queue wins, at most one request is in flight per router,
+// a decrease (or a first write) goes before an increase, otherwise the
+// queues take turns. The loop never waits for the router.
+//
+// The replies' reflector indexes map to the WAN's measurement.reflectors
+// (tcp_fallback for TCP replies) in order, so the Options must have as many
+// of each (OptionsFromWAN).
+type Wanctl struct {
+	loop      *autorate.Loop
+	targets   []netip.Addr
+	fallbacks []netip.Addr
+	meas      measurer
+	w         Writer
+	onCycle   func(time.Time, autorate.Decision)
+
+	slots    [2]writeSlot
+	inflight bool
+	cur      Dir
+	curBps   int64
+	next     int
+	done     func(error) // bound once: no allocation per write
+}
+
+type writeSlot struct {
+	want, written int64
+	pending       bool
+}
+
+// measurer hands the tick's replies to the loop (autorate.Measurer).
+type measurer struct{ buf []ping.Reply }
+
+func (m *measurer) Drain(dst []ping.Reply) []ping.Reply {
+	dst = append(dst, m.buf...)
+	m.buf = m.buf[:0]
+	return dst
+}
+
+// sink receives the rates the write policy lets through (autorate.RateSink).
+type sink struct {
+	a *Wanctl
+	d Dir
+}
+
+func (s sink) Set(bps int64) { s.a.set(s.d, bps) }
+
+// NewWanctl builds the production loop for w, starting from the
+// controller's initial state (both directions at their ceilings, as apply
+// creates the queues).
+func NewWanctl(w *hcl.WAN) (*Wanctl, error) {
+	if w == nil || len(w.Measurement.Reflectors) == 0 {
+		return nil, fmt.Errorf("simulator: the WAN needs at least one reflector")
+	}
+	a := &Wanctl{targets: w.Measurement.Reflectors}
+	for _, f := range w.Measurement.TCPFallback {
+		a.fallbacks = append(a.fallbacks, f.Addr())
+	}
+	a.meas.buf = make([]ping.Reply, 0, 256)
+	a.done = a.completed
+	a.loop = autorate.NewLoop(autorate.LoopConfig{
+		WAN:      w,
+		Measurer: &a.meas,
+		Download: sink{a, Download},
+		Upload:   sink{a, Upload},
+	})
+	return a, nil
+}
+
+// OnCycle registers f to see every cycle's decision (timelines, plots).
+func (a *Wanctl) OnCycle(f func(now time.Time, d autorate.Decision)) { a.onCycle = f }
+
+// Loop returns the production loop (its controller, write policies and
+// status).
+func (a *Wanctl) Loop() *autorate.Loop { return a.loop }
+
+// Tick implements Policy: one control cycle of the daemon.
+func (a *Wanctl) Tick(in Input, w Writer) {
+	a.w = w
+	for _, r := range in.Replies {
+		list := a.targets
+		if r.TCP {
+			list = a.fallbacks
+		}
+		if r.Reflector < 0 || r.Reflector >= len(list) {
+			continue
+		}
+		a.meas.buf = append(a.meas.buf, ping.Reply{Target: list[r.Reflector], RTT: r.RTT, At: r.At, TCP: r.TCP})
+	}
+	d := a.loop.Cycle(in.Now)
+	a.dispatch() // a failed write is retried at the next cycle
+	if a.onCycle != nil {
+		a.onCycle(in.Now, d)
+	}
+}
+
+func (a *Wanctl) set(d Dir, bps int64) {
+	s := &a.slots[d]
+	s.want = bps
+	s.pending = bps != s.written
+	a.dispatch()
+}
+
+// dispatch sends the next pending rate unless a request is in flight.
+func (a *Wanctl) dispatch() {
+	if a.inflight || a.w == nil {
+		return
+	}
+	pick := -1
+	for i := range 2 {
+		d := (a.next + i) % 2
+		s := &a.slots[d]
+		if !s.pending {
+			continue
+		}
+		if s.written == 0 || s.want < s.written {
+			pick = d
+			break
+		}
+		if pick < 0 {
+			pick = d
+		}
+	}
+	if pick < 0 {
+		return
+	}
+	a.next = (pick + 1) % 2
+	a.inflight, a.cur, a.curBps = true, Dir(pick), a.slots[pick].want
+	a.w.Submit(a.cur, a.curBps, a.done)
+}
+
+func (a *Wanctl) completed(err error) {
+	a.inflight = false
+	if err == nil {
+		s := &a.slots[a.cur]
+		s.written = a.curBps
+		s.pending = s.want != a.curBps
+		a.dispatch()
+	}
+}
