@@ -126,11 +126,6 @@ func (e *routerEnv) config(routerExtra, body string) string {
 	return p
 }
 
-type result struct {
-	code     int
-	out, err string
-}
-
 // run runs wanctl with stdin in (nil: empty) and checks that the password
 // never shows up.
 func (e *routerEnv) run(in io.Reader, args ...string) result {

@@ -38,12 +38,7 @@ wan "cable" {
 }
 `
 
-type result struct {
-	code     int
-	out, err string
-}
-
-func run(t *testing.T, env map[string]string, args ...string) result {
+func runEnv(t *testing.T, env map[string]string, args ...string) result {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code := Run(append([]string{"wanctl"}, args...), IO{
@@ -53,7 +48,7 @@ func run(t *testing.T, env map[string]string, args ...string) result {
 	return result{code, out.String(), errb.String()}
 }
 
-func writeFile(t *testing.T, path, content string, mode os.FileMode) string {
+func writePath(t *testing.T, path, content string, mode os.FileMode) string {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
@@ -64,20 +59,11 @@ func writeFile(t *testing.T, path, content string, mode os.FileMode) string {
 	return path
 }
 
-func readFile(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 func TestSystemdRender(t *testing.T) {
 	tmp := t.TempDir()
-	cfg := writeFile(t, filepath.Join(tmp, "etc", "wanctl.hcl"), testConfig, 0o644)
+	cfg := writePath(t, filepath.Join(tmp, "etc", "wanctl.hcl"), testConfig, 0o644)
 	dir := filepath.Join(tmp, "out")
-	r := run(t, nil, "systemd", "render", "-dir", dir, "-bin", "/usr/local/bin/wanctl", "-config", cfg)
+	r := runEnv(t, nil, "systemd", "render", "-dir", dir, "-bin", "/usr/local/bin/wanctl", "-config", cfg)
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.out, r.err)
 	}
@@ -116,10 +102,10 @@ func TestSystemdRender(t *testing.T) {
 
 func TestSystemdRenderRelativePaths(t *testing.T) {
 	tmp := t.TempDir()
-	writeFile(t, filepath.Join(tmp, "wanctl.hcl"), testConfig, 0o644)
-	writeFile(t, filepath.Join(tmp, "bin", "wanctl"), "#!/bin/sh\n", 0o755)
+	writePath(t, filepath.Join(tmp, "wanctl.hcl"), testConfig, 0o644)
+	writePath(t, filepath.Join(tmp, "bin", "wanctl"), "#!/bin/sh\n", 0o755)
 	t.Chdir(tmp)
-	r := run(t, map[string]string{"WANCTL_CONFIG": "wanctl.hcl", "WANCTL_TEST_PASSWORD": "pw"}, "systemd", "render", "-dir", "out", "-bin", "bin/wanctl")
+	r := runEnv(t, map[string]string{"WANCTL_CONFIG": "wanctl.hcl", "WANCTL_TEST_PASSWORD": "pw"}, "systemd", "render", "-dir", "out", "-bin", "bin/wanctl")
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.err)
 	}
@@ -135,8 +121,8 @@ func TestSystemdRenderRelativePaths(t *testing.T) {
 
 func TestSystemdRenderDefaultBinary(t *testing.T) {
 	tmp := t.TempDir()
-	cfg := writeFile(t, filepath.Join(tmp, "wanctl.hcl"), testConfig, 0o644)
-	r := run(t, nil, "systemd", "render", "-dir", tmp, "-config", cfg)
+	cfg := writePath(t, filepath.Join(tmp, "wanctl.hcl"), testConfig, 0o644)
+	r := runEnv(t, nil, "systemd", "render", "-dir", tmp, "-config", cfg)
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.err)
 	}
@@ -154,7 +140,7 @@ func TestSystemdRenderMissingDefaultConfig(t *testing.T) {
 		t.Fatalf("this test needs %s to be absent (it checks rendering before the config exists)", DefaultConfigPath)
 	}
 	dir := t.TempDir()
-	r := run(t, nil, "systemd", "render", "-dir", dir, "-bin", "/usr/bin/wanctl")
+	r := runEnv(t, nil, "systemd", "render", "-dir", dir, "-bin", "/usr/bin/wanctl")
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.err)
 	}
@@ -171,7 +157,7 @@ func TestSystemdRenderMissingDefaultConfig(t *testing.T) {
 
 func TestSystemdRenderErrors(t *testing.T) {
 	tmp := t.TempDir()
-	bad := writeFile(t, filepath.Join(tmp, "bad.hcl"), strings.Replace(testConfig, `lock_dir  = "/run/wanctl/locks"`, `lock_dir  = "/run/wanctl/locks"
+	bad := writePath(t, filepath.Join(tmp, "bad.hcl"), strings.Replace(testConfig, `lock_dir  = "/run/wanctl/locks"`, `lock_dir  = "/run/wanctl/locks"
   bogus     = 1`, 1), 0o644)
 	cases := []struct {
 		name string
@@ -194,7 +180,7 @@ func TestSystemdRenderErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := run(t, tc.env, tc.args...)
+			r := runEnv(t, tc.env, tc.args...)
 			if r.code != 1 {
 				t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", r.code, r.out, r.err)
 			}
@@ -214,9 +200,9 @@ func TestSystemdRenderErrors(t *testing.T) {
 
 func TestSystemdInstall(t *testing.T) {
 	tmp := t.TempDir()
-	cfg := writeFile(t, filepath.Join(tmp, "wanctl.hcl"), testConfig, 0o600)
+	cfg := writePath(t, filepath.Join(tmp, "wanctl.hcl"), testConfig, 0o600)
 	root := filepath.Join(tmp, "root")
-	r := run(t, nil, "systemd", "install", "-root", root, "-bin", "/usr/bin/wanctl", "-config", cfg)
+	r := runEnv(t, nil, "systemd", "install", "-root", root, "-bin", "/usr/bin/wanctl", "-config", cfg)
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.err)
 	}
@@ -252,9 +238,9 @@ func TestSystemdInstall(t *testing.T) {
 
 func TestSystemdInstallNow(t *testing.T) {
 	tmp := t.TempDir()
-	cfg := writeFile(t, filepath.Join(tmp, "wanctl.hcl"), testConfig, 0o644)
+	cfg := writePath(t, filepath.Join(tmp, "wanctl.hcl"), testConfig, 0o644)
 	root := filepath.Join(tmp, "root")
-	r := run(t, nil, "systemd", "install", "-now", "-root", root, "-bin", "/usr/bin/wanctl", "-config", cfg)
+	r := runEnv(t, nil, "systemd", "install", "-now", "-root", root, "-bin", "/usr/bin/wanctl", "-config", cfg)
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.out, r.err)
 	}
