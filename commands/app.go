@@ -89,6 +89,7 @@ func newApp(stdio IO) *cli.App {
 		statusCommand(stdio),
 		planCommand(stdio),
 		applyCommand(stdio),
+		simulateCommand(stdio),
 	}
 	for _, c := range app.Commands {
 		c.Flags = append(c.Flags, commonFlags()...)

@@ -86,7 +86,15 @@ func NewReport(results ...*Result) *Report {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-func round(v, unit float64) float64 { return math.Round(v/unit) * unit }
+// round rounds v to a multiple of unit (a power of ten). Dividing by the
+// integer 1/unit, rather than multiplying by unit, gives the double nearest
+// the decimal (0.95, not 0.9500000000000001).
+func round(v, unit float64) float64 {
+	if unit < 1 {
+		return math.Round(v/unit) / math.Round(1/unit)
+	}
+	return math.Round(v/unit) * unit
+}
 
 func (s Scores) rounded() Scores {
 	return Scores{

@@ -9,10 +9,19 @@ import (
 	"github.com/wanctl/wanctl/loops/autorate"
 )
 
-// defaultWAN is a WAN as a user writes it: ceilings only, everything else
-// at the configuration's defaults.
+// defaultWAN is the built-in example (wanctl simulate without -config): a
+// WAN as a user writes it, ceilings only, everything else at the
+// configuration's defaults.
 func defaultWAN(t testing.TB) (*hcl.WAN, time.Duration) {
-	return parseWAN(t, "")
+	t.Helper()
+	cfg, err := ExampleConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.WANs) != 1 || len(cfg.WANs[0].Measurement.Reflectors) != 4 || cfg.WANs[0].Download.Ceiling != 450e6 || cfg.WANs[0].Upload.Ceiling != 45e6 {
+		t.Fatalf("the built-in example changed: %+v", cfg.WANs)
+	}
+	return cfg.WANs[0], cfg.Daemon.Interval
 }
 
 func parseWAN(t testing.TB, measurementExtra string) (*hcl.WAN, time.Duration) {
