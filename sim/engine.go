@@ -47,11 +47,18 @@ type request struct {
 	done func(error)
 }
 
+// echo is a request in flight. Its first event (back=false) is when its
+// reply reaches the download bottleneck — after the upload queue it met
+// when it was sent and the path's base RTT — where it queues behind what
+// the download queue holds at that moment; its second (back=true) is its
+// receive time.
 type echo struct {
-	at   int64 // receive time, ns since Epoch
+	at   int64 // time of the next event, ns since Epoch
 	seq  int64
+	sent int64 // send time, ns
+	j    float64
 	refl int
-	rtt  time.Duration
+	back bool
 	tcp  bool
 }
 
@@ -210,8 +217,9 @@ type engine struct {
 	lossCur  cursor
 	flying   echoHeap
 	replies  []Reply
-	expiry   ring // echoes that will time out: deadline ns, reflector
+	pending  pendingRing // echoes sent and not yet given up, in send order
 	timedOut []int
+	outst    []Outstanding
 	lastICMP int64 // receive time of the latest ICMP reply, ns
 	blackout bool
 	fbBase   []float64 // per fallback target, s
@@ -274,8 +282,9 @@ func newEngine(sc *Scenario, opt *Options, m mode, p Policy, events [2][]int64) 
 		for i := range e.fbBase {
 			e.fbBase[i] = lo + (hi-lo)*fr.Float64()
 		}
-		e.expiry = newRing(opt.PingRate*int(opt.PingTimeout/time.Millisecond)/1000 + 2)
+		e.pending = newPendingRing(opt.PingRate*int(opt.PingTimeout/time.Millisecond)/1000 + 2)
 		e.timedOut = make([]int, 0, inFlight)
+		e.outst = make([]Outstanding, 0, inFlight)
 		e.reqs = make([]request, 0, 16)
 	}
 	return e
@@ -371,27 +380,27 @@ func (e *engine) sendPings() {
 		// the policy's effect on the link.
 		u := e.rng.Float64()
 		j := expDraw(e.rng, jitter)
-		at := time.Duration(sent)
-		switch rtt := e.rtt(e.base[refl], at, j); {
-		case u < e.lossCur.at(at):
+		// The pinger cannot tell a lost echo from a slow one: every
+		// request is pending until it is answered or given up.
+		e.pending.push(sent, refl, seq)
+		if u < e.lossCur.at(time.Duration(sent)) {
 			e.pings.Lost++
-			e.expiry.push(sent+int64(e.opt.PingTimeout), refl)
-		case rtt > e.opt.PingTimeout:
-			e.pings.Timeouts++
-			e.expiry.push(sent+int64(e.opt.PingTimeout), refl)
-		default:
-			e.flying.push(echo{at: sent + int64(rtt), seq: seq, refl: refl, rtt: rtt})
+		} else {
+			e.flying.push(echo{at: e.outbound(e.base[refl], sent), seq: seq, sent: sent, j: j, refl: refl})
 		}
 		e.fallback(sent)
 	}
 }
 
-// rtt is an echo's round trip sent at t: base, path shift, both
-// directions' queues as they are at send time (the echo crosses the upload
-// path, the reply the download path), jitter j (s).
-func (e *engine) rtt(base float64, t time.Duration, j float64) time.Duration {
-	s := base + e.shiftCur.at(t)/1e3 + e.dirs[Download].added + e.dirs[Upload].added + j
-	return time.Duration(s * 1e9)
+// outbound is when an echo sent at t (ns) with base RTT base (s) comes back
+// to the download bottleneck: it crossed the upload queue as it was at t,
+// then the path (base RTT and the scenario's shift). The download queue it
+// meets there is added in arrive, at that moment: a reply queues behind
+// what the download queue holds when it gets there, not when the request
+// left.
+func (e *engine) outbound(base float64, t int64) int64 {
+	s := base + e.shiftCur.at(time.Duration(t))/1e3 + e.dirs[Upload].added
+	return t + int64(s*1e9)
 }
 
 // fallback follows the pinger after each echo sent at t (ns): a blackout
@@ -415,76 +424,133 @@ func (e *engine) fallback(t int64) {
 		e.tcpSeq++
 		// The jitter of a connect comes from its own stream: the ICMP
 		// draws must not depend on whether a blackout happened.
-		rtt := e.rtt(e.fbBase[i], time.Duration(t), expDraw(e.tcpRNG, e.opt.Jitter.Seconds()))
-		if rtt > e.opt.PingTimeout {
-			e.pings.TCPFailures++
-			e.fbBusy[i] = t + int64(e.opt.PingTimeout)
-			return
-		}
-		e.fbBusy[i] = t + int64(rtt)
-		e.flying.push(echo{at: t + int64(rtt), seq: e.tcpSeq, refl: i, rtt: rtt, tcp: true})
+		j := expDraw(e.tcpRNG, e.opt.Jitter.Seconds())
+		// Busy until answered (arrive shortens this) or given up.
+		e.fbBusy[i] = t + int64(e.opt.PingTimeout)
+		e.flying.push(echo{at: e.outbound(e.fbBase[i], t), seq: e.tcpSeq, sent: t, j: j, refl: i, tcp: true})
 		return
 	}
 }
 
-// arrive moves the echoes received by now to the replies of the next tick.
+// arrive moves echoes along: a reply reaching the download bottleneck gets
+// the download queue's delay as it is now (and its jitter), and one that
+// would arrive later than the ping timeout is never delivered; the replies
+// received by now go to the next tick.
 func (e *engine) arrive() {
 	now := e.now * int64(time.Millisecond)
+	timeout := int64(e.opt.PingTimeout)
 	for len(e.flying) > 0 && e.flying[0].at <= now {
 		x := e.flying.pop()
-		e.replies = append(e.replies, Reply{Reflector: x.refl, RTT: x.rtt, At: Epoch.Add(time.Duration(x.at)), TCP: x.tcp})
+		if !x.back {
+			x.at += int64((e.dirs[Download].added + x.j) * 1e9)
+			x.back = true
+			if x.at-x.sent > timeout {
+				if x.tcp {
+					e.pings.TCPFailures++
+				} else {
+					e.pings.Timeouts++
+				}
+				continue
+			}
+			e.flying.push(x)
+			continue
+		}
+		rtt := time.Duration(x.at - x.sent)
+		e.replies = append(e.replies, Reply{Reflector: x.refl, RTT: rtt, At: Epoch.Add(time.Duration(x.at)), TCP: x.tcp})
 		if x.tcp {
 			e.pings.TCPReplies++
+			e.fbBusy[x.refl] = x.at
 			continue
 		}
 		e.pings.Replies++
+		e.pending.answered(x.seq)
 		e.lastICMP = max(e.lastICMP, x.at)
 		e.blackout = false
 	}
 }
 
-func (e *engine) tick() {
-	now := e.now * int64(time.Millisecond)
-	for e.expiry.n > 0 && e.expiry.peek() <= now {
-		e.timedOut = append(e.timedOut, e.expiry.pop())
+// expire reports the echoes given up by now (unanswered PingTimeout after
+// they were sent) into timedOut.
+func (e *engine) expire(timedOut []int) []int {
+	deadline := e.now*int64(time.Millisecond) - int64(e.opt.PingTimeout)
+	for e.pending.n > 0 && e.pending.peek().sent <= deadline {
+		p := e.pending.pop()
+		if !p.answered {
+			timedOut = append(timedOut, p.refl)
+		}
 	}
-	e.policy.Tick(Input{Now: e.Now(), Replies: e.replies, TimedOut: e.timedOut}, e)
+	return timedOut
+}
+
+// outstanding lists the echoes sent and neither answered nor given up, in
+// send order: the simulated pinger's pending requests.
+func (e *engine) outstanding(dst []Outstanding) []Outstanding {
+	for i := range e.pending.n {
+		p := e.pending.at(i)
+		if !p.answered {
+			dst = append(dst, Outstanding{Reflector: p.refl, Sent: Epoch.Add(time.Duration(p.sent))})
+		}
+	}
+	return dst
+}
+
+func (e *engine) tick() {
+	e.timedOut = e.expire(e.timedOut)
+	e.outst = e.outstanding(e.outst[:0])
+	e.policy.Tick(Input{Now: e.Now(), Replies: e.replies, TimedOut: e.timedOut, Outstanding: e.outst}, e)
 	clear(e.replies)
 	e.replies = e.replies[:0]
 	e.timedOut = e.timedOut[:0]
 }
 
-// ring is a FIFO of (deadline, reflector) with a fixed capacity: echoes
-// expire in send order, and at most rate*timeout are pending.
-type ring struct {
-	at      []int64
-	refl    []int
+// pendingRing is the FIFO of echoes sent and not yet given up, in send
+// (and seq) order; an answered one stays until its deadline, marked.
+type pendingRing struct {
+	buf     []pendingEcho
 	head, n int
 }
 
-func newRing(n int) ring { return ring{at: make([]int64, n), refl: make([]int, n)} }
+type pendingEcho struct {
+	sent     int64 // ns
+	seq      int64
+	refl     int
+	answered bool
+}
 
-func (r *ring) push(at int64, refl int) {
-	if r.n == len(r.at) { // cannot happen with the capacity newEngine picks; stay correct anyway
+func newPendingRing(n int) pendingRing { return pendingRing{buf: make([]pendingEcho, n)} }
+
+func (r *pendingRing) push(sent int64, refl int, seq int64) {
+	if r.n == len(r.buf) { // cannot happen with the capacity newEngine picks; stay correct anyway
 		old := *r
-		*r = newRing(2*len(old.at) + 1)
-		for old.n > 0 {
-			a := old.peek()
-			r.push(a, old.pop())
+		*r = newPendingRing(2*len(old.buf) + 1)
+		for i := range old.n {
+			r.buf[i] = old.at(i)
 		}
+		r.n = old.n
 	}
-	i := (r.head + r.n) % len(r.at)
-	r.at[i], r.refl[i] = at, refl
+	r.buf[(r.head+r.n)%len(r.buf)] = pendingEcho{sent: sent, seq: seq, refl: refl}
 	r.n++
 }
 
-func (r *ring) peek() int64 { return r.at[r.head] }
+func (r *pendingRing) at(i int) pendingEcho { return r.buf[(r.head+i)%len(r.buf)] }
 
-func (r *ring) pop() int {
-	v := r.refl[r.head]
-	r.head = (r.head + 1) % len(r.at)
+func (r *pendingRing) peek() pendingEcho { return r.buf[r.head] }
+
+func (r *pendingRing) pop() pendingEcho {
+	v := r.buf[r.head]
+	r.head = (r.head + 1) % len(r.buf)
 	r.n--
 	return v
+}
+
+// answered marks echo seq answered (seqs in the ring are consecutive).
+func (r *pendingRing) answered(seq int64) {
+	if r.n == 0 {
+		return
+	}
+	if i := seq - r.peek().seq; i >= 0 && i < int64(r.n) {
+		r.buf[(r.head+int(i))%len(r.buf)].answered = true
+	}
 }
 
 // advanceRouter completes the writes due by now, in order.

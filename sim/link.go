@@ -57,10 +57,7 @@ func (l *Link) Advance(d time.Duration) (replies []Reply, timedOut []int) {
 		// buffers stay bounded however long the step.
 		l.replies = append(l.replies, e.replies...)
 		e.replies = e.replies[:0]
-		now := e.now * int64(time.Millisecond)
-		for e.expiry.n > 0 && e.expiry.peek() <= now {
-			l.timedOut = append(l.timedOut, e.expiry.pop())
-		}
+		l.timedOut = e.expire(l.timedOut)
 	}
 	return l.replies, l.timedOut
 }

@@ -76,6 +76,17 @@ type Input struct {
 	// Options.PingTimeout (their replies are never delivered), reported
 	// PingTimeout after they were sent, as the real pinger does.
 	TimedOut []int
+	// Outstanding lists the echo requests sent and neither answered nor
+	// given up yet, oldest first, as the pinger's pending table has them
+	// (ping.Stream.PendingInto): a lost echo is among them until it times
+	// out, since the pinger cannot tell it from a slow one.
+	Outstanding []Outstanding
+}
+
+// Outstanding is an echo request waiting for its reply.
+type Outstanding struct {
+	Reflector int
+	Sent      time.Time
 }
 
 // Policy is the controller under test. Tick is called at every control

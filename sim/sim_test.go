@@ -303,6 +303,61 @@ func TestRTTCrossesBothQueues(t *testing.T) {
 	}
 }
 
+// A reply queues behind what the download queue holds when it gets there
+// (one base RTT plus the upload queue after the request left), not when
+// the request was sent; the pinger lists every request not yet answered.
+func TestReplyMeetsTheDownloadQueueWhenItArrives(t *testing.T) {
+	// Download: shaper 200M into a 100M link, the queue grows 1 ms per ms
+	// from time 0 (buffer 500 ms at 100M). Upload idle.
+	sc := flat(2*time.Second, 100e6, 10e6, true, false)
+	opt := Options{Ceiling: [2]int64{200e6, 10e6}, Jitter: time.Nanosecond}
+	base := map[int]time.Duration{}
+	idle := flat(2*time.Second, 100e6, 10e6, false, false)
+	if _, err := Evaluate(idle, opt, PolicyFunc(func(in Input, w Writer) {
+		for _, r := range in.Replies {
+			base[r.Reflector] = r.RTT
+		}
+	})); err != nil {
+		t.Fatal(err)
+	}
+	cake := 1 + 12000/200e6*1e3 // ms
+	n := 0
+	var outstandingBad []string
+	p := PolicyFunc(func(in Input, w Writer) {
+		for _, r := range in.Replies {
+			sent := r.At.Add(-r.RTT).Sub(Epoch)
+			if sent > 300*time.Millisecond {
+				continue
+			}
+			n++
+			// It reaches the download queue at sent + base; the queue is
+			// then (sent + base) ms long, give or take the 1 ms step.
+			want := float64(sent+base[r.Reflector])/1e6 + cake
+			near(t, "queueing in the RTT of an echo sent at "+sent.String()+" (ms)", float64(r.RTT-base[r.Reflector])/1e6, want, 2)
+		}
+		// Outstanding: sent by now, oldest first, none answered yet.
+		prev := time.Time{}
+		for _, o := range in.Outstanding {
+			if o.Sent.After(in.Now) || o.Sent.Before(prev) || in.Now.Sub(o.Sent) > time.Second {
+				outstandingBad = append(outstandingBad, o.Sent.Sub(Epoch).String())
+			}
+			prev = o.Sent
+		}
+		if in.Now.Sub(Epoch) == time.Second && len(in.Outstanding) == 0 {
+			outstandingBad = append(outstandingBad, "none at 1s while every RTT is > 500 ms")
+		}
+	})
+	if _, err := Evaluate(sc, opt, p); err != nil {
+		t.Fatal(err)
+	}
+	if n < 4 {
+		t.Errorf("only %d replies checked", n)
+	}
+	if len(outstandingBad) > 0 {
+		t.Errorf("outstanding echoes: %v", outstandingBad)
+	}
+}
+
 func TestTimeoutsAndLoss(t *testing.T) {
 	// Both directions bloated to 500 ms: RTT > 1 s, every echo times out
 	// once the buffers are full.
