@@ -653,7 +653,7 @@ type floorSpec struct {
 // floors applies the defaults (fractions of the ceiling, clamped between
 // the given floors so the order holds) and checks the order.
 func (d *decoder) floors(r *rawFloor, dir string, ceiling int64, ceilingOK bool, ceilingAttr *hcl.Attribute) Floors {
-	specs := []*floorSpec{{name: "red", frac: 20}, {name: "soft_red", frac: 35}, {name: "yellow", frac: 50}, {name: "green", frac: 75}}
+	specs := []*floorSpec{{name: "red", frac: 20}, {name: "soft_red", frac: 30}, {name: "yellow", frac: 35}, {name: "green", frac: 75}}
 	if r != nil {
 		specs[0].attr, specs[1].attr, specs[2].attr, specs[3].attr = r.Red, r.SoftRed, r.Yellow, r.Green
 	}
@@ -818,7 +818,7 @@ func (d *decoder) thresholds(r *rawThresholds) Thresholds {
 		WarnBloat:                45 * time.Millisecond,
 		HardRedBloat:             80 * time.Millisecond,
 		BaselineTimeConstant:     60 * time.Second,
-		LoadTimeConstant:         250 * time.Millisecond,
+		LoadTimeConstant:         50 * time.Millisecond,
 		BaselineUpdateThreshold:  3 * time.Millisecond,
 		BaselineRiseTimeConstant: 300 * time.Second,
 		GreenRequired:            5,

@@ -37,7 +37,7 @@ func defaultThresholds() Thresholds {
 		WarnBloat:                45 * time.Millisecond,
 		HardRedBloat:             80 * time.Millisecond,
 		BaselineTimeConstant:     60 * time.Second,
-		LoadTimeConstant:         250 * time.Millisecond,
+		LoadTimeConstant:         50 * time.Millisecond,
 		BaselineUpdateThreshold:  3 * time.Millisecond,
 		BaselineRiseTimeConstant: 300 * time.Second,
 		GreenRequired:            5,
@@ -96,7 +96,7 @@ func TestGolden(t *testing.T) {
 			Download: Direction{
 				Name: Download, Queue: "wanctl-cable-down", QueueType: "wanctl-cable-download", Parent: "global",
 				Ceiling: 940_000_000, StepUp: 18_800_000, FactorDown: 0.90, FactorDownYellow: 0.96,
-				Floor: Floors{Green: 705_000_000, Yellow: 470_000_000, SoftRed: 329_000_000, Red: 188_000_000},
+				Floor: Floors{Green: 705_000_000, Yellow: 329_000_000, SoftRed: 282_000_000, Red: 188_000_000},
 				Cake: Cake{Diffserv: "diffserv4", Flowmode: "triple-isolate", NAT: true, AckFilter: "none",
 					RTT: 100 * ms, OverheadScheme: []string{}},
 			},

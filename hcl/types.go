@@ -193,7 +193,7 @@ type Thresholds struct {
 	WarnBloat                time.Duration // 45ms
 	HardRedBloat             time.Duration // 80ms
 	BaselineTimeConstant     time.Duration // 60s
-	LoadTimeConstant         time.Duration // 250ms
+	LoadTimeConstant         time.Duration // 50ms
 	BaselineUpdateThreshold  time.Duration // 3ms
 	BaselineRiseTimeConstant time.Duration // 300s
 	GreenRequired            int           // 5

@@ -57,8 +57,14 @@ type writeSlot struct {
 	pending       bool
 }
 
-// measurer hands the tick's replies to the loop (autorate.Measurer).
-type measurer struct{ buf []ping.Reply }
+// measurer hands the tick's replies and the echoes in flight to the loop
+// (autorate.Measurer, autorate.PendingSource).
+type measurer struct {
+	buf  []ping.Reply
+	pend []ping.Pending
+}
+
+func (m *measurer) PendingInto(dst []ping.Pending) []ping.Pending { return append(dst, m.pend...) }
 
 func (m *measurer) Drain(dst []ping.Reply) []ping.Reply {
 	dst = append(dst, m.buf...)
@@ -74,6 +80,13 @@ type sink struct {
 
 func (s sink) Set(bps int64) { s.a.set(s.d, bps) }
 
+// Status reports the rate the simulated router last accepted, as the
+// daemon's writer slot does: the loop tells the controller what the
+// router has.
+func (s sink) Status() autorate.SlotStatus {
+	return autorate.SlotStatus{Written: s.a.slots[s.d].written}
+}
+
 // NewWanctl builds the production loop for w, starting from the
 // controller's initial state (both directions at their ceilings, as apply
 // creates the queues).
@@ -86,6 +99,7 @@ func NewWanctl(w *hcl.WAN) (*Wanctl, error) {
 		a.fallbacks = append(a.fallbacks, f.Addr())
 	}
 	a.meas.buf = make([]ping.Reply, 0, 256)
+	a.meas.pend = make([]ping.Pending, 0, 256)
 	a.done = a.completed
 	a.loop = autorate.NewLoop(autorate.LoopConfig{
 		WAN:      w,
@@ -115,6 +129,12 @@ func (a *Wanctl) Tick(in Input, w Writer) {
 			continue
 		}
 		a.meas.buf = append(a.meas.buf, ping.Reply{Target: list[r.Reflector], RTT: r.RTT, At: r.At, TCP: r.TCP})
+	}
+	a.meas.pend = a.meas.pend[:0]
+	for _, o := range in.Outstanding {
+		if o.Reflector >= 0 && o.Reflector < len(a.targets) {
+			a.meas.pend = append(a.meas.pend, ping.Pending{Target: a.targets[o.Reflector], Sent: o.Sent})
+		}
 	}
 	d := a.loop.Cycle(in.Now)
 	a.dispatch() // a failed write is retried at the next cycle

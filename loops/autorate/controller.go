@@ -149,7 +149,57 @@ type dirState struct {
 	decreased    bool // a decrease happened (lastDecAt, lastDecZone valid)
 	lastDecAt    time.Time
 	lastDecZone  Zone
+	// applied is the rate the router has (SetApplied; 0: unknown), and
+	// appliedHist its recent history: which rate a queue grew under when
+	// a reply's request was sent.
+	applied     int64
+	appliedHist [appliedHistLen]ratePoint
+	appliedHead int
+	// lastRaise is when the router last got a higher rate.
+	lastRaise time.Time
+	// cutAt is when the router first had the rate of the last decrease
+	// (zero: not yet, or unknown); cutDelta the raw delta at the decrease.
+	cutAt    time.Time
+	cutDelta float64
+	// est is the capacity estimated at the last decrease that could
+	// estimate one (0: none); jump is the next increase's size as a
+	// fraction of the applied rate (0: maxJump).
+	est  int64
+	jump float64
 }
+
+// ratePoint is the applied rate from at on.
+type ratePoint struct {
+	at   time.Time
+	rate int64
+}
+
+// How big the moves are (docs/autorate.md, "How big the moves are").
+const (
+	appliedHistLen = 32 // cycles of applied rate kept (1.6 s at 50 ms)
+	// A cut aims below the estimated capacity by a margin that drains the
+	// measured queue in about drainTime: at least minMargin, at most
+	// maxMargin of the capacity.
+	drainTime = 500 * time.Millisecond
+	minMargin = 0.05
+	maxMargin = 0.5
+	// A decrease is not repeated while the queue drains by itself within
+	// drainingOK at the measured rate.
+	drainingOK = time.Second
+	// climbShare of the measured growth is blamed on a direction for the
+	// level GREEN returns to at once after a cut (the cut itself blames all
+	// of it: one RTT carries both directions' queues). GREEN returns to
+	// holdMargin below that level.
+	climbShare = 0.5
+	holdMargin = 0.1
+	// An increase lands at most jump above the applied rate: firstJump
+	// after a decrease and while within nearBand of the estimate, growing
+	// by jumpGrowth with each increase that lands beyond it, up to maxJump.
+	firstJump  = 0.03
+	jumpGrowth = 1.5
+	maxJump    = 0.25
+	nearBand   = 0.05
+)
 
 type params struct {
 	target, warn, hardRed      float64 // ns
@@ -168,6 +218,12 @@ type Controller struct {
 	refl    []reflector
 	scratch []float64
 	dirs    [2]dirState // download, upload
+	// pingInterval is how often one reflector is pinged; probeSlot is
+	// the router's increase_interval: the directions take turns probing
+	// for more capacity, one per slot.
+	pingInterval time.Duration
+	probeSlot    time.Duration
+	est          estimator
 
 	load    float64 // ns, loaded delta
 	loadAt  time.Time
@@ -226,7 +282,18 @@ func (c *Controller) configure(w *hcl.WAN) {
 	for _, a := range m.TCPFallback {
 		add(a, fallbackStaleAfter(m))
 	}
-	c.scratch = make([]float64, 0, len(c.refl))
+	c.scratch = make([]float64, 0, max(len(c.refl), rawSamples))
+	if cp := 4*m.PingRate + 16; cap(c.est.pend) < cp {
+		c.est.pend = make([]pendingReq, 0, cp)
+	}
+	c.probeSlot = w.RouterWrites.IncreaseInterval
+	if c.probeSlot <= 0 {
+		c.probeSlot = time.Second
+	}
+	c.pingInterval = time.Second
+	if m.PingRate > 0 && len(m.Reflectors) > 0 {
+		c.pingInterval = time.Duration(float64(len(m.Reflectors)) / float64(m.PingRate) * float64(time.Second))
+	}
 }
 
 // Sources returns the number of measurement sources: the reflectors, then
@@ -357,6 +424,7 @@ func (c *Controller) Observe(i int, rtt time.Duration, at time.Time) {
 		r.baselineAt = at
 	}
 	r.replies++
+	c.est.add(sample{sent: at.Add(-rtt), at: at, delta: delta, src: i}, c.dirs[0].zone == Green && c.dirs[1].zone == Green)
 	// An out-of-order (older) reply does not replace a fresher delta.
 	if !r.heard || !at.Before(r.lastAt) {
 		r.delta = delta
@@ -408,7 +476,7 @@ func (c *Controller) Step(now time.Time) Decision {
 			// outgrown the ping timeout, not an outage: those zones go on
 			// decreasing to their floors (harmless if the link is down).
 			// GREEN and YELLOW hold.
-			if d.zone >= SoftRed && c.decrease(d, d.zone, now) {
+			if d.zone >= SoftRed && c.decrease(d, d.zone, now, true) {
 				act = Decrease
 			}
 			*dec.Dir(i == 1) = DirDecision{Zone: d.zone, Rate: d.rate, Prev: prev, Changed: d.rate != prev, Action: act, YellowStreak: d.yellowStreak}
@@ -416,11 +484,16 @@ func (c *Controller) Step(now time.Time) Decision {
 		return dec
 	}
 	c.signal = true
-	c.raw = median(s)
+	c.raw = c.est.raw(now, c.refl, c.p.target, c.pingInterval, c.scratch)
 	dec.Baseline = c.medianBaseline() // reuses the scratch space
 	if !c.hasLoad {
 		c.load = c.raw
 		c.hasLoad = true
+	} else if c.raw < c.load {
+		// A falling delay is the queue draining: the median of the
+		// newest replies already ignores one odd reply, so follow it
+		// at once.
+		c.load = c.raw
 	} else {
 		c.load += ewmaAlpha(now.Sub(c.loadAt), c.p.loadTC) * (c.raw - c.load)
 	}
@@ -492,10 +565,16 @@ func (c *Controller) stepDir(d *dirState, now time.Time) DirDecision {
 	}
 	if z == Green {
 		if d.greenStreak >= c.p.greenRequired && d.rate < d.p.ceiling {
-			d.rate = min(d.p.ceiling, d.rate+d.p.stepUp)
-			act = Increase
+			next := min(d.p.ceiling, d.rate+d.p.stepUp)
+			if d.applied > 0 {
+				next = min(next, max(d.rate, c.climbLimit(d, now)))
+			}
+			if next > d.rate {
+				d.rate = next
+				act = Increase
+			}
 		}
-	} else if c.decrease(d, z, now) {
+	} else if c.decrease(d, z, now, false) {
 		act = Decrease
 	}
 	return DirDecision{
@@ -509,37 +588,217 @@ func (c *Controller) stepDir(d *dirState, now time.Time) DirDecision {
 	}
 }
 
+// climbLimit is the highest rate GREEN may step to now. Increases are
+// coalesced into one write per increase_interval, so GREEN's per-cycle
+// steps would land on the router as one large jump: the rate stays within
+// one jump of what the router has. After a decrease the jump starts small
+// (the link was just found full near here) and grows with each increase
+// that lands without bloat; a rate well below the capacity estimated at the
+// decrease goes back to just below it at once. Near the estimate the two
+// directions take turns (one per increase_interval), so that a probe that
+// bloats the link can be told apart (see decrease).
+func (c *Controller) climbLimit(d *dirState, now time.Time) int64 {
+	a := float64(d.applied)
+	jump := d.jump
+	if jump == 0 {
+		jump = maxJump
+	}
+	limit := int64(a * (1 + jump))
+	if d.est == 0 {
+		return limit
+	}
+	e := float64(d.est)
+	hold := e * (1 - holdMargin)
+	switch {
+	case a < hold:
+		return max(limit, int64(hold))
+	case a < e*(1+nearBand):
+		limit = int64(a * (1 + firstJump))
+	}
+	if a >= hold*0.99 {
+		o := &c.dirs[1-b2i(d.p.upload)]
+		// The other direction's turn, unless this one has waited two
+		// turns already.
+		if o.lastRaise.After(d.lastRaise) && now.Sub(o.lastRaise) < c.probeSlot && now.Sub(d.lastRaise) < 3*c.probeSlot {
+			return d.applied
+		}
+	}
+	return limit
+}
+
+// appliedAt is the rate the router had at t (0: unknown).
+func (d *dirState) appliedAt(t time.Time) int64 {
+	var r int64
+	for k := 0; k < appliedHistLen; k++ {
+		pt := d.appliedHist[(d.appliedHead-1-k+appliedHistLen)%appliedHistLen]
+		if pt.at.IsZero() {
+			break
+		}
+		r = pt.rate
+		if !pt.at.After(t) {
+			break
+		}
+	}
+	return r
+}
+
+// SetApplied tells the controller the rate the router has for download
+// (false) or upload (true) at now: the last rate it accepted, 0 if
+// unknown. The Loop calls it before each Step. Then GREEN climbs at most
+// one jump above it, decreases start from it when it is below the
+// controller's rate, the capacity estimate knows which rate a queue grew
+// under, and a repeated decrease waits for replies to requests sent after
+// the router had the previous one.
+func (c *Controller) SetApplied(upload bool, bps int64, now time.Time) {
+	d := &c.dirs[b2i(upload)]
+	bps = max(bps, 0)
+	if d.applied > 0 && bps > d.applied {
+		d.lastRaise = now
+		if d.jump > 0 && (d.est == 0 || float64(bps) > float64(d.est)*(1+nearBand)) {
+			// An increase landed beyond the estimate: the next may be
+			// larger.
+			d.jump = min(d.jump*jumpGrowth, maxJump)
+		}
+	}
+	d.applied = bps
+	if d.decreased && d.cutAt.IsZero() && bps > 0 && bps <= d.rate {
+		d.cutAt = now
+	}
+	last := &d.appliedHist[(d.appliedHead-1+appliedHistLen)%appliedHistLen]
+	if !last.at.IsZero() && last.rate == bps {
+		return
+	}
+	d.appliedHist[d.appliedHead] = ratePoint{at: now, rate: bps}
+	d.appliedHead = (d.appliedHead + 1) % appliedHistLen
+}
+
 // decrease applies zone z's decrease rule to d at now and reports whether
 // the rate went down. Floors bound decreases and are never targets (a rate
-// already below the zone's floor is held); after a decrease, the same or a
-// better zone decreases again only after refractory, a worse one at once.
-func (c *Controller) decrease(d *dirState, z Zone, now time.Time) bool {
-	if d.decreased && z <= d.lastDecZone && now.Sub(d.lastDecAt) < c.p.refractory {
+// already below the zone's floor is held). After a decrease, the same or a
+// better zone decreases again only after refractory, and then only when a
+// capacity estimate says the rate is still too high, or replies to
+// requests sent after the router had the cut show the queue is not
+// draining (or none came back in time). A worse zone acts at once. blind
+// (no signal) decreases after refractory without evidence.
+//
+// How far: when the delay grows fast enough to estimate the capacity
+// (growth g under the router's rate r: c = r / (1+g)), the cut goes below
+// that estimate by a margin that drains the measured queue in about
+// drainTime. RED takes the lower of that and rate*factor_down, YELLOW of
+// that and rate*factor_down_yellow; SOFT_RED goes to it (not below its
+// floor) instead of to its floor. Without an estimate the zones move as
+// DESIGN.md says. A YELLOW shortly after only the other direction raised
+// its rate is that direction's probe: this one holds.
+func (c *Controller) decrease(d *dirState, z Zone, now time.Time, blind bool) bool {
+	repeat := d.decreased && z <= d.lastDecZone
+	if repeat && now.Sub(d.lastDecAt) < c.p.refractory {
 		return false
 	}
-	prev := d.rate
-	switch z {
-	case Red:
-		if d.rate > d.p.redFloor {
-			d.rate = max(d.p.redFloor, int64(float64(d.rate)*d.p.factorDown))
+	base := d.rate
+	if d.applied > 0 && d.applied < base {
+		base = d.applied
+	}
+	var target int64
+	if g, mid, ok := c.est.capacityGrowth(now); ok && c.signal && (g > minGrowth || (z == Red && g > -minGrowth)) {
+		// A RED queue that neither grows nor drains (within minGrowth)
+		// is standing: the rate is the capacity, and only a cut below
+		// it drains the queue.
+		g = max(g, 0)
+		r := d.appliedAt(mid)
+		if r <= 0 {
+			r = base
 		}
-	case SoftRed:
-		// Clamp once and hold: no repeated decay.
-		if d.rate > d.p.softRedFloor {
-			d.rate = d.p.softRedFloor
-		}
-	case Yellow:
-		if d.rate > d.p.yellowFloor {
-			d.rate = max(d.p.yellowFloor, int64(float64(d.rate)*d.p.factorDownYello))
+		margin := min(max(max(c.load, c.raw)/float64(drainTime), minMargin), maxMargin)
+		target = int64(float64(r) / (1 + g) * (1 - margin))
+		if g > 0 {
+			d.est = int64(float64(r) / (1 + climbShare*g))
 		}
 	}
+	if blind && z == Red {
+		// Silence in RED: the delay has outgrown the ping timeout, far
+		// more than drainTime of queue.
+		target = int64(float64(base) * (1 - maxMargin))
+	}
+	if repeat && !blind && !(target > 0 && target < base) {
+		// Replies to requests sent before the router had the last cut
+		// describe the queue it was made for.
+		since := d.lastDecAt
+		if !d.cutAt.IsZero() {
+			since = d.cutAt
+		}
+		pg, n, pok := c.est.growthSince(now, since)
+		switch {
+		case n == 0 && now.Sub(since) > c.expectedReply(d):
+			// Nothing sent since the cut has come back, later than the
+			// delay at the cut allowed for: the queue has grown.
+		case n < 2:
+			return false // the last cut cannot show yet
+		case pok && pg < 0 && c.load/(-pg) < float64(drainingOK):
+			return false // the last cut is working: the queue drains by itself
+		}
+	}
+	prev := d.rate
+	var floor, next int64
+	switch z {
+	case Red:
+		floor = d.p.redFloor
+		next = int64(float64(base) * d.p.factorDown)
+		if target > 0 {
+			next = min(next, target)
+		}
+	case SoftRed:
+		floor = d.p.softRedFloor
+		switch {
+		case target > 0:
+			next = target
+		case repeat:
+			return false // clamped once already: hold, no repeated decay
+		default:
+			next = floor
+		}
+	case Yellow:
+		o := &c.dirs[1-b2i(d.p.upload)]
+		if !o.lastRaise.IsZero() && now.Sub(o.lastRaise) < 2*c.probeSlot &&
+			(d.lastRaise.IsZero() || o.lastRaise.Sub(d.lastRaise) > c.probeSlot/2) {
+			return false // the other direction's probe overshot
+		}
+		floor = d.p.yellowFloor
+		next = int64(float64(base) * d.p.factorDownYello)
+		if target > 0 {
+			next = min(next, target)
+		}
+	default:
+		return false
+	}
+	if d.rate <= floor {
+		return false
+	}
+	d.rate = max(floor, min(next, d.rate))
 	if d.rate >= prev {
 		return false
 	}
 	d.decreased = true
 	d.lastDecAt = now
 	d.lastDecZone = z
+	d.cutAt = time.Time{}
+	d.cutDelta = c.raw
+	d.jump = firstJump
 	return true
+}
+
+// expectedReply is how long after the router had the last cut's rate a
+// reply to a request sent then is due at the latest if the delay has not
+// grown beyond what it was at the cut: the slowest baseline plus that
+// delay, plus two of a reflector's ping intervals (one request may be
+// lost).
+func (c *Controller) expectedReply(d *dirState) time.Duration {
+	var slowest float64
+	for i := range c.refl {
+		if c.refl[i].hasBaseline {
+			slowest = max(slowest, c.refl[i].baseline)
+		}
+	}
+	return time.Duration(slowest+d.cutDelta) + 2*c.pingInterval
 }
 
 // Signal reports whether the last Step had a fresh measurement.

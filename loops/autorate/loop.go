@@ -23,6 +23,15 @@ type StatsSource interface {
 	StatsInto(dst *ping.Stats)
 }
 
+// PendingSource is implemented by measurers that report their echo
+// requests still in flight (*ping.Stream): the controller then learns that
+// a round trip takes at least as long as an unanswered request has been
+// out, before its reply arrives (or when it never does, beyond the ping
+// timeout).
+type PendingSource interface {
+	PendingInto(dst []ping.Pending) []ping.Pending
+}
+
 // RateSink receives the rates the write policy lets through: a writer
 // *Slot in production.
 type RateSink interface {
@@ -61,11 +70,13 @@ type Loop struct {
 	sink     [2]RateSink
 	measurer Measurer
 	stats    StatsSource
+	pending  PendingSource
 	metrics  *WANMetrics
 	log      *slog.Logger
 	persist  func(State)
 
 	buf     []ping.Reply
+	pend    []ping.Pending
 	pstats  ping.Stats
 	lastDec Decision
 	// persistence bookkeeping
@@ -119,6 +130,10 @@ func NewLoop(cfg LoopConfig) *Loop {
 	if s, ok := cfg.Measurer.(StatsSource); ok {
 		l.stats = s
 	}
+	if s, ok := cfg.Measurer.(PendingSource); ok {
+		l.pending = s
+		l.pend = make([]ping.Pending, 0, 128)
+	}
 	l.policy[0] = NewWritePolicy(cfg.WAN.RouterWrites, &cfg.WAN.Download)
 	l.policy[1] = NewWritePolicy(cfg.WAN.RouterWrites, &cfg.WAN.Upload)
 	l.status.WAN = cfg.WAN.Name
@@ -167,6 +182,18 @@ func (l *Loop) Cycle(now time.Time) Decision {
 		r := &l.buf[i]
 		l.ctrl.Observe(l.ctrl.SourceIndex(r.Target, r.TCP), r.RTT, r.At)
 	}
+	if l.pending != nil {
+		// After the drain: a request answered in between is in neither
+		// list, never in both.
+		l.pend = l.pending.PendingInto(l.pend[:0])
+		l.ctrl.ResetPending()
+		for i := range l.pend {
+			p := &l.pend[i]
+			l.ctrl.Pending(l.ctrl.SourceIndex(p.Target, false), p.Sent)
+		}
+	}
+	l.ctrl.SetApplied(false, l.written(0), now)
+	l.ctrl.SetApplied(true, l.written(1), now)
 	dec := l.ctrl.Step(now)
 	var verdict [2]Verdict
 	for i := range 2 {

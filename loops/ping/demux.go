@@ -63,6 +63,16 @@ type sink interface {
 	expired(target netip.Addr, seq uint16, tag int)
 }
 
+// registrar is implemented by sinks that track their requests in flight
+// (Stream). registered is called with the demux lock held, before the
+// request is written: no reply can be delivered before it. It must not
+// block and must not call back into the demux.
+type registrar interface {
+	registered(seq uint16, sent time.Time, tag int)
+	// unregistered: the request could not be written after all.
+	unregistered(seq uint16, tag int)
+}
+
 // pendingReq is one echo request waiting for its reply.
 type pendingReq struct {
 	target   netip.Addr // unmapped; compared without zone with the reply's source
@@ -126,6 +136,9 @@ func (d *demux) register(target netip.Addr, owner sink, tag int, timeout time.Du
 		token:    d.token,
 		owner:    owner,
 		tag:      tag,
+	}
+	if r, ok := owner.(registrar); ok {
+		r.registered(d.seq, sent, tag)
 	}
 	return d.seq, d.token, sent, nil
 }

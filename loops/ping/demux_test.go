@@ -330,7 +330,7 @@ func TestHandleReplyNoAlloc(t *testing.T) {
 func benchSetup(t testing.TB) (*demux, *Stream, []byte, netip.Addr) {
 	src := netip.MustParseAddr("192.0.2.1")
 	d := newDemux(false, true, 0xbeef, testMagic)
-	s := &Stream{ring: make([]Reply, 256), stats: make([]TargetStats, 1)}
+	s := &Stream{ring: make([]Reply, 256), stats: make([]TargetStats, 1), inflight: make([]pendingEcho, 28), cfg: StreamConfig{Targets: []netip.Addr{src}}}
 	pkt := withIPv4Header(t, src, echoReply(t, false, 0xbeef, 0, testMagic, 0))
 	return d, s, pkt, src
 }

@@ -95,7 +95,15 @@ func TestStreamLoopback(t *testing.T) {
 				}
 
 				replies := collect(t, s, 20, 20*time.Second)
+				// Loopback answers within microseconds: what is pending
+				// was sent moments ago (at most a few requests).
+				if pend := s.PendingInto(nil); len(pend) > 3 {
+					t.Errorf("%d requests pending on loopback: %v", len(pend), pend)
+				}
 				s.Close()
+				if pend := s.PendingInto(nil); len(pend) != 0 {
+					t.Errorf("%d requests pending after Close", len(pend))
+				}
 				replies = s.Drain(replies)
 				checkReplies(t, replies, targets)
 
@@ -269,6 +277,25 @@ func TestStreamTimeouts(t *testing.T) {
 				return st.Targets[0].Timeouts >= 3 && st.Targets[1].Timeouts >= 3
 			})
 			waitFor(t, 20*time.Second, "blackout", func() bool { return s.Stats().Blackout })
+			// Every request is pending until it times out: oldest first,
+			// none older than the timeout (plus the expiry sweep, once
+			// per send), at most rate*timeout of them (plus that slack).
+			pend := s.PendingInto(nil)
+			now := time.Now()
+			if len(pend) == 0 || len(pend) > 9 {
+				t.Errorf("%d requests pending from silent targets, want 1..9", len(pend))
+			}
+			for i, pe := range pend {
+				if pe.Target != targets[0] && pe.Target != targets[1] {
+					t.Errorf("pending request to %v", pe.Target)
+				}
+				if age := now.Sub(pe.Sent); age < 0 || age > 150*time.Millisecond+100*time.Millisecond {
+					t.Errorf("pending request %d is %v old (timeout 150ms)", i, age)
+				}
+				if i > 0 && pe.Sent.Before(pend[i-1].Sent) {
+					t.Errorf("pending requests out of send order: %v", pend)
+				}
+			}
 			// At most rate*timeout requests (+ a tick of slack) may be in
 			// flight per socket; the rest have been cleaned up.
 			for _, sock := range s.uniq {
@@ -285,6 +312,9 @@ func TestStreamTimeouts(t *testing.T) {
 			}
 			if got := s.Drain(nil); len(got) != 0 {
 				t.Errorf("drained %d replies from silent targets", len(got))
+			}
+			if got := s.PendingInto(nil); len(got) != 0 {
+				t.Errorf("%d requests pending after Close", len(got))
 			}
 			for _, sock := range s.uniq {
 				if n := sock.dm.inFlight(); n != 0 {
@@ -688,5 +718,49 @@ func TestTCPConnectRTTTimeout(t *testing.T) {
 	})
 	if err == nil || !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), "timeout") {
 		t.Fatalf("silent target: %v, want a timeout", err)
+	}
+}
+
+// The stream's ring of requests in flight: registered before the write,
+// settled by the reply, the timeout or a failed write, listed oldest first.
+func TestStreamPendingRing(t *testing.T) {
+	targets := mustAddrs("192.0.2.1", "192.0.2.2")
+	s := &Stream{cfg: StreamConfig{Targets: targets}, stats: make([]TargetStats, 2), ring: make([]Reply, 8), inflight: make([]pendingEcho, 4)}
+	t0 := time.Now()
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	check := func(what string, want ...int) {
+		t.Helper()
+		got := s.PendingInto(nil)
+		if len(got) != len(want) {
+			t.Fatalf("%s: pending %v, want sent at %v ms", what, got, want)
+		}
+		for i, ms := range want {
+			if !got[i].Sent.Equal(at(ms)) || got[i].Target != targets[ms/50%2] {
+				t.Fatalf("%s: pending %d = %+v, want sent at %d ms to %v", what, i, got[i], ms, targets[ms/50%2])
+			}
+		}
+	}
+	s.registered(1, at(0), 0)
+	s.registered(2, at(50), 1)
+	s.registered(3, at(100), 0)
+	check("three sent", 0, 50, 100)
+	s.deliver(Reply{Target: targets[1], Seq: 2, RTT: 20 * time.Millisecond, At: at(70)}, 1)
+	check("the middle one answered", 0, 100)
+	s.expired(targets[0], 1, 0)
+	check("the oldest timed out", 100)
+	s.registered(4, at(150), 1)
+	s.unregistered(4, 1)
+	check("a failed write is never pending", 100)
+	// More than the ring holds: the oldest is forgotten.
+	for i, ms := range []int{200, 250, 300, 350} {
+		s.registered(uint16(5+i), at(ms), ms/50%2)
+	}
+	check("ring full", 200, 250, 300, 350)
+	s.deliver(Reply{Target: targets[0], Seq: 99, At: at(400)}, 0) // unknown seq: nothing changes
+	check("unknown seq", 200, 250, 300, 350)
+
+	dst := make([]Pending, 0, 8)
+	if n := testing.AllocsPerRun(100, func() { dst = s.PendingInto(dst[:0]) }); n != 0 {
+		t.Errorf("PendingInto allocates %v times per call", n)
 	}
 }

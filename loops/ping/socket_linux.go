@@ -299,6 +299,9 @@ func (s *socket) send(target netip.Addr, owner sink, tag int, timeout time.Durat
 	}
 	if err != nil {
 		s.dm.unregister(seq)
+		if r, ok := owner.(registrar); ok {
+			r.unregistered(seq, tag)
+		}
 		return seq, fmt.Errorf("ping %s: %w", target, err)
 	}
 	return seq, nil

@@ -63,6 +63,22 @@ func (s Stats) Target(a netip.Addr) (TargetStats, bool) {
 	return TargetStats{}, false
 }
 
+// Pending is an echo request of a Stream still waiting for its reply:
+// neither answered nor timed out. A request outstanding for a time a proves
+// that its round trip takes at least a (or that it was lost).
+type Pending struct {
+	Target netip.Addr
+	Sent   time.Time // monotonic clock, as Reply.At
+}
+
+// pendingEcho is one of the stream's requests in flight.
+type pendingEcho struct {
+	sent time.Time
+	seq  uint16
+	tag  int
+	done bool // answered, timed out or unsent
+}
+
 // Stream pings its targets at a fixed rate until Close and buffers the
 // replies for Drain.
 type Stream struct {
@@ -82,6 +98,10 @@ type Stream struct {
 	lastICMP time.Time
 	blackout bool
 	tcpSeq   uint16
+	// inflight is a ring of the requests sent, in send order; answered
+	// and timed-out ones are marked done and dropped from its head.
+	inflight      []pendingEcho
+	inHead, inLen int
 
 	stop      chan struct{}
 	closeOnce sync.Once
@@ -143,6 +163,9 @@ func (p *Pinger) Stream(cfg StreamConfig) (*Stream, error) {
 		stop:     make(chan struct{}),
 		loopDone: make(chan struct{}),
 		expBuf:   make([]expiredReq, 0, 64),
+		// At most rate*timeout requests are in flight; a few more for
+		// the expiry sweep running once per send.
+		inflight: make([]pendingEcho, int(cfg.Rate*cfg.Timeout.Seconds())+8),
 	}
 	for i, t := range targets {
 		sock, err := p.socketFor(t)
@@ -196,6 +219,60 @@ func (s *Stream) Drain(dst []Reply) []Reply {
 	return dst
 }
 
+// PendingInto appends the stream's echo requests still waiting for their
+// replies to dst, oldest first, and returns it: the loop's evidence that a
+// round trip takes longer than the replies received so far show. It never
+// waits for I/O and does not allocate once dst is large enough.
+func (s *Stream) PendingInto(dst []Pending) []Pending {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.inLen {
+		e := &s.inflight[(s.inHead+k)%len(s.inflight)]
+		if !e.done {
+			dst = append(dst, Pending{Target: s.cfg.Targets[e.tag], Sent: e.sent})
+		}
+	}
+	return dst
+}
+
+// registered implements registrar: the request is in flight from now on.
+func (s *Stream) registered(seq uint16, sent time.Time, tag int) {
+	s.mu.Lock()
+	if s.inLen == len(s.inflight) {
+		// Full (cannot happen with the capacity Stream picks): forget
+		// the oldest.
+		s.inHead = (s.inHead + 1) % len(s.inflight)
+		s.inLen--
+	}
+	s.inflight[(s.inHead+s.inLen)%len(s.inflight)] = pendingEcho{sent: sent, seq: seq, tag: tag}
+	s.inLen++
+	s.mu.Unlock()
+}
+
+// unregistered implements registrar: the write failed, the request was
+// never in flight.
+func (s *Stream) unregistered(seq uint16, tag int) {
+	s.mu.Lock()
+	s.settle(tag, seq)
+	s.mu.Unlock()
+}
+
+// settle marks request (tag, seq) done and drops the done requests at the
+// head of the ring. Called with mu held.
+func (s *Stream) settle(tag int, seq uint16) {
+	for k := range s.inLen {
+		e := &s.inflight[(s.inHead+k)%len(s.inflight)]
+		if !e.done && e.tag == tag && e.seq == seq {
+			e.done = true
+			break
+		}
+	}
+	for s.inLen > 0 && s.inflight[s.inHead].done {
+		s.inHead = (s.inHead + 1) % len(s.inflight)
+		s.inLen--
+	}
+}
+
 // Stats returns a copy of the cumulative counters.
 func (s *Stream) Stats() Stats {
 	var st Stats
@@ -225,6 +302,9 @@ func (s *Stream) Close() {
 		for _, sock := range s.uniq {
 			s.expBuf = sock.dm.forget(s, s.expBuf[:0])
 		}
+		s.mu.Lock()
+		s.inLen = 0 // forgotten: no longer waiting for anything
+		s.mu.Unlock()
 		s.p.mu.Lock()
 		delete(s.p.streams, s)
 		s.p.mu.Unlock()
@@ -337,6 +417,7 @@ func (s *Stream) push(r Reply) {
 func (s *Stream) deliver(r Reply, tag int) {
 	s.mu.Lock()
 	s.stats[tag].Replies++
+	s.settle(tag, r.Seq)
 	s.push(r)
 	if r.At.After(s.lastICMP) {
 		s.lastICMP = r.At
@@ -351,8 +432,9 @@ func (s *Stream) deliver(r Reply, tag int) {
 }
 
 // expired implements sink.
-func (s *Stream) expired(_ netip.Addr, _ uint16, tag int) {
+func (s *Stream) expired(_ netip.Addr, seq uint16, tag int) {
 	s.mu.Lock()
 	s.stats[tag].Timeouts++
+	s.settle(tag, seq)
 	s.mu.Unlock()
 }

@@ -1,0 +1,265 @@
+package autorate
+
+import (
+	"time"
+)
+
+// How the controller reads the replies (docs/autorate.md, "Measurement").
+const (
+	historyLen = 16 // replies kept (0.8 s at 20/s)
+	// rawSamples: the raw delta is the median of this many newest replies.
+	rawSamples = 3
+	// The queue's growth rate is estimated from the newest growthSamples
+	// replies sent within growthWindow of the newest one.
+	growthSamples = 6
+	growthWindow  = 300 * time.Millisecond
+	// minGrowth is the growth (ms of delay per ms) below which the
+	// capacity is not estimated.
+	minGrowth = 0.05
+	// noiseTC is the time constant of the jitter estimate; a growth over
+	// the estimation window, a request's lateness and a rising delay must
+	// each exceed noiseK times the jitter to count.
+	noiseTC = 10 * time.Second
+	noiseK  = 2.0
+)
+
+// sample is one reply in the recent history.
+type sample struct {
+	sent  time.Time // receive time - RTT
+	at    time.Time // receive time
+	delta float64   // ns
+	src   int
+}
+
+// pendingReq is an echo request in flight.
+type pendingReq struct {
+	src  int
+	sent time.Time
+}
+
+// estimator keeps the recent replies and the requests in flight and turns
+// them into the raw delta and the queue's growth rate. It never allocates.
+type estimator struct {
+	hist       [historyLen]sample // ring, newest at head-1
+	head, n    int
+	pend       []pendingReq // requests in flight this cycle
+	noise      float64      // mean delta while both directions are GREEN, ns
+	noiseAt    time.Time
+	censGrowth float64   // growth the requests in flight prove (0: none)
+	censMid    time.Time // middle of the span it was measured over
+	pairs      [growthSamples * (growthSamples - 1) / 2]float64
+	newest     [growthSamples]sample
+	// noCapacity turns the capacity estimate off (tests of the zones'
+	// rules as they apply without one).
+	noCapacity bool
+}
+
+// add records a reply. calm: both directions are GREEN, so its delta is
+// jitter, not queueing.
+func (e *estimator) add(sm sample, calm bool) {
+	e.hist[e.head] = sm
+	e.head = (e.head + 1) % historyLen
+	e.n = min(e.n+1, historyLen)
+	if calm && sm.at.After(e.noiseAt) {
+		if e.noiseAt.IsZero() {
+			e.noise = sm.delta
+		} else {
+			e.noise += ewmaAlpha(sm.at.Sub(e.noiseAt), float64(noiseTC)) * (sm.delta - e.noise)
+		}
+		e.noiseAt = sm.at
+	}
+}
+
+// back returns the k-th newest reply received (0: the newest).
+func (e *estimator) back(k int) sample { return e.hist[(e.head-1-k+historyLen)%historyLen] }
+
+// insertNewest keeps top (n used) as the newest samples by send time,
+// newest first, and returns the new count.
+func insertNewest(top []sample, n int, sm sample) int {
+	i := min(n, len(top)-1)
+	if n == len(top) && !sm.sent.After(top[i].sent) {
+		return n
+	}
+	for i > 0 && sm.sent.After(top[i-1].sent) {
+		top[i] = top[i-1]
+		i--
+	}
+	top[i] = sm
+	return min(n+1, len(top))
+}
+
+// raw is the cycle's raw delta: the median delta of the rawSamples newest
+// fresh replies — the queue as recently as the replies show it, robust to
+// one odd reply (a reflector that deprioritises ICMP shows up in at most
+// one of them when the reflectors are pinged in turn) — where the requests
+// in flight that prove a longer round trip take the places of the oldest
+// (see below).
+// scratch has room for rawSamples values.
+func (e *estimator) raw(now time.Time, refl []reflector, target float64, pingInterval time.Duration, scratch []float64) float64 {
+	var lastA, pendA [rawSamples]sample
+	last, pend := lastA[:], pendA[:]
+	nl, np := 0, 0
+	e.censGrowth = 0
+	// The history is in receive order: its newest fresh replies are the
+	// first ones.
+	var ans [rawSamples]float64
+	na := 0
+	for k := 0; k < e.n; k++ {
+		sm := e.back(k)
+		nl = insertNewest(last, nl, sm)
+		if na < rawSamples && now.Sub(sm.at) <= refl[sm.src].stale {
+			ans[na] = sm.delta
+			na++
+		}
+	}
+	v := append(scratch[:0], ans[:na]...)
+	answered := median(v)
+	if len(e.pend) == 0 || nl == 0 {
+		return answered
+	}
+	// A request still unanswered, sent after the newest answered one,
+	// proves its round trip is at least its age. It counts like a reply
+	// where it shows clearly more delay than the replies do: a reply that
+	// comes back high is then confirmed by the next request being late,
+	// without waiting for its reply, and a queue that has outgrown the
+	// ping timeout still shows. A request older than the newest answered
+	// one was lost, not slow (queues are first in, first out). Lost
+	// requests look like slow ones, though — all of them during an ICMP
+	// blackout — so they count only while a recent reply shows the delay
+	// rising above target_bloat, and not when the newest reply is a TCP
+	// connect (the reflectors are in a blackout).
+	rising := false
+	for i := range nl {
+		rising = rising || last[i].delta > target+noiseK*e.noise
+	}
+	if !rising || refl[last[0].src].addr.Port() != 0 {
+		return answered
+	}
+	newestSent, newestDelta := last[0].sent, last[0].delta
+	grew := false
+	for _, p := range e.pend {
+		r := &refl[p.src]
+		if !p.sent.After(newestSent) || !r.hasBaseline {
+			continue
+		}
+		lb := float64(now.Sub(p.sent)) - r.baseline
+		if lb <= answered+noiseK*e.noise {
+			continue
+		}
+		np = insertNewest(pend, np, sample{sent: p.sent, delta: lb})
+		grew = true
+		// The delay grew at least this fast since the newest answered
+		// request was sent.
+		if dt := p.sent.Sub(newestSent); dt >= pingInterval/8 && dt > 0 {
+			if g := (lb - newestDelta) / float64(dt); g > e.censGrowth {
+				e.censGrowth = g
+				e.censMid = newestSent.Add(dt / 2)
+			}
+		}
+	}
+	if !grew {
+		return answered
+	}
+	// The late requests are newer than any reply: they take the places of
+	// the oldest replies in the median.
+	v = scratch[:0]
+	for i := range np {
+		v = append(v, pend[i].delta)
+	}
+	v = append(v, ans[:min(na, rawSamples-np)]...)
+	return median(v)
+}
+
+// growth estimates how fast the queueing delay grows (ms of delay per ms
+// of time; negative while the queue drains) from the newest replies to
+// requests sent after since (zero: any) and within growthWindow of the
+// newest one, and the send time in the middle of them; n is the number of
+// such replies. It is the Theil–Sen estimator, the median of the pairwise
+// slopes, which one odd reply cannot move; a queue that just started
+// growing is still diluted by the older replies, so the newest three
+// alone count when they show more. A growth that does not stand out from
+// the jitter over its span counts as none. ok is false with fewer than 3
+// replies.
+func (e *estimator) growth(now, since time.Time) (g float64, mid time.Time, n int, ok bool) {
+	for k := 0; k < e.n; k++ {
+		sm := e.back(k)
+		if now.Sub(sm.sent) > 2*growthWindow+time.Second || !sm.sent.After(since) {
+			continue
+		}
+		n = insertNewest(e.newest[:], n, sm)
+	}
+	for n > 0 && e.newest[0].sent.Sub(e.newest[n-1].sent) > growthWindow {
+		n--
+	}
+	if n < 3 {
+		return 0, time.Time{}, n, false
+	}
+	g, ok = e.slope(n)
+	if !ok {
+		return 0, time.Time{}, n, false
+	}
+	mid = e.newest[n-1].sent.Add(e.newest[0].sent.Sub(e.newest[n-1].sent) / 2)
+	if n > 3 {
+		if g3, ok3 := e.slope(3); ok3 && g3 > g {
+			g = g3
+			mid = e.newest[2].sent.Add(e.newest[0].sent.Sub(e.newest[2].sent) / 2)
+		}
+	}
+	return g, mid, n, true
+}
+
+// slope is the Theil–Sen slope of the k newest samples, 0 when the growth
+// over their span does not exceed noiseK times the jitter.
+func (e *estimator) slope(k int) (float64, bool) {
+	p := e.pairs[:0]
+	for i := 0; i < k; i++ {
+		for j := i + 1; j < k; j++ {
+			if dt := float64(e.newest[i].sent.Sub(e.newest[j].sent)); dt > 0 {
+				p = append(p, (e.newest[i].delta-e.newest[j].delta)/dt)
+			}
+		}
+	}
+	if len(p) < 3 {
+		return 0, false
+	}
+	g := median(p)
+	if span := float64(e.newest[0].sent.Sub(e.newest[k-1].sent)); g*span <= noiseK*e.noise {
+		g = 0
+	}
+	return g, true
+}
+
+// capacityGrowth is the growth a capacity estimate rests on: the replies'
+// or, when higher, what the requests in flight prove. ok is false when
+// there are too few replies to tell.
+func (e *estimator) capacityGrowth(now time.Time) (g float64, mid time.Time, ok bool) {
+	if e.noCapacity {
+		return 0, time.Time{}, false
+	}
+	g, mid, _, ok = e.growth(now, time.Time{})
+	if (e.censGrowth > g || !ok) && e.censGrowth > 0 {
+		g, mid, ok = e.censGrowth, e.censMid, true
+	}
+	return g, mid, ok
+}
+
+// growthSince is growth over the replies to requests sent after since.
+func (e *estimator) growthSince(now, since time.Time) (g float64, n int, ok bool) {
+	g, _, n, ok = e.growth(now, since)
+	return g, n, ok
+}
+
+// ResetPending forgets the requests in flight reported by Pending; the
+// Loop calls it each cycle before reporting the current ones.
+func (c *Controller) ResetPending() { c.est.pend = c.est.pend[:0] }
+
+// Pending reports an echo request to source i (see Observe), sent at sent
+// and not answered yet. Call ResetPending, then Pending for every request
+// in flight, before Step; requests beyond the controller's capacity (four
+// times the ping rate) are ignored.
+func (c *Controller) Pending(i int, sent time.Time) {
+	if i < 0 || i >= len(c.refl) || len(c.est.pend) == cap(c.est.pend) {
+		return
+	}
+	c.est.pend = append(c.est.pend, pendingReq{src: i, sent: sent})
+}
