@@ -161,6 +161,8 @@ type dirState struct {
 	// (zero: not yet, or unknown); cutDelta the raw delta at the decrease.
 	cutAt    time.Time
 	cutDelta float64
+	// greenSinceCut: the zone was GREEN since the last decrease.
+	greenSinceCut bool
 	// est is the capacity estimated at the last decrease that could
 	// estimate one (0: none); jump is the next increase's size as a
 	// fraction of the applied rate (0: maxJump).
@@ -564,6 +566,7 @@ func (c *Controller) stepDir(d *dirState, now time.Time) DirDecision {
 		d.greenStreak = 0
 	}
 	if z == Green {
+		d.greenSinceCut = true
 		if d.greenStreak >= c.p.greenRequired && d.rate < d.p.ceiling {
 			next := min(d.p.ceiling, d.rate+d.p.stepUp)
 			if d.applied > 0 {
@@ -694,6 +697,8 @@ func (c *Controller) decrease(d *dirState, z Zone, now time.Time, blind bool) bo
 	if repeat && now.Sub(d.lastDecAt) < c.p.refractory {
 		return false
 	}
+	// A decrease after GREEN came back is a new episode, not a repeat.
+	repeat = repeat && !d.greenSinceCut
 	base := d.rate
 	if d.applied > 0 && d.applied < base {
 		base = d.applied
@@ -782,6 +787,7 @@ func (c *Controller) decrease(d *dirState, z Zone, now time.Time, blind bool) bo
 	d.lastDecZone = z
 	d.cutAt = time.Time{}
 	d.cutDelta = c.raw
+	d.greenSinceCut = false
 	d.jump = firstJump
 	return true
 }

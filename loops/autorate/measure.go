@@ -15,7 +15,7 @@ const (
 	growthWindow  = 300 * time.Millisecond
 	// minGrowth is the growth (ms of delay per ms) below which the
 	// capacity is not estimated.
-	minGrowth = 0.05
+	minGrowth = 0.03
 	// noiseTC is the time constant of the jitter estimate; a growth over
 	// the estimation window, a request's lateness and a rising delay must
 	// each exceed noiseK times the jitter to count.
