@@ -584,6 +584,30 @@ func BenchmarkControllerStep(b *testing.B) {
 	}
 }
 
+// BenchmarkControllerStepLoaded is the costly case: the delay rising
+// (growth estimates, decreases) and six requests in flight every cycle,
+// reported through ResetPending/Pending as the Loop does.
+func BenchmarkControllerStepLoaded(b *testing.B) {
+	c := NewController(testWAN())
+	now := t0
+	for i := range 4 {
+		c.Observe(i, 20*ms, now)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		now = now.Add(50 * ms)
+		q := time.Duration(i%40) * 5 * ms // a queue growing 0.1 ms/ms, then gone
+		c.Observe(i%4, 20*ms+q, now)
+		c.ResetPending()
+		for k := range 6 {
+			c.Pending((i+k)%4, now.Add(-time.Duration(k)*50*ms))
+		}
+		c.SetApplied(false, c.Rate(false), now)
+		c.SetApplied(true, c.Rate(true), now)
+		c.Step(now)
+	}
+}
+
 func TestTCPFallbackSources(t *testing.T) {
 	w := instantWAN()
 	w.Measurement.TCPFallback = []netip.AddrPort{netip.MustParseAddrPort("1.1.1.1:443"), netip.MustParseAddrPort("8.8.8.8:443")}

@@ -109,3 +109,54 @@ func BenchmarkCycle(b *testing.B) {
 	b.Run("persist", func(b *testing.B) { benchLoop(b, true) })
 	b.Run("no-persist", func(b *testing.B) { benchLoop(b, false) })
 }
+
+// scripted hands the loop the replies and requests in flight it is given.
+type scripted struct {
+	replies []ping.Reply
+	pending []ping.Pending
+	calls   int
+}
+
+func (m *scripted) Drain(dst []ping.Reply) []ping.Reply {
+	dst = append(dst, m.replies...)
+	m.replies = m.replies[:0]
+	return dst
+}
+
+func (m *scripted) PendingInto(dst []ping.Pending) []ping.Pending {
+	m.calls++
+	return append(dst, m.pending...)
+}
+
+// A measurer that reports its requests in flight (a ping.Stream) has them
+// passed to the controller every cycle, without allocating.
+func TestLoopPassesPendingRequests(t *testing.T) {
+	w := testWAN()
+	w.Thresholds.LoadTimeConstant = time.Nanosecond
+	m := &scripted{}
+	l := NewLoop(LoopConfig{WAN: w, Measurer: m})
+	r := w.Measurement.Reflectors
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	for i, a := range r {
+		m.replies = append(m.replies, ping.Reply{Target: a, RTT: 20 * ms, At: at(time.Duration(i*50+20) * ms)})
+	}
+	l.Cycle(at(200 * ms))
+	// A reply 100 ms late, and the next request out for 90 ms: at least
+	// 70 ms late.
+	m.replies = append(m.replies, ping.Reply{Target: r[0], RTT: 120 * ms, At: at(400 * ms)})
+	m.pending = []ping.Pending{{Target: r[1], Sent: at(330 * ms)}}
+	if d := l.Cycle(at(420 * ms)); d.RawDelta != 70*ms || m.calls != 2 {
+		t.Fatalf("raw delta %v after %d PendingInto calls, want 70ms (the late request) and 2", d.RawDelta, m.calls)
+	}
+	// The request answered: nothing in flight any more.
+	m.pending = nil
+	m.replies = append(m.replies, ping.Reply{Target: r[1], RTT: 21 * ms, At: at(351 * ms)})
+	if d := l.Cycle(at(450 * ms)); d.RawDelta > ms {
+		t.Fatalf("raw delta %v once the request came back on time", d.RawDelta)
+	}
+	m.pending = []ping.Pending{{Target: r[2], Sent: at(430 * ms)}}
+	now := at(450 * ms)
+	if n := testing.AllocsPerRun(100, func() { now = now.Add(50 * ms); l.Cycle(now) }); n != 0 {
+		t.Errorf("a cycle with requests in flight allocates %v times", n)
+	}
+}

@@ -1,6 +1,7 @@
 package autorate
 
 import (
+	"math"
 	"time"
 )
 
@@ -52,11 +53,13 @@ type estimator struct {
 	// noCapacity turns the capacity estimate off (tests of the zones'
 	// rules as they apply without one).
 	noCapacity bool
+	capCache   growthCache
 }
 
 // add records a reply. calm: both directions are GREEN, so its delta is
 // jitter, not queueing.
 func (e *estimator) add(sm sample, calm bool) {
+	e.capCache.valid = false
 	e.hist[e.head] = sm
 	e.head = (e.head + 1) % historyLen
 	e.n = min(e.n+1, historyLen)
@@ -100,6 +103,7 @@ func (e *estimator) raw(now time.Time, refl []reflector, target float64, pingInt
 	last, pend := lastA[:], pendA[:]
 	nl, np := 0, 0
 	e.censGrowth = 0
+	e.capCache.valid = false
 	// The history is in receive order: its newest fresh replies are the
 	// first ones.
 	var ans [rawSamples]float64
@@ -223,7 +227,7 @@ func (e *estimator) slope(k int) (float64, bool) {
 		return 0, false
 	}
 	g := median(p)
-	if span := float64(e.newest[0].sent.Sub(e.newest[k-1].sent)); g*span <= noiseK*e.noise {
+	if span := float64(e.newest[0].sent.Sub(e.newest[k-1].sent)); math.Abs(g)*span <= noiseK*e.noise {
 		g = 0
 	}
 	return g, true
@@ -236,16 +240,39 @@ func (e *estimator) capacityGrowth(now time.Time) (g float64, mid time.Time, ok 
 	if e.noCapacity {
 		return 0, time.Time{}, false
 	}
+	if c := &e.capCache; c.at.Equal(now) && c.valid {
+		return c.g, c.mid, c.ok
+	}
 	g, mid, _, ok = e.growth(now, time.Time{})
 	if (e.censGrowth > g || !ok) && e.censGrowth > 0 {
 		g, mid, ok = e.censGrowth, e.censMid, true
 	}
+	e.capCache = growthCache{at: now, valid: true, g: g, mid: mid, ok: ok}
 	return g, mid, ok
 }
 
-// growthSince is growth over the replies to requests sent after since.
+// growthCache keeps a cycle's capacityGrowth for the other direction.
+type growthCache struct {
+	at, mid time.Time
+	g       float64
+	ok      bool
+	valid   bool
+}
+
+// growthSince is growth over the replies to requests sent after since;
+// with only two of them, their difference (when it stands out from the
+// jitter).
 func (e *estimator) growthSince(now, since time.Time) (g float64, n int, ok bool) {
 	g, _, n, ok = e.growth(now, since)
+	if n == 2 {
+		a, b := e.newest[0], e.newest[1]
+		if dt := float64(a.sent.Sub(b.sent)); dt > 0 {
+			g, ok = (a.delta-b.delta)/dt, true
+			if math.Abs(g)*dt <= noiseK*e.noise {
+				g = 0
+			}
+		}
+	}
 	return g, n, ok
 }
 
