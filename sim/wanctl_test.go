@@ -79,9 +79,16 @@ func TestDefaultControllerBeatsFixedOnStepDrop(t *testing.T) {
 	NewReport(res).WriteText(&b)
 	t.Log("\n" + b.String())
 	for d := range Dir(2) {
-		ctl, fixed := res.Wanctl.Dirs[d].Scores, res.Fixed.Dirs[d].Scores
-		if !(ctl.AddedDelayMS.P99 < fixed.AddedDelayMS.P99) {
-			t.Errorf("%s: wanctl p99 %.1f ms, fixed %.1f ms: the controller must beat the fixed shaper", d, ctl.AddedDelayMS.P99, fixed.AddedDelayMS.P99)
+		ctl, fixed, oracle := res.Wanctl.Dirs[d].Scores, res.Fixed.Dirs[d].Scores, res.Oracle.Dirs[d].Scores
+		if !(ctl.AddedDelayMS.P99 < fixed.AddedDelayMS.P99/10) {
+			t.Errorf("%s: wanctl p99 %.1f ms, fixed %.1f ms: the controller must beat the fixed shaper by far", d, ctl.AddedDelayMS.P99, fixed.AddedDelayMS.P99)
+		}
+		// DESIGN.md's quality bar, met on this scenario.
+		if ctl.Utilisation < 0.85*oracle.Utilisation {
+			t.Errorf("%s: utilisation %.3f, below 85 %% of the oracle's %.3f", d, ctl.Utilisation, oracle.Utilisation)
+		}
+		if bar := 2*res.TargetBloat.Seconds()*1e3 + oracle.AddedDelayMS.P99; ctl.AddedDelayMS.P99 > bar {
+			t.Errorf("%s: p99 %.1f ms above 2 x target_bloat + the oracle's p99 = %.1f ms", d, ctl.AddedDelayMS.P99, bar)
 		}
 		if res.Wanctl.Dirs[d].Writes == 0 {
 			t.Errorf("%s: the controller never wrote a rate", d)
