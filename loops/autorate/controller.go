@@ -155,8 +155,12 @@ type dirState struct {
 	applied     int64
 	appliedHist [appliedHistLen]ratePoint
 	appliedHead int
-	// lastRaise is when the router last got a higher rate.
-	lastRaise time.Time
+	// lastRaise is when the router last got a higher rate; unconfirmed
+	// while no reply to a request sent since has shown GREEN, beforeRaise
+	// the rate before the unconfirmed increases.
+	lastRaise   time.Time
+	unconfirmed bool
+	beforeRaise int64
 	// cutAt is when the router first had the rate of the last decrease
 	// (zero: not yet, or unknown); cutDelta the raw delta at the decrease.
 	cutAt    time.Time
@@ -481,6 +485,19 @@ func (c *Controller) Step(now time.Time) Decision {
 			if d.zone >= SoftRed && c.decrease(d, d.zone, now, true) {
 				act = Decrease
 			}
+			// Never raise blind: an increase decided before the silence
+			// but not written yet (increases are coalesced) is dropped,
+			// and one that landed while no reply has shown yet that the
+			// link carries it is undone — holding it could hold a probe's
+			// overshoot for as long as the silence lasts.
+			if d.applied > 0 && d.rate > d.applied {
+				d.rate = d.applied
+			}
+			if d.unconfirmed && d.beforeRaise > 0 && d.rate > d.beforeRaise {
+				d.rate = d.beforeRaise
+				act = Decrease
+			}
+			d.unconfirmed = false
 			*dec.Dir(i == 1) = DirDecision{Zone: d.zone, Rate: d.rate, Prev: prev, Changed: d.rate != prev, Action: act, YellowStreak: d.yellowStreak}
 		}
 		return dec
@@ -567,6 +584,9 @@ func (c *Controller) stepDir(d *dirState, now time.Time) DirDecision {
 	}
 	if z == Green {
 		d.greenSinceCut = true
+		if d.unconfirmed && c.load <= c.p.target && c.est.n > 0 && c.est.newestSent().After(d.lastRaise) {
+			d.unconfirmed = false
+		}
 		if d.greenStreak >= c.p.greenRequired && d.rate < d.p.ceiling {
 			next := min(d.p.ceiling, d.rate+d.p.stepUp)
 			if d.applied > 0 {
@@ -657,6 +677,10 @@ func (c *Controller) SetApplied(upload bool, bps int64, now time.Time) {
 	bps = max(bps, 0)
 	if d.applied > 0 && bps > d.applied {
 		d.lastRaise = now
+		if !d.unconfirmed {
+			d.beforeRaise = d.applied
+		}
+		d.unconfirmed = true
 		if d.jump > 0 && (d.est == 0 || float64(bps) > float64(d.est)*(1+nearBand)) {
 			// An increase landed beyond the estimate: the next may be
 			// larger.
@@ -788,6 +812,7 @@ func (c *Controller) decrease(d *dirState, z Zone, now time.Time, blind bool) bo
 	d.cutAt = time.Time{}
 	d.cutDelta = c.raw
 	d.greenSinceCut = false
+	d.unconfirmed = false
 	d.jump = firstJump
 	return true
 }

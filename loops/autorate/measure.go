@@ -73,6 +73,17 @@ func (e *estimator) add(sm sample, calm bool) {
 	}
 }
 
+// newestSent is the send time of the newest request answered.
+func (e *estimator) newestSent() time.Time {
+	var t time.Time
+	for k := 0; k < e.n; k++ {
+		if s := e.back(k).sent; s.After(t) {
+			t = s
+		}
+	}
+	return t
+}
+
 // back returns the k-th newest reply received (0: the newest).
 func (e *estimator) back(k int) sample { return e.hist[(e.head-1-k+historyLen)%historyLen] }
 

@@ -382,3 +382,34 @@ func TestJitterIsNotGrowth(t *testing.T) {
 		t.Errorf("jitter alone cut the rate to %d", lowest)
 	}
 }
+
+// Silence never raises: an increase not written yet is dropped, and one
+// that landed without a reply showing the link carries it is undone (it
+// could be a probe's overshoot, held for as long as the silence lasts).
+// One that a reply confirmed is held.
+func TestSilenceUndoesUnconfirmedIncreases(t *testing.T) {
+	for _, confirmed := range []bool{false, true} {
+		h := newHarness(t, instantWAN())
+		h.c.SetApplied(false, 500e6, h.now)
+		h.c.Restore(Snapshot{Download: DirSnapshot{Rate: 500e6}, Upload: DirSnapshot{Rate: 38e6}})
+		h.cycles(5, 0) // GREEN: the rate climbs ahead of the router
+		if h.c.Rate(false) <= 500e6 {
+			t.Fatalf("setup: no climb (%d)", h.c.Rate(false))
+		}
+		h.c.SetApplied(false, 515e6, h.now) // the increase lands
+		if confirmed {
+			h.cycles(2, 0) // replies to requests sent after it: GREEN
+		}
+		d := h.silence(11) // the replies go stale: no signal
+		switch {
+		case confirmed && d.Download.Rate != 515e6:
+			t.Errorf("confirmed increase not held in silence: %d", d.Download.Rate)
+		case !confirmed && d.Download.Rate != 500e6:
+			t.Errorf("unconfirmed increase not undone in silence: %d, want 500M", d.Download.Rate)
+		}
+		held := d.Download.Rate
+		if d = h.silence(100); d.Download.Rate != held {
+			t.Errorf("silence moved the rate on: %d -> %d", held, d.Download.Rate)
+		}
+	}
+}
