@@ -374,7 +374,13 @@ func TestAutorateEndToEnd(t *testing.T) {
 	if l := e.limit("wanctl-spectrum-down"); l >= 940e6 || l < 200e6 {
 		t.Fatalf("download after bloat %d", l)
 	}
-	e.clock.Advance(3 * time.Second)
+	// Each further decrease waits for replies to requests sent after the
+	// router took the previous one (the writes are real HTTP requests, the
+	// clock is virtual): allow 5 s.
+	for range 10 {
+		e.clock.Advance(500 * ms)
+		e.settled()
+	}
 	w := e.settled()
 	if w.Download.Zone != "RED" || w.Download.LastWrittenRate != 200e6 {
 		t.Fatalf("sustained bloat %+v", w.Download)
@@ -529,9 +535,16 @@ func TestAutorateBlackout(t *testing.T) {
 		t.Fatalf("silent RED %+v", w)
 	}
 	// Replies back: the rate climbs; silence again while GREEN holds the
-	// rate where it is, however long, and writes nothing.
+	// rate where it is, however long, and writes nothing. (The increase
+	// must have landed and been confirmed by replies first: silence undoes
+	// an increase no reply has confirmed.)
 	e.meas.set(20*ms, false)
 	e.clock.Advance(time.Second)
+	e.settled()
+	for range 4 {
+		e.clock.Advance(50 * ms)
+		e.settled()
+	}
 	e.meas.set(0, true)
 	e.clock.Advance(2 * time.Second)
 	w = e.settled()
