@@ -500,11 +500,12 @@ func logRun(ctx context.Context, log *slog.Logger, res *Result, in *Inputs, alte
 	attrs := []slog.Attr{
 		slog.String("state", dec.State),
 		slog.String("assessment", string(a.Level)),
-		slog.String("reason", a.Reason),
 		slog.String("action", string(res.Action)),
 	}
 	if tr := dec.Transition; tr != nil {
-		attrs = append(attrs, slog.String("transition", tr.Reason))
+		attrs = append(attrs, slog.String("reason", tr.Reason))
+	} else {
+		attrs = append(attrs, slog.String("reason", a.Reason))
 	}
 	if dec.Blocked != "" {
 		attrs = append(attrs, slog.String("blocked", dec.Blocked))
