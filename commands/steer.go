@@ -11,7 +11,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/wanctl/wanctl/loops/steer"
-	"github.com/wanctl/wanctl/routeros"
 )
 
 // steerDeps replace what `wanctl steer` builds for itself (tests only);
@@ -53,7 +52,7 @@ func steerCommand(stdio IO) *cli.Command {
 				deps = *stdio.steer
 			}
 			prim := cfg.WAN(cfg.Steering.Primary)
-			client, err := routeros.NewWithOptions(cfg.Router(prim.Router), routeros.Options{Logger: log})
+			client, err := steer.NewRouterClient(cfg.Router(prim.Router), log)
 			if err != nil {
 				return cli.Exit(err.Error(), 1)
 			}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -22,7 +23,8 @@ import (
 )
 
 // testConfig is a two-WAN configuration with steering; %s are the router
-// URL, the state and the lock directory, and extra steering thresholds.
+// URL, the state and the lock directory, the primary's reflectors and the
+// steering thresholds.
 const testConfig = `
 router "edge" {
   url          = %q
@@ -40,7 +42,7 @@ wan "spectrum" {
   interface = "ether1"
   gateway   = "100.64.0.1"
   measurement {
-    reflectors = ["1.1.1.1", "8.8.8.8"]
+    reflectors = [%s]
   }
   download {
     ceiling = "940M"
@@ -90,6 +92,7 @@ type env struct {
 	emu    *emulator.Emulator
 	srv    *httptest.Server
 	cfg    *hcl.Config
+	path   string // the configuration file (for real processes)
 	client *routeros.Client
 	now    time.Time
 	rtt    time.Duration // the scripted RTT of every reflector
@@ -120,6 +123,12 @@ func (s *syncBuffer) Reset() {
 }
 
 func newEnv(t testing.TB, latency time.Duration, thresholds string) *env {
+	return newEnvReflectors(t, latency, thresholds, `"1.1.1.1", "8.8.8.8"`)
+}
+
+// newEnvReflectors is newEnv with other primary reflectors (loopback ones
+// for runs that really ping).
+func newEnvReflectors(t testing.TB, latency time.Duration, thresholds, reflectors string) *env {
 	tt, _ := t.(*testing.T)
 	emu := emulator.New(emulator.Options{Username: "wanctl", Password: "pw", Latency: latency})
 	srv := httptest.NewServer(emu)
@@ -128,8 +137,12 @@ func newEnv(t testing.TB, latency time.Duration, thresholds string) *env {
 	if thresholds == "" {
 		thresholds = "    red_samples   = 2\n    green_samples = 3"
 	}
-	src := fmt.Sprintf(testConfig, srv.URL, filepath.Join(dir, "state"), filepath.Join(dir, "run"), thresholds)
-	cfg, diags := hcl.Parse(filepath.Join(dir, "wanctl.hcl"), []byte(src), hcl.Options{FileMode: 0o600})
+	src := fmt.Sprintf(testConfig, srv.URL, filepath.Join(dir, "state"), filepath.Join(dir, "run"), reflectors, thresholds)
+	path := filepath.Join(dir, "wanctl.hcl")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := hcl.Parse(path, []byte(src), hcl.Options{FileMode: 0o600})
 	if cfg == nil {
 		var b bytes.Buffer
 		diags.WriteText(&b, false)
@@ -159,7 +172,7 @@ func newEnv(t testing.TB, latency time.Duration, thresholds string) *env {
 		t.Fatal(err)
 	}
 	emu.ClearRequests()
-	return &env{t: tt, emu: emu, srv: srv, cfg: cfg, client: client,
+	return &env{t: tt, emu: emu, srv: srv, cfg: cfg, path: path, client: client,
 		now: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC), rtt: 20 * time.Millisecond, log: &syncBuffer{}}
 }
 
@@ -172,6 +185,9 @@ func (e *env) autorate(wan string, zone autorate.Zone, age time.Duration) {
 		BaselineRTTMs: 20,
 	}
 	for _, r := range e.cfg.WAN(wan).Measurement.Reflectors {
+		st.Reflectors = append(st.Reflectors, autorate.ReflectorState{Address: r.String(), BaselineRTTMs: 20})
+	}
+	for _, r := range e.cfg.WAN(wan).Measurement.TCPFallback {
 		st.Reflectors = append(st.Reflectors, autorate.ReflectorState{Address: r.String(), BaselineRTTMs: 20})
 	}
 	if err := autorate.WriteState(autorate.StatePath(e.cfg.Daemon.StateDir, wan), &st); err != nil {

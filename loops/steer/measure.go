@@ -78,6 +78,9 @@ type PingMeasurer struct {
 	Budget   time.Duration // the whole measurement, TCP fallback included
 	Mode     ping.Mode
 	Log      *slog.Logger
+
+	// icmp replaces the ICMP burst (tests: a network where nothing answers).
+	icmp func(ctx context.Context, w *hcl.WAN, rounds int, interval, timeout time.Duration, deadline time.Time) ([]Sample, error)
 }
 
 // MeasureRTT implements RTTMeasurer.
@@ -101,7 +104,11 @@ func (m *PingMeasurer) MeasureRTT(ctx context.Context, w *hcl.WAN) ([]Sample, er
 	var samples []Sample
 	var icmpErr error
 	if refl := w.Measurement.Reflectors; len(refl) > 0 {
-		samples, icmpErr = m.burst(ctx, w, rounds, interval, timeout, deadline)
+		burst := m.icmp
+		if burst == nil {
+			burst = m.burst
+		}
+		samples, icmpErr = burst(ctx, w, rounds, interval, timeout, deadline)
 		if len(samples) > 0 {
 			return samples, nil
 		}
