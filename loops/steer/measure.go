@@ -140,7 +140,11 @@ func (m *PingMeasurer) MeasureRTT(ctx context.Context, w *hcl.WAN) ([]Sample, er
 }
 
 func (m *PingMeasurer) burst(ctx context.Context, w *hcl.WAN, rounds int, interval, timeout time.Duration, deadline time.Time) ([]Sample, error) {
-	p, err := ping.Open(ping.Options{Source: w.Measurement.Source, Mode: m.Mode, Logger: m.Log})
+	var log *slog.Logger
+	if m.Log != nil {
+		log = slog.New(quiet{m.Log.Handler()})
+	}
+	p, err := ping.Open(ping.Options{Source: w.Measurement.Source, Mode: m.Mode, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -214,3 +218,25 @@ func tcpConnectRTT(ctx context.Context, src netip.Addr, target netip.AddrPort, t
 	c.Close()
 	return rtt, nil
 }
+
+// quiet demotes the pinger's info records ("ping socket opened", worth a
+// line once in a daemon's life, not every 2 s) to debug, keeping a run to
+// one log line.
+type quiet struct{ h slog.Handler }
+
+func (q quiet) Enabled(ctx context.Context, l slog.Level) bool {
+	if l == slog.LevelInfo {
+		l = slog.LevelDebug
+	}
+	return q.h.Enabled(ctx, l)
+}
+
+func (q quiet) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level == slog.LevelInfo {
+		r.Level = slog.LevelDebug
+	}
+	return q.h.Handle(ctx, r)
+}
+
+func (q quiet) WithAttrs(a []slog.Attr) slog.Handler { return quiet{q.h.WithAttrs(a)} }
+func (q quiet) WithGroup(n string) slog.Handler      { return quiet{q.h.WithGroup(n)} }

@@ -190,8 +190,8 @@ func Run(ctx context.Context, d Deps) (res Result, err error) {
 		return res, qerr
 	}
 	if len(rules) == 0 {
-		return res, fmt.Errorf("the router has no wanctl steering rules (mark-connection rules in /%s commented %s...): run `wanctl apply -config %s` first, which creates them (disabled)",
-			routeros.MenuMangle, plan.Marker("steering.rule."), cfg.Filename)
+		return res, fmt.Errorf("the router has no wanctl steering rules (mark-connection rules in /%s commented %q): run `wanctl apply -config %s` first, which creates them (disabled)",
+			routeros.MenuMangle, plan.Marker(plan.SteerRuleAddress("<rule>")), cfg.Filename)
 	}
 	in.Queue = queue
 	if !queue.OK {
