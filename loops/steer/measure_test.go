@@ -1,8 +1,10 @@
 package steer
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -23,7 +25,8 @@ func loopbackWAN(reflectors ...string) *hcl.WAN {
 
 // TestPingMeasurerLoopback pings real loopback reflectors (IPv4 and IPv6).
 func TestPingMeasurerLoopback(t *testing.T) {
-	m := &PingMeasurer{}
+	var logs bytes.Buffer
+	m := &PingMeasurer{Log: slog.New(slog.NewTextHandler(&logs, nil))}
 	w := loopbackWAN("127.0.0.1", "127.0.0.2", "::1")
 	start := time.Now()
 	samples, err := m.MeasureRTT(context.Background(), w)
@@ -44,6 +47,9 @@ func TestPingMeasurerLoopback(t *testing.T) {
 		}
 	}
 	t.Logf("%d samples in %v", len(samples), took)
+	if logs.Len() != 0 {
+		t.Errorf("the pinger logged at info in a one-shot:\n%s", logs.String())
+	}
 }
 
 // listener accepts TCP connections on loopback until the test ends.
