@@ -91,6 +91,7 @@ func newApp(stdio IO) *cli.App {
 		planCommand(stdio),
 		applyCommand(stdio),
 		steerCommand(stdio),
+		demoCommand(stdio),
 	}
 	for _, c := range app.Commands {
 		c.Flags = append(c.Flags, commonFlags()...)
