@@ -21,10 +21,11 @@ type IO struct {
 	// Getenv looks up environment variables; nil means os.Getenv.
 	Getenv func(string) string
 
-	// autorate and calibrate replace what those commands build (tests
+	// autorate, calibrate and steer replace what those commands build (tests
 	// only).
 	autorate  *autorateDeps
 	calibrate *calibrateDeps
+	steer     *steerDeps
 }
 
 func (s IO) getenv(k string) string {
@@ -89,6 +90,8 @@ func newApp(stdio IO) *cli.App {
 		statusCommand(stdio),
 		planCommand(stdio),
 		applyCommand(stdio),
+		steerCommand(stdio),
+		demoCommand(stdio),
 		simulateCommand(stdio),
 	}
 	for _, c := range app.Commands {

@@ -73,7 +73,7 @@ func autorateCommand(stdio IO) *cli.Command {
 // loadForDaemon loads the configuration; invalid -> an exit error carrying
 // the rendered diagnostics. Warnings are logged.
 func loadForDaemon(path string, stdio IO, log *slog.Logger) (*hcl.Config, error) {
-	cfg, diags := loadConfig(path, stdio)
+	cfg, diags := loadConfig(path, stdio, nil)
 	if cfg == nil {
 		var b bytes.Buffer
 		diags.WriteText(&b, false)

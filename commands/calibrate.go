@@ -64,12 +64,12 @@ func calibrateCommand(stdio IO) *cli.Command {
 
 func runCalibrate(c *cli.Context, stdio IO, log *slog.Logger, dur time.Duration, deps calibrateDeps) error {
 	path := configPath(c, stdio)
-	cfg, diags := loadConfigNoSecrets(path, stdio)
+	cfg, diags := loadConfig(path, stdio, new([]string))
 	if cfg == nil {
 		diags.WriteText(stdio.Err, useColor(c, stdio, stdio.Err))
 		return cli.Exit(fmt.Sprintf("%s is invalid: fix it first (wanctl validate -config %s)", path, path), 1)
 	}
-	wans, err := pickWANs(cfg, c.StringSlice("wan"))
+	wans, err := cfg.SelectWANs(c.StringSlice("wan"))
 	if err != nil {
 		return cli.Exit(err.Error(), 1)
 	}
@@ -175,25 +175,6 @@ func wanNames(wans []*hcl.WAN) string {
 		n[i] = w.Name
 	}
 	return strings.Join(n, ", ")
-}
-
-// pickWANs selects the -wan ones (all when none given).
-func pickWANs(cfg *hcl.Config, names []string) ([]*hcl.WAN, error) {
-	if len(names) == 0 {
-		if len(cfg.WANs) == 0 {
-			return nil, fmt.Errorf("%s declares no wan block", cfg.Filename)
-		}
-		return cfg.WANs, nil
-	}
-	var out []*hcl.WAN
-	for _, n := range names {
-		w := cfg.WAN(n)
-		if w == nil {
-			return nil, fmt.Errorf("-wan %q: no such wan in %s (declared: %s)", n, cfg.Filename, wanNames(cfg.WANs))
-		}
-		out = append(out, w)
-	}
-	return out, nil
 }
 
 // fmtMs renders a duration in milliseconds with 3 significant digits

@@ -57,7 +57,7 @@ func planCommand(stdio IO) *cli.Command {
 // loadForPlan loads the configuration, printing its diagnostics to stderr.
 func loadForPlan(c *cli.Context, stdio IO) (*hcl.Config, error) {
 	path := configPath(c, stdio)
-	cfg, diags := loadConfig(path, stdio)
+	cfg, diags := loadConfig(path, stdio, nil)
 	if cfg == nil || len(diags.Warnings()) > 0 {
 		if err := diags.WriteText(stdio.Err, useColor(c, stdio, stdio.Err)); err != nil {
 			return nil, cli.Exit(fmt.Sprintf("writing diagnostics: %v", err), 1)

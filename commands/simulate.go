@@ -58,7 +58,7 @@ func simulateConfig(c *cli.Context, stdio IO) (*hcl.Config, error) {
 		}
 		return cfg, nil
 	}
-	cfg, diags := loadConfigNoSecrets(path, stdio)
+	cfg, diags := loadConfig(path, stdio, new([]string))
 	if cfg == nil {
 		diags.WriteText(stdio.Err, useColor(c, stdio, stdio.Err))
 		return nil, cli.Exit(fmt.Sprintf("%s is invalid: fix it first (wanctl validate -config %s)", path, path), 1)

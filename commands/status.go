@@ -89,7 +89,7 @@ func statusCommand(stdio IO) *cli.Command {
 				return cli.Exit(fmt.Sprintf("status takes no arguments (got %q)", c.Args().First()), 1)
 			}
 			path := configPath(c, stdio)
-			cfg, diags := loadConfigNoSecrets(path, stdio)
+			cfg, diags := loadConfig(path, stdio, new([]string))
 			if cfg == nil {
 				diags.WriteText(stdio.Err, useColor(c, stdio, stdio.Err))
 				return cli.Exit(fmt.Sprintf("%s is invalid: fix it first (wanctl validate -config %s)", path, path), 1)
@@ -112,30 +112,6 @@ func statusCommand(stdio IO) *cli.Command {
 			return nil
 		},
 	}
-}
-
-// loadConfigNoSecrets loads the configuration for commands that never talk
-// to the router (status, calibrate): an env() variable that is unset (the
-// router password lives in the service's EnvironmentFile, not in an admin's
-// shell) is not an error for them.
-func loadConfigNoSecrets(path string, stdio IO) (*hcl.Config, *hcl.Diagnostics) {
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return hcl.Load(path) // the same read error, rendered by hcl
-	}
-	var mode os.FileMode
-	if st, err := os.Stat(path); err == nil {
-		mode = st.Mode().Perm()
-	}
-	return hcl.Parse(path, src, hcl.Options{
-		FileMode: mode,
-		LookupEnv: func(k string) (string, bool) {
-			if v := stdio.getenv(k); v != "" {
-				return v, true
-			}
-			return "unset-" + k, true
-		},
-	})
 }
 
 // healthURL is the /health URL for daemon.listen; a wildcard host is asked

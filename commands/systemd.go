@@ -16,7 +16,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/wanctl/wanctl/hcl"
 	"github.com/wanctl/wanctl/systemd"
 )
 
@@ -131,7 +130,8 @@ func renderOptions(c *cli.Context, stdio IO) (systemd.RenderOptions, error) {
 			opts.ConfigPath, systemd.DefaultStateDir, systemd.DefaultLockDir)
 		return opts, nil
 	}
-	cfg, diags, missing := loadForRender(opts.ConfigPath, stdio)
+	var missing []string
+	cfg, diags := loadConfig(opts.ConfigPath, stdio, &missing)
 	if len(diags.Diags) > 0 {
 		if err := diags.WriteText(stdio.Err, useColor(c, stdio, stdio.Err)); err != nil {
 			return opts, cli.Exit(fmt.Sprintf("writing diagnostics: %v", err), 1)
@@ -148,39 +148,6 @@ func renderOptions(c *cli.Context, stdio IO) (systemd.RenderOptions, error) {
 	}
 	opts.StateDir, opts.LockDir = cfg.Daemon.StateDir, cfg.Daemon.LockDir
 	return opts, nil
-}
-
-// loadForRender loads the configuration like the services will, except
-// that env() never fails: the secrets the services get from
-// /etc/wanctl/env are usually not in the shell that installs the units, and
-// rendering needs none of them. missing lists the variables that were not
-// set.
-func loadForRender(path string, stdio IO) (*hcl.Config, *hcl.Diagnostics, []string) {
-	src, err := os.ReadFile(path)
-	if err != nil {
-		cfg, diags := hcl.Load(path) // the same read error, rendered by hcl
-		return cfg, diags, nil
-	}
-	var mode fs.FileMode
-	if st, err := os.Stat(path); err == nil {
-		mode = st.Mode().Perm()
-	}
-	seen := map[string]bool{}
-	var missing []string
-	cfg, diags := hcl.Parse(path, src, hcl.Options{
-		FileMode: mode,
-		LookupEnv: func(k string) (string, bool) {
-			if v := stdio.getenv(k); v != "" {
-				return v, true
-			}
-			if !seen[k] {
-				seen[k] = true
-				missing = append(missing, k)
-			}
-			return "unset-while-rendering", true
-		},
-	})
-	return cfg, diags, missing
 }
 
 // step is one follow-up shell line: commands joined with "&&".

@@ -2,7 +2,7 @@ package commands
 
 import (
 	"fmt"
-	"os"
+	"slices"
 
 	"github.com/urfave/cli/v2"
 
@@ -28,7 +28,7 @@ func validateCommand(stdio IO) *cli.Command {
 				return err
 			}
 			path := configPath(c, stdio)
-			cfg, diags := loadConfig(path, stdio)
+			cfg, diags := loadConfig(path, stdio, nil)
 			if cfg != nil {
 				log.Debug("configuration loaded", "file", path, "routers", len(cfg.Routers), "wans", len(cfg.WANs),
 					"steering", cfg.Steering != nil, "warnings", len(diags.Warnings()))
@@ -68,25 +68,28 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-// loadConfig is hcl.Load with the command's environment: when stdio has its
-// own Getenv (tests), env() reads from it, an empty value counting as unset.
-func loadConfig(path string, stdio IO) (*hcl.Config, *hcl.Diagnostics) {
-	if stdio.Getenv == nil {
+// loadConfig is hcl.Load with the command's environment: when stdio has
+// its own Getenv (tests), env() reads from it, an empty value counting as
+// unset. With unset non-nil, an unset env() variable is no error: it reads
+// as a placeholder and its name is recorded — for commands that never talk
+// to the router (status, calibrate, systemd render), whose users' shells
+// usually lack the secrets the services get from /etc/wanctl/env.
+func loadConfig(path string, stdio IO, unset *[]string) (*hcl.Config, *hcl.Diagnostics) {
+	if stdio.Getenv == nil && unset == nil {
 		return hcl.Load(path)
 	}
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return hcl.Load(path) // the same read error, rendered by hcl
-	}
-	var mode os.FileMode
-	if st, err := os.Stat(path); err == nil {
-		mode = st.Mode().Perm()
-	}
-	return hcl.Parse(path, src, hcl.Options{
-		FileMode: mode,
+	return hcl.LoadFile(path, hcl.Options{
 		LookupEnv: func(k string) (string, bool) {
-			v := stdio.Getenv(k)
-			return v, v != ""
+			if v := stdio.getenv(k); v != "" {
+				return v, true
+			}
+			if unset == nil {
+				return "", false
+			}
+			if !slices.Contains(*unset, k) {
+				*unset = append(*unset, k)
+			}
+			return "unset-" + k, true
 		},
 	})
 }

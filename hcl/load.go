@@ -31,7 +31,11 @@ type Options struct {
 // Load reads, decodes, defaults and validates the configuration at path,
 // with the real environment and the file's real mode. The Config is nil
 // when the diagnostics have errors.
-func Load(path string) (*Config, *Diagnostics) {
+func Load(path string) (*Config, *Diagnostics) { return LoadFile(path, Options{}) }
+
+// LoadFile is Load with options: LookupEnv and ReadFile as for Parse; the
+// file mode, when opts.FileMode is zero, is the file's own.
+func LoadFile(path string, opts Options) (*Config, *Diagnostics) {
 	src, err := os.ReadFile(path)
 	var mode fs.FileMode
 	if err == nil {
@@ -48,7 +52,10 @@ func Load(path string) (*Config, *Diagnostics) {
 				"(the default is /etc/wanctl/wanctl.hcl); examples are in the examples/ directory.", err),
 		}}}
 	}
-	return Parse(path, src, Options{FileMode: mode})
+	if opts.FileMode == 0 {
+		opts.FileMode = mode
+	}
+	return Parse(path, src, opts)
 }
 
 // Parse decodes, defaults and validates configuration source. filename

@@ -8,8 +8,11 @@ package hcl
 
 import (
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
 	hcl "github.com/hashicorp/hcl/v2"
@@ -44,6 +47,33 @@ func (c *Config) WAN(name string) *WAN {
 		}
 	}
 	return nil
+}
+
+// SelectWANs returns the named WANs in the order given, without repeats;
+// no names selects every WAN. An unknown name is an error listing the
+// declared ones (the names come from -wan flags).
+func (c *Config) SelectWANs(names []string) ([]*WAN, error) {
+	if len(names) == 0 {
+		if len(c.WANs) == 0 {
+			return nil, fmt.Errorf("%s declares no wan block", c.Filename)
+		}
+		return c.WANs, nil
+	}
+	var out []*WAN
+	for _, n := range names {
+		w := c.WAN(n)
+		if w == nil {
+			have := make([]string, 0, len(c.WANs))
+			for _, x := range c.WANs {
+				have = append(have, x.Name)
+			}
+			return nil, fmt.Errorf("-wan %q: no such wan in %s (declared: %s)", n, c.Filename, strings.Join(have, ", "))
+		}
+		if !slices.Contains(out, w) {
+			out = append(out, w)
+		}
+	}
+	return out, nil
 }
 
 // Secret holds a credential. It never prints itself: fmt, slog and JSON all

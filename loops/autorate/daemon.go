@@ -10,7 +10,6 @@ import (
 	"os"
 	"reflect"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -123,7 +122,7 @@ func NewDaemon(dc DaemonConfig) (_ *Daemon, err error) {
 	if dm.interval <= 0 {
 		dm.interval = 50 * time.Millisecond
 	}
-	wans, err := selectWANs(cfg, dc.WANs)
+	wans, err := cfg.SelectWANs(dc.WANs)
 	if err != nil {
 		return nil, err
 	}
@@ -215,30 +214,6 @@ func NewDaemon(dc DaemonConfig) (_ *Daemon, err error) {
 		}
 	}
 	return dm, nil
-}
-
-func selectWANs(cfg *hcl.Config, names []string) ([]*hcl.WAN, error) {
-	if len(names) == 0 {
-		if len(cfg.WANs) == 0 {
-			return nil, fmt.Errorf("%s declares no wan block", cfg.Filename)
-		}
-		return cfg.WANs, nil
-	}
-	var out []*hcl.WAN
-	for _, n := range names {
-		w := cfg.WAN(n)
-		if w == nil {
-			have := make([]string, 0, len(cfg.WANs))
-			for _, x := range cfg.WANs {
-				have = append(have, x.Name)
-			}
-			return nil, fmt.Errorf("-wan %q: no such wan in %s (declared: %s)", n, cfg.Filename, strings.Join(have, ", "))
-		}
-		if !slices.Contains(out, w) {
-			out = append(out, w)
-		}
-	}
-	return out, nil
 }
 
 // Addr is the address the HTTP server listens on.

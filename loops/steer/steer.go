@@ -112,6 +112,9 @@ type WANState struct {
 	BaselineRTT time.Duration
 	// DownloadZone is autorate's download zone: GREEN, YELLOW, SOFT_RED, RED.
 	DownloadZone string
+	// Why says what is wrong when Trusted is false ("no state file",
+	// "state 9.2s old (state_max_age 5s)", ...); "" gives a generic text.
+	Why string
 }
 
 // QueueStats are the primary download queue's counters from one GET.
@@ -203,7 +206,11 @@ func Assess(prev State, in Inputs, th hcl.SteerThresholds) Assessment {
 
 	var missing []string
 	if !in.Primary.Trusted {
-		missing = append(missing, "primary autorate state untrusted (missing or older than state_max_age)")
+		why := "missing or older than state_max_age"
+		if in.Primary.Why != "" {
+			why = in.Primary.Why
+		}
+		missing = append(missing, "primary autorate state untrusted ("+why+")")
 	}
 	if !in.RTTOK {
 		missing = append(missing, "no RTT measurement")
@@ -341,7 +348,11 @@ func Step(prev State, in Inputs, th hcl.SteerThresholds, primary, alternate stri
 // or "" when it may.
 func alternateProblem(w WANState, name string) string {
 	if !w.Trusted {
-		return fmt.Sprintf("alternate %s untrusted (autorate state missing or older than state_max_age)", name)
+		why := "autorate state missing or older than state_max_age"
+		if w.Why != "" {
+			why = w.Why
+		}
+		return fmt.Sprintf("alternate %s untrusted (%s)", name, why)
 	}
 	switch z := strings.ToUpper(w.DownloadZone); z {
 	case "RED", "SOFT_RED":

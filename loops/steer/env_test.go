@@ -1,0 +1,269 @@
+package steer
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wanctl/wanctl/apply"
+	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/loops/autorate"
+	"github.com/wanctl/wanctl/plan"
+	"github.com/wanctl/wanctl/routeros"
+	"github.com/wanctl/wanctl/routeros/emulator"
+)
+
+// testConfig is a two-WAN configuration with steering; %s are the router
+// URL, the state and the lock directory, the primary's reflectors and the
+// steering thresholds.
+const testConfig = `
+router "edge" {
+  url          = %q
+  username     = "wanctl"
+  password     = "pw"
+  host_address = "192.168.88.10"
+}
+
+daemon {
+  state_dir = %q
+  lock_dir  = %q
+}
+
+wan "spectrum" {
+  interface = "ether1"
+  gateway   = "100.64.0.1"
+  measurement {
+    reflectors = [%s]
+  }
+  download {
+    ceiling = "940M"
+  }
+  upload {
+    ceiling = "38M"
+  }
+}
+
+wan "att" {
+  interface = "ether2"
+  gateway   = "192.168.1.254"
+  measurement {
+    reflectors = ["9.9.9.9"]
+  }
+  download {
+    ceiling = "300M"
+  }
+  upload {
+    ceiling = "100M"
+  }
+}
+
+steering {
+  primary   = "spectrum"
+  alternate = "att"
+
+  rule "voip" {
+    protocol  = "udp"
+    dst_ports = "3478-3481,5060"
+  }
+
+  rule "latency-sensitive" {
+    dscp = ["ef", "af31"]
+  }
+
+  thresholds {
+%s
+  }
+}
+`
+
+// env is an emulated router with the configuration applied, a state
+// directory and a virtual clock.
+type env struct {
+	t      *testing.T
+	emu    *emulator.Emulator
+	srv    *httptest.Server
+	cfg    *hcl.Config
+	path   string // the configuration file (for real processes)
+	client *routeros.Client
+	now    time.Time
+	rtt    time.Duration // the scripted RTT of every reflector
+	log    *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func (s *syncBuffer) Reset() {
+	s.mu.Lock()
+	s.b.Reset()
+	s.mu.Unlock()
+}
+
+func newEnv(t testing.TB, latency time.Duration, thresholds string) *env {
+	return newEnvReflectors(t, latency, thresholds, `"1.1.1.1", "8.8.8.8"`)
+}
+
+// newEnvReflectors is newEnv with other primary reflectors (loopback ones
+// for runs that really ping).
+func newEnvReflectors(t testing.TB, latency time.Duration, thresholds, reflectors string) *env {
+	tt, _ := t.(*testing.T)
+	emu := emulator.New(emulator.Options{Username: "wanctl", Password: "pw", Latency: latency})
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	if thresholds == "" {
+		thresholds = "    red_samples   = 2\n    green_samples = 3"
+	}
+	src := fmt.Sprintf(testConfig, srv.URL, filepath.Join(dir, "state"), filepath.Join(dir, "run"), reflectors, thresholds)
+	path := filepath.Join(dir, "wanctl.hcl")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, diags := hcl.Parse(path, []byte(src), hcl.Options{FileMode: 0o600})
+	if cfg == nil {
+		var b bytes.Buffer
+		diags.WriteText(&b, false)
+		t.Fatalf("config: %s", b.String())
+	}
+	// defconf FastTracks; turn it off like a user would before apply.
+	for _, f := range emu.Objects(routeros.MenuFilter) {
+		if f["action"] == "fasttrack-connection" {
+			if err := emu.SetObject(routeros.MenuFilter, f.ID(), routeros.Object{"disabled": "true"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	client, err := routeros.New(cfg.Routers[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	p, err := plan.Make(ctx, cfg, func(*hcl.Router) (plan.Reader, error) { return client, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Errors) > 0 {
+		t.Fatalf("plan errors: %v", p.Errors)
+	}
+	if _, err := apply.Apply(ctx, p, map[string]apply.Client{"edge": client}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	emu.ClearRequests()
+	return &env{t: tt, emu: emu, srv: srv, cfg: cfg, path: path, client: client,
+		now: time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC), rtt: 20 * time.Millisecond, log: &syncBuffer{}}
+}
+
+// autorate writes a WAN's autorate state file stamped age before now.
+func (e *env) autorate(wan string, zone autorate.Zone, age time.Duration) {
+	st := autorate.State{
+		Version: autorate.StateVersion, WAN: wan, Timestamp: e.now.Add(-age), Writer: "autorate", Signal: true,
+		Download:      autorate.DirectionState{Queue: e.cfg.WAN(wan).Download.Queue, Zone: zone, Rate: 500_000_000},
+		Upload:        autorate.DirectionState{Queue: e.cfg.WAN(wan).Upload.Queue, Zone: autorate.Green, Rate: 30_000_000},
+		BaselineRTTMs: 20,
+	}
+	for _, r := range e.cfg.WAN(wan).Measurement.Reflectors {
+		st.Reflectors = append(st.Reflectors, autorate.ReflectorState{Address: r.String(), BaselineRTTMs: 20})
+	}
+	for _, r := range e.cfg.WAN(wan).Measurement.TCPFallback {
+		st.Reflectors = append(st.Reflectors, autorate.ReflectorState{Address: r.String(), BaselineRTTMs: 20})
+	}
+	if err := autorate.WriteState(autorate.StatePath(e.cfg.Daemon.StateDir, wan), &st); err != nil {
+		panic(err)
+	}
+}
+
+// queue sets the primary download queue's counters.
+func (e *env) queue(dropped, queued int64) {
+	e.emu.SetQueueStats("wanctl-spectrum-down", emulator.QueueStats{Dropped: dropped, QueuedPackets: queued})
+}
+
+func (e *env) deps() Deps {
+	return Deps{
+		Config: e.cfg,
+		Router: e.client,
+		RTT:    RTTFunc(func(ctx context.Context, w *hcl.WAN) ([]Sample, error) { return ConstantRTT(e.rtt).MeasureRTT(ctx, w) }),
+		Now:    func() time.Time { return e.now },
+		Log:    slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+}
+
+// run advances the clock by 2 s and runs one cycle.
+func (e *env) run() (Result, error) {
+	e.now = e.now.Add(2 * time.Second)
+	return Run(context.Background(), e.deps())
+}
+
+func (e *env) mustRun() Result {
+	e.t.Helper()
+	r, err := e.run()
+	if err != nil {
+		e.t.Fatalf("run: %v\nlog:\n%s", err, e.log.String())
+	}
+	return r
+}
+
+// rules returns the steering mark-connection rules' disabled values by
+// comment, and the mark-routing rule's.
+func (e *env) rules() (steering map[string]string, markRouting string) {
+	steering = map[string]string{}
+	for _, o := range e.emu.Objects(routeros.MenuMangle) {
+		switch {
+		case plan.IsSteeringRule(o):
+			steering[o["comment"]] = o["disabled"]
+		case o["comment"] == plan.Marker(plan.MarkRoutingAddress):
+			markRouting = o["disabled"]
+		}
+	}
+	return steering, markRouting
+}
+
+// wantRules checks that every steering rule has disabled=want and that the
+// mark-routing rule stays enabled.
+func (e *env) wantRules(want string) {
+	e.t.Helper()
+	st, mr := e.rules()
+	if len(st) != 3 { // voip, latency-sensitive ef and af31
+		e.t.Fatalf("steering rules on the router: %v", st)
+	}
+	for c, d := range st {
+		if d != want {
+			e.t.Errorf("rule %s disabled=%s, want %s", c, d, want)
+		}
+	}
+	if mr != "false" {
+		e.t.Errorf("mark-routing rule disabled=%q, want false (never touched)", mr)
+	}
+}
+
+func (e *env) requests() []string {
+	var out []string
+	for _, r := range e.emu.Requests() {
+		p := r.Method + " " + strings.TrimPrefix(r.Path, "/rest/")
+		out = append(out, p)
+	}
+	e.emu.ClearRequests()
+	return out
+}

@@ -1,0 +1,529 @@
+package steer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/loops/autorate"
+	"github.com/wanctl/wanctl/loops/lockfile"
+	"github.com/wanctl/wanctl/plan"
+	"github.com/wanctl/wanctl/routeros"
+	"github.com/wanctl/wanctl/routeros/emulator"
+)
+
+// fresh writes both WANs' autorate states, half a second old.
+func (e *env) fresh(primary, alternate autorate.Zone) {
+	e.autorate("spectrum", primary, 500*time.Millisecond)
+	e.autorate("att", alternate, 500*time.Millisecond)
+}
+
+func (e *env) statePath() string { return filepath.Join(e.cfg.Daemon.StateDir, StateFileName) }
+
+func (e *env) stateBytes() []byte {
+	e.t.Helper()
+	b, err := os.ReadFile(e.statePath())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return b
+}
+
+// congest runs RED cycles (RTT 40 ms over the baseline, 100 drops per run,
+// 80 packets queued) until the run before the transition, and returns the
+// cumulative drop counter.
+func (e *env) congestUntilOneShort() int64 {
+	e.t.Helper()
+	e.rtt = 60 * time.Millisecond
+	var dropped int64
+	for i := 0; i < 20; i++ {
+		dropped += 100
+		e.fresh(autorate.Red, autorate.Green)
+		e.queue(dropped, 80)
+		r := e.mustRun()
+		if r.Decision.Transition != nil {
+			e.t.Fatalf("transition too early: %+v", r.Decision)
+		}
+		if r.State.RedStreak == 1 { // red_samples = 2: the next RED run steers
+			return dropped
+		}
+	}
+	e.t.Fatal("never RED")
+	return 0
+}
+
+func TestRunSteersAndReturns(t *testing.T) {
+	e := newEnv(t, 0, "")
+	e.fresh(autorate.Green, autorate.Green)
+	e.queue(0, 0)
+	r := e.mustRun()
+	if r.State.State != "SPECTRUM_GOOD" || r.Action != ActionNone || r.Decision.Assessment.Level != Green {
+		t.Fatalf("first run: %+v", r)
+	}
+	if got := e.requests(); !reflect.DeepEqual(got, []string{"GET queue/tree", "GET ip/firewall/mangle"}) || r.RouterRequests != 2 {
+		t.Fatalf("quiet run requests %d: %v", r.RouterRequests, got)
+	}
+	e.wantRules("true")
+
+	dropped := e.congestUntilOneShort()
+	e.requests()
+	dropped += 100
+	e.fresh(autorate.Red, autorate.Green)
+	e.queue(dropped, 80)
+	r = e.mustRun()
+	if r.Action != ActionEnable || r.State.State != "SPECTRUM_DEGRADED" || r.Decision.Transition == nil || len(r.Patched) != 3 {
+		t.Fatalf("steering run: %+v", r)
+	}
+	e.wantRules("false")
+	reqs := e.requests()
+	want := []string{"GET queue/tree", "GET ip/firewall/mangle", "PATCH ip/firewall/mangle/", "PATCH ip/firewall/mangle/", "PATCH ip/firewall/mangle/", "GET ip/firewall/mangle"}
+	if len(reqs) != len(want) || r.RouterRequests != 6 {
+		t.Fatalf("steering run requests %d: %v", r.RouterRequests, reqs)
+	}
+	for i := range want {
+		if !strings.HasPrefix(reqs[i], want[i]) {
+			t.Fatalf("steering run requests: %v, want %v", reqs, want)
+		}
+	}
+	var onDisk State
+	if st, err := LoadState(e.statePath()); err != nil || st.State != "SPECTRUM_DEGRADED" || st.TransitionsTotal != 1 || len(st.History) != 1 {
+		t.Fatalf("saved state %+v %v", st, err)
+	} else {
+		onDisk = st
+	}
+	if !strings.Contains(onDisk.History[0].Reason, "RED for 2 consecutive runs") {
+		t.Errorf("history reason %q", onDisk.History[0].Reason)
+	}
+	if !strings.Contains(e.log.String(), "steering SPECTRUM_GOOD -> SPECTRUM_DEGRADED") {
+		t.Errorf("no transition log line:\n%s", e.log.String())
+	}
+
+	// Healthy again: the EWMA decays (YELLOW runs), then green_samples (3)
+	// GREEN runs end steering.
+	e.rtt = 20 * time.Millisecond
+	var greens int
+	for i := 0; i < 30; i++ {
+		e.fresh(autorate.Green, autorate.Green)
+		e.queue(dropped, 0)
+		r = e.mustRun()
+		if r.Decision.Assessment.Level == Green {
+			greens++
+		}
+		if r.Decision.Transition != nil {
+			break
+		}
+		e.wantRules("false")
+	}
+	if r.Action != ActionDisable || r.State.State != "SPECTRUM_GOOD" || greens != 3 {
+		t.Fatalf("after %d GREEN runs: %+v", greens, r)
+	}
+	e.wantRules("true")
+	// The textfile follows the state.
+	prom, err := os.ReadFile(filepath.Join(e.cfg.Daemon.StateDir, TextfileFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lint(t, prom)
+	mfs := parse(t, prom)
+	if v := value(t, mfs, "wanctl_steering_transitions_total", map[string]string{"wan": "spectrum"}); v != 2 {
+		t.Errorf("transitions_total %v", v)
+	}
+	if v := value(t, mfs, "wanctl_steering_degraded", map[string]string{"wan": "spectrum"}); v != 0 {
+		t.Errorf("degraded %v", v)
+	}
+}
+
+func TestRunFilesModes(t *testing.T) {
+	e := newEnv(t, 0, "")
+	e.fresh(autorate.Green, autorate.Green)
+	e.queue(0, 0)
+	e.mustRun()
+	for name, want := range map[string]os.FileMode{StateFileName: 0o600, TextfileFileName: 0o644} {
+		st, err := os.Stat(filepath.Join(e.cfg.Daemon.StateDir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != want {
+			t.Errorf("%s mode %v, want %v", name, st.Mode().Perm(), want)
+		}
+	}
+	ents, _ := os.ReadDir(e.cfg.Daemon.StateDir)
+	for _, en := range ents {
+		if strings.Contains(en.Name(), ".tmp") {
+			t.Errorf("temporary file left behind: %s", en.Name())
+		}
+	}
+}
+
+func TestRunFailedPatchKeepsState(t *testing.T) {
+	e := newEnv(t, 0, "")
+	e.fresh(autorate.Green, autorate.Green)
+	e.queue(0, 0)
+	e.mustRun()
+	dropped := e.congestUntilOneShort()
+	before := e.stateBytes()
+
+	// The second rule's PATCH fails: one rule is already enabled.
+	rules := plan.SteeringRules(e.emu.Objects(routeros.MenuMangle))
+	e.emu.Inject(emulator.Fault{Kind: emulator.FaultServerError, Method: "PATCH", Path: routeros.MenuMangle + "/" + rules[1].ID(), Status: 503, Detail: "busy"})
+	dropped += 100
+	e.fresh(autorate.Red, autorate.Green)
+	e.queue(dropped, 80)
+	r, err := e.run()
+	if err == nil {
+		t.Fatalf("run succeeded despite the failed PATCH: %+v", r)
+	}
+	for _, w := range []string{rules[1]["comment"], "503", "busy", "enable steering rule", "next run retries", "SPECTRUM_GOOD"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q: %v", w, err)
+		}
+	}
+	if !bytes.Equal(e.stateBytes(), before) {
+		t.Fatalf("state changed after a failed run:\n%s\n->\n%s", before, e.stateBytes())
+	}
+	if r.State.State != "SPECTRUM_GOOD" {
+		t.Errorf("result state %q", r.State.State)
+	}
+	st, _ := e.rules()
+	if st[rules[0]["comment"]] != "false" || st[rules[1]["comment"]] != "true" {
+		t.Fatalf("partial change expected: %v", st)
+	}
+
+	// The next run retries the transition and finishes it.
+	dropped += 100
+	e.fresh(autorate.Red, autorate.Green)
+	e.queue(dropped, 80)
+	r = e.mustRun()
+	if r.Action != ActionEnable || r.State.State != "SPECTRUM_DEGRADED" || len(r.Patched) != 2 {
+		t.Fatalf("retry: %+v", r)
+	}
+	e.wantRules("false")
+}
+
+func TestRunFailedPatchThenRecoveredReverts(t *testing.T) {
+	e := newEnv(t, 0, "")
+	e.fresh(autorate.Green, autorate.Green)
+	e.queue(0, 0)
+	e.mustRun()
+	dropped := e.congestUntilOneShort()
+	rules := plan.SteeringRules(e.emu.Objects(routeros.MenuMangle))
+	e.emu.Inject(emulator.Fault{Kind: emulator.FaultServerError, Method: "PATCH", Path: routeros.MenuMangle + "/" + rules[2].ID()})
+	dropped += 100
+	e.fresh(autorate.Red, autorate.Green)
+	e.queue(dropped, 80)
+	if _, err := e.run(); err == nil {
+		t.Fatal("no error")
+	}
+	// The link recovered meanwhile: no transition, and the half-enabled
+	// rules go back to the persisted GOOD state.
+	e.rtt = 20 * time.Millisecond
+	e.fresh(autorate.Green, autorate.Green)
+	e.queue(dropped, 0)
+	r := e.mustRun()
+	if r.Action != ActionReconcile || r.State.State != "SPECTRUM_GOOD" || len(r.Patched) != 2 {
+		t.Fatalf("%+v", r)
+	}
+	e.wantRules("true")
+}
+
+func TestRunReconcilesHandToggledRules(t *testing.T) {
+	e := newEnv(t, 0, "")
+	e.fresh(autorate.Green, autorate.Green)
+	e.queue(0, 0)
+	e.mustRun()
+	rules := plan.SteeringRules(e.emu.Objects(routeros.MenuMangle))
+	if err := e.emu.SetObject(routeros.MenuMangle, rules[0].ID(), routeros.Object{"disabled": "false"}); err != nil {
+		t.Fatal(err)
+	}
+	e.log.Reset()
+	e.fresh(autorate.Green, autorate.Green)
+	r := e.mustRun()
+	if r.Action != ActionReconcile || !reflect.DeepEqual(r.Patched, []string{rules[0]["comment"]}) || r.Decision.Transition != nil {
+		t.Fatalf("%+v", r)
+	}
+	e.wantRules("true")
+	if l := e.log.String(); !strings.Contains(l, "level=WARN") || !strings.Contains(l, rules[0]["comment"]) || !strings.Contains(l, "putting them back") {
+		t.Errorf("reconcile not logged at warn with the rule:\n%s", l)
+	}
+	// A quiet run after that changes nothing.
+	e.requests()
+	e.fresh(autorate.Green, autorate.Green)
+	if r := e.mustRun(); r.Action != ActionNone || r.RouterRequests != 2 {
+		t.Fatalf("%+v", r)
+	}
+}
+
+func TestRunStaleAutorateNeverRed(t *testing.T) {
+	e := newEnv(t, 0, "")
+	e.rtt = 100 * time.Millisecond
+	var dropped int64
+	for i := 0; i < 8; i++ {
+		dropped += 500
+		e.autorate("spectrum", autorate.Red, 6*time.Second) // state_max_age 5s
+		e.autorate("att", autorate.Green, 0)
+		e.queue(dropped, 200)
+		r := e.mustRun()
+		if r.Decision.Assessment.Level == Red || r.State.Degraded() {
+			t.Fatalf("run %d: stale primary state gave %+v", i, r.Decision)
+		}
+		if !strings.Contains(r.Decision.Assessment.Reason, "8s old") { // written 6 s before the clock, which run() moves 2 s on
+			t.Fatalf("reason %q", r.Decision.Assessment.Reason)
+		}
+	}
+	e.wantRules("true")
+	// No state file at all: the same.
+	os.Remove(autorate.StatePath(e.cfg.Daemon.StateDir, "spectrum"))
+	e.queue(dropped+500, 200)
+	r := e.mustRun()
+	if r.Decision.Assessment.Level != Yellow || !strings.Contains(r.Decision.Assessment.Reason, "no state file") {
+		t.Fatalf("%+v", r.Decision.Assessment)
+	}
+}
+
+func TestRunAlternateRedBlocks(t *testing.T) {
+	e := newEnv(t, 0, "")
+	e.rtt = 60 * time.Millisecond
+	var dropped int64
+	blocked := 0
+	for i := 0; i < 8; i++ {
+		dropped += 100
+		e.fresh(autorate.Red, autorate.Red)
+		e.queue(dropped, 80)
+		r := e.mustRun()
+		if r.State.Degraded() || r.Action != ActionNone {
+			t.Fatalf("steered onto a RED alternate: %+v", r)
+		}
+		if r.Decision.Blocked != "" {
+			blocked++
+			if !strings.Contains(r.Decision.Blocked, "alternate att is RED") {
+				t.Errorf("blocked %q", r.Decision.Blocked)
+			}
+		}
+	}
+	if blocked == 0 {
+		t.Fatal("never blocked: the primary never looked RED for long enough")
+	}
+	e.wantRules("true")
+	if !strings.Contains(e.log.String(), "blocked=") {
+		t.Errorf("blocked runs not logged:\n%s", e.log.String())
+	}
+}
+
+func TestRunAlternateFailsWhileDegraded(t *testing.T) {
+	e := newEnv(t, 0, "")
+	e.fresh(autorate.Green, autorate.Green)
+	e.queue(0, 0)
+	e.mustRun()
+	dropped := e.congestUntilOneShort() + 100
+	e.fresh(autorate.Red, autorate.Green)
+	e.queue(dropped, 80)
+	if r := e.mustRun(); !r.State.Degraded() {
+		t.Fatalf("%+v", r)
+	}
+	// The alternate's autorate dies: steering stops at once.
+	dropped += 100
+	e.autorate("spectrum", autorate.Red, 0)
+	e.autorate("att", autorate.Green, time.Minute)
+	e.queue(dropped, 80)
+	r := e.mustRun()
+	if r.Action != ActionDisable || r.State.Degraded() || !strings.Contains(r.Decision.Transition.Reason, "alternate att untrusted") {
+		t.Fatalf("%+v", r.Decision)
+	}
+	e.wantRules("true")
+}
+
+func TestRunLockHeld(t *testing.T) {
+	e := newEnv(t, 0, "")
+	e.fresh(autorate.Green, autorate.Green)
+	l, err := lockfile.TryLock(filepath.Join(e.cfg.Daemon.LockDir, LockFileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	r, err := e.run()
+	if err != nil || !r.Skipped {
+		t.Fatalf("%+v %v", r, err)
+	}
+	if n := len(e.requests()); n != 0 {
+		t.Errorf("%d router requests while skipped", n)
+	}
+	if _, err := os.Stat(e.statePath()); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("state written while skipped: %v", err)
+	}
+	if l := e.log.String(); !strings.Contains(l, "skipped: previous run still active") || !strings.Contains(l, "pid ") {
+		t.Errorf("log: %s", l)
+	}
+}
+
+func TestRunNoSteeringRulesOnRouter(t *testing.T) {
+	e := newEnv(t, 0, "")
+	e.fresh(autorate.Green, autorate.Green)
+	for _, o := range plan.SteeringRules(e.emu.Objects(routeros.MenuMangle)) {
+		if err := e.emu.RemoveObject(routeros.MenuMangle, o.ID()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := e.run()
+	if err == nil || !strings.Contains(err.Error(), "wanctl apply -config") || !strings.Contains(err.Error(), "no wanctl steering rules") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, serr := os.Stat(e.statePath()); !errors.Is(serr, os.ErrNotExist) {
+		t.Errorf("state written after an error: %v", serr)
+	}
+}
+
+func TestRunNoSteeringBlock(t *testing.T) {
+	e := newEnv(t, 0, "")
+	cfg := *e.cfg
+	cfg.Steering = nil
+	d := e.deps()
+	d.Config = &cfg
+	_, err := Run(context.Background(), d)
+	var ns NoSteeringError
+	if !errors.As(err, &ns) || !strings.Contains(err.Error(), "has no steering block") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestRunCorruptStateStartsFresh(t *testing.T) {
+	e := newEnv(t, 0, "")
+	e.fresh(autorate.Green, autorate.Green)
+	e.queue(0, 0)
+	if err := os.MkdirAll(e.cfg.Daemon.StateDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.statePath(), []byte(`{"version":1,"state":`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := e.mustRun()
+	if r.State.State != "SPECTRUM_GOOD" {
+		t.Fatalf("%+v", r)
+	}
+	if b, err := os.ReadFile(e.statePath() + ".corrupt"); err != nil || string(b) != `{"version":1,"state":` {
+		t.Fatalf("corrupt file not kept aside: %q %v", b, err)
+	}
+	if l := e.log.String(); !strings.Contains(l, "level=WARN") || !strings.Contains(l, "moved aside") {
+		t.Errorf("no warning:\n%s", l)
+	}
+	// Another version is moved aside too.
+	if err := os.WriteFile(e.statePath(), []byte(`{"version":7,"state":"X"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadState(e.statePath()); err == nil || !strings.Contains(err.Error(), "version 7") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestRunQueueMissingHolds(t *testing.T) {
+	e := newEnv(t, 0, "")
+	e.fresh(autorate.Green, autorate.Green)
+	for _, o := range e.emu.Objects(routeros.MenuQueueTree) {
+		if o["name"] == "wanctl-spectrum-down" {
+			if err := e.emu.RemoveObject(routeros.MenuQueueTree, o.ID()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	r := e.mustRun()
+	if r.Decision.Assessment.Level != Yellow || !strings.Contains(r.Decision.Assessment.Reason, "no queue statistics") {
+		t.Fatalf("%+v", r.Decision.Assessment)
+	}
+	if !strings.Contains(e.log.String(), "download queue not found") {
+		t.Errorf("log:\n%s", e.log.String())
+	}
+}
+
+// lyingRouter accepts PATCHes without applying them.
+type lyingRouter struct{ Router }
+
+func (lyingRouter) Set(_ context.Context, _, id string, _ routeros.Object) (routeros.Object, error) {
+	return routeros.Object{".id": id}, nil
+}
+
+func TestRunVerifyFails(t *testing.T) {
+	e := newEnv(t, 0, "")
+	e.fresh(autorate.Green, autorate.Green)
+	e.queue(0, 0)
+	e.mustRun()
+	rules := plan.SteeringRules(e.emu.Objects(routeros.MenuMangle))
+	if err := e.emu.SetObject(routeros.MenuMangle, rules[1].ID(), routeros.Object{"disabled": "false"}); err != nil {
+		t.Fatal(err)
+	}
+	before := e.stateBytes()
+	d := e.deps()
+	d.Router = lyingRouter{e.client}
+	e.now = e.now.Add(2 * time.Second)
+	e.fresh(autorate.Green, autorate.Green)
+	_, err := Run(context.Background(), d)
+	if err == nil || !strings.Contains(err.Error(), "reading back shows") || !strings.Contains(err.Error(), rules[1]["comment"]) {
+		t.Fatalf("err = %v", err)
+	}
+	if !bytes.Equal(before, e.stateBytes()) {
+		t.Error("state changed after a failed verification")
+	}
+}
+
+func TestRunRouterUnreachable(t *testing.T) {
+	e := newEnv(t, 0, "")
+	e.fresh(autorate.Green, autorate.Green)
+	e.queue(0, 0)
+	e.mustRun()
+	before := e.stateBytes()
+	e.srv.Close()
+	e.fresh(autorate.Green, autorate.Green)
+	_, err := e.run()
+	if err == nil || !strings.Contains(err.Error(), "read queue \"wanctl-spectrum-down\" statistics") {
+		t.Fatalf("err = %v", err)
+	}
+	if !bytes.Equal(before, e.stateBytes()) {
+		t.Error("state changed after a failed run")
+	}
+}
+
+func TestRunRTTError(t *testing.T) {
+	e := newEnv(t, 0, "")
+	e.fresh(autorate.Green, autorate.Green)
+	e.queue(0, 0)
+	d := e.deps()
+	d.RTT = RTTFunc(func(context.Context, *hcl.WAN) ([]Sample, error) {
+		return nil, errors.New("no reflector of spectrum answered")
+	})
+	r, err := Run(context.Background(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Decision.Assessment.Level != Yellow || !strings.Contains(r.Decision.Assessment.Reason, "no RTT measurement") {
+		t.Fatalf("%+v", r.Decision.Assessment)
+	}
+	if l := e.log.String(); !strings.Contains(l, "level=WARN") || !strings.Contains(l, "rtt_error=") {
+		t.Errorf("log:\n%s", l)
+	}
+}
+
+func TestAggregateDelta(t *testing.T) {
+	ms := time.Millisecond
+	base := map[string]time.Duration{"1.1.1.1": 10 * ms, "8.8.8.8": 30 * ms, "1.1.1.1:443": 12 * ms}
+	for _, tc := range []struct {
+		name    string
+		samples []Sample
+		want    time.Duration
+	}{
+		{"per-reflector baselines", []Sample{{Source: "1.1.1.1", RTT: 15 * ms}, {Source: "8.8.8.8", RTT: 35 * ms}}, 5 * ms},
+		{"median per source", []Sample{{Source: "1.1.1.1", RTT: 11 * ms}, {Source: "1.1.1.1", RTT: 90 * ms}, {Source: "1.1.1.1", RTT: 14 * ms}}, 4 * ms},
+		{"median over sources", []Sample{{Source: "1.1.1.1", RTT: 10 * ms}, {Source: "8.8.8.8", RTT: 31 * ms}, {Source: "9.9.9.9", RTT: 100 * ms}}, 1 * ms},
+		{"unknown source uses the WAN baseline", []Sample{{Source: "9.9.9.9", RTT: 50 * ms}}, 30 * ms},
+		{"tcp target baseline", []Sample{{Source: "1.1.1.1:443", RTT: 20 * ms, TCP: true}}, 8 * ms},
+		{"below baseline", []Sample{{Source: "8.8.8.8", RTT: 25 * ms}}, -5 * ms},
+	} {
+		if got := aggregateDelta(tc.samples, base, 20*ms); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
