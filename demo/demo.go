@@ -99,6 +99,7 @@ type wanRun struct {
 	elapsed time.Duration // virtual time simulated so far
 	rate    [2]int64      // shaper rates copied into the link
 	stats   [2]emulator.QueueStats
+	outst   []sim.Outstanding
 }
 
 // Run plays the demo and prints its timeline and summary to o.Out.
@@ -285,7 +286,8 @@ func (r *wanRun) advance(vt time.Duration, emu *emulator.Emulator) {
 	}
 	replies, _ := r.link.Advance(step)
 	r.elapsed += step.Truncate(time.Millisecond)
-	r.feed.push(replies)
+	r.outst = r.link.Outstanding(r.outst[:0])
+	r.feed.push(replies, r.outst)
 	for i, d := range r.w.Directions() {
 		s := r.link.Status(sim.Dir(i))
 		r.stats[i] = cakeStats(r.stats[i], s, step)
@@ -373,6 +375,10 @@ func printSummary(out io.Writer, s *Summary, dur time.Duration) {
 	fmt.Fprintf(out, "  without wanctl (a fixed shaper at the ceiling) the download p99 would have been %.0f ms\n", s.FixedDownload.AddedDelayMS.P99)
 	fmt.Fprintf(out, "  router: %d max-limit writes, %d REST requests in all\n", s.Writes, s.Requests)
 	fmt.Fprintf(out, "  steering: %d runs, %d transitions, now %s\n", s.SteeringRuns, s.SteeringTransitions, s.SteeringState)
+	if s.SteeringTransitions == 0 {
+		fmt.Fprintf(out, "    (steering engages only when %s stays RED for red_samples runs in a row: a high RTT with\n", s.Primary)
+		fmt.Fprintln(out, "     the shaper dropping and queueing; here autorate kept the delay down, so nothing was steered)")
+	}
 	fmt.Fprintln(out, "\nNext: README.md (install on a real router), docs/config.md, `wanctl simulate -scenario all`.")
 }
 
@@ -479,10 +485,11 @@ type feed struct {
 	fallback []netip.Addr
 	base     time.Time // the clock's time at the link's virtual zero
 
-	mu   sync.Mutex
-	buf  []ping.Reply
-	seq  uint16
-	last map[netip.Addr]lastReply
+	mu      sync.Mutex
+	buf     []ping.Reply
+	pending []ping.Pending
+	seq     uint16
+	last    map[netip.Addr]lastReply
 }
 
 func newFeed(w *hcl.WAN, base time.Time) *feed {
@@ -493,9 +500,15 @@ func newFeed(w *hcl.WAN, base time.Time) *feed {
 	return f
 }
 
-func (f *feed) push(rs []sim.Reply) {
+func (f *feed) push(rs []sim.Reply, outst []sim.Outstanding) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.pending = f.pending[:0]
+	for _, o := range outst {
+		if o.Reflector < len(f.targets) {
+			f.pending = append(f.pending, ping.Pending{Target: f.targets[o.Reflector], Sent: f.base.Add(o.Sent.Sub(sim.Epoch))})
+		}
+	}
 	for _, r := range rs {
 		var t netip.Addr
 		switch {
@@ -522,6 +535,14 @@ func (f *feed) Drain(dst []ping.Reply) []ping.Reply {
 	dst = append(dst, f.buf...)
 	f.buf = f.buf[:0]
 	return dst
+}
+
+// PendingInto implements autorate.PendingSource: the echoes in flight, as
+// the pinger's pending table has them.
+func (f *feed) PendingInto(dst []ping.Pending) []ping.Pending {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append(dst, f.pending...)
 }
 
 // scaledClock runs Speed times faster than the wall clock (1: it is the

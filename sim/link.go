@@ -99,3 +99,7 @@ func spanAt(spans []Span, t time.Duration) bool {
 // Finish scores what has been simulated so far (as the policy run of
 // Evaluate). The Link must not be used afterwards.
 func (l *Link) Finish() *Run { return l.e.finish() }
+
+// Outstanding appends the echoes sent and neither answered nor given up
+// yet, oldest first, as Input.Outstanding has them for a policy.
+func (l *Link) Outstanding(dst []Outstanding) []Outstanding { return l.e.outstanding(dst) }
