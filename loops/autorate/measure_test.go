@@ -284,7 +284,7 @@ func TestRepeatWaitsForEvidence(t *testing.T) {
 
 // GREEN stays within one increase of the router's rate: coalesced writes
 // cannot land as one large jump. After a decrease the increases start at
-// 3 % and grow by half with each one that lands.
+// firstJump (4 %) and grow by jumpGrowth (x1.3) with each one that lands.
 func TestClimbBoundedByTheRouter(t *testing.T) {
 	w := instantWAN()
 	w.Measurement.Reflectors = w.Measurement.Reflectors[:1]
@@ -312,7 +312,7 @@ func TestClimbBoundedByTheRouter(t *testing.T) {
 		t.Fatalf("after the router took 625M: %d, want one step_up more", d.Download.Rate)
 	}
 
-	// A decrease: the next increases are +3 %, then +4.5 %.
+	// A decrease: the next increases are +4 %, then +5.2 %.
 	now = now.Add(50 * ms)
 	c.Observe(0, 120*ms, now) // the delta jumps to 100 ms
 	c.Observe(0, 120*ms, now)
@@ -327,16 +327,16 @@ func TestClimbBoundedByTheRouter(t *testing.T) {
 		d = step()
 		c.SetApplied(false, r, now)
 	}
-	if want := int64(float64(r) * 1.03); d.Download.Rate != want {
-		t.Fatalf("first increase after a decrease: %d, want %d (+3 %%)", d.Download.Rate, want)
+	if want := int64(float64(r) * (1 + firstJump)); d.Download.Rate != want {
+		t.Fatalf("first increase after a decrease: %d, want %d (+%.0f %%)", d.Download.Rate, want, 100*firstJump)
 	}
 	r = d.Download.Rate
 	c.SetApplied(false, r, now)
 	for range 20 {
 		d = step()
 	}
-	if want := int64(float64(r) * 1.045); d.Download.Rate != want {
-		t.Fatalf("second increase: %d, want %d (+4.5 %%)", d.Download.Rate, want)
+	if want := int64(float64(r) * (1 + firstJump*jumpGrowth)); d.Download.Rate != want {
+		t.Fatalf("second increase: %d, want %d (+%.1f %%)", d.Download.Rate, want, 100*firstJump*jumpGrowth)
 	}
 }
 
@@ -366,10 +366,10 @@ func TestYellowBlamesTheOtherDirectionsProbe(t *testing.T) {
 func TestJitterIsNotGrowth(t *testing.T) {
 	w := testWAN()
 	l := newLink(t, w)
-	// Exponential-looking jitter, deterministic: up to 40 ms.
-	k := 0
+	// Exponential-looking jitter, deterministic: up to 40 ms, one value
+	// per request (by its send time), as a real packet has one RTT.
 	jit := []time.Duration{1, 30, 2, 12, 40, 3, 0, 22, 7, 15, 2, 35, 5, 9, 1, 25}
-	l.queue = func(time.Time) time.Duration { k++; return jit[k%len(jit)] * ms }
+	l.queue = func(s time.Time) time.Duration { return jit[int(s.Sub(t0)/(50*ms))%len(jit)] * ms }
 	lowest := int64(940e6)
 	for range 600 {
 		d := l.step()
