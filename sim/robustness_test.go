@@ -11,18 +11,20 @@ import (
 const robustnessSeeds = 10
 
 // robustnessFloor is, per scenario, the fewest direction-runs (of
-// 2 × robustnessSeeds) that must meet DESIGN.md's quality bar. Raise a
-// floor when a change makes more runs pass; lowering one needs a written
-// reason in BENCHMARKS.md. lte, starlink and idle-then-burst are argued out
-// of the bar's reach there (0).
+// 2 × robustnessSeeds) that must meet DESIGN.md's quality bar: what the
+// controller achieves less one run of slack, but above what it achieved
+// before this test existed (steady 20, step-drop 11, cable-evening 12,
+// icmp-blackout 3). Raise a floor when a change makes more runs pass;
+// lowering one needs a written reason in BENCHMARKS.md. lte, starlink and
+// idle-then-burst are argued out of the bar's reach there (0).
 var robustnessFloor = map[string]int{
 	"steady":          20,
-	"step-drop":       16,
-	"cable-evening":   14,
+	"step-drop":       15,
+	"cable-evening":   13,
 	"lte":             0,
 	"starlink":        0,
 	"idle-then-burst": 0,
-	"icmp-blackout":   15,
+	"icmp-blackout":   16,
 }
 
 // barMet reports whether one direction of a run meets DESIGN.md's quality

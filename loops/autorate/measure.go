@@ -22,6 +22,8 @@ const (
 	// each exceed noiseK times the jitter to count.
 	noiseTC = 10 * time.Second
 	noiseK  = 2.0
+	// scatterK: see estimator.noise.
+	scatterK = 1.5
 )
 
 // sample is one reply in the recent history.
@@ -41,18 +43,21 @@ type pendingReq struct {
 // estimator keeps the recent replies and the requests in flight and turns
 // them into the raw delta and the queue's growth rate. It never allocates.
 type estimator struct {
-	hist       [historyLen]sample // ring, newest at head-1
-	head, n    int
-	pend       []pendingReq // requests in flight this cycle
-	noise      float64      // jitter: mean |difference| of consecutive deltas while both directions are GREEN, ns
-	noiseAt    time.Time
-	prevDelta  float64 // the previous reply's delta, while calmPrev
-	calmPrev   bool
-	censGrowth float64   // growth the requests in flight prove (0: none)
-	censMid    time.Time // middle of the span it was measured over
-	censOnset  time.Time // when that growth started
-	pairs      [growthSamples * (growthSamples - 1) / 2]float64
-	newest     [growthSamples]sample
+	hist    [historyLen]sample // ring, newest at head-1
+	head, n int
+	pend    []pendingReq // requests in flight this cycle
+	// noise is the jitter (ns): the lower of level, the mean delta of the
+	// replies while both directions are GREEN, and scatterK times scatter,
+	// their mean |difference| from the previous such reply.
+	noise, level, scatter float64
+	noiseAt               time.Time
+	prevDelta             float64 // the previous reply's delta, while calmPrev
+	calmPrev              bool
+	censGrowth            float64   // growth the requests in flight prove (0: none)
+	censMid               time.Time // middle of the span it was measured over
+	censOnset             time.Time // when that growth started
+	pairs                 [growthSamples * (growthSamples - 1) / 2]float64
+	newest                [growthSamples]sample
 	// The last growth fit: its k newest samples, slope and middle.
 	fitK   int
 	fitG   float64
@@ -75,15 +80,19 @@ func (e *estimator) add(sm sample, calm bool) {
 		return
 	}
 	if e.calmPrev && sm.at.After(e.noiseAt) {
-		// The jitter is the scatter between consecutive replies, not their
-		// level: a small standing queue (GREEN allows up to target_bloat)
-		// is not noise.
+		// A small standing queue (GREEN allows up to target_bloat) has
+		// a level but no scatter: it is not noise. Random delay on every
+		// reply has both (for exponential jitter of mean J: level J,
+		// scatter J).
 		x := math.Abs(sm.delta - e.prevDelta)
 		if e.noiseAt.IsZero() {
-			e.noise = x
+			e.scatter, e.level = x, sm.delta
 		} else {
-			e.noise += ewmaAlpha(sm.at.Sub(e.noiseAt), float64(noiseTC)) * (x - e.noise)
+			a := ewmaAlpha(sm.at.Sub(e.noiseAt), float64(noiseTC))
+			e.scatter += a * (x - e.scatter)
+			e.level += a * (sm.delta - e.level)
 		}
+		e.noise = min(e.level, scatterK*e.scatter)
 		e.noiseAt = sm.at
 	}
 	e.prevDelta, e.calmPrev = sm.delta, true
