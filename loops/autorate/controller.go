@@ -873,12 +873,13 @@ const onsetSlack = 150 * time.Millisecond
 // otherProbe reports whether the growing queue that made d YELLOW is the
 // other direction's probe. A raise beyond the capacity makes the queue grow
 // from the moment it lands, at most as fast as the raise was large. So: the
-// other direction raised within the last two increase_intervals, more
-// recently than d, and has not already cut since without that helping
-// (refractory ago); the replies to requests sent just before that raise
-// showed no queue (below half of target_bloat); and, when the growth can be
-// dated, it started within onsetSlack of that raise and not of d's, no
-// faster than twice the raise.
+// other direction raised within the last two increase_intervals and has not
+// already cut since without that helping (refractory ago); the delay was
+// below half of target_bloat when that raise landed; and, when the growth
+// can be dated, it started within onsetSlack of that raise and not of d's,
+// no faster than twice the raise. Undated growth is blamed on the other's
+// raise (asking also that it be more recent than d's measured worse over
+// seeds 1-20: the turns already keep the raises apart).
 func (c *Controller) otherProbe(d *dirState, now time.Time) bool {
 	o := &c.dirs[1-b2i(d.p.upload)]
 	if o.lastRaise.IsZero() || now.Sub(o.lastRaise) >= 2*c.probeSlot {

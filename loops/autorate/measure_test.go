@@ -413,3 +413,74 @@ func TestSilenceUndoesUnconfirmedIncreases(t *testing.T) {
 		}
 	}
 }
+
+// The other direction's probe is told from a queue of this direction's own
+// by when the growth started: only a queue that starts growing as that
+// probe lands is the probe's; one that starts most of a second later is
+// not, though the probe is recent.
+func TestYellowDatesTheOtherDirectionsProbe(t *testing.T) {
+	const g = 0.05 // ms of delay per ms: an overshoot by 5 %
+	for _, c := range []struct {
+		name       string
+		probeLands time.Duration // before the queue starts to grow
+		blamed     bool
+	}{
+		{"the queue starts as the upload's probe lands", 0, true},
+		{"the queue starts 900 ms after the upload's probe", 900 * ms, false},
+	} {
+		h := newHarness(t, instantWAN())
+		h.c.est.noCapacity = false
+		h.c.SetApplied(false, 940e6, h.now)
+		h.c.SetApplied(true, 30e6, h.now)
+		h.cycles(40, 0) // 2 s calm
+		onset := h.now.Add(time.Second)
+		probe := onset.Add(-c.probeLands)
+		var d Decision
+		for range 40 {
+			h.now = h.now.Add(50 * ms)
+			if !h.now.Before(probe) && h.c.dirs[1].applied == 30e6 {
+				h.c.SetApplied(true, 31e6, h.now) // +3.3 %
+			}
+			// The delay of a request sent at s is g × (s - onset): solved
+			// for the reply arriving now.
+			x := max(0, float64(h.now.Sub(onset)-h.base)) * g / (1 + g)
+			for i := range h.c.refl {
+				h.c.Observe(i, h.base+time.Duration(x), h.now)
+			}
+			d = h.c.Step(h.now)
+			if d.Download.Zone == Yellow {
+				break
+			}
+		}
+		if d.Download.Zone != Yellow {
+			t.Fatalf("%s: setup: no YELLOW %+v", c.name, d)
+		}
+		if held := d.Download.Rate == 940e6; held != c.blamed {
+			t.Errorf("%s: download %d (held: %v), want held %v", c.name, d.Download.Rate, held, c.blamed)
+		}
+	}
+}
+
+// A small standing queue has a level but no scatter: it does not raise the
+// jitter that growth and late requests must clear. Random delay on every
+// reply does.
+func TestStandingQueueIsNotJitter(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		queue    func(sent time.Time) time.Duration
+		min, max time.Duration
+	}{
+		{"standing 10 ms", func(time.Time) time.Duration { return 10 * ms }, 0, ms},
+		{"alternating 0 and 8 ms", func(s time.Time) time.Duration {
+			return time.Duration(int(s.Sub(t0)/(50*ms))%2) * 8 * ms
+		}, 3 * ms, 5 * ms},
+	} {
+		l := newLink(t, testWAN())
+		l.steps(20) // baselines
+		l.queue = c.queue
+		l.steps(1200) // 60 s: the 10 s means settle
+		if n := time.Duration(l.c.est.noise); n < c.min || n > c.max {
+			t.Errorf("%s: jitter %v, want %v..%v", c.name, n, c.min, c.max)
+		}
+	}
+}
