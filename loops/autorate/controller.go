@@ -163,6 +163,13 @@ type dirState struct {
 	rawAtRaise  float64 // the raw delta when it landed
 	unconfirmed bool
 	beforeRaise int64
+	// calm: since the last raise landed, every cycle was GREEN with the
+	// loaded delta at most half of target_bloat; held: replies to
+	// requests sent half an increase_interval after it landed came back
+	// while it was still calm. ramp: a raise held at or above the
+	// capacity estimate, which was dropped; until the next decrease each
+	// raise that holds makes the next one rampGrowth times larger.
+	calm, held, ramp bool
 	// cutAt is when the router first had the rate of the last decrease
 	// (zero: not yet, or unknown); cutDelta the raw delta at the decrease.
 	cutAt    time.Time
@@ -214,6 +221,14 @@ const (
 	// Near the estimate a direction raises at most once per nearEvery
 	// increase_intervals.
 	nearEvery = 2
+	// Once a raise has held at or above the estimate (checkHeld), the
+	// next increase is at least rampJump and each raise that holds makes
+	// the next rampGrowth times larger.
+	rampJump   = 0.1
+	rampGrowth = 1.5
+	// A raise of at least overshootMin that makes the queue grow is cut
+	// at once (probeOvershot).
+	overshootMin = 0.05
 )
 
 type params struct {
@@ -508,6 +523,7 @@ func (c *Controller) Step(now time.Time) Decision {
 				act = Decrease
 			}
 			d.unconfirmed = false
+			d.calm = false
 			d.climb = d.rate
 			*dec.Dir(i == 1) = DirDecision{Zone: d.zone, Rate: d.rate, Prev: prev, Changed: d.rate != prev, Action: act, YellowStreak: d.yellowStreak}
 		}
@@ -593,12 +609,16 @@ func (c *Controller) stepDir(d *dirState, now time.Time) DirDecision {
 	} else {
 		d.greenStreak = 0
 	}
+	if z != Green || c.load > c.p.target/2 {
+		d.calm = false
+	}
 	if z == Green {
 		d.greenSinceCut = true
 		if d.unconfirmed && c.load <= c.p.target && c.est.n > 0 && c.est.newestSent().After(d.lastRaise) {
 			d.unconfirmed = false
 		}
-		if d.greenStreak >= c.p.greenRequired && max(d.rate, d.climb) < d.p.ceiling {
+		c.checkHeld(d)
+		if d.greenStreak >= c.p.greenRequired && d.rate < d.p.ceiling {
 			// climb is where GREEN's steps have got to; the rate offered
 			// to the router waits while it is the other direction's turn
 			// (an increase not written yet is withdrawn).
@@ -625,6 +645,12 @@ func (c *Controller) stepDir(d *dirState, now time.Time) DirDecision {
 		}
 		d.climb = d.rate
 	}
+	if z == Green && act != Increase && c.probeOvershot(d, now) && c.decrease(d, Yellow, now, false) {
+		// Cut as YELLOW would, without waiting for the delay to
+		// reach target_bloat for dwell_cycles.
+		act = Decrease
+		d.climb = d.rate
+	}
 	return DirDecision{
 		Zone:         z,
 		Rate:         d.rate,
@@ -633,6 +659,63 @@ func (c *Controller) stepDir(d *dirState, now time.Time) DirDecision {
 		Action:       act,
 		GreenStreak:  d.greenStreak,
 		YellowStreak: d.yellowStreak,
+	}
+}
+
+// probeOvershot reports whether d's last raise went beyond the capacity:
+// it raised by at least overshootMin, landed less than an
+// increase_interval ago and has not held, the raw delta is above half of
+// target_bloat, and the queue grows (by more than minGrowth) since it
+// landed: the growth's onset lies within onsetSlack of that raise and not
+// of the other direction's. Such a probe costs about its size times the
+// time a round trip takes to show it (a 25 % raise: ~0.25 ms of queue per
+// ms), so it is cut at once instead of after dwell_cycles above
+// target_bloat. Only with ICMP replies: the TCP fallback's are too few to
+// date a growth.
+func (c *Controller) probeOvershot(d *dirState, now time.Time) bool {
+	if d.held || d.lastRaise.IsZero() || now.Sub(d.lastRaise) >= c.probeSlot || d.raisedBy < overshootMin || c.raw <= c.p.target/2 || c.est.noise > c.p.target/4 {
+		return false
+	}
+	if c.est.n == 0 || c.refl[c.est.back(0).src].addr.Port() != 0 {
+		return false
+	}
+	g, _, ok := c.est.capacityGrowth(now)
+	if !ok || g <= minGrowth {
+		return false
+	}
+	onset, ok := c.est.growthOnset(now)
+	if !ok {
+		return false
+	}
+	o := &c.dirs[1-b2i(d.p.upload)]
+	near := func(t time.Time) bool {
+		return !t.IsZero() && t.Sub(onset) < onsetSlack && onset.Sub(t) < onsetSlack
+	}
+	return near(d.lastRaise) && !near(o.lastRaise)
+}
+
+// checkHeld notes when d's last raise has held: a reply to a request sent
+// half an increase_interval after it landed came back, and every cycle
+// since it landed was GREEN with the loaded delta at most half of
+// target_bloat (a raise 2 % beyond the capacity has grown the queue by
+// 10 ms in that time). A raise that held at or above the capacity
+// estimate proves the capacity has grown since the estimate was made (the
+// congestion is over): the estimate, its return level and its slower
+// probing are dropped, the next increase is at least rampJump, and each
+// raise that holds from then on makes the next one rampGrowth times
+// larger (on top of jumpGrowth as it lands), up to maxJump.
+func (c *Controller) checkHeld(d *dirState) {
+	if !d.calm || d.held || d.lastRaise.IsZero() || c.est.n == 0 || c.est.newestSent().Sub(d.lastRaise) < c.probeSlot/2 {
+		return
+	}
+	d.held = true
+	if d.est > 0 && d.applied >= d.est {
+		d.est, d.hold = 0, 0
+		d.ramp = true
+		d.jump = max(d.jump, rampJump)
+	}
+	if d.ramp && d.jump > 0 {
+		d.jump = min(d.jump*rampGrowth, maxJump)
 	}
 }
 
@@ -736,6 +819,7 @@ func (c *Controller) SetApplied(upload bool, bps int64, now time.Time) {
 			// larger.
 			d.jump = min(d.jump*jumpGrowth, maxJump)
 		}
+		d.calm, d.held = true, false
 	}
 	d.applied = bps
 	if d.decreased && d.cutAt.IsZero() && bps > 0 && bps <= d.rate {
@@ -846,6 +930,8 @@ func (c *Controller) decrease(d *dirState, z Zone, now time.Time, blind bool) bo
 	d.cutDelta = c.raw
 	d.greenSinceCut = false
 	d.unconfirmed = false
+	d.calm = false
+	d.ramp = false
 	d.jump = firstJump
 	// Capacity estimates: the cut blamed all the growth on d; GREEN
 	// returns at once to holdMargin below the capacity with climbShare
