@@ -1,0 +1,140 @@
+package autorate
+
+import (
+	"testing"
+	"time"
+)
+
+// A raise that holds at or above the capacity estimate means the capacity
+// has grown since the estimate was made (the congestion is over): the
+// estimate is dropped and the increases ramp up. A raise below the
+// estimate, or one under which the delay rises, proves nothing.
+func TestRaiseHeldAtTheEstimateDropsIt(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		raiseTo int64
+		delta   time.Duration // delay after the raise
+		dropped bool
+	}{
+		{"raise to the estimate, calm", 530e6, 0, true},
+		{"raise below the estimate, calm", 510e6, 0, false},
+		{"raise to the estimate, delay rising past half of target_bloat", 530e6, 9 * ms, false},
+	} {
+		h := newHarness(t, instantWAN())
+		h.c.est.noCapacity = false
+		h.c.SetApplied(false, 500e6, h.now)
+		h.c.SetApplied(true, 38e6, h.now)
+		h.cycles(40, 0)
+		d := &h.c.dirs[0]
+		d.est, d.hold, d.jump = 520e6, 468e6, firstJump
+		h.c.SetApplied(false, c.raiseTo, h.now)
+		h.cycles(12, c.delta) // 600 ms
+		if dropped := d.est == 0; dropped != c.dropped {
+			t.Errorf("%s: estimate %d (dropped %v), want dropped %v", c.name, d.est, dropped, c.dropped)
+			continue
+		}
+		limit := h.c.climbLimit(d, h.now)
+		if c.dropped {
+			// The next increase is rampJump, grown by rampGrowth for
+			// the raise that held.
+			want := int64(float64(c.raiseTo) * (1 + rampJump*rampGrowth))
+			if limit != want {
+				t.Errorf("%s: next increase up to %d, want %d", c.name, limit, want)
+			}
+		} else if c.delta == 0 && limit > int64(float64(c.raiseTo)*(1+firstJump))+1 {
+			t.Errorf("%s: next increase up to %d, want at most %.0f %% above %d", c.name, limit, 100*firstJump, c.raiseTo)
+		}
+	}
+}
+
+// A probe that overshoots the capacity by 20 % grows the queue by 0.2 ms
+// per ms: waiting for the loaded delta to stay above target_bloat for
+// dwell_cycles would let it grow to ~50 ms. It is cut as soon as the
+// growth shows and can be dated to the probe; a small probe, or one that
+// landed together with the other direction's, waits for YELLOW.
+func TestProbeOvershootCutAtOnce(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		raise     float64 // of the download, beyond the capacity
+		upload    bool    // the upload's probe landed at the same time
+		earlyCut  bool
+		cutBefore time.Duration
+	}{
+		{"20 % probe", 0.20, false, true, 300 * ms},
+		{"3 % probe", 0.03, false, false, 0},
+		{"20 % probe landing with the upload's", 0.20, true, false, 0},
+	} {
+		h := newHarness(t, testWAN())
+		h.c.est.noCapacity = false
+		const capacity = 600e6
+		h.c.SetApplied(false, capacity, h.now)
+		h.c.SetApplied(true, 30e6, h.now)
+		h.cycles(40, 0)
+		onset := h.now
+		h.c.SetApplied(false, int64(capacity*(1+c.raise)), onset)
+		if c.upload {
+			h.c.SetApplied(true, 33e6, onset)
+		}
+		var first Decision
+		var at time.Duration
+		for range 30 {
+			h.now = h.now.Add(50 * ms)
+			// The delay of a request sent at s is g × (s - onset).
+			x := max(0, float64(h.now.Sub(onset)-h.base)) * c.raise / (1 + c.raise)
+			for i := range h.c.refl {
+				h.c.Observe(i, h.base+time.Duration(x), h.now)
+			}
+			d := h.c.Step(h.now)
+			if d.Download.Action == Decrease {
+				first, at = d, h.now.Sub(onset)
+				break
+			}
+		}
+		if first.Download.Action != Decrease {
+			t.Fatalf("%s: no decrease in 1.5 s", c.name)
+		}
+		early := first.Download.Zone == Green
+		if early != c.earlyCut {
+			t.Errorf("%s: first cut after %v in %s, want an early cut (in GREEN): %v", c.name, at, first.Download.Zone, c.earlyCut)
+		}
+		if c.earlyCut {
+			if at > c.cutBefore {
+				t.Errorf("%s: cut %v after the probe landed, want within %v", c.name, at, c.cutBefore)
+			}
+			if first.Download.Rate >= capacity {
+				t.Errorf("%s: cut to %d, want below the capacity %d", c.name, first.Download.Rate, int64(capacity))
+			}
+		}
+	}
+}
+
+// While a direction waits for the other's turn, GREEN's steps go on
+// counting; reaching the ceiling meanwhile must not lose them (it used to
+// restart the climb from the rate the router had).
+func TestClimbWaitingItsTurnKeepsItsSteps(t *testing.T) {
+	h := newHarness(t, testWAN())
+	h.c.SetApplied(false, 900e6, h.now)
+	h.c.SetApplied(true, 36e6, h.now)
+	d := &h.c.dirs[0]
+	d.rate, d.climb = 900e6, 900e6
+	h.cycles(10, 0)
+	d.rate, d.climb = 900e6, 900e6
+	// The upload's increase to its ceiling lands: the download waits half
+	// an increase_interval, while its steps (15M a cycle) reach 940M.
+	h.c.SetApplied(true, 38e6, h.now)
+	landed := h.now
+	for range 20 {
+		dec := h.cycle(0)
+		if dec.Download.Action != Increase {
+			continue
+		}
+		if waited := h.now.Sub(landed); waited < 500*ms {
+			t.Fatalf("download raised %v after the upload's raise, want at least half an increase_interval", waited)
+		}
+		if dec.Download.Rate != 940e6 {
+			t.Fatalf("after waiting its turn the download offers %d, want the ceiling its steps reached (940000000)", dec.Download.Rate)
+		}
+		return
+	}
+	t.Fatal("the download never raised")
+}
