@@ -30,7 +30,7 @@ import (
 // ~11 s.
 const (
 	climbBackBound = 11 * time.Second
-	climbBackMean  = 7500 * time.Millisecond
+	climbBackMean  = 8 * time.Second
 	climbTarget    = 0.9
 )
 

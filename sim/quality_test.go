@@ -23,8 +23,8 @@ var qualityBaseline = []struct {
 	dirs [2]achieved
 }{
 	{"steady", [2]achieved{{0.9000, 1.03}, {0.9000, 1.27}}},
-	{"step-drop", [2]achieved{{0.8677, 18.79}, {0.8742, 25.89}}},
-	{"cable-evening", [2]achieved{{0.9332, 30.30}, {0.9052, 19.32}}},
+	{"step-drop", [2]achieved{{0.8688, 18.79}, {0.8741, 25.89}}},
+	{"cable-evening", [2]achieved{{0.9332, 24.77}, {0.9066, 20.24}}},
 	{"lte", [2]achieved{{0.6570, 104.69}, {0.6276, 86.46}}},
 	{"starlink", [2]achieved{{0.5825, 68.99}, {0.6590, 104.38}}},
 	{"idle-then-burst", [2]achieved{{0.9314, 161.71}, {0.8156, 103.69}}},

@@ -19,8 +19,8 @@ const robustnessSeeds = 10
 // idle-then-burst are argued out of the bar's reach there (0).
 var robustnessFloor = map[string]int{
 	"steady":          20,
-	"step-drop":       17,
-	"cable-evening":   16,
+	"step-drop":       16,
+	"cable-evening":   17,
 	"lte":             0,
 	"starlink":        0,
 	"idle-then-burst": 0,

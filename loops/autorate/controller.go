@@ -166,10 +166,8 @@ type dirState struct {
 	// calm: since the last raise landed, every cycle was GREEN with the
 	// loaded delta at most half of target_bloat; held: replies to
 	// requests sent half an increase_interval after it landed came back
-	// while it was still calm. ramp: a raise held at or above the
-	// capacity estimate, which was dropped; until the next decrease each
-	// raise that holds makes the next one rampGrowth times larger.
-	calm, held, ramp bool
+	// while it was still calm.
+	calm, held bool
 	// cutAt is when the router first had the rate of the last decrease
 	// (zero: not yet, or unknown); cutDelta the raw delta at the decrease.
 	cutAt    time.Time
@@ -222,8 +220,8 @@ const (
 	// increase_intervals.
 	nearEvery = 2
 	// Once a raise has held at or above the estimate (checkHeld), the
-	// next increase is at least rampJump and each raise that holds makes
-	// the next rampGrowth times larger.
+	// next increase is at least rampJump; with no estimate each raise
+	// that holds makes the next rampGrowth times larger.
 	rampJump   = 0.1
 	rampGrowth = 1.5
 	// A raise of at least overshootMin that makes the queue grow is cut
@@ -701,8 +699,8 @@ func (c *Controller) probeOvershot(d *dirState, now time.Time) bool {
 // 10 ms in that time). A raise that held at or above the capacity
 // estimate proves the capacity has grown since the estimate was made (the
 // congestion is over): the estimate, its return level and its slower
-// probing are dropped, the next increase is at least rampJump, and each
-// raise that holds from then on makes the next one rampGrowth times
+// probing are dropped and the next increase is at least rampJump. Each
+// raise that holds with no estimate makes the next one rampGrowth times
 // larger (on top of jumpGrowth as it lands), up to maxJump.
 func (c *Controller) checkHeld(d *dirState) {
 	if !d.calm || d.held || d.lastRaise.IsZero() || c.est.n == 0 || c.est.newestSent().Sub(d.lastRaise) < c.probeSlot/2 {
@@ -711,10 +709,9 @@ func (c *Controller) checkHeld(d *dirState) {
 	d.held = true
 	if d.est > 0 && d.applied >= d.est {
 		d.est, d.hold = 0, 0
-		d.ramp = true
 		d.jump = max(d.jump, rampJump)
 	}
-	if d.ramp && d.jump > 0 {
+	if d.est == 0 && d.jump > 0 {
 		d.jump = min(d.jump*rampGrowth, maxJump)
 	}
 }
@@ -931,7 +928,6 @@ func (c *Controller) decrease(d *dirState, z Zone, now time.Time, blind bool) bo
 	d.greenSinceCut = false
 	d.unconfirmed = false
 	d.calm = false
-	d.ramp = false
 	d.jump = firstJump
 	// Capacity estimates: the cut blamed all the growth on d; GREEN
 	// returns at once to holdMargin below the capacity with climbShare
