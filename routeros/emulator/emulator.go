@@ -128,10 +128,15 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e.serveMu.Lock()
 	defer e.serveMu.Unlock()
 	rec := Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Body: string(body), Start: start}
-	defer func() {
-		rec.Duration = time.Since(start)
-		e.record(rec)
-	}()
+	recorded := false
+	recordNow := func() {
+		if !recorded {
+			recorded = true
+			rec.Duration = time.Since(start)
+			e.record(rec)
+		}
+	}
+	defer recordNow()
 
 	ctx := r.Context()
 	e.mu.Lock()
@@ -152,6 +157,9 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rec.Status = reply(w, st, errorBody(st, f.Detail))
 			return
 		case FaultDrop:
+			// Recorded before the connection closes: the client sees the
+			// close at once and may look at the log right after.
+			recordNow()
 			drop(w)
 			return
 		case FaultHang:
