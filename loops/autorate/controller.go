@@ -159,6 +159,8 @@ type dirState struct {
 	// while no reply to a request sent since has shown GREEN, beforeRaise
 	// the rate before the unconfirmed increases.
 	lastRaise   time.Time
+	raisedBy    float64 // that raise, as a fraction of the rate before
+	rawAtRaise  float64 // the raw delta when it landed
 	unconfirmed bool
 	beforeRaise int64
 	// cutAt is when the router first had the rate of the last decrease
@@ -170,8 +172,12 @@ type dirState struct {
 	// est is the capacity estimated at the last decrease that could
 	// estimate one (0: none); jump is the next increase's size as a
 	// fraction of the applied rate (0: maxJump).
-	est  int64
-	jump float64
+	est, hold int64
+	jump      float64
+
+	// climb is the rate GREEN's steps have reached while the rate offered
+	// waits for the other direction's turn (othersTurn).
+	climb int64
 }
 
 // ratePoint is the applied rate from at on.
@@ -187,7 +193,7 @@ const (
 	// measured queue in about drainTime: at least minMargin, at most
 	// maxMargin of the capacity.
 	drainTime = 500 * time.Millisecond
-	minMargin = 0.05
+	minMargin = 0.08
 	maxMargin = 0.5
 	// A decrease is not repeated while the queue drains by itself within
 	// drainingOK at the measured rate.
@@ -201,10 +207,13 @@ const (
 	// An increase lands at most jump above the applied rate: firstJump
 	// after a decrease and while within nearBand of the estimate, growing
 	// by jumpGrowth with each increase that lands beyond it, up to maxJump.
-	firstJump  = 0.03
-	jumpGrowth = 1.5
+	firstJump  = 0.04
+	jumpGrowth = 1.3
 	maxJump    = 0.25
 	nearBand   = 0.05
+	// Near the estimate a direction raises at most once per nearEvery
+	// increase_intervals.
+	nearEvery = 2
 )
 
 type params struct {
@@ -367,6 +376,7 @@ func (c *Controller) Reconfigure(w *hcl.WAN) {
 	for i := range c.dirs {
 		d := &c.dirs[i]
 		d.rate = clampRate(d.rate, d.p)
+		d.climb = d.rate
 		if d.p.upload && d.zone == SoftRed {
 			d.zone = Red
 		}
@@ -498,6 +508,7 @@ func (c *Controller) Step(now time.Time) Decision {
 				act = Decrease
 			}
 			d.unconfirmed = false
+			d.climb = d.rate
 			*dec.Dir(i == 1) = DirDecision{Zone: d.zone, Rate: d.rate, Prev: prev, Changed: d.rate != prev, Action: act, YellowStreak: d.yellowStreak}
 		}
 		return dec
@@ -587,18 +598,32 @@ func (c *Controller) stepDir(d *dirState, now time.Time) DirDecision {
 		if d.unconfirmed && c.load <= c.p.target && c.est.n > 0 && c.est.newestSent().After(d.lastRaise) {
 			d.unconfirmed = false
 		}
-		if d.greenStreak >= c.p.greenRequired && d.rate < d.p.ceiling {
-			next := min(d.p.ceiling, d.rate+d.p.stepUp)
+		if d.greenStreak >= c.p.greenRequired && max(d.rate, d.climb) < d.p.ceiling {
+			// climb is where GREEN's steps have got to; the rate offered
+			// to the router waits while it is the other direction's turn
+			// (an increase not written yet is withdrawn).
+			base := max(d.rate, d.climb)
+			next := min(d.p.ceiling, base+d.p.stepUp)
 			if d.applied > 0 {
-				next = min(next, max(d.rate, c.climbLimit(d, now)))
+				next = min(next, max(base, c.climbLimit(d, now)))
+			}
+			climb := next
+			if d.applied > 0 && c.othersTurn(d, now) {
+				next = min(d.rate, d.applied)
 			}
 			if next > d.rate {
-				d.rate = next
 				act = Increase
 			}
+			d.rate = next
+			d.climb = climb
+		} else {
+			d.climb = d.rate
 		}
-	} else if c.decrease(d, z, now, false) {
-		act = Decrease
+	} else {
+		if c.decrease(d, z, now, false) {
+			act = Decrease
+		}
+		d.climb = d.rate
 	}
 	return DirDecision{
 		Zone:         z,
@@ -631,22 +656,45 @@ func (c *Controller) climbLimit(d *dirState, now time.Time) int64 {
 		return limit
 	}
 	e := float64(d.est)
-	hold := e * (1 - holdMargin)
+	hold := float64(d.hold)
 	switch {
 	case a < hold:
 		return max(limit, int64(hold))
 	case a < e*(1+nearBand):
 		limit = int64(a * (1 + firstJump))
 	}
-	if a >= hold*0.99 {
-		o := &c.dirs[1-b2i(d.p.upload)]
-		// The other direction's turn, unless this one has waited two
-		// turns already.
-		if o.lastRaise.After(d.lastRaise) && now.Sub(o.lastRaise) < c.probeSlot && now.Sub(d.lastRaise) < 3*c.probeSlot {
-			return d.applied
-		}
-	}
 	return limit
+}
+
+// othersTurn reports whether d must leave the next increase to the other
+// direction, so that the two directions' probes land at least half an
+// increase_interval apart and take turns (a probe's overshoot can then be
+// dated to one of them, see otherProbe): d waits while the other
+// direction's last raise is less than half an increase_interval old, while
+// the other has an increase on its way to the router, and while the other
+// waits to climb and raised less recently than d (for at most two
+// increase_intervals). An increase d has already offered keeps its turn.
+func (c *Controller) othersTurn(d *dirState, now time.Time) bool {
+	o := &c.dirs[1-b2i(d.p.upload)]
+	if d.applied <= 0 || o.applied <= 0 || d.rate > d.applied {
+		return false
+	}
+	if c.est.n > 0 && c.refl[c.est.back(0).src].addr.Port() != 0 {
+		// The reflectors are silent and the TCP fallback measures a few
+		// times a second: a probe's overshoot would show too late.
+		return true
+	}
+	if a := float64(d.applied); d.est > 0 && a >= float64(d.hold)*0.99 && a < float64(d.est)*(1+nearBand) &&
+		now.Sub(d.lastRaise) < nearEvery*c.probeSlot {
+		return true // near the estimate, probe less often
+	}
+	if !o.lastRaise.IsZero() && now.Sub(o.lastRaise) < c.probeSlot/2 {
+		return true
+	}
+	if o.rate > o.applied {
+		return true
+	}
+	return o.climb > o.applied && o.lastRaise.Before(d.lastRaise) && now.Sub(d.lastRaise) < 2*c.probeSlot
 }
 
 // appliedAt is the rate the router had at t (0: unknown).
@@ -677,6 +725,8 @@ func (c *Controller) SetApplied(upload bool, bps int64, now time.Time) {
 	bps = max(bps, 0)
 	if d.applied > 0 && bps > d.applied {
 		d.lastRaise = now
+		d.raisedBy = float64(bps-d.applied) / float64(d.applied)
+		d.rawAtRaise = c.raw
 		if !d.unconfirmed {
 			d.beforeRaise = d.applied
 		}
@@ -727,7 +777,7 @@ func (c *Controller) decrease(d *dirState, z Zone, now time.Time, blind bool) bo
 	if d.applied > 0 && d.applied < base {
 		base = d.applied
 	}
-	var target int64
+	var target, est int64
 	if g, mid, ok := c.est.capacityGrowth(now); ok && c.signal && (g > minGrowth || (z == Red && g > -minGrowth)) {
 		// A RED queue that neither grows nor drains (within minGrowth)
 		// is standing: the rate is the capacity, and only a cut below
@@ -740,7 +790,7 @@ func (c *Controller) decrease(d *dirState, z Zone, now time.Time, blind bool) bo
 		margin := min(max(max(c.load, c.raw)/float64(drainTime), minMargin), maxMargin)
 		target = int64(float64(r) / (1 + g) * (1 - margin))
 		if g > 0 {
-			d.est = int64(float64(r) / (1 + climbShare*g))
+			est = int64(float64(r) / (1 + climbShare*g))
 		}
 	}
 	if blind && z == Red {
@@ -748,23 +798,8 @@ func (c *Controller) decrease(d *dirState, z Zone, now time.Time, blind bool) bo
 		// more than drainTime of queue.
 		target = int64(float64(base) * (1 - maxMargin))
 	}
-	if repeat && !blind && !(target > 0 && target < base) {
-		// Replies to requests sent before the router had the last cut
-		// describe the queue it was made for.
-		since := d.lastDecAt
-		if !d.cutAt.IsZero() {
-			since = d.cutAt
-		}
-		pg, n, pok := c.est.growthSince(now, since)
-		switch {
-		case n == 0 && now.Sub(since) > c.expectedReply(d):
-			// Nothing sent since the cut has come back, later than the
-			// delay at the cut allowed for: the queue has grown.
-		case n < 2:
-			return false // the last cut cannot show yet
-		case pok && pg < 0 && c.load/(-pg) < float64(drainingOK):
-			return false // the last cut is working: the queue drains by itself
-		}
+	if repeat && !blind && !(target > 0 && target < base) && c.cutMayDo(d, now) {
+		return false
 	}
 	prev := d.rate
 	var floor, next int64
@@ -786,9 +821,7 @@ func (c *Controller) decrease(d *dirState, z Zone, now time.Time, blind bool) bo
 			next = floor
 		}
 	case Yellow:
-		o := &c.dirs[1-b2i(d.p.upload)]
-		if !o.lastRaise.IsZero() && now.Sub(o.lastRaise) < 2*c.probeSlot &&
-			(d.lastRaise.IsZero() || o.lastRaise.Sub(d.lastRaise) > c.probeSlot/2) {
+		if c.otherProbe(d, now) {
 			return false // the other direction's probe overshot
 		}
 		floor = d.p.yellowFloor
@@ -814,7 +847,85 @@ func (c *Controller) decrease(d *dirState, z Zone, now time.Time, blind bool) bo
 	d.greenSinceCut = false
 	d.unconfirmed = false
 	d.jump = firstJump
+	// Capacity estimates: the cut blamed all the growth on d; GREEN
+	// returns at once to holdMargin below the capacity with climbShare
+	// of it blamed on d (see climbLimit and drainEstimate).
+	if est > 0 {
+		d.est = est
+		d.hold = int64(float64(est) * (1 - holdMargin))
+	}
+	if z == Yellow && !repeat && !c.otherProbe(&c.dirs[1-b2i(d.p.upload)], now) {
+		// No probe of d explains this queue: it may be the other
+		// direction's. GREEN returns at once to just below the rate d
+		// had; if the queue was d's, that return is d's probe, and is
+		// told apart as such.
+		d.hold = max(d.hold, int64(float64(base)*(1-minMargin)))
+	}
 	return true
+}
+
+// onsetSlack is how much later than a raise landed its queue may appear to
+// start growing: the request that first meets it was sent before the raise
+// (it crosses the download bottleneck one upload delay and part of a base
+// RTT later), and the onset is extrapolated from jittery replies.
+const onsetSlack = 150 * time.Millisecond
+
+// otherProbe reports whether the growing queue that made d YELLOW is the
+// other direction's probe. A raise beyond the capacity makes the queue grow
+// from the moment it lands, at most as fast as the raise was large. So: the
+// other direction raised within the last two increase_intervals and has not
+// already cut since without that helping (refractory ago); the delay was
+// below half of target_bloat when that raise landed; and, when the growth
+// can be dated, it started within onsetSlack of that raise and not of d's,
+// no faster than twice the raise. Undated growth is blamed on the other's
+// raise (asking also that it be more recent than d's measured worse over
+// seeds 1-20: the turns already keep the raises apart).
+func (c *Controller) otherProbe(d *dirState, now time.Time) bool {
+	o := &c.dirs[1-b2i(d.p.upload)]
+	if o.lastRaise.IsZero() || now.Sub(o.lastRaise) >= 2*c.probeSlot {
+		return false
+	}
+	if o.decreased && o.lastDecAt.After(o.lastRaise) && now.Sub(o.lastDecAt) >= c.p.refractory {
+		return false
+	}
+	if o.rawAtRaise > c.p.target/2 {
+		return false
+	}
+	onset, ok := c.est.growthOnset(now)
+	if !ok {
+		return true
+	}
+	near := func(t time.Time) bool {
+		return !t.IsZero() && t.Sub(onset) < onsetSlack && onset.Sub(t) < onsetSlack
+	}
+	g, _, _ := c.est.capacityGrowth(now)
+	return near(o.lastRaise) && !near(d.lastRaise) && g <= 2*o.raisedBy
+}
+
+// cutMayDo reports whether x's last decrease may still be enough: it is
+// younger than refractory, or the replies to requests sent after the router
+// had it are too few to tell, or they show the queue draining by itself
+// soon enough. Replies to requests sent before describe the queue the cut
+// was made for. It is not enough when nothing sent since the cut has come
+// back later than the delay at the cut allowed for (the queue has grown).
+func (c *Controller) cutMayDo(x *dirState, now time.Time) bool {
+	if now.Sub(x.lastDecAt) < c.p.refractory {
+		return true
+	}
+	since := x.lastDecAt
+	if !x.cutAt.IsZero() {
+		since = x.cutAt
+	}
+	pg, n, pok := c.est.growthSince(now, since)
+	switch {
+	case n == 0 && now.Sub(since) > c.expectedReply(x):
+		return false
+	case n < 2:
+		return true
+	case pok && pg < 0 && c.load/(-pg) < float64(drainingOK):
+		return true
+	}
+	return false
 }
 
 // expectedReply is how long after the router had the last cut's rate a
@@ -911,6 +1022,7 @@ func (c *Controller) Restore(s Snapshot) {
 	for i, ds := range [2]DirSnapshot{s.Download, s.Upload} {
 		d := &c.dirs[i]
 		d.rate = clampRate(ds.Rate, d.p)
+		d.climb = d.rate
 		d.zone = ds.Zone
 		if d.zone > Red || (d.p.upload && d.zone == SoftRed) {
 			d.zone = Red

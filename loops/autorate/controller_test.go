@@ -651,3 +651,38 @@ func TestTCPFallbackSources(t *testing.T) {
 		t.Fatalf("baselines %+v", s.Reflectors)
 	}
 }
+
+// While only the TCP fallback measures (a few connects a second), a probe's
+// overshoot would show too late: GREEN holds instead of climbing, and
+// climbs again once the reflectors answer.
+func TestNoIncreaseOnTCPFallbackAlone(t *testing.T) {
+	w := instantWAN()
+	w.Measurement.TCPFallback = []netip.AddrPort{netip.MustParseAddrPort("1.1.1.1:443"), netip.MustParseAddrPort("8.8.8.8:443")}
+	c := NewController(w)
+	c.Restore(Snapshot{Download: DirSnapshot{Rate: 500e6}, Upload: DirSnapshot{Rate: 20e6}})
+	now := t0
+	c.SetApplied(false, 500e6, now)
+	c.SetApplied(true, 20e6, now)
+	for i := range 4 {
+		c.Observe(i, 20*ms, now)
+	}
+	c.Step(now)
+	for k := range 40 { // 2 s of blackout, GREEN on the TCP targets
+		now = now.Add(50 * ms)
+		c.Observe(4+k%2, 45*ms, now)
+		d := c.Step(now)
+		if d.Download.Zone != Green || d.Download.Rate != 500e6 || d.Upload.Rate != 20e6 {
+			t.Fatalf("cycle %d of the blackout: %+v", k, d)
+		}
+	}
+	for range 20 { // the reflectors answer again
+		now = now.Add(50 * ms)
+		for i := range 4 {
+			c.Observe(i, 20*ms, now)
+		}
+		c.Step(now)
+	}
+	if c.Rate(false) <= 500e6 {
+		t.Fatalf("no climb after the blackout: %d", c.Rate(false))
+	}
+}

@@ -22,6 +22,8 @@ const (
 	// each exceed noiseK times the jitter to count.
 	noiseTC = 10 * time.Second
 	noiseK  = 2.0
+	// scatterK: see estimator.noise.
+	scatterK = 1.5
 )
 
 // sample is one reply in the recent history.
@@ -41,15 +43,25 @@ type pendingReq struct {
 // estimator keeps the recent replies and the requests in flight and turns
 // them into the raw delta and the queue's growth rate. It never allocates.
 type estimator struct {
-	hist       [historyLen]sample // ring, newest at head-1
-	head, n    int
-	pend       []pendingReq // requests in flight this cycle
-	noise      float64      // mean delta while both directions are GREEN, ns
-	noiseAt    time.Time
-	censGrowth float64   // growth the requests in flight prove (0: none)
-	censMid    time.Time // middle of the span it was measured over
-	pairs      [growthSamples * (growthSamples - 1) / 2]float64
-	newest     [growthSamples]sample
+	hist    [historyLen]sample // ring, newest at head-1
+	head, n int
+	pend    []pendingReq // requests in flight this cycle
+	// noise is the jitter (ns): the lower of level, the mean delta of the
+	// replies while both directions are GREEN, and scatterK times scatter,
+	// their mean |difference| from the previous such reply.
+	noise, level, scatter float64
+	noiseAt               time.Time
+	prevDelta             float64 // the previous reply's delta, while calmPrev
+	calmPrev              bool
+	censGrowth            float64   // growth the requests in flight prove (0: none)
+	censMid               time.Time // middle of the span it was measured over
+	censOnset             time.Time // when that growth started
+	pairs                 [growthSamples * (growthSamples - 1) / 2]float64
+	newest                [growthSamples]sample
+	// The last growth fit: its k newest samples, slope and middle.
+	fitK   int
+	fitG   float64
+	fitMid time.Time
 	// noCapacity turns the capacity estimate off (tests of the zones'
 	// rules as they apply without one).
 	noCapacity bool
@@ -63,14 +75,27 @@ func (e *estimator) add(sm sample, calm bool) {
 	e.hist[e.head] = sm
 	e.head = (e.head + 1) % historyLen
 	e.n = min(e.n+1, historyLen)
-	if calm && sm.at.After(e.noiseAt) {
+	if !calm {
+		e.calmPrev = false
+		return
+	}
+	if e.calmPrev && sm.at.After(e.noiseAt) {
+		// A small standing queue (GREEN allows up to target_bloat) has
+		// a level but no scatter: it is not noise. Random delay on every
+		// reply has both (for exponential jitter of mean J: level J,
+		// scatter J).
+		x := math.Abs(sm.delta - e.prevDelta)
 		if e.noiseAt.IsZero() {
-			e.noise = sm.delta
+			e.scatter, e.level = x, sm.delta
 		} else {
-			e.noise += ewmaAlpha(sm.at.Sub(e.noiseAt), float64(noiseTC)) * (sm.delta - e.noise)
+			a := ewmaAlpha(sm.at.Sub(e.noiseAt), float64(noiseTC))
+			e.scatter += a * (x - e.scatter)
+			e.level += a * (sm.delta - e.level)
 		}
+		e.noise = min(e.level, scatterK*e.scatter)
 		e.noiseAt = sm.at
 	}
+	e.prevDelta, e.calmPrev = sm.delta, true
 }
 
 // newestSent is the send time of the newest request answered.
@@ -145,7 +170,7 @@ func (e *estimator) raw(now time.Time, refl []reflector, target float64, pingInt
 	// connect (the reflectors are in a blackout).
 	rising := false
 	for i := range nl {
-		rising = rising || last[i].delta > target+noiseK*e.noise
+		rising = rising || last[i].delta > target/2+noiseK*e.noise
 	}
 	if !rising || refl[last[0].src].addr.Port() != 0 {
 		return answered
@@ -169,6 +194,7 @@ func (e *estimator) raw(now time.Time, refl []reflector, target float64, pingInt
 			if g := (lb - newestDelta) / float64(dt); g > e.censGrowth {
 				e.censGrowth = g
 				e.censMid = newestSent.Add(dt / 2)
+				e.censOnset = newestSent.Add(-time.Duration(max(newestDelta-e.noise, 0) / g))
 			}
 		}
 	}
@@ -196,6 +222,7 @@ func (e *estimator) raw(now time.Time, refl []reflector, target float64, pingInt
 // the jitter over its span counts as none. ok is false with fewer than 3
 // replies.
 func (e *estimator) growth(now, since time.Time) (g float64, mid time.Time, n int, ok bool) {
+	e.fitK = 0
 	for k := 0; k < e.n; k++ {
 		sm := e.back(k)
 		if now.Sub(sm.sent) > 2*growthWindow+time.Second || !sm.sent.After(since) {
@@ -213,14 +240,31 @@ func (e *estimator) growth(now, since time.Time) (g float64, mid time.Time, n in
 	if !ok {
 		return 0, time.Time{}, n, false
 	}
-	mid = e.newest[n-1].sent.Add(e.newest[0].sent.Sub(e.newest[n-1].sent) / 2)
+	k := n
 	if n > 3 {
 		if g3, ok3 := e.slope(3); ok3 && g3 > g {
-			g = g3
-			mid = e.newest[2].sent.Add(e.newest[0].sent.Sub(e.newest[2].sent) / 2)
+			g, k = g3, 3
 		}
 	}
+	mid = e.newest[k-1].sent.Add(e.newest[0].sent.Sub(e.newest[k-1].sent) / 2)
+	e.fitK, e.fitG, e.fitMid = k, g, mid
 	return g, mid, n, true
+}
+
+// onsetOf is when the queue of the last growth fit (k newest replies,
+// slope g through mid) started to grow: where the line through them
+// crosses the jitter. ok is false when it does not grow.
+func (e *estimator) onsetOf() (time.Time, bool) {
+	k, g, mid := e.fitK, e.fitG, e.fitMid
+	if k < 3 || g <= 0 {
+		return time.Time{}, false
+	}
+	p := e.pairs[:0]
+	for i := range k {
+		p = append(p, e.newest[i].delta-g*float64(e.newest[i].sent.Sub(mid)))
+	}
+	level := median(p) - e.noise
+	return mid.Add(-time.Duration(max(level, 0) / g)), true
 }
 
 // slope is the Theil–Sen slope of the k newest samples, 0 when the growth
@@ -255,19 +299,33 @@ func (e *estimator) capacityGrowth(now time.Time) (g float64, mid time.Time, ok 
 		return c.g, c.mid, c.ok
 	}
 	g, mid, _, ok = e.growth(now, time.Time{})
+	onset, hasOnset := e.onsetOf()
 	if (e.censGrowth > g || !ok) && e.censGrowth > 0 {
 		g, mid, ok = e.censGrowth, e.censMid, true
+		onset, hasOnset = e.censOnset, true
 	}
-	e.capCache = growthCache{at: now, valid: true, g: g, mid: mid, ok: ok}
+	e.capCache = growthCache{at: now, valid: true, g: g, mid: mid, ok: ok, onset: onset, hasOnset: hasOnset}
 	return g, mid, ok
+}
+
+// growthOnset is when the growth capacityGrowth measured at now started
+// (ok false: none measured).
+func (e *estimator) growthOnset(now time.Time) (time.Time, bool) {
+	e.capacityGrowth(now)
+	if c := &e.capCache; c.valid && c.at.Equal(now) {
+		return c.onset, c.hasOnset
+	}
+	return time.Time{}, false
 }
 
 // growthCache keeps a cycle's capacityGrowth for the other direction.
 type growthCache struct {
-	at, mid time.Time
-	g       float64
-	ok      bool
-	valid   bool
+	at, mid  time.Time
+	onset    time.Time
+	hasOnset bool
+	g        float64
+	ok       bool
+	valid    bool
 }
 
 // growthSince is growth over the replies to requests sent after since;

@@ -284,7 +284,7 @@ func TestRepeatWaitsForEvidence(t *testing.T) {
 
 // GREEN stays within one increase of the router's rate: coalesced writes
 // cannot land as one large jump. After a decrease the increases start at
-// 3 % and grow by half with each one that lands.
+// firstJump (4 %) and grow by jumpGrowth (x1.3) with each one that lands.
 func TestClimbBoundedByTheRouter(t *testing.T) {
 	w := instantWAN()
 	w.Measurement.Reflectors = w.Measurement.Reflectors[:1]
@@ -312,7 +312,7 @@ func TestClimbBoundedByTheRouter(t *testing.T) {
 		t.Fatalf("after the router took 625M: %d, want one step_up more", d.Download.Rate)
 	}
 
-	// A decrease: the next increases are +3 %, then +4.5 %.
+	// A decrease: the next increases are +4 %, then +5.2 %.
 	now = now.Add(50 * ms)
 	c.Observe(0, 120*ms, now) // the delta jumps to 100 ms
 	c.Observe(0, 120*ms, now)
@@ -327,16 +327,16 @@ func TestClimbBoundedByTheRouter(t *testing.T) {
 		d = step()
 		c.SetApplied(false, r, now)
 	}
-	if want := int64(float64(r) * 1.03); d.Download.Rate != want {
-		t.Fatalf("first increase after a decrease: %d, want %d (+3 %%)", d.Download.Rate, want)
+	if want := int64(float64(r) * (1 + firstJump)); d.Download.Rate != want {
+		t.Fatalf("first increase after a decrease: %d, want %d (+%.0f %%)", d.Download.Rate, want, 100*firstJump)
 	}
 	r = d.Download.Rate
 	c.SetApplied(false, r, now)
 	for range 20 {
 		d = step()
 	}
-	if want := int64(float64(r) * 1.045); d.Download.Rate != want {
-		t.Fatalf("second increase: %d, want %d (+4.5 %%)", d.Download.Rate, want)
+	if want := int64(float64(r) * (1 + firstJump*jumpGrowth)); d.Download.Rate != want {
+		t.Fatalf("second increase: %d, want %d (+%.1f %%)", d.Download.Rate, want, 100*firstJump*jumpGrowth)
 	}
 }
 
@@ -366,10 +366,10 @@ func TestYellowBlamesTheOtherDirectionsProbe(t *testing.T) {
 func TestJitterIsNotGrowth(t *testing.T) {
 	w := testWAN()
 	l := newLink(t, w)
-	// Exponential-looking jitter, deterministic: up to 40 ms.
-	k := 0
+	// Exponential-looking jitter, deterministic: up to 40 ms, one value
+	// per request (by its send time), as a real packet has one RTT.
 	jit := []time.Duration{1, 30, 2, 12, 40, 3, 0, 22, 7, 15, 2, 35, 5, 9, 1, 25}
-	l.queue = func(time.Time) time.Duration { k++; return jit[k%len(jit)] * ms }
+	l.queue = func(s time.Time) time.Duration { return jit[int(s.Sub(t0)/(50*ms))%len(jit)] * ms }
 	lowest := int64(940e6)
 	for range 600 {
 		d := l.step()
@@ -410,6 +410,77 @@ func TestSilenceUndoesUnconfirmedIncreases(t *testing.T) {
 		held := d.Download.Rate
 		if d = h.silence(100); d.Download.Rate != held {
 			t.Errorf("silence moved the rate on: %d -> %d", held, d.Download.Rate)
+		}
+	}
+}
+
+// The other direction's probe is told from a queue of this direction's own
+// by when the growth started: only a queue that starts growing as that
+// probe lands is the probe's; one that starts most of a second later is
+// not, though the probe is recent.
+func TestYellowDatesTheOtherDirectionsProbe(t *testing.T) {
+	const g = 0.05 // ms of delay per ms: an overshoot by 5 %
+	for _, c := range []struct {
+		name       string
+		probeLands time.Duration // before the queue starts to grow
+		blamed     bool
+	}{
+		{"the queue starts as the upload's probe lands", 0, true},
+		{"the queue starts 900 ms after the upload's probe", 900 * ms, false},
+	} {
+		h := newHarness(t, instantWAN())
+		h.c.est.noCapacity = false
+		h.c.SetApplied(false, 940e6, h.now)
+		h.c.SetApplied(true, 30e6, h.now)
+		h.cycles(40, 0) // 2 s calm
+		onset := h.now.Add(time.Second)
+		probe := onset.Add(-c.probeLands)
+		var d Decision
+		for range 40 {
+			h.now = h.now.Add(50 * ms)
+			if !h.now.Before(probe) && h.c.dirs[1].applied == 30e6 {
+				h.c.SetApplied(true, 31e6, h.now) // +3.3 %
+			}
+			// The delay of a request sent at s is g × (s - onset): solved
+			// for the reply arriving now.
+			x := max(0, float64(h.now.Sub(onset)-h.base)) * g / (1 + g)
+			for i := range h.c.refl {
+				h.c.Observe(i, h.base+time.Duration(x), h.now)
+			}
+			d = h.c.Step(h.now)
+			if d.Download.Zone == Yellow {
+				break
+			}
+		}
+		if d.Download.Zone != Yellow {
+			t.Fatalf("%s: setup: no YELLOW %+v", c.name, d)
+		}
+		if held := d.Download.Rate == 940e6; held != c.blamed {
+			t.Errorf("%s: download %d (held: %v), want held %v", c.name, d.Download.Rate, held, c.blamed)
+		}
+	}
+}
+
+// A small standing queue has a level but no scatter: it does not raise the
+// jitter that growth and late requests must clear. Random delay on every
+// reply does.
+func TestStandingQueueIsNotJitter(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		queue    func(sent time.Time) time.Duration
+		min, max time.Duration
+	}{
+		{"standing 10 ms", func(time.Time) time.Duration { return 10 * ms }, 0, ms},
+		{"alternating 0 and 8 ms", func(s time.Time) time.Duration {
+			return time.Duration(int(s.Sub(t0)/(50*ms))%2) * 8 * ms
+		}, 3 * ms, 5 * ms},
+	} {
+		l := newLink(t, testWAN())
+		l.steps(20) // baselines
+		l.queue = c.queue
+		l.steps(1200) // 60 s: the 10 s means settle
+		if n := time.Duration(l.c.est.noise); n < c.min || n > c.max {
+			t.Errorf("%s: jitter %v, want %v..%v", c.name, n, c.min, c.max)
 		}
 	}
 }

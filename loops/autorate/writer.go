@@ -130,6 +130,7 @@ type Slot struct {
 	queue     string
 	want      int64 // newest desired rate
 	pending   bool  // want not yet written
+	sending   bool  // a write of this queue is in flight
 	written   int64 // last rate the router accepted
 	writtenAt time.Time
 	lastErr   string
@@ -190,7 +191,7 @@ func (s *Slot) Set(bps int64) {
 type SlotStatus struct {
 	Queue     string
 	Want      int64     // newest desired rate
-	Pending   bool      // Want not yet on the router
+	Pending   bool      // Want not yet on the router, or a write in flight
 	Written   int64     // last rate the router accepted (0: none yet)
 	WrittenAt time.Time // when (zero: never)
 	LastError string    // the last failed write of this queue ("" after a success)
@@ -200,7 +201,9 @@ type SlotStatus struct {
 func (s *Slot) Status() SlotStatus {
 	s.w.mu.Lock()
 	defer s.w.mu.Unlock()
-	return SlotStatus{Queue: s.queue, Want: s.want, Pending: s.pending, Written: s.written, WrittenAt: s.writtenAt, LastError: s.lastErr}
+	// A write in flight counts as pending even when Want went back to the
+	// rate the router had before it: the router is about to change.
+	return SlotStatus{Queue: s.queue, Want: s.want, Pending: s.pending || s.sending, Written: s.written, WrittenAt: s.writtenAt, LastError: s.lastErr}
 }
 
 // RouterStatus is the writer's view of its router.
@@ -254,6 +257,7 @@ func (w *Writer) pick() (*Slot, int64) {
 		}
 	}
 	w.inflight = true
+	pick.sending = true
 	return pick, pick.want
 }
 
@@ -287,6 +291,7 @@ func (w *Writer) Run(ctx context.Context) {
 		now := w.o.Now()
 		w.mu.Lock()
 		w.inflight = false
+		s.sending = false
 		if err == nil {
 			s.written = bps
 			s.writtenAt = now

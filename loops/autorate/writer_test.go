@@ -121,6 +121,38 @@ func TestWriterLatestWinsOneInFlight(t *testing.T) {
 	}
 }
 
+// A write in flight is pending even when the controller went back to the
+// rate the router had: the router is about to change, and the writer puts
+// the wanted rate back once it has.
+func TestWriterInFlightIsPending(t *testing.T) {
+	g := newGateExec()
+	w := NewWriter("edge", g, WriterOptions{})
+	down := w.Queue("down")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.Run(ctx)
+
+	down.Set(900)
+	recv(t, g.started)
+	g.release <- nil
+	waitFor(t, "900 written", func() bool { return down.Status().Written == 900 })
+	down.Set(950)
+	recv(t, g.started)
+	down.Set(900) // the increase is dropped while it is on its way
+	if s := down.Status(); !s.Pending || s.Want != 900 || s.Written != 900 {
+		t.Fatalf("while 950 is in flight: %+v", s)
+	}
+	g.release <- nil
+	if got := recv(t, g.started); got != "down=900" {
+		t.Fatalf("write %s, want down=900 (back to the wanted rate)", got)
+	}
+	if s := down.Status(); !s.Pending || s.Written != 950 {
+		t.Fatalf("while 900 is in flight: %+v", s)
+	}
+	g.release <- nil
+	waitFor(t, "settled", func() bool { s := down.Status(); return !s.Pending && s.Written == 900 })
+}
+
 func TestWriterDecreaseFirst(t *testing.T) {
 	g := newGateExec()
 	w := NewWriter("edge", g, WriterOptions{})

@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 )
 
 // WriteAtomic replaces path with data: write a temporary file in the same
@@ -68,6 +70,7 @@ var ErrCorrupt = errors.New("corrupt state file")
 // is returned, so that the caller can warn and start fresh while the bad
 // file stays available for inspection.
 func ReadJSON(path string, v any) (found bool, err error) {
+	RemoveStaleTemps(filepath.Dir(path), time.Now())
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
@@ -83,4 +86,29 @@ func ReadJSON(path string, v any) (found bool, err error) {
 		return true, fmt.Errorf("%w %s (%v): moved aside to %s", ErrCorrupt, path, derr, aside)
 	}
 	return true, nil
+}
+
+// staleAfter is how old a temporary file of WriteAtomic must be before
+// RemoveStaleTemps takes it for a crash's leftover: a write in progress
+// takes milliseconds.
+const staleAfter = time.Minute
+
+// RemoveStaleTemps deletes the temporary files WriteAtomic left in dir when
+// the process died between creating and renaming one (".<name>.tmp-<n>",
+// older than a minute at now). The state itself is never touched. Errors
+// are ignored: a leftover costs only its few bytes.
+func RemoveStaleTemps(dir string, now time.Time) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		n := e.Name()
+		if !e.Type().IsRegular() || !strings.HasPrefix(n, ".") || !strings.Contains(n, ".tmp-") {
+			continue
+		}
+		if info, err := e.Info(); err == nil && now.Sub(info.ModTime()) > staleAfter {
+			os.Remove(filepath.Join(dir, n))
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 type doc struct {
@@ -69,5 +70,42 @@ func TestWriteFailureKeepsOld(t *testing.T) {
 	var d doc
 	if _, err := ReadJSON(p, &d); err != nil || d.Name != "old" {
 		t.Fatalf("old content lost: %+v %v", d, err)
+	}
+}
+
+// A crash between creating the temporary file and renaming it leaves the
+// temporary file behind; the next read removes it once it is stale, and
+// leaves a fresh one (a write in progress) and everything else alone.
+func TestStaleTempsRemoved(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "spectrum.json")
+	if err := WriteJSON(path, map[string]int{"a": 1}, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(dir, ".spectrum.json.tmp-123")
+	fresh := filepath.Join(dir, ".spectrum.json.tmp-456")
+	other := filepath.Join(dir, ".keep.me")
+	for _, f := range []string{stale, fresh, other} {
+		if err := os.WriteFile(f, []byte(`{"a":`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-2 * time.Minute)
+	for _, f := range []string{stale, other} {
+		if err := os.Chtimes(f, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var v map[string]int
+	if found, err := ReadJSON(path, &v); !found || err != nil || v["a"] != 1 {
+		t.Fatalf("read %v %v %v", found, err, v)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("stale temporary file still there: %v", err)
+	}
+	for _, f := range []string{fresh, other, path} {
+		if _, err := os.Stat(f); err != nil {
+			t.Fatalf("%s removed: %v", f, err)
+		}
 	}
 }
