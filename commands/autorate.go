@@ -124,8 +124,12 @@ func runAutorate(c *cli.Context, stdio IO, log *slog.Logger, level *slog.LevelVa
 				bySource[m.Source] = p
 				pingers = append(pingers, p)
 			}
+			// On the real clock the loop paces the pings (autorate.Pacer):
+			// one wake-up per cycle sends them and runs the cycle. Stream.Tick
+			// needs the real time; on another clock the stream paces itself.
 			return p.Stream(ping.StreamConfig{
 				Targets: m.Reflectors, Rate: float64(m.PingRate), Fallback: m.TCPFallback,
+				ExternalPacing: deps.clock == nil,
 			})
 		}
 	}

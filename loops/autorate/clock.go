@@ -24,13 +24,20 @@ type RealClock struct{}
 // Now implements Clock.
 func (RealClock) Now() time.Time { return time.Now() }
 
-// NewTicker implements Clock.
-func (RealClock) NewTicker(d time.Duration) Ticker { return realTicker{time.NewTicker(d)} }
+// NewTicker implements Clock. On Linux the ticker is a timerfd (see
+// startTimerfd): one OS wake-up per tick instead of three.
+func (RealClock) NewTicker(d time.Duration) Ticker { return newTickers(d, 1)[0] }
 
-type realTicker struct{ t *time.Ticker }
+// NewTickers implements TickerGroup: one timer for all n.
+func (RealClock) NewTickers(d time.Duration, n int) []Ticker { return newTickers(d, n) }
 
-func (t realTicker) C() <-chan time.Time { return t.t.C }
-func (t realTicker) Stop()               { t.t.Stop() }
+// TickerGroup is implemented by clocks that drive several tickers of one
+// period from a single timer, each ticking at the same instants: the
+// daemon's control loops then wake the process once per interval, not once
+// per WAN. Clocks without it (ManualClock) give each loop its own ticker.
+type TickerGroup interface {
+	NewTickers(d time.Duration, n int) []Ticker
+}
 
 // ManualClock is a virtual clock: time moves only with Advance, which
 // delivers every tick that falls due, in time order, each one handed over

@@ -65,8 +65,9 @@ type DaemonConfig struct {
 }
 
 // Daemon runs the control loops of one process: a goroutine per WAN on a
-// ticker, a writer goroutine per router, the state persister, the HTTP
-// server for /metrics and /health, and the systemd notifications.
+// ticker (one timer for all, see loopTickers), a writer goroutine per
+// router, the state persister, the HTTP server for /metrics and /health,
+// and the systemd notifications.
 type Daemon struct {
 	cfg      *hcl.Config
 	log      *slog.Logger
@@ -320,8 +321,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	})
 
 	var loops sync.WaitGroup
-	for _, r := range d.wans {
-		loops.Go(func() { d.runLoop(ctx, r) })
+	tickers := d.loopTickers()
+	for i, r := range d.wans {
+		loops.Go(func() { d.runLoop(ctx, r, tickers[i]) })
 	}
 	sctx, stopSupervisor := context.WithCancel(ctx)
 	var sup sync.WaitGroup
@@ -360,8 +362,25 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return nil
 }
 
-func (d *Daemon) runLoop(ctx context.Context, r *wanRun) {
-	t := d.clock.NewTicker(d.interval)
+// loopTickers gives each WAN's loop its ticker. With a TickerGroup clock
+// (RealClock) one timer drives them all: the process costs what its OS
+// wake-ups cost (a cycle is microseconds of work), and a ticker per WAN,
+// each with its own phase, woke it once per WAN per interval; this wakes
+// it once for all of them, and, with externally paced pings (Pacer), for
+// their pings too. Each loop still has its own ticker: one late by more
+// than an interval misses its own ticks only, as before.
+func (d *Daemon) loopTickers() []Ticker {
+	if g, ok := d.clock.(TickerGroup); ok {
+		return g.NewTickers(d.interval, len(d.wans))
+	}
+	ts := make([]Ticker, len(d.wans))
+	for i := range ts {
+		ts[i] = d.clock.NewTicker(d.interval)
+	}
+	return ts
+}
+
+func (d *Daemon) runLoop(ctx context.Context, r *wanRun, t Ticker) {
 	defer t.Stop()
 	for {
 		select {

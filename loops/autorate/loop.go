@@ -32,6 +32,15 @@ type PendingSource interface {
 	PendingInto(dst []ping.Pending) []ping.Pending
 }
 
+// Pacer is implemented by measurers whose requests the loop paces (a
+// *ping.Stream with ExternalPacing): each Cycle calls Tick first with the
+// cycle's time (from the daemon's Clock: a *ping.Stream needs RealClock),
+// so that one timer wake-up drives both the control cycle and the pings
+// due by then. Tick must not block.
+type Pacer interface {
+	Tick(now time.Time)
+}
+
 // RateSink receives the rates the write policy lets through: a writer
 // *Slot in production.
 type RateSink interface {
@@ -71,6 +80,7 @@ type Loop struct {
 	measurer Measurer
 	stats    StatsSource
 	pending  PendingSource
+	pacer    Pacer
 	metrics  *WANMetrics
 	log      *slog.Logger
 	persist  func(State)
@@ -130,6 +140,9 @@ func NewLoop(cfg LoopConfig) *Loop {
 	if s, ok := cfg.Measurer.(StatsSource); ok {
 		l.stats = s
 	}
+	if s, ok := cfg.Measurer.(Pacer); ok {
+		l.pacer = s
+	}
 	if s, ok := cfg.Measurer.(PendingSource); ok {
 		l.pending = s
 		l.pend = make([]ping.Pending, 0, 128)
@@ -177,6 +190,11 @@ func (l *Loop) Reconfigure(w *hcl.WAN) {
 // Cycle runs one control cycle at now and returns the controller's
 // decision.
 func (l *Loop) Cycle(now time.Time) Decision {
+	if l.pacer != nil {
+		// The requests due are sent first, at the tick: their send times
+		// are as regular as the ticker.
+		l.pacer.Tick(now)
+	}
 	l.buf = l.measurer.Drain(l.buf[:0])
 	for i := range l.buf {
 		r := &l.buf[i]

@@ -106,6 +106,10 @@ type demux struct {
 	seq     uint16
 	token   uint64
 	pending map[uint16]pendingReq
+	// expireAt is at or before the earliest deadline in pending, so that
+	// expire, called every tick, walks the map only when one may have
+	// passed (replies and unregister leave it early: still a bound).
+	expireAt time.Time
 }
 
 func newDemux(v6, raw bool, id uint16, magic uint64) *demux {
@@ -129,10 +133,14 @@ func (d *demux) register(target netip.Addr, owner sink, tag int, timeout time.Du
 	}
 	d.token++
 	sent = time.Now()
+	deadline := sent.Add(timeout)
+	if len(d.pending) == 0 || deadline.Before(d.expireAt) {
+		d.expireAt = deadline
+	}
 	d.pending[d.seq] = pendingReq{
 		target:   target,
 		sent:     sent,
-		deadline: sent.Add(timeout),
+		deadline: deadline,
 		token:    d.token,
 		owner:    owner,
 		tag:      tag,
@@ -212,13 +220,20 @@ func (d *demux) handle(b []byte, src netip.Addr, at time.Time) verdict {
 // lock.
 func (d *demux) expire(now time.Time, dst []expiredReq) []expiredReq {
 	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.pending) == 0 || now.Before(d.expireAt) {
+		return dst
+	}
+	var next time.Time
 	for seq, p := range d.pending {
 		if !now.Before(p.deadline) {
 			dst = append(dst, expiredReq{target: p.target, seq: seq, owner: p.owner, tag: p.tag})
 			delete(d.pending, seq)
+		} else if next.IsZero() || p.deadline.Before(next) {
+			next = p.deadline
 		}
 	}
-	d.mu.Unlock()
+	d.expireAt = next
 	return dst
 }
 

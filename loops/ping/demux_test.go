@@ -3,6 +3,7 @@ package ping
 import (
 	"encoding/binary"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -392,4 +393,68 @@ func FuzzDemuxHandle(f *testing.F) {
 			}
 		}
 	})
+}
+
+// expire skips the walk until the earliest deadline may have passed, and
+// still expires each request exactly at its own deadline: after replies
+// took the earliest ones away, after a request with a shorter timeout
+// came in, and after a sweep that left some pending.
+func TestDemuxExpireBound(t *testing.T) {
+	d := newDemux(false, false, 0, testMagic)
+	rec := &recorder{}
+	a := netip.MustParseAddr("192.0.2.1")
+	ids := func(exp []expiredReq) []uint16 {
+		var s []uint16
+		for _, e := range exp {
+			s = append(s, e.seq)
+		}
+		slices.Sort(s)
+		return s
+	}
+	r1 := register(t, d, a, rec, 0, 10*time.Millisecond)
+	r2 := register(t, d, a, rec, 0, 40*time.Millisecond)
+	r3 := register(t, d, a, rec, 0, 30*time.Millisecond)
+	base := r3.at // the latest send: every deadline below is >= its own
+	// r1 answered: the bound stays at its deadline, which is early.
+	if v := d.handle(echoReply(t, false, 4242, r1.seq, testMagic, r1.token), a, base); v != matched {
+		t.Fatalf("reply 1: %v", v)
+	}
+	if exp := d.expire(base.Add(20*time.Millisecond), nil); len(exp) != 0 {
+		t.Fatalf("expired before their deadlines: %v", ids(exp))
+	}
+	// The sweep set the bound to r3's deadline; a shorter timeout
+	// lowers it.
+	r4 := register(t, d, a, rec, 0, time.Millisecond)
+	if exp := d.expire(r4.at.Add(time.Millisecond), nil); !slices.Equal(ids(exp), []uint16{r4.seq}) {
+		t.Fatalf("expired %v, want r4 %d (its timeout is the shortest)", ids(exp), r4.seq)
+	}
+	if exp := d.expire(r3.at.Add(30*time.Millisecond), nil); !slices.Equal(ids(exp), []uint16{r3.seq}) {
+		t.Fatalf("expired %v, want r3 %d", ids(exp), r3.seq)
+	}
+	if exp := d.expire(r2.at.Add(40*time.Millisecond-time.Nanosecond), nil); len(exp) != 0 {
+		t.Fatalf("r2 expired a nanosecond early: %v", ids(exp))
+	}
+	if exp := d.expire(r2.at.Add(40*time.Millisecond), nil); !slices.Equal(ids(exp), []uint16{r2.seq}) {
+		t.Fatalf("expired %v, want r2 %d", ids(exp), r2.seq)
+	}
+	if n := d.inFlight(); n != 0 {
+		t.Fatalf("%d requests pending", n)
+	}
+}
+
+// The expiry sweep each Tick, with requests in flight none of which is
+// due (the steady state of a stream).
+func BenchmarkDemuxExpireNoneDue(b *testing.B) {
+	d := newDemux(false, false, 0, testMagic)
+	rec := &recorder{}
+	a := netip.MustParseAddr("192.0.2.1")
+	for range 40 {
+		register(b, d, a, rec, 0, time.Second)
+	}
+	now := time.Now()
+	var dst []expiredReq
+	b.ReportAllocs()
+	for b.Loop() {
+		dst = d.expire(now, dst[:0])
+	}
 }

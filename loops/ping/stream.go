@@ -24,6 +24,15 @@ type StreamConfig struct {
 	// Buffer is the number of replies kept for Drain (default 256); on
 	// overflow the oldest is dropped and counted in Stats.Dropped.
 	Buffer int
+	// ExternalPacing: the stream has no timer of its own; its owner calls
+	// Tick regularly (the autorate loop: every control cycle), which sends
+	// the requests due by then at Rate — one per Tick at 20/s every 50 ms,
+	// several when Rate is higher, none on some Ticks when it is lower —,
+	// expires the overdue ones and paces the TCP fallback. The process then
+	// wakes up once per cycle for both. Tick never waits: a request the
+	// socket cannot take at once counts as a send error. Replies are still
+	// read and timestamped by the socket's reader as they arrive.
+	ExternalPacing bool
 }
 
 // TargetStats are cumulative counts for one ICMP target. Every sent request
@@ -105,17 +114,24 @@ type Stream struct {
 
 	stop      chan struct{}
 	closeOnce sync.Once
-	loopDone  chan struct{}
-	probes    sync.WaitGroup
-	ctx       context.Context
-	cancel    context.CancelFunc
+	// tickMu serialises Tick (external pacing) with Close.
+	tickMu   sync.Mutex
+	closed   bool
+	loopDone chan struct{}
+	probes   sync.WaitGroup
+	ctx      context.Context
+	cancel   context.CancelFunc
 
-	// Used by the sending goroutine only.
-	next    int
-	nextTCP time.Time
-	fbNext  int
-	expBuf  []expiredReq
-	lastErr time.Time
+	// Used by the sending goroutine only (external pacing: under tickMu).
+	next     int
+	period   time.Duration // between two requests: 1/Rate
+	nextSend time.Time     // external pacing: when the next request is due
+	lastTick time.Time     // external pacing: the previous Tick
+	tickGap  time.Duration // external pacing: mean time between Ticks
+	nextTCP  time.Time
+	fbNext   int
+	expBuf   []expiredReq
+	lastErr  time.Time
 }
 
 // Stream starts pinging cfg.Targets at once. The sockets it needs are
@@ -162,6 +178,7 @@ func (p *Pinger) Stream(cfg StreamConfig) (*Stream, error) {
 		fbBusy:   make([]bool, len(cfg.Fallback)),
 		stop:     make(chan struct{}),
 		loopDone: make(chan struct{}),
+		period:   time.Duration(float64(time.Second) / cfg.Rate),
 		expBuf:   make([]expiredReq, 0, 64),
 		// At most rate*timeout requests are in flight; a few more for
 		// the expiry sweep running once per send.
@@ -193,7 +210,11 @@ func (p *Pinger) Stream(cfg StreamConfig) (*Stream, error) {
 	p.mu.Unlock()
 
 	s.lastICMP = time.Now()
-	go s.loop()
+	if cfg.ExternalPacing {
+		close(s.loopDone)
+	} else {
+		go s.loop()
+	}
 	return s, nil
 }
 
@@ -297,6 +318,9 @@ func (s *Stream) Close() {
 	s.closeOnce.Do(func() {
 		close(s.stop)
 		<-s.loopDone
+		s.tickMu.Lock()
+		s.closed = true // no Tick sends after this
+		s.tickMu.Unlock()
 		s.cancel()
 		s.probes.Wait()
 		for _, sock := range s.uniq {
@@ -311,10 +335,56 @@ func (s *Stream) Close() {
 	})
 }
 
+// maxCatchUp bounds how far behind its schedule an externally paced
+// stream catches up: an owner that was stalled longer restarts the
+// schedule instead of sending a burst of requests at once.
+const maxCatchUp = 250 * time.Millisecond
+
+// Tick (ExternalPacing only; a no-op otherwise and after Close) sends the
+// requests due by now (monotonic clock, as time.Now), expires the overdue
+// ones and, during an ICMP blackout, starts a TCP probe when one is due.
+// It never waits for I/O. Call it from one goroutine.
+//
+// Requests are scheduled every 1/Rate from the first Tick on, and a
+// request is sent by the first Tick at most a quarter of the (mean) time
+// between Ticks before its slot. So timer jitter does not move a request whose
+// slot falls on a Tick to the next one (at 20/s every 50 ms: exactly one
+// per Tick, never none then two), nor one whose slot falls half-way
+// between two Ticks (at 40/s: always two per Tick); other slots tolerate
+// less jitter (at 30/s: ±4 ms of 50) before a request moves by one Tick.
+func (s *Stream) Tick(now time.Time) {
+	if !s.cfg.ExternalPacing {
+		return
+	}
+	s.tickMu.Lock()
+	defer s.tickMu.Unlock()
+	if s.closed {
+		return
+	}
+	s.expire(now)
+	// The time between Ticks, smoothed so that one late Tick does not
+	// move the next one's window; a stall does not count.
+	if gap := now.Sub(s.lastTick); !s.lastTick.IsZero() && gap > 0 && gap <= maxCatchUp {
+		if s.tickGap == 0 {
+			s.tickGap = gap
+		} else {
+			s.tickGap += (gap - s.tickGap) / 8
+		}
+	}
+	s.lastTick = now
+	early := s.tickGap / 4
+	if s.nextSend.IsZero() || now.Sub(s.nextSend) > maxCatchUp {
+		s.nextSend = now
+	}
+	for due := now.Add(early); !s.nextSend.After(due); s.nextSend = s.nextSend.Add(s.period) {
+		s.sendNext(now, false)
+	}
+	s.pace(now)
+}
+
 func (s *Stream) loop() {
 	defer close(s.loopDone)
-	interval := time.Duration(float64(time.Second) / s.cfg.Rate)
-	t := time.NewTicker(interval)
+	t := time.NewTicker(s.period)
 	defer t.Stop()
 	s.tick(time.Now())
 	for {
@@ -327,21 +397,32 @@ func (s *Stream) loop() {
 	}
 }
 
-// tick expires overdue requests, sends the next request and, during a
-// blackout, starts a TCP probe when one is due.
+// tick (self-paced) expires overdue requests, sends the next request and,
+// during a blackout, starts a TCP probe when one is due.
 func (s *Stream) tick(now time.Time) {
+	s.expire(now)
+	s.sendNext(now, true)
+	s.pace(now)
+}
+
+// expire reports the stream's sockets' overdue requests to their owners.
+func (s *Stream) expire(now time.Time) {
 	for _, sock := range s.uniq {
 		s.expBuf = sock.dm.expire(now, s.expBuf[:0])
 		reportExpired(s.expBuf)
 	}
+}
 
+// sendNext sends a request to the next target in turn; wait: whether to
+// wait for a full socket buffer to drain.
+func (s *Stream) sendNext(now time.Time, wait bool) {
 	i := s.next
 	s.next = (s.next + 1) % len(s.cfg.Targets)
 	target := s.cfg.Targets[i]
 	s.mu.Lock()
 	s.stats[i].Sent++
 	s.mu.Unlock()
-	if _, err := s.socks[i].send(target, s, i, s.cfg.Timeout); err != nil {
+	if _, err := s.socks[i].send(target, s, i, s.cfg.Timeout, wait); err != nil {
 		s.mu.Lock()
 		s.stats[i].SendErrors++
 		s.mu.Unlock()
@@ -350,7 +431,11 @@ func (s *Stream) tick(now time.Time) {
 			s.p.log.Warn("ping: send failed", "target", target, "err", err)
 		}
 	}
+}
 
+// pace declares an ICMP blackout when no reply came for BlackoutAfter and,
+// during one, starts a TCP probe when one is due.
+func (s *Stream) pace(now time.Time) {
 	s.mu.Lock()
 	if !s.blackout && now.Sub(s.lastICMP) >= s.cfg.BlackoutAfter {
 		s.blackout = true
