@@ -143,7 +143,9 @@ func runAutorate(c *cli.Context, stdio IO, log *slog.Logger, level *slog.LevelVa
 		}
 	}
 	if deps.notifier == nil {
-		deps.notifier = systemd.NewNotifier(stdio.getenv)
+		n := systemd.NewNotifier(stdio.getenv)
+		defer n.Close()
+		deps.notifier = n
 	}
 	sigs := deps.signals
 	if sigs == nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
@@ -25,6 +26,12 @@ type Notifier struct {
 	watchdogUsec string
 	watchdogPID  string
 	pid          int
+
+	// conn is kept between messages (the daemon sends one or two a
+	// second; dialling each time cost four system calls and a socket),
+	// and redialled once when a send fails (the manager re-executed).
+	mu   sync.Mutex
+	conn *net.UnixConn
 }
 
 // NewNotifier reads NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID through
@@ -61,8 +68,15 @@ func (n *Notifier) Reloading() error {
 // STATUS=<s>. The protocol has one line per assignment, so line breaks in s
 // become "; ".
 func (n *Notifier) Status(s string) error {
+	if !n.Enabled() {
+		return nil
+	}
 	s = strings.TrimRight(s, "\r\n")
-	s = strings.NewReplacer("\r\n", "; ", "\n", "; ", "\r", "; ").Replace(s)
+	if strings.ContainsAny(s, "\r\n") {
+		s = strings.ReplaceAll(s, "\r\n", "; ")
+		s = strings.ReplaceAll(s, "\n", "; ")
+		s = strings.ReplaceAll(s, "\r", "; ")
+	}
 	return n.Notify("STATUS=" + s)
 }
 
@@ -92,15 +106,39 @@ func (n *Notifier) Notify(state string) error {
 	if !n.Enabled() {
 		return nil
 	}
-	conn, err := net.DialUnix("unixgram", nil, &net.UnixAddr{Name: n.socket, Net: "unixgram"})
-	if err != nil {
-		return fmt.Errorf("sd_notify %s: %w", firstLine(state), err)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var err error
+	for attempt := 0; attempt < 2; attempt++ {
+		if n.conn == nil {
+			n.conn, err = net.DialUnix("unixgram", nil, &net.UnixAddr{Name: n.socket, Net: "unixgram"})
+			if err != nil {
+				break
+			}
+		}
+		if _, err = n.conn.Write([]byte(state)); err == nil {
+			return nil
+		}
+		n.conn.Close()
+		n.conn = nil
 	}
-	defer conn.Close()
-	if _, err := conn.Write([]byte(state)); err != nil {
-		return fmt.Errorf("sd_notify %s: %w", firstLine(state), err)
+	return fmt.Errorf("sd_notify %s: %w", firstLine(state), err)
+}
+
+// Close releases the connection to the service manager (the next message
+// dials again).
+func (n *Notifier) Close() error {
+	if n == nil {
+		return nil
 	}
-	return nil
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.conn == nil {
+		return nil
+	}
+	err := n.conn.Close()
+	n.conn = nil
+	return err
 }
 
 func firstLine(s string) string {

@@ -59,6 +59,7 @@ func TestNotifierDatagrams(t *testing.T) {
 				{n.Ready, "READY=1"},
 				{func() error { return n.Status("spectrum: GREEN 940M/38M") }, "STATUS=spectrum: GREEN 940M/38M"},
 				{func() error { return n.Status("spectrum: GREEN\natt: RED\n") }, "STATUS=spectrum: GREEN; att: RED"},
+				{func() error { return n.Status("a\r\nb\rc") }, "STATUS=a; b; c"},
 				{n.Watchdog, "WATCHDOG=1"},
 				{n.Stopping, "STOPPING=1"},
 			}
@@ -118,6 +119,30 @@ func TestNotifierDisabledIsNoop(t *testing.T) {
 	var nilN *Notifier
 	if err := nilN.Ready(); err != nil {
 		t.Errorf("nil notifier: %v", err)
+	}
+}
+
+// The connection is kept between messages; when the service manager
+// re-creates its socket (daemon-reexec), the next message dials again.
+func TestNotifierRedialsAfterTheManagerRestarts(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "notify.sock")
+	srv := listen(t, name)
+	n := NewNotifier(env(map[string]string{"NOTIFY_SOCKET": name}))
+	defer n.Close()
+	for _, msg := range []func() error{n.Ready, n.Watchdog} {
+		if err := msg(); err != nil {
+			t.Fatal(err)
+		}
+		receive(t, srv)
+	}
+	srv.Close()
+	os.Remove(name)
+	srv = listen(t, name)
+	if err := n.Watchdog(); err != nil {
+		t.Fatalf("after the socket was re-created: %v", err)
+	}
+	if got := receive(t, srv); got != "WATCHDOG=1" {
+		t.Fatalf("datagram %q", got)
 	}
 }
 

@@ -41,6 +41,7 @@ func (nopNotifier) Stopping() error                         { return nil }
 func (nopNotifier) Watchdog() error                         { return nil }
 func (nopNotifier) Status(string) error                     { return nil }
 func (nopNotifier) WatchdogInterval() (time.Duration, bool) { return 0, false }
+func (nopNotifier) Enabled() bool                           { return false }
 
 // DaemonConfig configures a Daemon. Config, NewMeasurer and NewExecutor
 // are required.
@@ -429,6 +430,12 @@ func (d *Daemon) supervise(ctx context.Context) {
 	}
 	if err := d.notify.Ready(); err != nil {
 		d.log.Warn("sd_notify", "err", err)
+	}
+	if l, ok := d.notify.(interface{ Enabled() bool }); ok && !l.Enabled() {
+		// Nobody listens (not started by systemd): no status line to
+		// build, no watchdog, and no reason to wake up every second.
+		<-ctx.Done()
+		return
 	}
 	lastStatus := ""
 	sendStatus := func() {

@@ -99,6 +99,9 @@ type recNotifier struct {
 	mu   sync.Mutex
 	msgs []string
 	wd   time.Duration
+	// off: Enabled reports false, as systemd.Notifier does without
+	// NOTIFY_SOCKET (the messages are still recorded).
+	off bool
 }
 
 func (n *recNotifier) add(s string) error {
@@ -112,6 +115,7 @@ func (n *recNotifier) Reloading() error      { return n.add("RELOADING=1") }
 func (n *recNotifier) Stopping() error       { return n.add("STOPPING=1") }
 func (n *recNotifier) Watchdog() error       { return n.add("WATCHDOG=1") }
 func (n *recNotifier) Status(s string) error { return n.add("STATUS=" + s) }
+func (n *recNotifier) Enabled() bool         { return !n.off }
 func (n *recNotifier) WatchdogInterval() (time.Duration, bool) {
 	return n.wd, n.wd > 0
 }
@@ -446,6 +450,28 @@ func TestDaemonFaults(t *testing.T) {
 	}
 	if s := f.notify.last("STATUS="); !strings.Contains(s, "NO SIGNAL") {
 		t.Fatalf("status %q", s)
+	}
+}
+
+// Without a service manager listening, the supervisor neither builds
+// status lines nor keeps a ticker: the daemon wakes up for its cycles only.
+func TestNoSupervisorTickerWithoutServiceManager(t *testing.T) {
+	f, err := newDaemonFixture(t, testConfig(t), "spectrum")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.notify.off = true
+	f.notify.wd = 0
+	f.start()
+	defer f.stop()
+	f.clock.Advance(100 * time.Millisecond)
+	waitFor(t, "READY", func() bool { return f.notify.count("READY=1") == 1 })
+	f.clock.Advance(3 * time.Second)
+	if n := f.clock.Tickers(); n != 1 {
+		t.Fatalf("%d tickers, want the loop's only", n)
+	}
+	if n := f.notify.count("STATUS="); n != 0 {
+		t.Fatalf("%d status lines built for nobody", n)
 	}
 }
 

@@ -2,7 +2,9 @@ package autorate
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"net/netip"
 	"os"
@@ -139,6 +141,12 @@ func LoadState(path string) (s State, found bool, err error) {
 
 // WriteState writes s atomically with mode 0600, creating the directory.
 func WriteState(path string, s *State) error {
+	err := statefile.WriteJSON(path, s, 0o600)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	// The directory is created on the first write only (or again if it
+	// was removed), not checked on every one.
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}

@@ -28,8 +28,10 @@ func WriteAtomic(path string, data []byte, perm fs.FileMode) (err error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	if err = tmp.Chmod(perm); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+	if perm != 0o600 { // CreateTemp's own mode
+		if err = tmp.Chmod(perm); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
 	}
 	if _, err = tmp.Write(data); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
