@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 )
@@ -173,6 +174,8 @@ func (b *burst) result(err error) ([]Reply, Stats, error) {
 	}
 	st.Blackout = replies == 0
 	out := append([]Reply(nil), b.replies...)
+	// Each socket's reader delivers on its own: order by receive time.
+	slices.SortStableFunc(out, func(x, y Reply) int { return x.At.Compare(y.At) })
 	if err != nil {
 		err = fmt.Errorf("ping: burst interrupted: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -723,6 +724,28 @@ func TestTCPConnectRTTTimeout(t *testing.T) {
 
 // The stream's ring of requests in flight: registered before the write,
 // settled by the reply, the timeout or a failed write, listed oldest first.
+// Replies delivered out of receive-time order (the IPv4 and IPv6 readers
+// race) are drained in receive-time order.
+func TestStreamDrainsInReceiveOrder(t *testing.T) {
+	targets := mustAddrs("192.0.2.1", "2001:db8::1")
+	s := &Stream{cfg: StreamConfig{Targets: targets}, stats: make([]TargetStats, 2), ring: make([]Reply, 4), inflight: make([]pendingEcho, 8)}
+	t0 := time.Now()
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	for _, ms := range []int{10, 30, 20, 5, 40, 35} {
+		s.deliver(Reply{Target: targets[ms%2], Seq: uint16(ms), At: at(ms)}, ms%2)
+	}
+	// The ring holds 4: the two oldest in receive order (5 and 10) are
+	// dropped, the rest come out sorted.
+	got := s.Drain(nil)
+	var ms []int
+	for _, r := range got {
+		ms = append(ms, int(r.At.Sub(t0)/time.Millisecond))
+	}
+	if !slices.Equal(ms, []int{20, 30, 35, 40}) {
+		t.Fatalf("drained at %v ms, want [20 30 35 40]", ms)
+	}
+}
+
 func TestStreamPendingRing(t *testing.T) {
 	targets := mustAddrs("192.0.2.1", "192.0.2.2")
 	s := &Stream{cfg: StreamConfig{Targets: targets}, stats: make([]TargetStats, 2), ring: make([]Reply, 8), inflight: make([]pendingEcho, 4)}

@@ -228,7 +228,7 @@ func containsSocket(list []*socket, s *socket) bool {
 }
 
 // Drain appends the replies received since the last Drain to dst, oldest
-// first, and returns it. It never waits for I/O.
+// first (by At), and returns it. It never waits for I/O.
 func (s *Stream) Drain(dst []Reply) []Reply {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -494,8 +494,20 @@ func (s *Stream) push(r Reply) {
 		s.n--
 		s.dropped++
 	}
-	s.ring[(s.head+s.n)%len(s.ring)] = r
+	// The reader goroutines of the IPv4 and IPv6 sockets timestamp and
+	// deliver independently: a reply can come in after one read later.
+	// Keep the undrained replies in receive-time order (almost always the
+	// new one goes last at once).
+	i := s.n
 	s.n++
+	for ; i > 0; i-- {
+		prev := &s.ring[(s.head+i-1)%len(s.ring)]
+		if !prev.At.After(r.At) {
+			break
+		}
+		s.ring[(s.head+i)%len(s.ring)] = *prev
+	}
+	s.ring[(s.head+i)%len(s.ring)] = r
 }
 
 // deliver implements sink (called by a socket's reader goroutine).
