@@ -27,9 +27,11 @@ import (
 // 25 %, 25 % (~4.5 s): 5-7 s typically. The worst case is a cut just
 // before the return: back to 90 % of the new estimate, three probes of 4 %
 // two intervals apart (6 s) before one reaches the estimate, then the ramp:
-// ~11 s.
+// ~11 s; a probe that overshot on the way is cut to below the capacity
+// estimated from its queue, not back to near the rate that overshot, which
+// can add a probe: 12 s.
 const (
-	climbBackBound = 11 * time.Second
+	climbBackBound = 12 * time.Second
 	climbBackMean  = 8 * time.Second
 	climbTarget    = 0.9
 )

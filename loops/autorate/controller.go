@@ -183,6 +183,9 @@ type dirState struct {
 	// climb is the rate GREEN's steps have reached while the rate offered
 	// waits for the other direction's turn (othersTurn).
 	climb int64
+	// offeredAt is since when rate has been above applied (an increase on
+	// its way to the router); zero while it is not.
+	offeredAt time.Time
 }
 
 // ratePoint is the applied rate from at on.
@@ -227,6 +230,9 @@ const (
 	// A raise of at least overshootMin that makes the queue grow is cut
 	// at once (probeOvershot).
 	overshootMin = 0.05
+	// minJumpOverMinChange keeps the smallest increase clear of
+	// min_change after rounding.
+	minJumpOverMinChange = 0.005
 )
 
 type params struct {
@@ -251,7 +257,11 @@ type Controller struct {
 	// for more capacity, one per slot.
 	pingInterval time.Duration
 	probeSlot    time.Duration
-	est          estimator
+	// minJump is the smallest increase GREEN offers above the router's
+	// rate: firstJump, or more when router_writes.min_change is larger (a
+	// smaller one would never be written, and the rate would never climb).
+	minJump float64
+	est     estimator
 
 	load    float64 // ns, loaded delta
 	loadAt  time.Time
@@ -318,6 +328,7 @@ func (c *Controller) configure(w *hcl.WAN) {
 	if c.probeSlot <= 0 {
 		c.probeSlot = time.Second
 	}
+	c.minJump = max(firstJump, w.RouterWrites.MinChange+minJumpOverMinChange)
 	c.pingInterval = time.Second
 	if m.PingRate > 0 && len(m.Reflectors) > 0 {
 		c.pingInterval = time.Duration(float64(len(m.Reflectors)) / float64(m.PingRate) * float64(time.Second))
@@ -523,6 +534,7 @@ func (c *Controller) Step(now time.Time) Decision {
 			d.unconfirmed = false
 			d.calm = false
 			d.climb = d.rate
+			d.noteOffer(now)
 			*dec.Dir(i == 1) = DirDecision{Zone: d.zone, Rate: d.rate, Prev: prev, Changed: d.rate != prev, Action: act, YellowStreak: d.yellowStreak}
 		}
 		return dec
@@ -549,8 +561,20 @@ func (c *Controller) Step(now time.Time) Decision {
 	dec.Delta = time.Duration(c.load)
 	for i := range c.dirs {
 		*dec.Dir(i == 1) = c.stepDir(&c.dirs[i], now)
+		c.dirs[i].noteOffer(now)
 	}
 	return dec
+}
+
+// noteOffer keeps offeredAt: since when the rate has been above the
+// router's.
+func (d *dirState) noteOffer(now time.Time) {
+	switch {
+	case d.applied <= 0 || d.rate <= d.applied:
+		d.offeredAt = time.Time{}
+	case d.offeredAt.IsZero():
+		d.offeredAt = now
+	}
 }
 
 func (c *Controller) medianBaseline() time.Duration {
@@ -643,7 +667,7 @@ func (c *Controller) stepDir(d *dirState, now time.Time) DirDecision {
 		}
 		d.climb = d.rate
 	}
-	if z == Green && act != Increase && c.probeOvershot(d, now) && c.decrease(d, Yellow, now, false) {
+	if z == Green && act != Increase && c.probeOvershot(d, now) && c.decreaseOwnProbe(d, now) {
 		// Cut as YELLOW would, without waiting for the delay to
 		// reach target_bloat for dwell_cycles.
 		act = Decrease
@@ -731,7 +755,7 @@ func (c *Controller) climbLimit(d *dirState, now time.Time) int64 {
 	if jump == 0 {
 		jump = maxJump
 	}
-	limit := int64(a * (1 + jump))
+	limit := int64(a * (1 + max(jump, c.minJump)))
 	if d.est == 0 {
 		return limit
 	}
@@ -741,7 +765,7 @@ func (c *Controller) climbLimit(d *dirState, now time.Time) int64 {
 	case a < hold:
 		return max(limit, int64(hold))
 	case a < e*(1+nearBand):
-		limit = int64(a * (1 + firstJump))
+		limit = int64(a * (1 + c.minJump))
 	}
 	return limit
 }
@@ -756,13 +780,17 @@ func (c *Controller) climbLimit(d *dirState, now time.Time) int64 {
 // increase_intervals). An increase d has already offered keeps its turn.
 func (c *Controller) othersTurn(d *dirState, now time.Time) bool {
 	o := &c.dirs[1-b2i(d.p.upload)]
-	if d.applied <= 0 || o.applied <= 0 || d.rate > d.applied {
+	if d.applied <= 0 || o.applied <= 0 {
 		return false
 	}
 	if c.est.n > 0 && c.refl[c.est.back(0).src].addr.Port() != 0 {
 		// The reflectors are silent and the TCP fallback measures a few
-		// times a second: a probe's overshoot would show too late.
+		// times a second: a probe's overshoot would show too late (an
+		// increase offered but not written yet is withdrawn).
 		return true
+	}
+	if d.rate > d.applied {
+		return false
 	}
 	if a := float64(d.applied); d.est > 0 && a >= float64(d.hold)*0.99 && a < float64(d.est)*(1+nearBand) &&
 		now.Sub(d.lastRaise) < nearEvery*c.probeSlot {
@@ -771,7 +799,9 @@ func (c *Controller) othersTurn(d *dirState, now time.Time) bool {
 	if !o.lastRaise.IsZero() && now.Sub(o.lastRaise) < c.probeSlot/2 {
 		return true
 	}
-	if o.rate > o.applied {
+	if o.rate > o.applied && now.Sub(o.offeredAt) < 2*c.probeSlot {
+		// The other's increase is on its way; one that does not land
+		// (its queue's writes keep failing) must not stop d for good.
 		return true
 	}
 	return o.climb > o.applied && o.lastRaise.Before(d.lastRaise) && now.Sub(d.lastRaise) < 2*c.probeSlot
@@ -848,6 +878,17 @@ func (c *Controller) SetApplied(upload bool, bps int64, now time.Time) {
 // DESIGN.md says. A YELLOW shortly after only the other direction raised
 // its rate is that direction's probe: this one holds.
 func (c *Controller) decrease(d *dirState, z Zone, now time.Time, blind bool) bool {
+	return c.cut(d, z, now, blind, false)
+}
+
+// decreaseOwnProbe cuts as YELLOW would a probe of d whose queue
+// probeOvershot dated to d's own raise: it is not the other direction's
+// probe, and GREEN must not return to near the rate that overshot.
+func (c *Controller) decreaseOwnProbe(d *dirState, now time.Time) bool {
+	return c.cut(d, Yellow, now, false, true)
+}
+
+func (c *Controller) cut(d *dirState, z Zone, now time.Time, blind, ownProbe bool) bool {
 	repeat := d.decreased && z <= d.lastDecZone
 	if repeat && now.Sub(d.lastDecAt) < c.p.refractory {
 		return false
@@ -902,7 +943,7 @@ func (c *Controller) decrease(d *dirState, z Zone, now time.Time, blind bool) bo
 			next = floor
 		}
 	case Yellow:
-		if c.otherProbe(d, now) {
+		if !ownProbe && c.otherProbe(d, now) {
 			return false // the other direction's probe overshot
 		}
 		floor = d.p.yellowFloor
@@ -928,7 +969,7 @@ func (c *Controller) decrease(d *dirState, z Zone, now time.Time, blind bool) bo
 	d.greenSinceCut = false
 	d.unconfirmed = false
 	d.calm = false
-	d.jump = firstJump
+	d.jump = c.minJump
 	// Capacity estimates: the cut blamed all the growth on d; GREEN
 	// returns at once to holdMargin below the capacity with climbShare
 	// of it blamed on d (see climbLimit and drainEstimate).
@@ -936,7 +977,7 @@ func (c *Controller) decrease(d *dirState, z Zone, now time.Time, blind bool) bo
 		d.est = est
 		d.hold = int64(float64(est) * (1 - holdMargin))
 	}
-	if z == Yellow && !repeat && !c.otherProbe(&c.dirs[1-b2i(d.p.upload)], now) {
+	if z == Yellow && !repeat && !ownProbe && !c.otherProbe(&c.dirs[1-b2i(d.p.upload)], now) {
 		// No probe of d explains this queue: it may be the other
 		// direction's. GREEN returns at once to just below the rate d
 		// had; if the queue was d's, that return is d's probe, and is

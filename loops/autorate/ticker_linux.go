@@ -1,6 +1,7 @@
 package autorate
 
 import (
+	"fmt"
 	"os"
 	"sync"
 	"time"
@@ -37,17 +38,32 @@ func startTimerfd(d time.Duration, fire func(time.Time)) (stop func(), err error
 		f.Close()
 		return nil, err
 	}
-	done := make(chan struct{})
+	done, closing := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
 		var buf [8]byte // the number of expirations since the last read
+		var rerr error
 		read := func(fd uintptr) bool {
 			_, _, errno := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
-			return errno != unix.EAGAIN
+			var ready bool
+			ready, rerr = timerfdRead(errno)
+			return ready
 		}
 		for {
-			if err := rc.Read(read); err != nil {
-				return // closed by stop
+			err := rc.Read(read)
+			if err == nil {
+				err = rerr
+			}
+			if err != nil {
+				select {
+				case <-closing:
+					return // closed by stop
+				default:
+				}
+				// The timerfd failed under us: the loops must go on
+				// ticking, on the runtime's timer.
+				fallbackTicks(d, fire, closing)
+				return
 			}
 			// Expirations missed while the process was not scheduled
 			// are not made up for (as a time.Ticker).
@@ -57,8 +73,38 @@ func startTimerfd(d time.Duration, fire func(time.Time)) (stop func(), err error
 	var once sync.Once
 	return func() {
 		once.Do(func() {
+			close(closing)
 			f.Close() // wakes the reader: rc.Read fails
 			<-done
 		})
 	}, nil
+}
+
+// timerfdRead classifies the result of one read of the timerfd: ready
+// (stop waiting) with err nil is a tick; not ready means wait for the
+// poller again (EAGAIN: nothing yet, EINTR: interrupted); any other errno
+// is an error that ends the timerfd.
+func timerfdRead(errno unix.Errno) (ready bool, err error) {
+	switch errno {
+	case 0:
+		return true, nil
+	case unix.EAGAIN, unix.EINTR:
+		return false, nil
+	default:
+		return true, fmt.Errorf("timerfd read: %w", errno)
+	}
+}
+
+// fallbackTicks calls fire every d from a time.Ticker until closing.
+func fallbackTicks(d time.Duration, fire func(time.Time), closing <-chan struct{}) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-closing:
+			return
+		case now := <-t.C:
+			fire(now)
+		}
+	}
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // timerfds counts this process's open timerfds.
@@ -80,5 +82,48 @@ func TestStartTimerfdStop(t *testing.T) {
 	stop() // idempotent
 	if n < 3 {
 		t.Fatalf("fired %d times, want at least 3", n)
+	}
+}
+
+func TestTimerfdReadClassification(t *testing.T) {
+	for _, tc := range []struct {
+		errno     unix.Errno
+		ready, ok bool
+	}{
+		{0, true, true},            // a tick
+		{unix.EAGAIN, false, true}, // nothing yet: wait for the poller
+		{unix.EINTR, false, true},  // interrupted: wait again
+		{unix.EBADF, true, false},  // the timerfd is gone
+		{unix.EINVAL, true, false}, // not a timerfd
+	} {
+		ready, err := timerfdRead(tc.errno)
+		if ready != tc.ready || (err == nil) != tc.ok {
+			t.Errorf("errno %v: ready %v err %v, want ready %v ok %v", tc.errno, ready, err, tc.ready, tc.ok)
+		}
+	}
+}
+
+// When the timerfd fails, the loops keep ticking on a time.Ticker until
+// stop.
+func TestFallbackTicks(t *testing.T) {
+	closing := make(chan struct{})
+	fired := make(chan time.Time, 100)
+	done := make(chan struct{})
+	go func() {
+		fallbackTicks(time.Millisecond, func(now time.Time) { fired <- now }, closing)
+		close(done)
+	}()
+	for range 3 {
+		select {
+		case <-fired:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no tick from the fallback")
+		}
+	}
+	close(closing)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("fallback did not stop")
 	}
 }

@@ -72,7 +72,7 @@ var ErrCorrupt = errors.New("corrupt state file")
 // is returned, so that the caller can warn and start fresh while the bad
 // file stays available for inspection.
 func ReadJSON(path string, v any) (found bool, err error) {
-	RemoveStaleTemps(filepath.Dir(path), time.Now())
+	RemoveStaleTemps(path, time.Now())
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
@@ -95,18 +95,20 @@ func ReadJSON(path string, v any) (found bool, err error) {
 // takes milliseconds.
 const staleAfter = time.Minute
 
-// RemoveStaleTemps deletes the temporary files WriteAtomic left in dir when
-// the process died between creating and renaming one (".<name>.tmp-<n>",
-// older than a minute at now). The state itself is never touched. Errors
-// are ignored: a leftover costs only its few bytes.
-func RemoveStaleTemps(dir string, now time.Time) {
+// RemoveStaleTemps deletes the temporary files WriteAtomic left next to
+// path when the process died between creating and renaming one
+// (".<name>.tmp-<n>", older than a minute at now). Nothing else in the
+// directory is touched (it may be shared). Errors are ignored: a leftover
+// costs only its few bytes.
+func RemoveStaleTemps(path string, now time.Time) {
+	dir, prefix := filepath.Dir(path), "."+filepath.Base(path)+".tmp-"
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return
 	}
 	for _, e := range ents {
 		n := e.Name()
-		if !e.Type().IsRegular() || !strings.HasPrefix(n, ".") || !strings.Contains(n, ".tmp-") {
+		if !e.Type().IsRegular() || !strings.HasPrefix(n, prefix) {
 			continue
 		}
 		if info, err := e.Info(); err == nil && now.Sub(info.ModTime()) > staleAfter {

@@ -75,7 +75,7 @@ func TestWriteFailureKeepsOld(t *testing.T) {
 
 // A crash between creating the temporary file and renaming it leaves the
 // temporary file behind; the next read removes it once it is stale, and
-// leaves a fresh one (a write in progress) and everything else alone.
+// leaves a fresh one (a write in progress) and every other file's alone.
 func TestStaleTempsRemoved(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "spectrum.json")
@@ -84,7 +84,7 @@ func TestStaleTempsRemoved(t *testing.T) {
 	}
 	stale := filepath.Join(dir, ".spectrum.json.tmp-123")
 	fresh := filepath.Join(dir, ".spectrum.json.tmp-456")
-	other := filepath.Join(dir, ".keep.me")
+	other := filepath.Join(dir, ".other.json.tmp-789") // another file's: not ours to judge
 	for _, f := range []string{stale, fresh, other} {
 		if err := os.WriteFile(f, []byte(`{"a":`), 0o600); err != nil {
 			t.Fatal(err)
