@@ -110,21 +110,12 @@ func TestClimbBackAfterRecovery(t *testing.T) {
 // idle) and returns climbBack from the capacity's return.
 func climbRun(t *testing.T, seed int64, downloadOnly bool) [2]time.Duration {
 	t.Helper()
-	w, interval := defaultWAN(t)
-	sc, err := NewScenario("step-drop", NominalCapacity(w), 0, seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if downloadOnly {
-		sc.Loaded[Upload] = nil
-	}
-	p, err := NewWanctl(w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Evaluate(sc, OptionsFromWAN(w, interval), p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var sc *Scenario
+	res := evalWanctlOn(t, "step-drop", 0, seed, func(s *Scenario) {
+		if downloadOnly {
+			s.Loaded[Upload] = nil
+		}
+		sc = s
+	})
 	return climbBack(res, sc, sc.Duration*6/10)
 }

@@ -57,10 +57,20 @@ wan "isp" {
 
 func evalWanctl(t testing.TB, name string, d time.Duration, seed int64) *Result {
 	t.Helper()
+	return evalWanctlOn(t, name, d, seed, nil)
+}
+
+// evalWanctlOn is evalWanctl with the scenario changed by edit (if not
+// nil) before the run.
+func evalWanctlOn(t testing.TB, name string, d time.Duration, seed int64, edit func(*Scenario)) *Result {
+	t.Helper()
 	w, interval := defaultWAN(t)
 	sc, err := NewScenario(name, NominalCapacity(w), d, seed)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(sc)
 	}
 	p, err := NewWanctl(w)
 	if err != nil {

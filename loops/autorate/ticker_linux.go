@@ -62,7 +62,9 @@ func startTimerfd(d time.Duration, fire func(time.Time)) (stop func(), err error
 				}
 				// The timerfd failed under us: the loops must go on
 				// ticking, on the runtime's timer.
-				fallbackTicks(d, fire, closing)
+				stopFallback := goTimer(d, fire)
+				<-closing
+				stopFallback()
 				return
 			}
 			// Expirations missed while the process was not scheduled
@@ -92,19 +94,5 @@ func timerfdRead(errno unix.Errno) (ready bool, err error) {
 		return false, nil
 	default:
 		return true, fmt.Errorf("timerfd read: %w", errno)
-	}
-}
-
-// fallbackTicks calls fire every d from a time.Ticker until closing.
-func fallbackTicks(d time.Duration, fire func(time.Time), closing <-chan struct{}) {
-	t := time.NewTicker(d)
-	defer t.Stop()
-	for {
-		select {
-		case <-closing:
-			return
-		case now := <-t.C:
-			fire(now)
-		}
 	}
 }

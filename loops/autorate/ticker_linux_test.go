@@ -102,28 +102,3 @@ func TestTimerfdReadClassification(t *testing.T) {
 		}
 	}
 }
-
-// When the timerfd fails, the loops keep ticking on a time.Ticker until
-// stop.
-func TestFallbackTicks(t *testing.T) {
-	closing := make(chan struct{})
-	fired := make(chan time.Time, 100)
-	done := make(chan struct{})
-	go func() {
-		fallbackTicks(time.Millisecond, func(now time.Time) { fired <- now }, closing)
-		close(done)
-	}()
-	for range 3 {
-		select {
-		case <-fired:
-		case <-time.After(10 * time.Second):
-			t.Fatal("no tick from the fallback")
-		}
-	}
-	close(closing)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("fallback did not stop")
-	}
-}
