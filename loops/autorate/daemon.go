@@ -605,7 +605,7 @@ func (p *persister) run(ctx context.Context) {
 		p.pending = map[string]*persistItem{}
 		p.mu.Unlock()
 		for wan, it := range items {
-			err := WriteState(it.path, &it.state)
+			err := refreshState(it.path, &it.state)
 			p.mu.Lock()
 			if p.lastErr == nil {
 				p.lastErr = map[string]string{}

@@ -139,9 +139,21 @@ func LoadState(path string) (s State, found bool, err error) {
 	return s, true, nil
 }
 
-// WriteState writes s atomically with mode 0600, creating the directory.
+// WriteState writes s atomically with mode 0600, creating the directory,
+// durably (the directory is fsynced too): calibrate and the daemon's last
+// write.
 func WriteState(path string, s *State) error {
-	err := statefile.WriteJSON(path, s, 0o600)
+	return writeState(path, s, statefile.WriteJSON)
+}
+
+// refreshState is WriteState for the daemon's recurring writes (at least
+// every 2 s): atomic, without the directory fsync (statefile.Refresh).
+func refreshState(path string, s *State) error {
+	return writeState(path, s, statefile.RefreshJSON)
+}
+
+func writeState(path string, s *State, write func(string, any, fs.FileMode) error) error {
+	err := write(path, s, 0o600)
 	if !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
@@ -150,7 +162,7 @@ func WriteState(path string, s *State) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return statefile.WriteJSON(path, s, 0o600)
+	return write(path, s, 0o600)
 }
 
 // Snapshot converts the file's controller part back into a Snapshot.

@@ -16,7 +16,21 @@ import (
 
 // WriteAtomic replaces path with data: write a temporary file in the same
 // directory, fsync it, rename it over path, fsync the directory.
-func WriteAtomic(path string, data []byte, perm fs.FileMode) (err error) {
+func WriteAtomic(path string, data []byte, perm fs.FileMode) error {
+	return writeAtomic(path, data, perm, true)
+}
+
+// Refresh is WriteAtomic without the directory's fsync, for a file
+// rewritten every second or two (the autorate heartbeat): a crash still
+// leaves the old or the new content, never a mix (the file itself is
+// fsynced before the rename), but a power loss may bring back the previous
+// version, which the next write replaces anyway. The directory fsync is a
+// blocking system call that cost the daemon a sixth of its wake-ups.
+func Refresh(path string, data []byte, perm fs.FileMode) error {
+	return writeAtomic(path, data, perm, false)
+}
+
+func writeAtomic(path string, data []byte, perm fs.FileMode, syncDir bool) (err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -46,6 +60,9 @@ func WriteAtomic(path string, data []byte, perm fs.FileMode) (err error) {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	// The rename is durable only once the directory entry is on disk.
+	if !syncDir {
+		return nil
+	}
 	if d, derr := os.Open(dir); derr == nil {
 		_ = d.Sync()
 		d.Close()
@@ -55,11 +72,28 @@ func WriteAtomic(path string, data []byte, perm fs.FileMode) (err error) {
 
 // WriteJSON marshals v (indented, trailing newline) and writes it atomically.
 func WriteJSON(path string, v any, perm fs.FileMode) error {
+	b, err := marshal(path, v)
+	if err != nil {
+		return err
+	}
+	return WriteAtomic(path, b, perm)
+}
+
+// RefreshJSON is WriteJSON through Refresh.
+func RefreshJSON(path string, v any, perm fs.FileMode) error {
+	b, err := marshal(path, v)
+	if err != nil {
+		return err
+	}
+	return Refresh(path, b, perm)
+}
+
+func marshal(path string, v any) ([]byte, error) {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
+		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
-	return WriteAtomic(path, append(b, '\n'), perm)
+	return append(b, '\n'), nil
 }
 
 // ErrCorrupt is wrapped by ReadJSON when the file existed but did not decode;

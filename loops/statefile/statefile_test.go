@@ -109,3 +109,26 @@ func TestStaleTempsRemoved(t *testing.T) {
 		}
 	}
 }
+
+// Refresh replaces the file as WriteAtomic does (only the directory fsync
+// is left out): same content, same mode, no temporary file left.
+func TestRefreshJSON(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "wan.json")
+	for i, perm := range []os.FileMode{0o600, 0o644} {
+		if err := RefreshJSON(p, doc{i + 1, "x"}, perm); err != nil {
+			t.Fatal(err)
+		}
+		var got doc
+		if found, err := ReadJSON(p, &got); !found || err != nil || got != (doc{i + 1, "x"}) {
+			t.Fatalf("read back %+v %v %v", got, found, err)
+		}
+		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != perm {
+			t.Fatalf("mode %v, want %v (%v)", st.Mode().Perm(), perm, err)
+		}
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 {
+		t.Fatalf("files left: %v", ents)
+	}
+}
