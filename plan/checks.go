@@ -97,7 +97,32 @@ func natCovers(act Actual, iface string) bool {
 		}
 		members[m["list"]][m["interface"]] = true
 	}
-	inList := func(l string) bool { return l == "all" || members[l][iface] }
+	// A list also holds the members of the lists it includes, less those
+	// of the lists it excludes (/interface/list include=, exclude=).
+	incl, excl := map[string][]string{}, map[string][]string{}
+	for _, l := range act[routeros.MenuInterfaceList] {
+		incl[l["name"]] = splitList(l["include"])
+		excl[l["name"]] = splitList(l["exclude"])
+	}
+	var inList func(l string, seen map[string]bool) bool
+	inList = func(l string, seen map[string]bool) bool {
+		if l == "all" {
+			return true
+		}
+		if seen[l] {
+			return false // a cycle of includes adds nothing
+		}
+		seen[l] = true
+		in := members[l][iface]
+		for _, x := range incl[l] {
+			in = in || inList(x, seen)
+		}
+		for _, x := range excl[l] {
+			in = in && !inList(x, seen)
+		}
+		delete(seen, l)
+		return in
+	}
 	for _, n := range act[routeros.MenuNAT] {
 		if n["chain"] != "srcnat" || isTrue(n, "disabled") {
 			continue
@@ -116,9 +141,9 @@ func natCovers(act Actual, iface string) bool {
 		}
 		if ok && ol != "" {
 			if strings.HasPrefix(ol, "!") {
-				ok = !inList(ol[1:])
+				ok = !inList(ol[1:], map[string]bool{})
 			} else {
-				ok = inList(ol)
+				ok = inList(ol, map[string]bool{})
 			}
 		}
 		if ok {
@@ -126,6 +151,17 @@ func natCovers(act Actual, iface string) bool {
 		}
 	}
 	return false
+}
+
+// splitList splits a RouterOS list value ("a,b") into its items.
+func splitList(v string) []string {
+	var out []string
+	for _, x := range strings.Split(v, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 func names(objs []routeros.Object, field string) map[string]bool {

@@ -341,7 +341,12 @@ func FuzzDecodeSaved(f *testing.F) {
 
 func TestNATCovers(t *testing.T) {
 	act := Actual{
-		routeros.MenuInterfaceMember: {{"list": "WAN", "interface": "ether2"}, {"list": "OFF", "interface": "ether2", "disabled": "true"}},
+		routeros.MenuInterfaceMember: {{"list": "WAN", "interface": "ether2"}, {"list": "OFF", "interface": "ether2", "disabled": "true"},
+			{"list": "LTE", "interface": "lte1"}},
+		routeros.MenuInterfaceList: {{"name": "WAN"}, {"name": "OFF"}, {"name": "LTE"},
+			{"name": "UPLINKS", "include": "LTE,WAN"},                   // nested: ether2 via WAN
+			{"name": "NOT-WAN", "include": "UPLINKS", "exclude": "WAN"}, // ether2 taken out again
+			{"name": "LOOP-A", "include": "LOOP-B"}, {"name": "LOOP-B", "include": "LOOP-A,WAN"}},
 	}
 	for _, tc := range []struct {
 		rule routeros.Object
@@ -354,6 +359,11 @@ func TestNATCovers(t *testing.T) {
 		{routeros.Object{"chain": "srcnat", "action": "masquerade", "out-interface": "!ether1"}, true},
 		{routeros.Object{"chain": "srcnat", "action": "masquerade", "out-interface": "!ether2"}, false},
 		{routeros.Object{"chain": "srcnat", "action": "masquerade", "out-interface-list": "OFF"}, false},
+		{routeros.Object{"chain": "srcnat", "action": "masquerade", "out-interface-list": "UPLINKS"}, true},
+		{routeros.Object{"chain": "srcnat", "action": "masquerade", "out-interface-list": "NOT-WAN"}, false},
+		{routeros.Object{"chain": "srcnat", "action": "masquerade", "out-interface-list": "LTE"}, false},
+		{routeros.Object{"chain": "srcnat", "action": "masquerade", "out-interface-list": "LOOP-A"}, true},
+		{routeros.Object{"chain": "srcnat", "action": "masquerade", "out-interface-list": "!UPLINKS"}, false},
 		{routeros.Object{"chain": "srcnat", "action": "masquerade", "out-interface": "ether2", "disabled": "true"}, false},
 		{routeros.Object{"chain": "dstnat", "action": "masquerade", "out-interface": "ether2"}, false},
 		{routeros.Object{"chain": "srcnat", "action": "accept", "out-interface": "ether2"}, false},
