@@ -75,6 +75,14 @@ func newApp(stdio IO) *cli.App {
 		HideVersion:          true,
 		// Exit codes are ours: never let urfave call os.Exit.
 		ExitErrHandler: func(*cli.Context, error) {},
+		// Without a command: the help. With an unknown one: exit 1 (urfave's
+		// own answer exits 3, which `fmt -check` uses for "unformatted").
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return cli.Exit(fmt.Sprintf("unknown command %q (see 'wanctl -h')", c.Args().First()), 1)
+			}
+			return cli.ShowAppHelp(c)
+		},
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
 			return cli.Exit(fmt.Sprintf("%v (see 'wanctl %s -h')", err, c.Command.Name), 1)
 		},
@@ -144,12 +152,7 @@ func useColor(c *cli.Context, stdio IO, w io.Writer) bool {
 	if opt(c, "no-color") == "true" || stdio.getenv("NO_COLOR") != "" {
 		return false
 	}
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return isTerminal(w)
 }
 
 // newLogger builds the structured logger from -log-format and -log-level.

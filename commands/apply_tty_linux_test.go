@@ -68,3 +68,23 @@ func TestApplyAsksOnATerminal(t *testing.T) {
 		})
 	}
 }
+
+// /dev/null is a character device but no terminal: cron and CI jobs that
+// run apply with stdin from it get the -auto-approve hint, not a prompt.
+func TestIsTerminal(t *testing.T) {
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	if isTerminal(null) {
+		t.Error("/dev/null taken for a terminal")
+	}
+	_, slave := openPTY(t)
+	if !isTerminal(slave) {
+		t.Error("a pseudo-terminal not taken for a terminal")
+	}
+	if isTerminal(strings.NewReader("yes\n")) {
+		t.Error("a reader taken for a terminal")
+	}
+}

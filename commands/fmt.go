@@ -3,6 +3,7 @@ package commands
 import (
 	"bytes"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"io"
 	"os"
 	"path/filepath"
@@ -200,12 +201,14 @@ func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
 	return nil
 }
 
-// isTerminal reports whether r is a terminal (a character device).
-func isTerminal(r io.Reader) bool {
+// isTerminal reports whether r is a terminal. A character device is not
+// enough: /dev/null is one (cron, CI and `< /dev/null` would get a prompt
+// nobody answers).
+func isTerminal(r any) bool {
 	f, ok := r.(*os.File)
 	if !ok || f == nil {
 		return false
 	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }

@@ -152,3 +152,14 @@ func TestValidateDebugLog(t *testing.T) {
 		t.Errorf("bad -log-level: exit %d %s", code, errOut)
 	}
 }
+
+// An unknown command is a usage error (exit 1), not fmt -check's 3.
+func TestUnknownCommand(t *testing.T) {
+	code, _, stderr := run(t, nil, "", "nosuch")
+	if code != 1 || !strings.Contains(stderr, `unknown command "nosuch"`) {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if code, stdout, _ := run(t, nil, ""); code != 0 || !strings.Contains(stdout, "COMMANDS:") {
+		t.Fatalf("no command: exit %d\n%s", code, stdout)
+	}
+}
