@@ -146,6 +146,20 @@ func configPath(c *cli.Context, stdio IO) string {
 	return DefaultConfigPath
 }
 
+// configArg is " -config PATH" when the user gave -config, for commands
+// that output suggests running next ("" otherwise: they find it the same
+// way, through $WANCTL_CONFIG or the default path).
+func configArg(c *cli.Context) string {
+	p := opt(c, "config")
+	if p == "" {
+		return ""
+	}
+	if strings.ContainsAny(p, " \t'\"$\\") {
+		p = "'" + strings.ReplaceAll(p, "'", `'\''`) + "'"
+	}
+	return " -config " + p
+}
+
 // useColor reports whether w may receive ANSI colour: only a terminal, and
 // never with -no-color or NO_COLOR.
 func useColor(c *cli.Context, stdio IO, w io.Writer) bool {

@@ -146,7 +146,7 @@ func loadSavedPlan(c *cli.Context, path string, cfg *hcl.Config) (*plan.Plan, ma
 			return nil, nil, cli.Exit(fmt.Sprintf("router %q: re-reading to check the saved plan failed, nothing was changed: %v", rp.Name, err), 1)
 		}
 		if plan.Fingerprint(act) != rp.Fingerprint {
-			return nil, nil, cli.Exit(fmt.Sprintf("saved plan is stale: router %q changed since the plan was made, so its actions may no longer be right. Nothing was changed. Make a new plan (wanctl plan -out %s) and apply that", rp.Name, path), 1)
+			return nil, nil, cli.Exit(fmt.Sprintf("saved plan is stale: router %q changed since the plan was made, so its actions may no longer be right. Nothing was changed. Make a new plan (wanctl plan%s -out %s) and apply that", rp.Name, configArg(c), path), 1)
 		}
 		if err := p.CheckOwned(rp.Name, act); err != nil {
 			return nil, nil, cli.Exit(fmt.Sprintf("the saved plan would change an object wanctl does not own, refusing it; nothing was changed: %v", err), 1)

@@ -446,7 +446,11 @@ func TestSavedPlan(t *testing.T) {
 	e := newRouterEnv(t)
 	cfg := e.config("", dualWAN)
 	pf := filepath.Join(e.dir, "edge.tfplan")
-	e.mustRun(nil, 2, "plan", "-config", cfg, "-out", pf, "-detailed-exitcode")
+	r := e.mustRun(nil, 2, "plan", "-config", cfg, "-out", pf, "-detailed-exitcode")
+	// The command it suggests works as printed: with the same -config.
+	if !strings.Contains(r.out, "wanctl apply -config "+cfg+" "+pf) {
+		t.Errorf("plan -out suggests:\n%s", r.out)
+	}
 	b, err := os.ReadFile(pf)
 	if err != nil {
 		t.Fatal(err)
@@ -475,8 +479,8 @@ func TestSavedPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.emu.ClearRequests()
-	r := e.mustRun(nil, 1, "apply", "-config", cfg3, pf)
-	if !strings.Contains(r.err, "saved plan is stale") {
+	r = e.mustRun(nil, 1, "apply", "-config", cfg3, pf)
+	if !strings.Contains(r.err, "saved plan is stale") || !strings.Contains(r.err, "wanctl plan -config "+cfg3+" -out "+pf) {
 		t.Errorf("stale plan applied:\n%s\n%s", r.out, r.err)
 	}
 	if w := writes(e.emu.Requests()); len(w) > 0 {
@@ -678,7 +682,11 @@ func TestEditedSavedPlanCannotTouchUserObjects(t *testing.T) {
 	snap := e.userObjects()
 	cfg := e.config("", dualWAN)
 	pf := filepath.Join(e.dir, "edge.plan")
-	e.mustRun(nil, 2, "plan", "-config", cfg, "-out", pf, "-detailed-exitcode")
+	r := e.mustRun(nil, 2, "plan", "-config", cfg, "-out", pf, "-detailed-exitcode")
+	// The command it suggests works as printed: with the same -config.
+	if !strings.Contains(r.out, "wanctl apply -config "+cfg+" "+pf) {
+		t.Errorf("plan -out suggests:\n%s", r.out)
+	}
 	b, err := os.ReadFile(pf)
 	if err != nil {
 		t.Fatal(err)

@@ -43,7 +43,7 @@ func planCommand(stdio IO) *cli.Command {
 					return cli.Exit(fmt.Sprintf("saving the plan to %s: %v", out, err), 1)
 				}
 				if !c.Bool("json") {
-					fmt.Fprintf(stdio.Out, "\nSaved the plan to: %s\n\nTo perform exactly these actions, run:\n    wanctl apply %s\n", out, out)
+					fmt.Fprintf(stdio.Out, "\nSaved the plan to: %s\n\nTo perform exactly these actions, run:\n    wanctl apply%s %s\n", out, configArg(c), out)
 				}
 			}
 			if c.Bool("detailed-exitcode") && p.HasChanges() {
