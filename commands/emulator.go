@@ -38,6 +38,9 @@ type emulatorConfig struct {
 	caOut       string // where -tls writes the CA certificate; "" = a new temporary directory
 	faults      []emulator.Fault
 	allowRemote bool
+	// passwordFromEnv: the password came from $WANCTL_EMULATOR_PASSWORD;
+	// the usage text then names the variable instead of printing it.
+	passwordFromEnv bool
 }
 
 func emulatorCommand(stdio IO) *cli.Command {
@@ -73,6 +76,7 @@ func emulatorCommand(stdio IO) *cli.Command {
 			}
 			if p := stdio.getenv("WANCTL_EMULATOR_PASSWORD"); p != "" && !c.IsSet("password") {
 				cfg.password = p
+				cfg.passwordFromEnv = true
 			}
 			if cfg.latency < 0 {
 				return cli.Exit(fmt.Sprintf("-latency %s: must not be negative", cfg.latency), 1)
@@ -198,7 +202,13 @@ func emuPrintUsage(out io.Writer, base, caFile string, cfg emulatorConfig) {
 		curlCA = "--cacert " + emuShellQuote(caFile) + " "
 	}
 	fmt.Fprintf(out, "RouterOS REST emulator at %s/rest (latency %s, one request at a time)\n\n", base, cfg.latency)
-	fmt.Fprintf(out, "Try it:\n  curl %s-u %s %s/rest/queue/tree\n\n", curlCA, emuShellQuote(cfg.user+":"+cfg.password), base)
+	// A password given through the environment stays out of the output
+	// (and so out of a journal): the shell lines expand the variable.
+	cred, exported := emuShellQuote(cfg.user+":"+cfg.password), emuShellQuote(cfg.password)
+	if cfg.passwordFromEnv {
+		cred, exported = `"`+strings.ReplaceAll(cfg.user, `"`, `\"`)+`:$WANCTL_EMULATOR_PASSWORD"`, `"$WANCTL_EMULATOR_PASSWORD"`
+	}
+	fmt.Fprintf(out, "Try it:\n  curl %s-u %s %s/rest/queue/tree\n\n", curlCA, cred, base)
 	fmt.Fprintf(out, "Router block for your configuration:\n\n")
 	fmt.Fprintf(out, "router \"emulator\" {\n")
 	fmt.Fprintf(out, "  url      = %s\n", emuHCLQuote(base))
@@ -207,7 +217,7 @@ func emuPrintUsage(out io.Writer, base, caFile string, cfg emulatorConfig) {
 	if caFile != "" {
 		fmt.Fprintf(out, "  ca_file  = %s\n", emuHCLQuote(caFile))
 	}
-	fmt.Fprintf(out, "}\n\nand in the shell that runs wanctl:\n\n  export WANCTL_ROUTER_PASSWORD=%s\n\n", emuShellQuote(cfg.password))
+	fmt.Fprintf(out, "}\n\nand in the shell that runs wanctl:\n\n  export WANCTL_ROUTER_PASSWORD=%s\n\n", exported)
 	if len(cfg.faults) > 0 {
 		names := make([]string, len(cfg.faults))
 		for i, f := range cfg.faults {

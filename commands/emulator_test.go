@@ -219,6 +219,11 @@ func TestEmulatorCommandStopsOnSignal(t *testing.T) {
 	if !strings.Contains(out.String(), "Injected faults (for the first matching requests): 5xx@PATCH") {
 		t.Errorf("faults not shown:\n%s", out.String())
 	}
+	// A password from the environment is referred to, never printed.
+	if strings.Contains(out.String(), "from-env") || !strings.Contains(out.String(), `export WANCTL_ROUTER_PASSWORD="$WANCTL_EMULATOR_PASSWORD"`) ||
+		!strings.Contains(out.String(), `-u "wanctl:$WANCTL_EMULATOR_PASSWORD"`) {
+		t.Errorf("usage with the password from the environment:\n%s", out.String())
+	}
 	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
