@@ -204,7 +204,11 @@ func NewDaemon(dc DaemonConfig) (_ *Daemon, err error) {
 		case found:
 			run.loop.Restore(&st)
 			snap := run.loop.Controller().Snapshot()
-			dm.log.Info("state restored", "wan", w.Name, "age", dm.clock.Now().Sub(st.Timestamp).Round(time.Millisecond),
+			age := "unknown (written by calibrate)"
+			if !st.Timestamp.IsZero() {
+				age = dm.clock.Now().Sub(st.Timestamp).Round(time.Millisecond).String()
+			}
+			dm.log.Info("state restored", "wan", w.Name, "age", age,
 				"download", snap.Download.Rate, "upload", snap.Upload.Rate, "baseline", snap.Baseline)
 		}
 	}

@@ -386,6 +386,27 @@ func TestDaemonRestoresState(t *testing.T) {
 	if s.Download.Rate != 200e6 || s.Upload.Rate != 30e6 || s.Reflectors[0].Baseline != 11*ms {
 		t.Fatalf("restored %+v", s)
 	}
+	if !strings.Contains(f.logs.String(), "age=0s") {
+		t.Errorf("restore log: %s", f.logs)
+	}
+}
+
+// A state file calibrate created has no timestamp: its age is unknown,
+// not 292 years.
+func TestDaemonRestoresCalibratedState(t *testing.T) {
+	cfg := testConfig(t)
+	st := State{Version: 1, WAN: "spectrum", Writer: "calibrate", Reflectors: []ReflectorState{{Address: "1.1.1.1", BaselineRTTMs: 11}}}
+	if err := WriteState(StatePath(cfg.Daemon.StateDir, "spectrum"), &st); err != nil {
+		t.Fatal(err)
+	}
+	f, err := newDaemonFixture(t, cfg, "spectrum")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.d.Close()
+	if !strings.Contains(f.logs.String(), `age="unknown (written by calibrate)"`) {
+		t.Errorf("restore log: %s", f.logs)
+	}
 }
 
 func TestDaemonFaults(t *testing.T) {

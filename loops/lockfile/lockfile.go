@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/gofrs/flock"
 )
@@ -52,7 +53,10 @@ func TryLock(path string) (*Lock, error) {
 	if !ok {
 		h := &HeldError{Path: path}
 		if b, rerr := os.ReadFile(path); rerr == nil {
-			if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); perr == nil && pid > 0 {
+			// The pid is of the last process that took the lock; the one
+			// holding it now may not have written one (flock(1)). Name it
+			// only if that process still exists.
+			if pid, perr := strconv.Atoi(strings.TrimSpace(string(b))); perr == nil && pid > 0 && alive(pid) {
 				h.Holder = "pid " + strconv.Itoa(pid)
 			}
 		}
@@ -75,4 +79,11 @@ func (l *Lock) Unlock() error {
 		return nil
 	}
 	return l.fl.Unlock()
+}
+
+// alive reports whether a process with this pid exists (signal 0: EPERM
+// means it exists but is not ours to signal).
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }

@@ -3,10 +3,13 @@ package lockfile
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/gofrs/flock"
 )
 
 func TestTryLock(t *testing.T) {
@@ -37,4 +40,34 @@ func TestTryLock(t *testing.T) {
 		t.Fatalf("lock after unlock: %v", err)
 	}
 	l2.Unlock()
+}
+
+// A pid left in the file by a process that has exited is not named as the
+// holder (another program may hold the flock without writing its pid).
+func TestHolderNotNamedWhenDead(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "x.lock")
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := cmd.Process.Pid
+	other := flock.New(p)
+	if ok, err := other.TryLock(); !ok || err != nil {
+		t.Fatalf("flock: %v %v", ok, err)
+	}
+	defer other.Unlock()
+	if err := os.WriteFile(p, []byte(strconv.Itoa(dead)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := TryLock(p)
+	var h *HeldError
+	if !errors.As(err, &h) || h.Holder != "" || strings.Contains(err.Error(), strconv.Itoa(dead)) {
+		t.Fatalf("%v (holder %q), want no pid named", err, h.Holder)
+	}
+	if err := os.WriteFile(p, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := TryLock(p); !errors.As(err, &h) || h.Holder != "pid "+strconv.Itoa(os.Getpid()) {
+		t.Fatalf("%v, want our pid named", err)
+	}
 }
