@@ -128,6 +128,7 @@ func renderOptions(c *cli.Context, stdio IO) (systemd.RenderOptions, error) {
 	if _, err := os.Stat(opts.ConfigPath); !explicit && errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(stdio.Err, "Note: %s does not exist yet; rendering with the default state_dir %s and lock_dir %s.\n",
 			opts.ConfigPath, systemd.DefaultStateDir, systemd.DefaultLockDir)
+		warnSandbox(stdio, opts)
 		return opts, nil
 	}
 	var missing []string
@@ -147,7 +148,17 @@ func renderOptions(c *cli.Context, stdio IO) (systemd.RenderOptions, error) {
 			strings.Join(missing, ", "), plural(len(missing), "is", "are"))
 	}
 	opts.StateDir, opts.LockDir = cfg.Daemon.StateDir, cfg.Daemon.LockDir
+	warnSandbox(stdio, opts)
 	return opts, nil
+}
+
+// warnSandbox says which paths the units' sandbox would hide from the
+// services: the units are still written (an image build may move things
+// into place afterwards), but they would fail to start as they are.
+func warnSandbox(stdio IO, opts systemd.RenderOptions) {
+	for _, p := range systemd.SandboxProblems(opts) {
+		fmt.Fprintf(stdio.Err, "Warning: %s.\n", p)
+	}
 }
 
 // step is one follow-up shell line: commands joined with "&&".

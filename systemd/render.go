@@ -217,3 +217,39 @@ func quote(s string) string {
 func argQuote(s string) string {
 	return quote(strings.ReplaceAll(s, "$", "$$"))
 }
+
+// SandboxProblems lists the paths of o that the units' sandbox hides from
+// the services, each as one sentence saying what to do: ProtectHome=yes
+// makes /home, /root and /run/user invisible (a binary from `go install`
+// lives in ~/go/bin), PrivateTmp=yes gives each service its own /tmp and
+// /var/tmp (steer would never see autorate's state files there).
+func SandboxProblems(o RenderOptions) []string {
+	var out []string
+	for _, p := range []struct{ what, path, instead string }{
+		{"the wanctl binary", o.Binary, "/usr/local/bin/wanctl (-bin)"},
+		{"the configuration", o.ConfigPath, "/etc/wanctl/wanctl.hcl (-config)"},
+		{"daemon.state_dir", o.StateDir, DefaultStateDir},
+		{"daemon.lock_dir", o.LockDir, DefaultLockDir},
+	} {
+		if p.path == "" {
+			continue
+		}
+		switch {
+		case underAny(p.path, "/home", "/root", "/run/user"):
+			out = append(out, fmt.Sprintf("%s %s is hidden from the services (ProtectHome=yes): put it in %s instead", p.what, p.path, p.instead))
+		case underAny(p.path, "/tmp", "/var/tmp"):
+			out = append(out, fmt.Sprintf("%s %s is under a temporary directory each service sees privately (PrivateTmp=yes): put it in %s instead", p.what, p.path, p.instead))
+		}
+	}
+	return out
+}
+
+func underAny(path string, dirs ...string) bool {
+	clean := filepath.Clean(path)
+	for _, d := range dirs {
+		if clean == d || strings.HasPrefix(clean, d+"/") {
+			return true
+		}
+	}
+	return false
+}

@@ -335,3 +335,25 @@ func TestSysusersEntry(t *testing.T) {
 		t.Errorf("no wanctl group:\n%s", group)
 	}
 }
+
+func TestSandboxProblems(t *testing.T) {
+	ok := RenderOptions{Binary: "/usr/local/bin/wanctl", ConfigPath: "/etc/wanctl/wanctl.hcl", StateDir: "/var/lib/wanctl", LockDir: "/run/wanctl"}
+	if p := SandboxProblems(ok); len(p) != 0 {
+		t.Fatalf("problems with the default layout: %v", p)
+	}
+	bad := RenderOptions{Binary: "/root/go/bin/wanctl", ConfigPath: "/home/me/wanctl.hcl", StateDir: "/tmp/state", LockDir: "/var/tmp/lock"}
+	p := SandboxProblems(bad)
+	if len(p) != 4 {
+		t.Fatalf("problems %v, want one per path", p)
+	}
+	for i, want := range []string{"binary /root/go/bin/wanctl is hidden from the services (ProtectHome=yes)", "configuration /home/me/wanctl.hcl is hidden",
+		"state_dir /tmp/state is under a temporary directory", "lock_dir /var/tmp/lock is under a temporary directory"} {
+		if !strings.Contains(p[i], want) {
+			t.Errorf("problem %d %q lacks %q", i, p[i], want)
+		}
+	}
+	// Prefixes, not substrings.
+	if p := SandboxProblems(RenderOptions{Binary: "/homeless/wanctl", ConfigPath: "/srv/tmp/w.hcl"}); len(p) != 0 {
+		t.Errorf("false problems %v", p)
+	}
+}
