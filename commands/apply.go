@@ -54,6 +54,10 @@ func applyCommand(stdio IO) *cli.Command {
 				}
 			} else {
 				if p, clients, err = makePlan(c.Context, cfg); err != nil {
+					if jsonOut {
+						fmt.Fprintln(stdio.Err, "Error:", err)
+						return writeApplyJSON(stdio.Out, readFailure(err), apply.Result{}, nil, err)
+					}
 					return err
 				}
 				if !jsonOut {

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -33,6 +34,10 @@ func planCommand(stdio IO) *cli.Command {
 			}
 			p, _, err := makePlan(c.Context, cfg)
 			if err != nil {
+				if c.Bool("json") {
+					// Machines get the document they parse, its error in it.
+					_ = readFailure(err).WriteJSON(stdio.Out)
+				}
 				return err
 			}
 			if err := showPlan(c, stdio, p); err != nil {
@@ -86,6 +91,23 @@ func makePlan(ctx context.Context, cfg *hcl.Config) (*plan.Plan, map[string]*rou
 		return nil, nil, cli.Exit(fmt.Sprintf("reading the router failed, nothing was changed: %v", err), 1)
 	}
 	return p, clients, nil
+}
+
+// readFailure is the plan document of a plan that could not read its
+// routers: no routers, no changes, the error in errors.
+func readFailure(err error) *plan.Plan {
+	msg := err.Error()
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		msg = ec.Error()
+	}
+	return &plan.Plan{
+		FormatVersion: plan.FormatVersion,
+		Routers:       []*plan.RouterPlan{},
+		Changes:       []*plan.Change{},
+		Warnings:      plan.Diagnostics{},
+		Errors:        plan.Diagnostics{{Severity: plan.SeverityError, Summary: msg}},
+	}
 }
 
 // showPlan prints the plan (text or JSON); a plan with errors prints them

@@ -161,3 +161,52 @@ func (e *routerEnv) planJSON(cfg string) *plan.Plan {
 	}
 	return &p
 }
+
+// A router that cannot be read still gives -json users a document to
+// parse, with the error in it (plan: errors; apply: plan.errors and error).
+func TestJSONWhenTheRouterCannotBeRead(t *testing.T) {
+	cfg := writePath(t, filepath.Join(t.TempDir(), "w.hcl"), `
+router "edge" {
+  url      = "http://127.0.0.1:1"
+  username = "wanctl"
+  password = env("P")
+}
+wan "spectrum" {
+  interface = "ether1"
+  measurement {
+    reflectors = ["127.0.0.1"]
+  }
+  download {
+    ceiling = "100M"
+  }
+  upload {
+    ceiling = "10M"
+  }
+}
+`, 0o600)
+	env := map[string]string{"P": testPassword}
+	r := runEnv(t, env, "plan", "-config", cfg, "-json")
+	var p plan.Plan
+	if err := json.Unmarshal([]byte(r.out), &p); err != nil || r.code != 1 {
+		t.Fatalf("plan -json: exit %d, %v:\n%s", r.code, err, r.out)
+	}
+	if len(p.Errors) != 1 || !strings.Contains(p.Errors[0].Summary, "connection refused") || len(p.Changes) != 0 {
+		t.Fatalf("plan document %+v", p)
+	}
+	r = runEnv(t, env, "apply", "-config", cfg, "-json", "-auto-approve")
+	var a struct {
+		Plan  plan.Plan `json:"plan"`
+		Error *struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(r.out), &a); err != nil || r.code != 1 {
+		t.Fatalf("apply -json: exit %d, %v:\n%s", r.code, err, r.out)
+	}
+	if a.Error == nil || !strings.Contains(a.Error.Message, "connection refused") || len(a.Plan.Errors) != 1 {
+		t.Fatalf("apply document %+v", a)
+	}
+	if strings.Contains(r.out+r.err, testPassword) {
+		t.Fatal("password in the output")
+	}
+}
