@@ -525,14 +525,48 @@ func (c *Client) newError(rq request, kind Kind, err error, hint string) *Error 
 	return e
 }
 
-// redact removes the password (and its encodings) from s.
+// redact removes the password (and its encodings) from s: every
+// occurrence that stands as a token of its own. One inside a longer name
+// is left (a password "wanctl" must not garble "wanctl-cable-down" in the
+// request a message names).
 func (c *Client) redact(s string) string {
 	for _, sec := range c.secrets {
 		if sec != "" && strings.Contains(s, sec) {
-			s = strings.ReplaceAll(s, sec, "(sensitive)")
+			s = replaceToken(s, sec, "(sensitive)")
 		}
 	}
 	return s
+}
+
+// replaceToken replaces the occurrences of tok in s that no letter, digit,
+// '-', '_' or '.' touches on either side.
+func replaceToken(s, tok, with string) string {
+	var b strings.Builder
+	var prev byte // the original byte before s[0]; 0 at the start
+	for {
+		i := strings.Index(s, tok)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		end := i + len(tok)
+		p := prev
+		if i > 0 {
+			p = s[i-1]
+		}
+		if !wordByte(p) && (end == len(s) || !wordByte(s[end])) {
+			b.WriteString(s[:i])
+			b.WriteString(with)
+		} else {
+			b.WriteString(s[:end])
+		}
+		prev = s[end-1]
+		s = s[end:]
+	}
+}
+
+func wordByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
 }
 
 func redactURL(raw string) string {
