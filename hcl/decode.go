@@ -28,6 +28,7 @@ type decoder struct {
 	mode      fs.FileMode
 	lookupEnv func(string) (string, bool)
 	readFile  func(string) ([]byte, error)
+	realFS    bool // readFile is the real file system (file modes mean something)
 	ctx       *hcl.EvalContext
 	diags     hcl.Diagnostics
 
@@ -75,6 +76,7 @@ func newDecoder(filename string, opts Options) *decoder {
 		mode:      opts.FileMode,
 		lookupEnv: opts.LookupEnv,
 		readFile:  opts.ReadFile,
+		realFS:    opts.ReadFile == nil,
 		wanAux:    map[*WAN]*wanAux{},
 		routerAux: map[*Router]*rawRouter{},
 	}
@@ -279,12 +281,41 @@ func (d *decoder) password(a *hcl.Attribute, out *Router) {
 	if isLiteral(a.Expr) {
 		d.secrets = append(d.secrets, a.Expr.Range())
 	}
+	d.passwordFilePerms(a)
 	if d.mode&0o044 != 0 && isLiteral(a.Expr) {
 		d.errorf(a.Expr.Range(), "Password in a file readable by other users",
 			"%s has mode %04o, so other users on this machine can read the router password written in it. "+
 				"Use password = env(\"WANCTL_ROUTER_PASSWORD\") or password = file(\"/etc/wanctl/router-password\"), "+
 				"or restrict the file with: chmod 600 %s", d.filename, d.mode.Perm(), d.filename)
 	}
+}
+
+// passwordFilePerms warns when the password comes from file(PATH) and
+// that file is readable by group or others: as exposed as a literal in a
+// readable configuration (which is an error), but the file may be shared
+// on purpose, so a warning. Only with the real file system.
+func (d *decoder) passwordFilePerms(a *hcl.Attribute) {
+	se, ok := a.Expr.(hclsyntax.Expression)
+	if !ok || !d.realFS {
+		return
+	}
+	_ = hclsyntax.VisitAll(se, func(n hclsyntax.Node) hcl.Diagnostics {
+		call, ok := n.(*hclsyntax.FunctionCallExpr)
+		if !ok || call.Name != "file" || len(call.Args) != 1 {
+			return nil
+		}
+		v, diags := call.Args[0].Value(d.ctx)
+		if diags.HasErrors() || !v.IsKnown() || v.IsNull() || !v.Type().Equals(cty.String) {
+			return nil
+		}
+		full := d.resolvePath(v.AsString())
+		if st, err := os.Stat(full); err == nil && st.Mode().Perm()&0o044 != 0 {
+			d.warnf(call.Range(), "Password file readable by other users",
+				"%s has mode %04o, so other users on this machine can read the router password in it. "+
+					"Restrict it with: chmod 600 %s (and chown it to the user wanctl runs as)", full, st.Mode().Perm(), full)
+		}
+		return nil
+	})
 }
 
 // isLiteral reports whether an expression is written out in the file

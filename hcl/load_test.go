@@ -185,6 +185,43 @@ func TestPasswordFileMode(t *testing.T) {
 	}
 }
 
+// A password file others can read is a warning (the configuration stays
+// valid: the file may be shared on purpose), pointing at the file() call.
+func TestPasswordFileReadableByOthers(t *testing.T) {
+	dir := t.TempDir()
+	pw := filepath.Join(dir, "router-password")
+	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "w.hcl")
+	if err := os.WriteFile(path, []byte(fmt.Sprintf(minimal, `file("router-password")`)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []os.FileMode{0o600, 0o640, 0o644} {
+		if err := os.Chmod(pw, mode); err != nil {
+			t.Fatal(err)
+		}
+		cfg, d := Load(path)
+		if cfg == nil || d.HasErrors() {
+			t.Fatalf("mode %04o: %s", mode, d.Error())
+		}
+		if mode == 0o600 {
+			if len(d.Diags) != 0 {
+				t.Errorf("mode 0600: %s", d.Error())
+			}
+			continue
+		}
+		if len(d.Diags) != 1 {
+			t.Fatalf("mode %04o: want one warning: %s", mode, d.Error())
+		}
+		diag := d.Diags[0]
+		if diag.Severity != hcl.DiagWarning || diag.Summary != "Password file readable by other users" ||
+			!strings.Contains(diag.Detail, "chmod 600 "+pw) || diag.Subject == nil || diag.Subject.Start.Line != 4 {
+			t.Errorf("mode %04o: %+v", mode, diag)
+		}
+	}
+}
+
 func TestLoadUnreadable(t *testing.T) {
 	cfg, d := Load(filepath.Join(t.TempDir(), "nope.hcl"))
 	if cfg != nil || !d.HasErrors() {
