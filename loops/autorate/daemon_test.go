@@ -370,10 +370,11 @@ func TestDaemonCorruptStateStartsFresh(t *testing.T) {
 	}
 }
 
-func TestDaemonRestoresState(t *testing.T) {
+// restoredFixture is a daemon fixture for the spectrum WAN started over a
+// state file holding st.
+func restoredFixture(t *testing.T, st State) *daemonFixture {
+	t.Helper()
 	cfg := testConfig(t)
-	st := State{Version: 1, WAN: "spectrum", Timestamp: t0, Download: DirectionState{Zone: Yellow, Rate: 100e6}, Upload: DirectionState{Rate: 30e6},
-		Reflectors: []ReflectorState{{Address: "1.1.1.1", BaselineRTTMs: 11}}}
 	if err := WriteState(StatePath(cfg.Daemon.StateDir, "spectrum"), &st); err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +382,13 @@ func TestDaemonRestoresState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.d.Close()
+	t.Cleanup(func() { f.d.Close() })
+	return f
+}
+
+func TestDaemonRestoresState(t *testing.T) {
+	f := restoredFixture(t, State{Version: 1, WAN: "spectrum", Timestamp: t0, Download: DirectionState{Zone: Yellow, Rate: 100e6}, Upload: DirectionState{Rate: 30e6},
+		Reflectors: []ReflectorState{{Address: "1.1.1.1", BaselineRTTMs: 11}}})
 	s := f.d.Loops()[0].Controller().Snapshot()
 	if s.Download.Rate != 200e6 || s.Upload.Rate != 30e6 || s.Reflectors[0].Baseline != 11*ms {
 		t.Fatalf("restored %+v", s)
@@ -394,16 +401,7 @@ func TestDaemonRestoresState(t *testing.T) {
 // A state file calibrate created has no timestamp: its age is unknown,
 // not 292 years.
 func TestDaemonRestoresCalibratedState(t *testing.T) {
-	cfg := testConfig(t)
-	st := State{Version: 1, WAN: "spectrum", Writer: "calibrate", Reflectors: []ReflectorState{{Address: "1.1.1.1", BaselineRTTMs: 11}}}
-	if err := WriteState(StatePath(cfg.Daemon.StateDir, "spectrum"), &st); err != nil {
-		t.Fatal(err)
-	}
-	f, err := newDaemonFixture(t, cfg, "spectrum")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.d.Close()
+	f := restoredFixture(t, State{Version: 1, WAN: "spectrum", Writer: "calibrate", Reflectors: []ReflectorState{{Address: "1.1.1.1", BaselineRTTMs: 11}}})
 	if !strings.Contains(f.logs.String(), `age="unknown (written by calibrate)"`) {
 		t.Errorf("restore log: %s", f.logs)
 	}
