@@ -154,10 +154,7 @@ func configArg(c *cli.Context) string {
 	if p == "" {
 		return ""
 	}
-	if strings.ContainsAny(p, " \t'\"$\\") {
-		p = "'" + strings.ReplaceAll(p, "'", `'\''`) + "'"
-	}
-	return " -config " + p
+	return " -config " + shellQuote(p)
 }
 
 // useColor reports whether w may receive ANSI colour: only a terminal, and

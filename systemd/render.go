@@ -247,7 +247,7 @@ func SandboxProblems(o RenderOptions) []string {
 func underAny(path string, dirs ...string) bool {
 	clean := filepath.Clean(path)
 	for _, d := range dirs {
-		if clean == d || strings.HasPrefix(clean, d+"/") {
+		if clean == d || under(clean, d) {
 			return true
 		}
 	}

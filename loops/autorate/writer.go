@@ -121,7 +121,6 @@ type Writer struct {
 	lastOK   time.Time
 	lastErr  string
 	lastErrT time.Time
-	inflight bool
 }
 
 // Slot is one queue's latest-wins mailbox in a Writer.
@@ -256,7 +255,6 @@ func (w *Writer) pick() (*Slot, int64) {
 			w.next = (i + 1) % n
 		}
 	}
-	w.inflight = true
 	pick.sending = true
 	return pick, pick.want
 }
@@ -290,7 +288,6 @@ func (w *Writer) Run(ctx context.Context) {
 		}
 		now := w.o.Now()
 		w.mu.Lock()
-		w.inflight = false
 		s.sending = false
 		if err == nil {
 			s.written = bps
