@@ -224,7 +224,7 @@ func fromStateFile(cfg *hcl.Config, w *hcl.WAN, now time.Time) *statusWAN {
 		return s
 	}
 	s.Source = "state_file"
-	if !st.Timestamp.IsZero() {
+	if !st.LastSeen().IsZero() {
 		a := st.Age(now).Seconds()
 		s.StateAgeS = &a
 	}

@@ -106,7 +106,7 @@ EOF
 		done
 	} >"$cfg"
 	chmod 600 "$cfg" # it holds the emulator's password
-	"$BIN" emulator -listen "127.0.0.1:$emu_port" -latency 0 >"$work/emulator.log" 2>&1 &
+	env -u WANCTL_CPUPROFILE "$BIN" emulator -listen "127.0.0.1:$emu_port" -latency 0 >"$work/emulator.log" 2>&1 &
 	emu_pid=$!
 	for _ in $(seq 1 100); do
 		if (exec 3<>"/dev/tcp/127.0.0.1/$emu_port") 2>/dev/null; then
@@ -114,7 +114,7 @@ EOF
 		fi
 		sleep 0.1
 	done
-	if ! "$BIN" apply -config "$cfg" -auto-approve >"$work/apply.log" 2>&1; then
+	if ! env -u WANCTL_CPUPROFILE "$BIN" apply -config "$cfg" -auto-approve >"$work/apply.log" 2>&1; then
 		echo "apply failed:" >&2
 		cat "$work/apply.log" "$work/emulator.log" >&2
 		exit 1

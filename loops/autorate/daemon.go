@@ -144,7 +144,7 @@ func NewDaemon(dc DaemonConfig) (_ *Daemon, err error) {
 		}
 		dm.wans = append(dm.wans, &wanRun{lock: lk, path: StatePath(cfg.Daemon.StateDir, w.Name), cycled: make(chan struct{})})
 	}
-	dm.pers = &persister{log: dm.log, wake: make(chan struct{}, 1), pending: map[string]*persistItem{}}
+	dm.pers = newPersister(dm.log)
 
 	writers := map[string]*Writer{}
 	type route struct {
@@ -191,7 +191,7 @@ func NewDaemon(dc DaemonConfig) (_ *Daemon, err error) {
 		run.loop = NewLoop(LoopConfig{
 			WAN: w, Measurer: m, Download: run.slots[0], Upload: run.slots[1],
 			Metrics: wm, Logger: dm.log,
-			Persist: func(s State) { dm.pers.save(name, path, s) },
+			Persist: func(s State, heartbeat bool) { dm.pers.save(name, path, s, heartbeat) },
 		})
 		st, found, lerr := LoadState(run.path)
 		switch {
@@ -205,8 +205,8 @@ func NewDaemon(dc DaemonConfig) (_ *Daemon, err error) {
 			run.loop.Restore(&st)
 			snap := run.loop.Controller().Snapshot()
 			age := "unknown (written by calibrate)"
-			if !st.Timestamp.IsZero() {
-				age = dm.clock.Now().Sub(st.Timestamp).Round(time.Millisecond).String()
+			if seen := st.LastSeen(); !seen.IsZero() {
+				age = dm.clock.Now().Sub(seen).Round(time.Millisecond).String()
 			}
 			dm.log.Info("state restored", "wan", w.Name, "age", age,
 				"download", snap.Download.Rate, "upload", snap.Upload.Rate, "baseline", snap.Baseline)
@@ -575,7 +575,10 @@ func (d *Daemon) release() {
 // persister writes state files from its own goroutine, newest state per
 // WAN wins, so a slow disk never delays a control cycle.
 type persister struct {
-	log     *slog.Logger
+	log *slog.Logger
+	// write and touch are refreshState and touchState (tests replace them).
+	write   func(path string, s *State) error
+	touch   func(path string, t time.Time) error
 	wake    chan struct{}
 	mu      sync.Mutex
 	pending map[string]*persistItem
@@ -585,11 +588,22 @@ type persister struct {
 type persistItem struct {
 	path  string
 	state State
+	// heartbeat: only the modification time needs refreshing.
+	heartbeat bool
 }
 
-func (p *persister) save(wan, path string, s State) {
+func newPersister(log *slog.Logger) *persister {
+	return &persister{log: log, write: refreshState, touch: touchState,
+		wake: make(chan struct{}, 1), pending: map[string]*persistItem{}}
+}
+
+func (p *persister) save(wan, path string, s State, heartbeat bool) {
 	p.mu.Lock()
-	p.pending[wan] = &persistItem{path: path, state: s}
+	if prev := p.pending[wan]; prev != nil && !prev.heartbeat {
+		// A rewrite still waiting takes the newer contents with it.
+		heartbeat = false
+	}
+	p.pending[wan] = &persistItem{path: path, state: s, heartbeat: heartbeat}
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
@@ -604,29 +618,42 @@ func (p *persister) run(ctx context.Context) {
 			return
 		case <-p.wake:
 		}
+		p.flush()
+	}
+}
+
+// flush writes (or touches) what is pending.
+func (p *persister) flush() {
+	p.mu.Lock()
+	items := p.pending
+	p.pending = map[string]*persistItem{}
+	p.mu.Unlock()
+	for wan, it := range items {
 		p.mu.Lock()
-		items := p.pending
-		p.pending = map[string]*persistItem{}
+		prev := p.lastErr[wan]
 		p.mu.Unlock()
-		for wan, it := range items {
-			err := refreshState(it.path, &it.state)
-			p.mu.Lock()
-			if p.lastErr == nil {
-				p.lastErr = map[string]string{}
-			}
-			prev := p.lastErr[wan]
-			if err != nil {
-				p.lastErr[wan] = err.Error()
-			} else {
-				delete(p.lastErr, wan)
-			}
-			p.mu.Unlock()
-			switch {
-			case err != nil && err.Error() != prev:
-				p.log.Error("state write failed", "wan", wan, "err", err)
-			case err == nil && prev != "":
-				p.log.Info("state writes resumed", "wan", wan)
-			}
+		var err error
+		// A heartbeat touches the file unless the last write of its
+		// contents failed (a touch would pass stale contents off as
+		// live) or it cannot (removed by someone): then it rewrites.
+		if !it.heartbeat || prev != "" || p.touch(it.path, it.state.Timestamp) != nil {
+			err = p.write(it.path, &it.state)
+		}
+		p.mu.Lock()
+		if p.lastErr == nil {
+			p.lastErr = map[string]string{}
+		}
+		if err != nil {
+			p.lastErr[wan] = err.Error()
+		} else {
+			delete(p.lastErr, wan)
+		}
+		p.mu.Unlock()
+		switch {
+		case err != nil && err.Error() != prev:
+			p.log.Error("state write failed", "wan", wan, "err", err)
+		case err == nil && prev != "":
+			p.log.Info("state writes resumed", "wan", wan)
 		}
 	}
 }

@@ -577,3 +577,100 @@ func lintMetrics(t *testing.T, m *Metrics) {
 		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
 }
+
+// Between rewrites of the contents the daemon's heartbeat is the state
+// file's modification time; a file removed under it is written again.
+func TestDaemonHeartbeatTouchesTheStateFile(t *testing.T) {
+	f, err := newDaemonFixture(t, testConfig(t), "spectrum")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.start()
+	path := StatePath(f.cfg.Daemon.StateDir, "spectrum")
+	f.clock.Advance(time.Second)
+	waitFor(t, "first writes", func() bool { return f.exec.limit("wanctl-spectrum-down") == 940e6 })
+	f.clock.Advance(2 * time.Second) // the written rates saved
+	var first State
+	waitFor(t, "state file", func() bool {
+		first, err = ReadState(path)
+		return err == nil && first.Download.LastWrittenRate != 0
+	})
+	raw, _ := os.ReadFile(path)
+	for range 3 {
+		f.clock.Advance(2 * time.Second)
+		now := f.clock.Now()
+		var st State
+		waitFor(t, "heartbeat", func() bool {
+			st, err = ReadState(path)
+			// Set by the heartbeat to the cycle's (virtual) time; a write
+			// would leave the real time.
+			return err == nil && !st.Modified.Before(now.Add(-2*time.Second+50*ms)) && !st.Modified.After(now)
+		})
+		if again, _ := os.ReadFile(path); !bytes.Equal(again, raw) {
+			t.Fatalf("a heartbeat rewrote the contents:\n%s\nwas\n%s", again, raw)
+		}
+		if !st.LastSeen().Equal(st.Modified) || st.Age(now) > 2*time.Second {
+			t.Fatalf("last seen %v (modified %v, timestamp %v), now %v", st.LastSeen(), st.Modified, st.Timestamp, now)
+		}
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(2 * time.Second)
+	waitFor(t, "state file written again", func() bool {
+		st, err := ReadState(path)
+		return err == nil && st.Timestamp.After(first.Timestamp) && st.Download.LastWrittenRate != 0
+	})
+	if err := f.stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// While the contents cannot be written, a heartbeat must not touch the old
+// file (steer would take its stale zone for a live one): it retries the
+// write instead.
+func TestPersisterHeartbeatAfterAFailedWrite(t *testing.T) {
+	var logs bytes.Buffer // flush runs on the test's goroutine
+	p := newPersister(slog.New(slog.NewTextHandler(&logs, nil)))
+	var calls []string
+	var failWrites bool
+	p.write = func(string, *State) error {
+		calls = append(calls, "write")
+		if failWrites {
+			return errors.New("no space left on device")
+		}
+		return nil
+	}
+	p.touch = func(string, time.Time) error { calls = append(calls, "touch"); return nil }
+	step := func(heartbeat bool, want string) {
+		t.Helper()
+		calls = nil
+		p.save("spectrum", "/x/autorate-spectrum.json", State{Timestamp: t0}, heartbeat)
+		p.flush()
+		if got := strings.Join(calls, ","); got != want {
+			t.Fatalf("heartbeat=%v: %s, want %s", heartbeat, got, want)
+		}
+	}
+	step(false, "write")
+	step(true, "touch")
+	failWrites = true
+	step(false, "write")
+	step(true, "write") // not a touch of the stale file
+	failWrites = false
+	step(true, "write")
+	step(true, "touch")
+	if strings.Count(logs.String(), "state write failed") != 1 || !strings.Contains(logs.String(), "state writes resumed") {
+		t.Fatalf("log:\n%s", logs.String())
+	}
+	// A heartbeat that cannot touch (the file was removed) writes.
+	p.touch = func(string, time.Time) error { calls = append(calls, "touch"); return os.ErrNotExist }
+	step(true, "touch,write")
+	// A rewrite still pending is not turned into a heartbeat.
+	calls = nil
+	p.save("spectrum", "/x/autorate-spectrum.json", State{}, false)
+	p.save("spectrum", "/x/autorate-spectrum.json", State{}, true)
+	p.flush()
+	if got := strings.Join(calls, ","); got != "write" {
+		t.Fatalf("pending rewrite then heartbeat: %s", got)
+	}
+}

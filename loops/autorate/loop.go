@@ -48,10 +48,13 @@ type RateSink interface {
 }
 
 // Persist intervals: the state file is rewritten at most once per second
-// when it changed and at least every 2 s (the heartbeat steer relies on).
+// when a zone, rate or written rate changed, and every 30 s regardless (the
+// baselines and the loaded delta drift); in between, a heartbeat refreshes
+// its modification time at least every 2 s (steer's sign of a live daemon).
 const (
 	persistMinInterval = time.Second
 	persistHeartbeat   = 2 * time.Second
+	persistRefresh     = 30 * time.Second
 )
 
 // LoopConfig configures a Loop.
@@ -64,8 +67,11 @@ type LoopConfig struct {
 	Metrics          *WANMetrics // nil: none
 	Logger           *slog.Logger
 	// Persist, when set, is handed the state to save (see the persist
-	// intervals). It must not block: the daemon's saves asynchronously.
-	Persist func(State)
+	// intervals); heartbeat means that the file's contents are as last
+	// saved and only its modification time needs refreshing (a saver that
+	// cannot, e.g. because the file was removed, writes s). It must not
+	// block: the daemon's saves asynchronously.
+	Persist func(s State, heartbeat bool)
 }
 
 // Loop drives one WAN: each Cycle drains the measurer, feeds the replies to
@@ -83,7 +89,7 @@ type Loop struct {
 	pacer    Pacer
 	metrics  *WANMetrics
 	log      *slog.Logger
-	persist  func(State)
+	persist  func(State, bool)
 
 	buf     []ping.Reply
 	pend    []ping.Pending
@@ -91,7 +97,8 @@ type Loop struct {
 	lastDec Decision
 	// persistence bookkeeping
 	saved     bool
-	savedAt   time.Time
+	savedAt   time.Time // contents
+	beatAt    time.Time // contents or heartbeat
 	savedKey  persistKey
 	calibrate *time.Time
 
@@ -248,9 +255,13 @@ func (l *Loop) Cycle(now time.Time) Decision {
 	if l.persist != nil {
 		key := l.persistKey(&dec)
 		age := now.Sub(l.savedAt)
-		if !l.saved || age >= persistHeartbeat || (key != l.savedKey && age >= persistMinInterval) {
-			l.saved, l.savedAt, l.savedKey = true, now, key
-			l.persist(l.State(now))
+		switch {
+		case !l.saved || age >= persistRefresh || (key != l.savedKey && age >= persistMinInterval):
+			l.saved, l.savedAt, l.beatAt, l.savedKey = true, now, now, key
+			l.persist(l.State(now), false)
+		case now.Sub(l.beatAt) >= persistHeartbeat:
+			l.beatAt = now
+			l.persist(l.State(now), true)
 		}
 	}
 	return dec

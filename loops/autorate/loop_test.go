@@ -1,7 +1,9 @@
 package autorate
 
 import (
+	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,43 +46,77 @@ type countSink struct {
 
 func (s *countSink) Set(bps int64) { s.n++; s.last = bps }
 
+type persisted struct {
+	s         State
+	heartbeat bool
+}
+
 func TestLoopCycle(t *testing.T) {
 	w := testWAN()
 	m := &oneReply{refl: w.Measurement.Reflectors, rtt: 20 * ms}
 	var down, up countSink
-	var saved []State
+	var got []persisted
 	l := NewLoop(LoopConfig{WAN: w, Measurer: m, Download: &down, Upload: &up, Metrics: NewMetrics().WAN(w),
-		Persist: func(s State) { saved = append(saved, s) }})
+		Persist: func(s State, heartbeat bool) { got = append(got, persisted{s, heartbeat}) }})
 	now := t0
-	for range 20 * 10 { // 10 s idle
-		now = now.Add(50 * ms)
-		m.now = now
-		l.Cycle(now)
+	run := func(cycles int) []persisted {
+		n := len(got)
+		for range cycles {
+			now = now.Add(50 * ms)
+			m.now = now
+			l.Cycle(now)
+		}
+		return got[n:]
 	}
+	// at checks what was persisted: the times (ms after t0) of the
+	// contents (c) and heartbeats (h).
+	at := func(ps []persisted, want string) {
+		t.Helper()
+		var b strings.Builder
+		for _, p := range ps {
+			kind := "c"
+			if p.heartbeat {
+				kind = "h"
+			}
+			fmt.Fprintf(&b, "%s%d ", kind, p.s.Timestamp.Sub(t0).Milliseconds())
+		}
+		if strings.TrimSpace(b.String()) != want {
+			t.Fatalf("persisted %q, want %q", b.String(), want)
+		}
+	}
+	// 10 s idle: the contents once, then a heartbeat every 2 s.
+	at(run(20*10), "c50 h2050 h4050 h6050 h8050")
 	if down.n != 1 || down.last != 940e6 || up.n != 1 {
 		t.Fatalf("idle writes: %d %d", down.n, up.n)
 	}
-	// Heartbeat: first cycle, then every 2 s.
-	if len(saved) != 5 || !saved[1].Timestamp.Equal(t0.Add(50*ms+2*time.Second)) {
-		t.Fatalf("idle saves %d, second at %v", len(saved), saved[1].Timestamp)
-	}
-	// A change is saved a second after the previous save, not sooner: the
-	// heartbeat at 10.05 s is still GREEN, the change lands at 11.05 s.
+	// A change is saved at once when the contents were last written more
+	// than a second ago (a heartbeat is no write of them), then at most
+	// once per second: the heartbeat at 10.05 s is still GREEN, the bloat
+	// is seen at 10.1 s, the next decrease saved at 11.1 s.
 	m.rtt = 400 * ms
-	n := len(saved)
-	for range 25 {
-		now = now.Add(50 * ms)
-		m.now = now
-		l.Cycle(now)
-	}
-	if len(saved) != n+2 || saved[n].Download.Zone != Green || saved[n+1].Download.Zone != Red ||
-		!saved[n+1].Timestamp.Equal(t0.Add(11050*ms)) {
-		t.Fatalf("saves after a change: %+v", saved[n:])
+	ps := run(25)
+	at(ps, "h10050 c10100 c11100")
+	if ps[0].s.Download.Zone != Green || ps[1].s.Download.Zone == Green || ps[2].s.Download.Rate >= ps[1].s.Download.Rate {
+		t.Fatalf("saves after a change: %+v", ps)
 	}
 	st := l.Status()
 	if st.Decision.Download.Zone != Red || st.Decision.Fresh != 4 || st.Decision.Download.Rate != down.last {
 		t.Fatalf("status %+v sink %d", st, down.last)
 	}
+	// Idle again: the contents are rewritten every 30 s even when nothing
+	// the key covers changes (the baselines drift).
+	m.rtt = 20 * ms
+	run(20 * 20) // back to GREEN and up to the ceiling
+	var contents []time.Duration
+	for _, p := range run(20 * 70) {
+		if !p.heartbeat {
+			contents = append(contents, p.s.Timestamp.Sub(t0))
+		}
+	}
+	if len(contents) < 2 || contents[len(contents)-1]-contents[len(contents)-2] != persistRefresh {
+		t.Fatalf("contents written at %v, want the last two %v apart", contents, persistRefresh)
+	}
+
 }
 
 func benchLoop(b *testing.B, persist bool) {
@@ -89,7 +125,7 @@ func benchLoop(b *testing.B, persist bool) {
 	wr := NewWriter("edge", nil, WriterOptions{}) // not running: Set only stores
 	cfg := LoopConfig{WAN: w, Measurer: m, Download: wr.Queue("d"), Upload: wr.Queue("u"), Metrics: NewMetrics().WAN(w)}
 	if persist {
-		cfg.Persist = func(State) {}
+		cfg.Persist = func(State, bool) {}
 	}
 	l := NewLoop(cfg)
 	now := t0

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"net/netip"
@@ -23,9 +24,9 @@ const StateVersion = 1
 type State struct {
 	Version int    `json:"version"`
 	WAN     string `json:"wan"`
-	// Timestamp is when the daemon wrote the file (UTC, RFC 3339 with
-	// nanoseconds). The daemon rewrites it at least every 2 s while it
-	// runs: an older file means no live daemon.
+	// Timestamp is when the daemon wrote the contents (UTC, RFC 3339 with
+	// nanoseconds). Between rewrites the daemon refreshes the file's
+	// modification time at least every 2 s (its heartbeat): LastSeen.
 	Timestamp time.Time `json:"timestamp"`
 	// PID of the writing process; Writer is "autorate" or "calibrate".
 	PID    int    `json:"pid,omitempty"`
@@ -43,6 +44,10 @@ type State struct {
 	// CalibratedAt is when `wanctl calibrate` last wrote the baselines
 	// (omitted if never).
 	CalibratedAt *time.Time `json:"calibrated_at,omitempty"`
+
+	// Modified is the file's modification time, set by ReadState and
+	// LoadState (not part of the contents).
+	Modified time.Time `json:"-"`
 }
 
 // DirectionState is one direction in the state file.
@@ -75,8 +80,25 @@ func LockPath(lockDir, wan string) string {
 	return filepath.Join(lockDir, "autorate-"+wan+".lock")
 }
 
-// Age is how old the state was at now.
-func (s *State) Age(now time.Time) time.Duration { return now.Sub(s.Timestamp) }
+// LastSeen is when the daemon that wrote the state was last known to run:
+// the later of Timestamp and the file's modification time, which the daemon
+// refreshes every 2 s between rewrites of the contents (a heartbeat costs a
+// utimensat instead of a write and an fsync). Only the daemon's own files
+// count their modification time: a file calibrate wrote last keeps the
+// daemon's old Timestamp (zero in a file calibrate created), so that a
+// calibration is never taken for a live daemon.
+func (s *State) LastSeen() time.Time {
+	if s.Timestamp.IsZero() {
+		return time.Time{}
+	}
+	if s.Writer == "autorate" && s.Modified.After(s.Timestamp) {
+		return s.Modified
+	}
+	return s.Timestamp
+}
+
+// Age is how long before now the daemon was last seen (LastSeen).
+func (s *State) Age(now time.Time) time.Duration { return now.Sub(s.LastSeen()) }
 
 // DurationMs converts a duration to the file's float milliseconds
 // (microsecond precision).
@@ -107,7 +129,18 @@ func (s *State) check(path string) error {
 // status). A missing file is an error wrapping fs.ErrNotExist.
 func ReadState(path string) (State, error) {
 	var s State
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return s, err
+	}
+	defer f.Close()
+	// The modification time of the file that is read, not of one renamed
+	// over it in between.
+	fi, err := f.Stat()
+	if err != nil {
+		return s, err
+	}
+	b, err := io.ReadAll(f)
 	if err != nil {
 		return s, err
 	}
@@ -117,6 +150,7 @@ func ReadState(path string) (State, error) {
 	if err := s.check(path); err != nil {
 		return State{}, err
 	}
+	s.Modified = fi.ModTime()
 	return s, nil
 }
 
@@ -136,6 +170,9 @@ func LoadState(path string) (s State, found bool, err error) {
 		}
 		return State{}, true, fmt.Errorf("%w: %v: moved aside to %s", statefile.ErrCorrupt, cerr, aside)
 	}
+	if fi, err := os.Stat(path); err == nil {
+		s.Modified = fi.ModTime()
+	}
 	return s, true, nil
 }
 
@@ -150,6 +187,12 @@ func WriteState(path string, s *State) error {
 // every 2 s): atomic, without the directory fsync (statefile.Refresh).
 func refreshState(path string, s *State) error {
 	return writeState(path, s, statefile.RefreshJSON)
+}
+
+// touchState is the daemon's heartbeat between rewrites: it sets the state
+// file's modification time to t, leaving the contents alone.
+func touchState(path string, t time.Time) error {
+	return os.Chtimes(path, t, t)
 }
 
 func writeState(path string, s *State, write func(string, any, fs.FileMode) error) error {

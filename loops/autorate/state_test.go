@@ -94,3 +94,21 @@ func TestMsConversions(t *testing.T) {
 		t.Fatal("MsDuration")
 	}
 }
+
+func TestStateLastSeen(t *testing.T) {
+	ts, later := t0, t0.Add(time.Minute)
+	for _, c := range []struct {
+		name string
+		st   State
+		want time.Time
+	}{
+		{"the daemon's heartbeat", State{Timestamp: ts, Writer: "autorate", Modified: later}, later},
+		{"contents newer than the modification time", State{Timestamp: later, Writer: "autorate", Modified: ts}, later},
+		{"calibrate wrote it last", State{Timestamp: ts, Writer: "calibrate", Modified: later}, ts},
+		{"no daemon ever wrote it", State{Writer: "calibrate", Modified: later}, time.Time{}},
+	} {
+		if got := c.st.LastSeen(); !got.Equal(c.want) {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}

@@ -190,7 +190,13 @@ func (e *env) autorate(wan string, zone autorate.Zone, age time.Duration) {
 	for _, r := range e.cfg.WAN(wan).Measurement.TCPFallback {
 		st.Reflectors = append(st.Reflectors, autorate.ReflectorState{Address: r.String(), BaselineRTTMs: 20})
 	}
-	if err := autorate.WriteState(autorate.StatePath(e.cfg.Daemon.StateDir, wan), &st); err != nil {
+	// The file's modification time is the daemon's heartbeat: a daemon
+	// writing at that (virtual) time.
+	path := autorate.StatePath(e.cfg.Daemon.StateDir, wan)
+	if err := autorate.WriteState(path, &st); err != nil {
+		panic(err)
+	}
+	if err := os.Chtimes(path, st.Timestamp, st.Timestamp); err != nil {
 		panic(err)
 	}
 }

@@ -314,9 +314,9 @@ func readWAN(stateDir, wan string, now time.Time, maxAge time.Duration) (WANStat
 		BaselineRTT:  autorate.MsDuration(st.BaselineRTTMs),
 		DownloadZone: st.Download.Zone.String(),
 	}
-	switch age := now.Sub(st.Timestamp); {
-	case !Fresh(st.Timestamp, now, maxAge):
-		w.Why = fmt.Sprintf("state file %s is %s old, state_max_age is %s: autorate is not running", path, age.Round(time.Millisecond), maxAge)
+	switch seen := st.LastSeen(); {
+	case !Fresh(seen, now, maxAge):
+		w.Why = fmt.Sprintf("state file %s is %s old, state_max_age is %s: autorate is not running", path, now.Sub(seen).Round(time.Millisecond), maxAge)
 	case !st.Signal:
 		// A live daemon that hears no reflector: the link may be down.
 		w.Why = "autorate has no RTT signal (no reflector answers)"

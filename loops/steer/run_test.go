@@ -527,3 +527,41 @@ func TestAggregateDelta(t *testing.T) {
 		}
 	}
 }
+
+// The daemon's heartbeat is the state file's modification time: contents
+// written a minute ago in a file touched a moment ago are a live daemon's;
+// a file calibrate wrote last is not, however recent.
+func TestRunTrustsTheHeartbeatNotACalibration(t *testing.T) {
+	e := newEnv(t, 0, "")
+	path := autorate.StatePath(e.cfg.Daemon.StateDir, "spectrum")
+	touch := func(age time.Duration) {
+		t.Helper()
+		at := e.now.Add(2*time.Second - age) // run() moves the clock 2 s on
+		if err := os.Chtimes(path, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.autorate("spectrum", autorate.Green, time.Minute-2*time.Second)
+	e.autorate("att", autorate.Green, 0)
+	touch(time.Second)
+	if r := e.mustRun(); strings.Contains(r.Decision.Assessment.Reason, "untrusted") {
+		t.Fatalf("a heartbeat a second old was not trusted: %q", r.Decision.Assessment.Reason)
+	}
+	touch(6 * time.Second) // state_max_age 5s
+	r := e.mustRun()
+	if !strings.Contains(r.Decision.Assessment.Reason, "autorate-spectrum.json is 6s old") {
+		t.Fatalf("a heartbeat 6 s old: %q", r.Decision.Assessment.Reason)
+	}
+	st, err := autorate.ReadState(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Writer = "calibrate"
+	if err := autorate.WriteState(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	touch(time.Second)
+	if r := e.mustRun(); !strings.Contains(r.Decision.Assessment.Reason, "untrusted") {
+		t.Fatalf("a calibration was taken for a live daemon: %q", r.Decision.Assessment.Reason)
+	}
+}
