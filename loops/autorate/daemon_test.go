@@ -588,12 +588,14 @@ func TestDaemonHeartbeatTouchesTheStateFile(t *testing.T) {
 	f.start()
 	path := StatePath(f.cfg.Daemon.StateDir, "spectrum")
 	f.clock.Advance(time.Second)
-	waitFor(t, "first writes", func() bool { return f.exec.limit("wanctl-spectrum-down") == 940e6 })
+	waitFor(t, "first writes", func() bool {
+		return f.exec.limit("wanctl-spectrum-down") == 940e6 && f.exec.limit("wanctl-spectrum-up") == 38e6
+	})
 	f.clock.Advance(2 * time.Second) // the written rates saved
 	var first State
 	waitFor(t, "state file", func() bool {
 		first, err = ReadState(path)
-		return err == nil && first.Download.LastWrittenRate != 0
+		return err == nil && first.Download.LastWrittenRate != 0 && first.Upload.LastWrittenRate != 0
 	})
 	raw, _ := os.ReadFile(path)
 	for range 3 {
