@@ -258,10 +258,13 @@ func (l *Loop) Cycle(now time.Time) Decision {
 		switch {
 		case !l.saved || age >= persistRefresh || (key != l.savedKey && age >= persistMinInterval):
 			l.saved, l.savedAt, l.beatAt, l.savedKey = true, now, now, key
-			l.persist(l.State(now), false)
+			// The written rates the key holds: a write completing in
+			// between would be saved without the key knowing, and
+			// rewritten a second later.
+			l.persist(l.state(now, key.written), false)
 		case now.Sub(l.beatAt) >= persistHeartbeat:
 			l.beatAt = now
-			l.persist(l.State(now), true)
+			l.persist(l.state(now, key.written), true)
 		}
 	}
 	return dec
@@ -316,13 +319,17 @@ func dirName(i int) string {
 
 // State returns the loop's persistent state at now.
 func (l *Loop) State(now time.Time) State {
+	return l.state(now, [2]int64{l.written(0), l.written(1)})
+}
+
+func (l *Loop) state(now time.Time, written [2]int64) State {
 	snap := l.ctrl.Snapshot()
 	s := stateFrom(l.wan.Name, now, &snap)
 	s.Writer = "autorate"
 	s.Download.Queue = l.wan.Download.Queue
 	s.Upload.Queue = l.wan.Upload.Queue
-	s.Download.LastWrittenRate = l.written(0)
-	s.Upload.LastWrittenRate = l.written(1)
+	s.Download.LastWrittenRate = written[0]
+	s.Upload.LastWrittenRate = written[1]
 	s.CalibratedAt = l.calibrate
 	return s
 }
