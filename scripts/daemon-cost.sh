@@ -34,6 +34,11 @@
 #   ARGS       extra arguments for `autorate` (e.g. "-wan one")
 #   WANS, PING_RATE, INTERVAL (default 50ms), EMU_PORT (default 18180),
 #   LISTEN_PORT (default 19180), WARMUP, LOG (daemon log, default /dev/null)
+#   REPLY_DELAY  run everything in a new network namespace where
+#              scripts/echo-responder.go answers the pings after this delay
+#              (e.g. 20ms; plus up to REPLY_SPREAD, default 12ms, per
+#              reflector) instead of the kernel at once: replies then arrive
+#              between the ticks, as on a real link (needs root)
 #
 # The daemon needs ICMP: root, or net.ipv4.ping_group_range covering its
 # group. It pings loopback addresses only.
@@ -58,6 +63,23 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
+
+# REPLY_DELAY: re-run this script inside a network namespace of its own whose
+# kernel does not answer pings; scripts/echo-responder.go answers them from
+# user space after REPLY_DELAY (+ up to REPLY_SPREAD per reflector), so that
+# replies arrive between the ticks as on a real link.
+if [ -n "${REPLY_DELAY:-}" ] && [ -z "${DAEMON_COST_NETNS:-}" ]; then
+	ns=wanctl-cost-$$
+	(cd "$(dirname "$0")/.." && go build -o "$work/echo-responder" scripts/echo-responder.go)
+	ip netns add "$ns"
+	trap 'kill "$resp_pid" 2>/dev/null || true; ip netns del "$ns"; cleanup' EXIT
+	ip -n "$ns" link set lo up
+	ip netns exec "$ns" sysctl -qw net.ipv4.icmp_echo_ignore_all=1
+	ip netns exec "$ns" "$work/echo-responder" -delay "$REPLY_DELAY" -spread "${REPLY_SPREAD:-12ms}" &
+	resp_pid=$!
+	DAEMON_COST_NETNS=$ns ip netns exec "$ns" "$0" "$@"
+	exit
+fi
 
 if [ -z "${BIN:-}" ] && [ -z "${DAEMON:-}" ]; then
 	(cd "$(dirname "$0")/.." && go build -o "$work/wanctl" .)
