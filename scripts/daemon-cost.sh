@@ -70,9 +70,10 @@ trap cleanup EXIT
 # replies arrive between the ticks as on a real link.
 if [ -n "${REPLY_DELAY:-}" ] && [ -z "${DAEMON_COST_NETNS:-}" ]; then
 	ns=wanctl-cost-$$
+	resp_pid=
 	(cd "$(dirname "$0")/.." && go build -o "$work/echo-responder" scripts/echo-responder.go)
 	ip netns add "$ns"
-	trap 'kill "$resp_pid" 2>/dev/null || true; ip netns del "$ns"; cleanup' EXIT
+	trap '[ -z "$resp_pid" ] || kill "$resp_pid" 2>/dev/null || true; ip netns del "$ns"; cleanup' EXIT
 	ip -n "$ns" link set lo up
 	ip netns exec "$ns" sysctl -qw net.ipv4.icmp_echo_ignore_all=1
 	ip netns exec "$ns" "$work/echo-responder" -delay "$REPLY_DELAY" -spread "${REPLY_SPREAD:-12ms}" &
