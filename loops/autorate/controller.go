@@ -523,11 +523,16 @@ func (c *Controller) Step(now time.Time) Decision {
 			// but not written yet (increases are coalesced) is dropped,
 			// and one that landed while no reply has shown yet that the
 			// link carries it is undone — holding it could hold a probe's
-			// overshoot for as long as the silence lasts.
+			// overshoot for as long as the silence lasts. So is one that
+			// has not held yet while the delay grew under it by more than
+			// a quarter of target_bloat: a small overshoot's queue stays
+			// under target_bloat for a second or more, and replies in that
+			// time confirmed it.
 			if d.applied > 0 && d.rate > d.applied {
 				d.rate = d.applied
 			}
-			if d.unconfirmed && d.beforeRaise > 0 && d.rate > d.beforeRaise {
+			grew := !d.held && !d.lastRaise.IsZero() && now.Sub(d.lastRaise) < c.probeSlot && c.raw > d.rawAtRaise+c.p.target/4
+			if (d.unconfirmed || grew) && d.beforeRaise > 0 && d.rate > d.beforeRaise {
 				d.rate = d.beforeRaise
 				act = Decrease
 			}
