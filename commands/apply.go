@@ -11,7 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/wanctl/wanctl/apply"
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 	"github.com/wanctl/wanctl/plan"
 	"github.com/wanctl/wanctl/routeros"
 )
@@ -127,7 +127,7 @@ func confirm(stdio IO) error {
 // loadSavedPlan reads a saved plan, connects to its routers with the
 // configuration's credentials, and checks that each router still holds
 // what the plan was made against.
-func loadSavedPlan(c *cli.Context, path string, cfg *hcl.Config) (*plan.Plan, map[string]*routeros.Client, error) {
+func loadSavedPlan(c *cli.Context, path string, cfg *config.Config) (*plan.Plan, map[string]*routeros.Client, error) {
 	p, err := plan.LoadSaved(path)
 	if err != nil {
 		return nil, nil, cli.Exit(fmt.Sprintf("reading the saved plan: %v", err), 1)

@@ -14,9 +14,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 	"github.com/wanctl/wanctl/loops/autorate"
-	"github.com/wanctl/wanctl/loops/ping"
+	"github.com/wanctl/wanctl/ping"
 	"github.com/wanctl/wanctl/routeros"
 	"github.com/wanctl/wanctl/systemd"
 )
@@ -26,10 +26,10 @@ import (
 type autorateDeps struct {
 	clock autorate.Clock
 	// newMeasurer starts a WAN's measurement (default: a ping.Stream).
-	newMeasurer func(w *hcl.WAN) (autorate.Measurer, error)
+	newMeasurer func(w *config.WAN) (autorate.Measurer, error)
 	// newExecutor returns a router's max-limit executor (default: the REST
 	// client).
-	newExecutor func(r *hcl.Router) (autorate.Executor, error)
+	newExecutor func(r *config.Router) (autorate.Executor, error)
 	notifier    autorate.Notifier
 	// signals replaces signal.Notify (tests send SIGHUP/SIGUSR1/SIGTERM).
 	signals chan os.Signal
@@ -72,7 +72,7 @@ func autorateCommand(stdio IO) *cli.Command {
 
 // loadForDaemon loads the configuration; invalid -> an exit error carrying
 // the rendered diagnostics. Warnings are logged.
-func loadForDaemon(path string, stdio IO, log *slog.Logger) (*hcl.Config, error) {
+func loadForDaemon(path string, stdio IO, log *slog.Logger) (*config.Config, error) {
 	cfg, diags := loadConfig(path, stdio, nil)
 	if cfg == nil {
 		var b bytes.Buffer
@@ -81,7 +81,7 @@ func loadForDaemon(path string, stdio IO, log *slog.Logger) (*hcl.Config, error)
 	}
 	if w := diags.Warnings(); len(w) > 0 {
 		var b bytes.Buffer
-		(&hcl.Diagnostics{Diags: w, Files: diags.Files}).WriteText(&b, false)
+		(&config.Diagnostics{Diags: w, Files: diags.Files}).WriteText(&b, false)
 		log.Warn("configuration warnings", "file", path, "diagnostics", strings.TrimRight(b.String(), "\n"))
 	}
 	return cfg, nil
@@ -113,7 +113,7 @@ func runAutorate(c *cli.Context, stdio IO, log *slog.Logger, level *slog.LevelVa
 	}()
 	if deps.newMeasurer == nil {
 		bySource := map[netip.Addr]*ping.Pinger{}
-		deps.newMeasurer = func(w *hcl.WAN) (autorate.Measurer, error) {
+		deps.newMeasurer = func(w *config.WAN) (autorate.Measurer, error) {
 			m := &w.Measurement
 			p := bySource[m.Source]
 			if p == nil {
@@ -134,7 +134,7 @@ func runAutorate(c *cli.Context, stdio IO, log *slog.Logger, level *slog.LevelVa
 		}
 	}
 	if deps.newExecutor == nil {
-		deps.newExecutor = func(r *hcl.Router) (autorate.Executor, error) {
+		deps.newExecutor = func(r *config.Router) (autorate.Executor, error) {
 			cl, err := routeros.NewWithOptions(r, routeros.Options{Logger: log})
 			if err != nil {
 				return nil, err

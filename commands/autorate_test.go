@@ -17,10 +17,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
+	"github.com/wanctl/wanctl/lockfile"
 	"github.com/wanctl/wanctl/loops/autorate"
-	"github.com/wanctl/wanctl/loops/lockfile"
-	"github.com/wanctl/wanctl/loops/ping"
+	"github.com/wanctl/wanctl/ping"
 	"github.com/wanctl/wanctl/routeros"
 	"github.com/wanctl/wanctl/routeros/emulator"
 )
@@ -250,7 +250,7 @@ func newE2E(t *testing.T) *e2e {
 func (e *e2e) deps() *autorateDeps {
 	return &autorateDeps{
 		clock: e.clock,
-		newMeasurer: func(w *hcl.WAN) (autorate.Measurer, error) {
+		newMeasurer: func(w *config.WAN) (autorate.Measurer, error) {
 			e.meas = &scriptedPings{clock: e.clock, refl: w.Measurement.Reflectors, rtt: 20 * ms}
 			return e.meas, nil
 		},

@@ -15,16 +15,16 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
+	"github.com/wanctl/wanctl/lockfile"
 	"github.com/wanctl/wanctl/loops/autorate"
-	"github.com/wanctl/wanctl/loops/lockfile"
-	"github.com/wanctl/wanctl/loops/ping"
+	"github.com/wanctl/wanctl/ping"
 )
 
 // calibrateDeps replace what `wanctl calibrate` builds (tests only).
 type calibrateDeps struct {
 	// burst pings w's reflectors (default: ping.Pinger.Burst).
-	burst func(ctx context.Context, w *hcl.WAN, count int, interval, timeout time.Duration) ([]ping.Reply, ping.Stats, error)
+	burst func(ctx context.Context, w *config.WAN, count int, interval, timeout time.Duration) ([]ping.Reply, ping.Stats, error)
 	now   func() time.Time
 }
 
@@ -85,7 +85,7 @@ func runCalibrate(c *cli.Context, stdio IO, log *slog.Logger, dur time.Duration,
 	if deps.burst == nil {
 		bySource := map[netip.Addr]*ping.Pinger{}
 		var mu sync.Mutex
-		deps.burst = func(ctx context.Context, w *hcl.WAN, count int, interval, timeout time.Duration) ([]ping.Reply, ping.Stats, error) {
+		deps.burst = func(ctx context.Context, w *config.WAN, count int, interval, timeout time.Duration) ([]ping.Reply, ping.Stats, error) {
 			mu.Lock()
 			p := bySource[w.Measurement.Source]
 			if p == nil {
@@ -169,7 +169,7 @@ func runCalibrate(c *cli.Context, stdio IO, log *slog.Logger, dur time.Duration,
 	return nil
 }
 
-func wanNames(wans []*hcl.WAN) string {
+func wanNames(wans []*config.WAN) string {
 	n := make([]string, len(wans))
 	for i, w := range wans {
 		n[i] = w.Name
@@ -192,7 +192,7 @@ func fmtMs(d time.Duration) string {
 	return fmt.Sprintf("%.3fms", v)
 }
 
-func printCalibration(stdio IO, w *hcl.WAN, c *autorate.Calibration) {
+func printCalibration(stdio IO, w *config.WAN, c *autorate.Calibration) {
 	fmt.Fprintf(stdio.Out, "WAN %s: %d reflectors, %v at %d pings/s\n", w.Name, len(c.Reflectors), c.Duration, w.Measurement.PingRate)
 	tw := tabwriter.NewWriter(stdio.Out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "REFLECTOR\tSENT\tREPLIES\tLOSS\tMIN\tMEDIAN\tP95\tJITTER\tBASELINE\tNOTE")

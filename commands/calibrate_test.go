@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
+	"github.com/wanctl/wanctl/lockfile"
 	"github.com/wanctl/wanctl/loops/autorate"
-	"github.com/wanctl/wanctl/loops/lockfile"
-	"github.com/wanctl/wanctl/loops/ping"
+	"github.com/wanctl/wanctl/ping"
 )
 
 // calibConfig is a one-WAN config pinging loopback reflectors.
@@ -86,7 +86,7 @@ func TestCalibrateFlagsAndRefusals(t *testing.T) {
 	var gotInterval time.Duration
 	deps := &calibrateDeps{
 		now: func() time.Time { return now },
-		burst: func(ctx context.Context, w *hcl.WAN, count int, interval, timeout time.Duration) ([]ping.Reply, ping.Stats, error) {
+		burst: func(ctx context.Context, w *config.WAN, count int, interval, timeout time.Duration) ([]ping.Reply, ping.Stats, error) {
 			gotCount, gotInterval = count, interval
 			var rs []ping.Reply
 			var st ping.Stats
@@ -134,7 +134,7 @@ func TestCalibrateFlagsAndRefusals(t *testing.T) {
 	}
 
 	// Nobody answers: nothing written, exit 1.
-	deps.burst = func(ctx context.Context, w *hcl.WAN, count int, interval, timeout time.Duration) ([]ping.Reply, ping.Stats, error) {
+	deps.burst = func(ctx context.Context, w *config.WAN, count int, interval, timeout time.Duration) ([]ping.Reply, ping.Stats, error) {
 		st := ping.Stats{Blackout: true}
 		for _, a := range w.Measurement.Reflectors {
 			st.Targets = append(st.Targets, ping.TargetStats{Target: a, Sent: uint64(count)})

@@ -10,12 +10,12 @@ import (
 	"sort"
 	"strings"
 
-	hclv2 "github.com/hashicorp/hcl/v2"
+	hcl "github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
 	"github.com/urfave/cli/v2"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 )
 
 // exitUnformatted is fmt -check's exit status when a file needs formatting.
@@ -105,10 +105,10 @@ func hclFiles(arg string) ([]string, error) {
 
 // formatHCL returns src in canonical form; it refuses source that does not
 // parse, since hclwrite would happily reformat garbage.
-func formatHCL(name string, src []byte) ([]byte, *hcl.Diagnostics) {
-	f, diags := hclsyntax.ParseConfig(src, name, hclv2.InitialPos)
+func formatHCL(name string, src []byte) ([]byte, *config.Diagnostics) {
+	f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
 	if diags.HasErrors() {
-		return nil, &hcl.Diagnostics{Diags: diags, Files: map[string]*hclv2.File{name: f}}
+		return nil, &config.Diagnostics{Diags: diags, Files: map[string]*hcl.File{name: f}}
 	}
 	return hclwrite.Format(src), nil
 }

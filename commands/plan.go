@@ -7,7 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 	"github.com/wanctl/wanctl/plan"
 	"github.com/wanctl/wanctl/routeros"
 )
@@ -60,7 +60,7 @@ func planCommand(stdio IO) *cli.Command {
 }
 
 // loadForPlan loads the configuration, printing its diagnostics to stderr.
-func loadForPlan(c *cli.Context, stdio IO) (*hcl.Config, error) {
+func loadForPlan(c *cli.Context, stdio IO) (*config.Config, error) {
 	path := configPath(c, stdio)
 	cfg, diags := loadConfig(path, stdio, nil)
 	if cfg == nil || len(diags.Warnings()) > 0 {
@@ -77,9 +77,9 @@ func loadForPlan(c *cli.Context, stdio IO) (*hcl.Config, error) {
 
 // makePlan reads every router of the configuration and plans; the clients
 // are returned for apply.
-func makePlan(ctx context.Context, cfg *hcl.Config) (*plan.Plan, map[string]*routeros.Client, error) {
+func makePlan(ctx context.Context, cfg *config.Config) (*plan.Plan, map[string]*routeros.Client, error) {
 	clients := map[string]*routeros.Client{}
-	p, err := plan.Make(ctx, cfg, func(r *hcl.Router) (plan.Reader, error) {
+	p, err := plan.Make(ctx, cfg, func(r *config.Router) (plan.Reader, error) {
 		cl, err := routeros.New(r)
 		if err != nil {
 			return nil, err

@@ -7,9 +7,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/wanctl/wanctl/hcl"
-	"github.com/wanctl/wanctl/loops/statefile"
+	"github.com/wanctl/wanctl/config"
 	"github.com/wanctl/wanctl/sim"
+	"github.com/wanctl/wanctl/statefile"
 )
 
 func simulateCommand(stdio IO) *cli.Command {
@@ -46,7 +46,7 @@ func simulateCommand(stdio IO) *cli.Command {
 
 // simulateConfig loads -config (or $WANCTL_CONFIG) without requiring its
 // env() secrets, or the built-in example when neither is set.
-func simulateConfig(c *cli.Context, stdio IO) (*hcl.Config, error) {
+func simulateConfig(c *cli.Context, stdio IO) (*config.Config, error) {
 	path := opt(c, "config")
 	if path == "" {
 		path = stdio.getenv("WANCTL_CONFIG")
@@ -66,7 +66,7 @@ func simulateConfig(c *cli.Context, stdio IO) (*hcl.Config, error) {
 	return cfg, nil
 }
 
-func simulateWAN(cfg *hcl.Config, name string) (*hcl.WAN, error) {
+func simulateWAN(cfg *config.Config, name string) (*config.WAN, error) {
 	if name != "" {
 		w := cfg.WAN(name)
 		if w == nil {
@@ -158,7 +158,7 @@ func runSimulate(c *cli.Context, stdio IO) error {
 		err = rep.WriteJSON(stdio.Out)
 	} else {
 		fmt.Fprintf(stdio.Out, "wan %s from %s: download ceiling %s, upload ceiling %s, seed %d\n\n",
-			w.Name, cfg.Filename, hcl.FormatRate(w.Download.Ceiling), hcl.FormatRate(w.Upload.Ceiling), seed)
+			w.Name, cfg.Filename, config.FormatRate(w.Download.Ceiling), config.FormatRate(w.Upload.Ceiling), seed)
 		err = rep.WriteText(stdio.Out)
 	}
 	if err != nil {

@@ -167,7 +167,7 @@ func TestSimulateErrors(t *testing.T) {
 		{[]string{"-trace", "/nonexistent/t.csv"}, []string{"/nonexistent/t.csv", "no such file"}},
 		{[]string{"-config", "../examples/dual-wan-steering.hcl"}, []string{"declares 2 WANs", "cable", "fibre", "-wan NAME"}},
 		{[]string{"-config", "../examples/single-wan.hcl", "-wan", "nope"}, []string{`-wan "nope"`, "declared: isp"}},
-		{[]string{"-config", "../hcl/testdata/invalid/five-mistakes.hcl"}, []string{"is invalid", "wanctl validate"}},
+		{[]string{"-config", "../config/testdata/invalid/five-mistakes.hcl"}, []string{"is invalid", "wanctl validate"}},
 		{[]string{"extra"}, []string{"takes no arguments"}},
 	} {
 		code, out, errOut := run(t, nil, "", append([]string{"simulate"}, tc.args...)...)

@@ -17,7 +17,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 	"github.com/wanctl/wanctl/loops/autorate"
 )
 
@@ -149,7 +149,7 @@ func fetchHealth(url string) (*autorate.Health, error) {
 	return &h, nil
 }
 
-func collectStatus(cfg *hcl.Config, now time.Time) statusDoc {
+func collectStatus(cfg *config.Config, now time.Time) statusDoc {
 	doc := statusDoc{Source: "state_files", Daemon: statusDaemon{URL: healthURL(cfg.Daemon.Listen)}}
 	h, err := fetchHealth(doc.Daemon.URL)
 	if err != nil {
@@ -212,7 +212,7 @@ func fromHealth(h *autorate.WANHealth) *statusWAN {
 	return s
 }
 
-func fromStateFile(cfg *hcl.Config, w *hcl.WAN, now time.Time) *statusWAN {
+func fromStateFile(cfg *config.Config, w *config.WAN, now time.Time) *statusWAN {
 	s := &statusWAN{WAN: w.Name, Source: "none", ReflectorsTotal: len(w.Measurement.Reflectors)}
 	st, err := autorate.ReadState(autorate.StatePath(cfg.Daemon.StateDir, w.Name))
 	if err != nil {
@@ -239,7 +239,7 @@ func rateOrDash(r int64) string {
 	if r <= 0 {
 		return "-"
 	}
-	return hcl.FormatRate(r)
+	return config.FormatRate(r)
 }
 
 func fmtAge(s *float64) string {

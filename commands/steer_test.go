@@ -12,9 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
+	"github.com/wanctl/wanctl/lockfile"
 	"github.com/wanctl/wanctl/loops/autorate"
-	"github.com/wanctl/wanctl/loops/lockfile"
 	"github.com/wanctl/wanctl/loops/steer"
 	"github.com/wanctl/wanctl/plan"
 	"github.com/wanctl/wanctl/routeros"
@@ -45,7 +45,7 @@ func steerChild() int {
 		return 99
 	}
 	delay, _ := time.ParseDuration(os.Getenv(steerDelayEnv))
-	m := steer.RTTFunc(func(ctx context.Context, w *hcl.WAN) ([]steer.Sample, error) {
+	m := steer.RTTFunc(func(ctx context.Context, w *config.WAN) ([]steer.Sample, error) {
 		if delay > 0 {
 			t := time.NewTimer(delay)
 			defer t.Stop()

@@ -6,7 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 )
 
 func validateCommand(stdio IO) *cli.Command {
@@ -68,17 +68,17 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-// loadConfig is hcl.Load with the command's environment: when stdio has
+// loadConfig is config.Load with the command's environment: when stdio has
 // its own Getenv (tests), env() reads from it, an empty value counting as
 // unset. With unset non-nil, an unset env() variable is no error: it reads
 // as a placeholder and its name is recorded — for commands that never talk
 // to the router (status, calibrate, systemd render), whose users' shells
 // usually lack the secrets the services get from /etc/wanctl/env.
-func loadConfig(path string, stdio IO, unset *[]string) (*hcl.Config, *hcl.Diagnostics) {
+func loadConfig(path string, stdio IO, unset *[]string) (*config.Config, *config.Diagnostics) {
 	if stdio.Getenv == nil && unset == nil {
-		return hcl.Load(path)
+		return config.Load(path)
 	}
-	return hcl.LoadFile(path, hcl.Options{
+	return config.LoadFile(path, config.Options{
 		LookupEnv: func(k string) (string, bool) {
 			if v := stdio.getenv(k); v != "" {
 				return v, true

@@ -38,7 +38,7 @@ func TestValidateExamples(t *testing.T) {
 }
 
 func TestValidateInvalid(t *testing.T) {
-	const f = "../hcl/testdata/invalid/five-mistakes.hcl"
+	const f = "../config/testdata/invalid/five-mistakes.hcl"
 	code, out, errOut := run(t, pwEnv, "", "validate", "-config", f)
 	if code != 1 || out != "" {
 		t.Fatalf("exit %d, stdout %q", code, out)
@@ -68,7 +68,7 @@ func TestValidateJSON(t *testing.T) {
 		t.Errorf("valid: exit %d, stdout %q", code, out)
 	}
 
-	code, out, errOut := run(t, pwEnv, "", "validate", "-config", "../hcl/testdata/invalid/five-mistakes.hcl", "-json")
+	code, out, errOut := run(t, pwEnv, "", "validate", "-config", "../config/testdata/invalid/five-mistakes.hcl", "-json")
 	if code != 1 {
 		t.Errorf("invalid: exit %d", code)
 	}
@@ -77,7 +77,7 @@ func TestValidateJSON(t *testing.T) {
 	}
 	d := diags[0]
 	if d["severity"] != "error" || d["line"] != 7.0 || d["column"] != 3.0 || d["summary"] != "Unsupported argument" ||
-		d["filename"] != "../hcl/testdata/invalid/five-mistakes.hcl" {
+		d["filename"] != "../config/testdata/invalid/five-mistakes.hcl" {
 		t.Errorf("first diagnostic %v", d)
 	}
 	if errOut != "" {
@@ -92,7 +92,7 @@ func TestValidateJSON(t *testing.T) {
 }
 
 func TestValidateWarnings(t *testing.T) {
-	code, out, errOut := run(t, pwEnv, "", "validate", "-config", "../hcl/testdata/warnings/insecure.hcl")
+	code, out, errOut := run(t, pwEnv, "", "validate", "-config", "../config/testdata/warnings/insecure.hcl")
 	if code != 0 || out != "The configuration is valid, with 5 warnings.\n" {
 		t.Errorf("exit %d, stdout %q", code, out)
 	}

@@ -25,9 +25,9 @@ import (
 	"time"
 
 	"github.com/wanctl/wanctl/apply"
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 	"github.com/wanctl/wanctl/loops/autorate"
-	"github.com/wanctl/wanctl/loops/ping"
+	"github.com/wanctl/wanctl/ping"
 	"github.com/wanctl/wanctl/plan"
 	"github.com/wanctl/wanctl/routeros"
 	"github.com/wanctl/wanctl/routeros/emulator"
@@ -93,7 +93,7 @@ type Summary struct {
 // wanRun is one WAN of the demo: its simulated link and the feed that
 // carries the link's ping replies to the daemon.
 type wanRun struct {
-	w       *hcl.WAN
+	w       *config.WAN
 	link    *sim.Link
 	feed    *feed
 	elapsed time.Duration // virtual time simulated so far
@@ -176,7 +176,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		Config: cfg,
 		Logger: o.Logger,
 		Clock:  clock,
-		NewMeasurer: func(w *hcl.WAN) (autorate.Measurer, error) {
+		NewMeasurer: func(w *config.WAN) (autorate.Measurer, error) {
 			for _, r := range runs {
 				if r.w == w {
 					return r.feed, nil
@@ -184,7 +184,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 			}
 			return nil, fmt.Errorf("no simulated link for wan %q", w.Name)
 		},
-		NewExecutor: func(*hcl.Router) (autorate.Executor, error) {
+		NewExecutor: func(*config.Router) (autorate.Executor, error) {
 			return autorate.NewRouterExecutor(client, routeros.IsNotFound), nil
 		},
 		Listener: dln,
@@ -340,7 +340,7 @@ func printLine(out io.Writer, vt time.Duration, runs []*wanRun, loops []*autorat
 }
 
 func capShaper(s sim.LinkStatus) string {
-	return fmt.Sprintf("%5s / %-5s", hcl.FormatRate(roundRate(s.Capacity)), hcl.FormatRate(roundRate(s.Rate)))
+	return fmt.Sprintf("%5s / %-5s", config.FormatRate(roundRate(s.Capacity)), config.FormatRate(roundRate(s.Rate)))
 }
 
 // roundRate keeps 3 significant digits so the table stays readable.
@@ -389,7 +389,7 @@ func recoverAt(d time.Duration) time.Duration { return d * 18 / 30 }
 // capacity falls to 40 % and recovers; the alternate is steady. Both are
 // loaded after the first second (someone starts a big download and an
 // upload).
-func scenarioFor(w *hcl.WAN, primary bool, d time.Duration, seed int64) *sim.Scenario {
+func scenarioFor(w *config.WAN, primary bool, d time.Duration, seed int64) *sim.Scenario {
 	nom := [2]float64{float64(w.Download.Ceiling) / 0.9, float64(w.Upload.Ceiling) / 0.9}
 	sc := &sim.Scenario{
 		Name:     "demo-" + w.Name,
@@ -412,13 +412,13 @@ func scenarioFor(w *hcl.WAN, primary bool, d time.Duration, seed int64) *sim.Sce
 	return sc
 }
 
-func linkOptions(w *hcl.WAN, cfg *hcl.Config) sim.Options {
+func linkOptions(w *config.WAN, cfg *config.Config) sim.Options {
 	return sim.OptionsFromWAN(w, cfg.Daemon.Interval)
 }
 
-func loadConfig(url, dir, password string) (*hcl.Config, error) {
+func loadConfig(url, dir, password string) (*config.Config, error) {
 	src := strings.NewReplacer("{{URL}}", url, "{{DIR}}", filepath.ToSlash(dir)).Replace(configTemplate)
-	cfg, diags := hcl.Parse("demo.hcl", []byte(src), hcl.Options{
+	cfg, diags := config.Parse("demo.hcl", []byte(src), config.Options{
 		FileMode: 0o600,
 		LookupEnv: func(k string) (string, bool) {
 			if k == "WANCTL_DEMO_PASSWORD" {
@@ -434,8 +434,8 @@ func loadConfig(url, dir, password string) (*hcl.Config, error) {
 }
 
 // provision is `wanctl apply -auto-approve` against the emulator.
-func provision(ctx context.Context, out io.Writer, cfg *hcl.Config, client *routeros.Client) error {
-	p, err := plan.Make(ctx, cfg, func(*hcl.Router) (plan.Reader, error) { return client, nil })
+func provision(ctx context.Context, out io.Writer, cfg *config.Config, client *routeros.Client) error {
+	p, err := plan.Make(ctx, cfg, func(*config.Router) (plan.Reader, error) { return client, nil })
 	if err != nil {
 		return fmt.Errorf("demo: plan: %w", err)
 	}
@@ -492,7 +492,7 @@ type feed struct {
 	last    map[netip.Addr]lastReply
 }
 
-func newFeed(w *hcl.WAN, base time.Time) *feed {
+func newFeed(w *config.WAN, base time.Time) *feed {
 	f := &feed{targets: w.Measurement.Reflectors, base: base}
 	for _, ap := range w.Measurement.TCPFallback {
 		f.fallback = append(f.fallback, ap.Addr())

@@ -8,7 +8,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 	"github.com/wanctl/wanctl/loops/steer"
 	"github.com/wanctl/wanctl/routeros"
 )
@@ -25,14 +25,14 @@ type steerer struct {
 	state             string
 }
 
-func newSteerer(cfg *hcl.Config, c *routeros.Client, clock *scaledClock, log *slog.Logger, primary *feed, out io.Writer) *steerer {
+func newSteerer(cfg *config.Config, c *routeros.Client, clock *scaledClock, log *slog.Logger, primary *feed, out io.Writer) *steerer {
 	return &steerer{
 		deps: steer.Deps{
 			Config: cfg,
 			Router: c,
 			Now:    clock.Now,
 			Log:    log,
-			RTT: steer.RTTFunc(func(context.Context, *hcl.WAN) ([]steer.Sample, error) {
+			RTT: steer.RTTFunc(func(context.Context, *config.WAN) ([]steer.Sample, error) {
 				return primary.latest(clock.Now().Add(-500 * time.Millisecond)), nil
 			}),
 		},

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 	"github.com/wanctl/wanctl/routeros"
 	"github.com/wanctl/wanctl/routeros/emulator"
 )
@@ -36,7 +36,7 @@ func BenchmarkPlanBusyRouter(b *testing.B) {
 	cfg := parseConfig(b, goldenConfig)
 	cfg.Routers[0].URL = srv.URL
 	cfg.Routers[0].Password = "pw"
-	connect := func(r *hcl.Router) (Reader, error) { return routeros.New(r) }
+	connect := func(r *config.Router) (Reader, error) { return routeros.New(r) }
 	emu.ClearRequests()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 	"github.com/wanctl/wanctl/routeros"
 )
 
@@ -83,7 +83,7 @@ func label(menu string, f routeros.Object) string {
 
 // Desired is what one router should hold.
 type Desired struct {
-	Router *hcl.Router
+	Router *config.Router
 	// Objects in apply order (ManagedMenus, then declaration order).
 	Objects []*Object
 	// Read are the menus to read (once each).
@@ -118,7 +118,7 @@ func keyOf(menu string, f routeros.Object) string {
 // DesiredState computes, for every router of the configuration, the exact
 // objects wanctl owns there. Problems the configuration alone reveals are
 // returned as diagnostics (errors stop the plan).
-func DesiredState(cfg *hcl.Config) []*Desired {
+func DesiredState(cfg *config.Config) []*Desired {
 	byRouter := map[string]*Desired{}
 	var out []*Desired
 	for _, r := range cfg.Routers {
@@ -189,7 +189,7 @@ func (d *Desired) menusToRead() []string {
 	return read
 }
 
-func (d *Desired) addWAN(w *hcl.WAN) {
+func (d *Desired) addWAN(w *config.WAN) {
 	d.Interfaces = append(d.Interfaces, nameRef{w.Interface, fmt.Sprintf("wan %q interface", w.Name)})
 	for _, dir := range w.Directions() {
 		d.addDirection(w, dir)
@@ -244,7 +244,7 @@ func (d *Desired) addWAN(w *hcl.WAN) {
 	}
 }
 
-func (d *Desired) addDirection(w *hcl.WAN, dir *hcl.Direction) {
+func (d *Desired) addDirection(w *config.WAN, dir *config.Direction) {
 	c := dir.Cake
 	qt := routeros.Object{
 		"name": dir.QueueType, "kind": "cake",
@@ -269,8 +269,8 @@ func (d *Desired) addDirection(w *hcl.WAN, dir *hcl.Direction) {
 	d.add(&Object{Address: QueueTypeAddress(w.Name, dir.Name), Menu: routeros.MenuQueueType, Fields: qt, TreeAddress: treeAddr})
 
 	parent := dir.Parent
-	if dir.Name == hcl.Upload || parent == "" {
-		if dir.Name == hcl.Upload {
+	if dir.Name == config.Upload || parent == "" {
+		if dir.Name == config.Upload {
 			parent = w.Interface
 		} else {
 			parent = "global"
@@ -280,10 +280,10 @@ func (d *Desired) addDirection(w *hcl.WAN, dir *hcl.Direction) {
 		"name": dir.Queue, "parent": parent, "queue": dir.QueueType,
 		"packet-mark": "", "disabled": "false", "comment": Marker(treeAddr),
 	}
-	if dir.Name == hcl.Download && parent != w.Interface {
+	if dir.Name == config.Download && parent != w.Interface {
 		d.Interfaces = append(d.Interfaces, nameRef{parent, fmt.Sprintf("wan %q download parent", w.Name)})
 	}
-	global := dir.Name == hcl.Download && parent == "global"
+	global := dir.Name == config.Download && parent == "global"
 	if global {
 		// At global a queue sees every WAN's traffic: the packet mark
 		// separates this WAN's downloads.
@@ -312,7 +312,7 @@ func (d *Desired) addDirection(w *hcl.WAN, dir *hcl.Direction) {
 	}
 }
 
-func (d *Desired) addSteering(s *hcl.Steering, alt *hcl.WAN) {
+func (d *Desired) addSteering(s *config.Steering, alt *config.WAN) {
 	lan := d.Router.LANInterfaceList
 	if lan == "" {
 		lan = "LAN"

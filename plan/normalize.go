@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 	"github.com/wanctl/wanctl/routeros"
 )
 
@@ -84,7 +84,7 @@ func normValue(menu, field, v string, present bool) string {
 		}
 		return "true"
 	case kRate:
-		if r, err := hcl.ParseRate(v); err == nil {
+		if r, err := config.ParseRate(v); err == nil {
 			return strconv.FormatInt(r, 10)
 		}
 		if v == "0" {

@@ -16,7 +16,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 	"github.com/wanctl/wanctl/routeros"
 )
 
@@ -152,7 +152,7 @@ type Reader interface {
 }
 
 // Connector gives the Reader of a router block.
-type Connector func(r *hcl.Router) (Reader, error)
+type Connector func(r *config.Router) (Reader, error)
 
 // Actual is what a router holds: the objects of each menu read, in the
 // router's order.
@@ -180,7 +180,7 @@ func ReadActual(ctx context.Context, rd Reader, menus []string) (Actual, error) 
 // Make plans the configuration against its routers: desired state, one read
 // per menu, checks, diff. Router I/O failures are returned as the error;
 // problems found in the state are Errors of the plan (then it has no changes).
-func Make(ctx context.Context, cfg *hcl.Config, connect Connector) (*Plan, error) {
+func Make(ctx context.Context, cfg *config.Config, connect Connector) (*Plan, error) {
 	p := &Plan{FormatVersion: FormatVersion}
 	for _, d := range DesiredState(cfg) {
 		rd, err := connect(d.Router)

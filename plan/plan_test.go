@@ -9,15 +9,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 	"github.com/wanctl/wanctl/routeros"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
-func parseConfig(t testing.TB, src string) *hcl.Config {
+func parseConfig(t testing.TB, src string) *config.Config {
 	t.Helper()
-	cfg, diags := hcl.Parse("test.hcl", []byte(src), hcl.Options{LookupEnv: func(string) (string, bool) { return "", false }})
+	cfg, diags := config.Parse("test.hcl", []byte(src), config.Options{LookupEnv: func(string) (string, bool) { return "", false }})
 	if cfg == nil {
 		var b bytes.Buffer
 		_ = diags.WriteText(&b, false)

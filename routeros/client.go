@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/go-resty/resty/v2"
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 )
 
 // DefaultTimeout is the per-request timeout when the router block has none.
@@ -65,10 +65,10 @@ type Options struct {
 }
 
 // New builds a client from a validated router block.
-func New(r *hcl.Router) (*Client, error) { return NewWithOptions(r, Options{}) }
+func New(r *config.Router) (*Client, error) { return NewWithOptions(r, Options{}) }
 
 // NewWithOptions is New with Options (tests, custom transports).
-func NewWithOptions(r *hcl.Router, o Options) (*Client, error) {
+func NewWithOptions(r *config.Router, o Options) (*Client, error) {
 	if r == nil {
 		return nil, errors.New("routeros: no router block")
 	}

@@ -25,7 +25,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 	"github.com/wanctl/wanctl/routeros"
 	"github.com/wanctl/wanctl/routeros/emulator"
 )
@@ -35,8 +35,8 @@ const (
 	pass = "Zq7-unique-Pa55word"
 )
 
-func router(url string) *hcl.Router {
-	return &hcl.Router{Name: "edge", URL: url, Username: user, Password: hcl.Secret(pass), Timeout: 2 * time.Second}
+func router(url string) *config.Router {
+	return &config.Router{Name: "edge", URL: url, Username: user, Password: config.Secret(pass), Timeout: 2 * time.Second}
 }
 
 func setup(t testing.TB, o emulator.Options) (*emulator.Emulator, *httptest.Server, *routeros.Client) {

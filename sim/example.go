@@ -4,7 +4,7 @@ import (
 	_ "embed"
 	"fmt"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 )
 
 //go:embed example.hcl
@@ -18,8 +18,8 @@ const ExampleFile = "built-in example (sim/example.hcl)"
 // ("example", 450M/45M ceilings, four reflectors, defaults elsewhere), what
 // `wanctl simulate` runs without -config. Its password is a placeholder:
 // the simulator never talks to a router.
-func ExampleConfig() (*hcl.Config, error) {
-	cfg, diags := hcl.Parse(ExampleFile, exampleHCL, hcl.Options{
+func ExampleConfig() (*config.Config, error) {
+	cfg, diags := config.Parse(ExampleFile, exampleHCL, config.Options{
 		LookupEnv: func(string) (string, bool) { return "unused-by-the-simulator", true },
 	})
 	if cfg == nil {

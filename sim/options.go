@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 )
 
 // Options are the simulated link's and measurement's parameters. Zero
@@ -64,7 +64,7 @@ type Options struct {
 // OptionsFromWAN takes the ceilings, reflector count, ping rate and
 // target_bloat from a WAN and the control interval from the daemon block;
 // the rest stays at the defaults.
-func OptionsFromWAN(w *hcl.WAN, interval time.Duration) Options {
+func OptionsFromWAN(w *config.WAN, interval time.Duration) Options {
 	return Options{
 		Ceiling:     [2]int64{w.Download.Ceiling, w.Upload.Ceiling},
 		Interval:    interval,

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 )
 
 // Limits on trace values: generous, but they keep durations and rates far
@@ -138,7 +138,7 @@ func ParseTrace(name string, r io.Reader) (*Trace, error) {
 func parseCapacity(s string) (float64, error) {
 	v, err := strconv.ParseFloat(s, 64)
 	if err != nil {
-		r, rerr := hcl.ParseRate(s)
+		r, rerr := config.ParseRate(s)
 		if rerr != nil {
 			return 0, fmt.Errorf("%q is not a number (bits/s, e.g. 100000000 or 100M)", s)
 		}

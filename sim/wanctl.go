@@ -5,9 +5,9 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 	"github.com/wanctl/wanctl/loops/autorate"
-	"github.com/wanctl/wanctl/loops/ping"
+	"github.com/wanctl/wanctl/ping"
 )
 
 // CeilingShare is the ceiling as a share of the line's real capacity: the
@@ -17,7 +17,7 @@ const CeilingShare = 0.9
 // NominalCapacity is the capacity a WAN's line is assumed to have when
 // nothing is wrong: each direction's ceiling / CeilingShare. The built-in
 // scenarios vary the capacity around it.
-func NominalCapacity(w *hcl.WAN) [2]int64 {
+func NominalCapacity(w *config.WAN) [2]int64 {
 	return [2]int64{
 		int64(float64(w.Download.Ceiling) / CeilingShare),
 		int64(float64(w.Upload.Ceiling) / CeilingShare),
@@ -90,7 +90,7 @@ func (s sink) Status() autorate.SlotStatus {
 // NewWanctl builds the production loop for w, starting from the
 // controller's initial state (both directions at their ceilings, as apply
 // creates the queues).
-func NewWanctl(w *hcl.WAN) (*Wanctl, error) {
+func NewWanctl(w *config.WAN) (*Wanctl, error) {
 	if w == nil || len(w.Measurement.Reflectors) == 0 {
 		return nil, fmt.Errorf("simulator: the WAN needs at least one reflector")
 	}

@@ -5,14 +5,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 	"github.com/wanctl/wanctl/loops/autorate"
 )
 
 // defaultWAN is the built-in example (wanctl simulate without -config): a
 // WAN as a user writes it, ceilings only, everything else at the
 // configuration's defaults.
-func defaultWAN(t testing.TB) (*hcl.WAN, time.Duration) {
+func defaultWAN(t testing.TB) (*config.WAN, time.Duration) {
 	t.Helper()
 	cfg, err := ExampleConfig()
 	if err != nil {
@@ -24,7 +24,7 @@ func defaultWAN(t testing.TB) (*hcl.WAN, time.Duration) {
 	return cfg.WANs[0], cfg.Daemon.Interval
 }
 
-func parseWAN(t testing.TB, measurementExtra string) (*hcl.WAN, time.Duration) {
+func parseWAN(t testing.TB, measurementExtra string) (*config.WAN, time.Duration) {
 	t.Helper()
 	src := `
 router "edge" {
@@ -48,7 +48,7 @@ wan "isp" {
   }
 }
 `
-	cfg, diags := hcl.Parse("sim.hcl", []byte(src), hcl.Options{LookupEnv: func(string) (string, bool) { return "pw", true }})
+	cfg, diags := config.Parse("sim.hcl", []byte(src), config.Options{LookupEnv: func(string) (string, bool) { return "pw", true }})
 	if cfg == nil {
 		t.Fatalf("config: %v", diags)
 	}

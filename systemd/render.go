@@ -13,7 +13,7 @@ import (
 	"text/template"
 	"unicode/utf8"
 
-	"github.com/wanctl/wanctl/loops/statefile"
+	"github.com/wanctl/wanctl/statefile"
 )
 
 // File names Render produces.

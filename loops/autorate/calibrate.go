@@ -8,8 +8,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/wanctl/wanctl/hcl"
-	"github.com/wanctl/wanctl/loops/ping"
+	"github.com/wanctl/wanctl/config"
+	"github.com/wanctl/wanctl/ping"
 )
 
 // Calibration rules (docs/autorate.md).
@@ -77,7 +77,7 @@ func medianDur(s []time.Duration) time.Duration {
 
 // Calibrate analyses the replies and counters of an idle ping burst to w's
 // reflectors.
-func Calibrate(w *hcl.WAN, d time.Duration, replies []ping.Reply, stats ping.Stats) Calibration {
+func Calibrate(w *config.WAN, d time.Duration, replies []ping.Reply, stats ping.Stats) Calibration {
 	c := Calibration{WAN: w.Name, Duration: d}
 	for _, a := range w.Measurement.Reflectors {
 		rc := ReflectorCalibration{Addr: a}
@@ -149,7 +149,7 @@ func Calibrate(w *hcl.WAN, d time.Duration, replies []ping.Reply, stats ping.Sta
 // left as it was (zero in a new file) so that steer never takes a
 // calibration for a live daemon; calibrated_at records the calibration.
 // note says what was done ("created", "updated", or why it was replaced).
-func ApplyCalibration(path string, w *hcl.WAN, c *Calibration, now time.Time) (note string, err error) {
+func ApplyCalibration(path string, w *config.WAN, c *Calibration, now time.Time) (note string, err error) {
 	st, found, lerr := LoadState(path)
 	note = "updated"
 	switch {

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wanctl/wanctl/loops/ping"
+	"github.com/wanctl/wanctl/ping"
 )
 
 // burst builds replies: for reflector i, rtts[i] in arrival order, and

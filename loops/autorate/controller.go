@@ -15,7 +15,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 )
 
 // Zone is a direction's congestion state. Larger is worse.
@@ -272,7 +272,7 @@ type Controller struct {
 
 // NewController builds a controller for w, starting at the ceilings in
 // GREEN with no baselines.
-func NewController(w *hcl.WAN) *Controller {
+func NewController(w *config.WAN) *Controller {
 	c := &Controller{}
 	c.configure(w)
 	for i := range c.dirs {
@@ -281,7 +281,7 @@ func NewController(w *hcl.WAN) *Controller {
 	return c
 }
 
-func (c *Controller) configure(w *hcl.WAN) {
+func (c *Controller) configure(w *config.WAN) {
 	t := w.Thresholds
 	c.p = params{
 		target:            float64(t.TargetBloat),
@@ -354,7 +354,7 @@ func (c *Controller) SourceIndex(addr netip.Addr, tcp bool) int {
 	return -1
 }
 
-func newDirParams(d *hcl.Direction, upload bool) dirParams {
+func newDirParams(d *config.Direction, upload bool) dirParams {
 	return dirParams{
 		ceiling:         d.Ceiling,
 		stepUp:          d.StepUp,
@@ -370,7 +370,7 @@ func newDirParams(d *hcl.Direction, upload bool) dirParams {
 // StaleAfter is how long a reflector's freshest reply counts for the
 // aggregate: 2.5 of that reflector's ping intervals (reflectors/ping_rate),
 // at least 500 ms.
-func StaleAfter(m *hcl.Measurement) time.Duration {
+func StaleAfter(m *config.Measurement) time.Duration {
 	n := len(m.Reflectors)
 	rate := m.PingRate
 	if n == 0 || rate <= 0 {
@@ -382,7 +382,7 @@ func StaleAfter(m *hcl.Measurement) time.Duration {
 
 // fallbackStaleAfter is StaleAfter for the TCP fallback targets, probed
 // at min(ping_rate, 5)/s all together during an ICMP blackout.
-func fallbackStaleAfter(m *hcl.Measurement) time.Duration {
+func fallbackStaleAfter(m *config.Measurement) time.Duration {
 	n := len(m.TCPFallback)
 	rate := min(float64(m.PingRate), 5)
 	if n == 0 || rate <= 0 {
@@ -395,7 +395,7 @@ func fallbackStaleAfter(m *hcl.Measurement) time.Duration {
 // keeping the learned state: zones, streaks, the loaded delta and the
 // baselines of reflectors still in the list. Rates are clamped to the new
 // [red floor, ceiling].
-func (c *Controller) Reconfigure(w *hcl.WAN) {
+func (c *Controller) Reconfigure(w *config.WAN) {
 	c.configure(w)
 	for i := range c.dirs {
 		d := &c.dirs[i]

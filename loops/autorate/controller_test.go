@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 )
 
 const ms = time.Millisecond
@@ -14,35 +14,35 @@ const ms = time.Millisecond
 var t0 = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 
 // testWAN is the DESIGN.md example WAN with its defaults.
-func testWAN() *hcl.WAN {
-	return &hcl.WAN{
+func testWAN() *config.WAN {
+	return &config.WAN{
 		Name:      "spectrum",
 		Router:    "edge",
 		Interface: "ether1",
-		Measurement: hcl.Measurement{
+		Measurement: config.Measurement{
 			Reflectors: []netip.Addr{
 				netip.MustParseAddr("1.1.1.1"), netip.MustParseAddr("8.8.8.8"),
 				netip.MustParseAddr("9.9.9.9"), netip.MustParseAddr("208.67.222.222"),
 			},
 			PingRate: 20,
 		},
-		Download: hcl.Direction{
-			Name: hcl.Download, Queue: "wanctl-spectrum-down", Parent: "global",
+		Download: config.Direction{
+			Name: config.Download, Queue: "wanctl-spectrum-down", Parent: "global",
 			Ceiling: 940e6, StepUp: 15e6, FactorDown: 0.90, FactorDownYellow: 0.96,
-			Floor: hcl.Floors{Green: 550e6, Yellow: 350e6, SoftRed: 275e6, Red: 200e6},
+			Floor: config.Floors{Green: 550e6, Yellow: 350e6, SoftRed: 275e6, Red: 200e6},
 		},
-		Upload: hcl.Direction{
-			Name: hcl.Upload, Queue: "wanctl-spectrum-up", Parent: "ether1",
+		Upload: config.Direction{
+			Name: config.Upload, Queue: "wanctl-spectrum-up", Parent: "ether1",
 			Ceiling: 38e6, StepUp: 1e6, FactorDown: 0.85, FactorDownYellow: 0.94,
-			Floor: hcl.Floors{Green: 30e6, Yellow: 20e6, Red: 8e6},
+			Floor: config.Floors{Green: 30e6, Yellow: 20e6, Red: 8e6},
 		},
-		Thresholds: hcl.Thresholds{
+		Thresholds: config.Thresholds{
 			TargetBloat: 15 * ms, Refractory: 300 * ms, WarnBloat: 45 * ms, HardRedBloat: 80 * ms,
 			BaselineTimeConstant: 60 * time.Second, LoadTimeConstant: 250 * ms,
 			BaselineUpdateThreshold: 3 * ms, BaselineRiseTimeConstant: 300 * time.Second,
 			GreenRequired: 5, DwellCycles: 3, Deadband: 3 * ms,
 		},
-		RouterWrites: hcl.RouterWrites{MinChange: 0.02, IncreaseInterval: time.Second, MaxPerMinute: 120},
+		RouterWrites: config.RouterWrites{MinChange: 0.02, IncreaseInterval: time.Second, MaxPerMinute: 120},
 	}
 }
 
@@ -60,7 +60,7 @@ type harness struct {
 	base time.Duration
 }
 
-func newHarness(t *testing.T, w *hcl.WAN) *harness {
+func newHarness(t *testing.T, w *config.WAN) *harness {
 	h := &harness{t: t, c: NewController(w), now: t0, base: 20 * ms}
 	h.c.est.noCapacity = true
 	for i := range w.Measurement.Reflectors {
@@ -72,7 +72,7 @@ func newHarness(t *testing.T, w *hcl.WAN) *harness {
 
 // instantWAN makes the loaded delta follow the raw delta at once, so zone
 // and rate tests can set the delta directly.
-func instantWAN() *hcl.WAN {
+func instantWAN() *config.WAN {
 	w := testWAN()
 	w.Thresholds.LoadTimeConstant = time.Nanosecond
 	return w
@@ -511,7 +511,7 @@ func TestReconfigureKeepsStateAndClamps(t *testing.T) {
 	before := h.c.Snapshot()
 	w := instantWAN()
 	w.Download.Ceiling = 500e6
-	w.Download.Floor = hcl.Floors{Green: 400e6, Yellow: 300e6, SoftRed: 250e6, Red: 100e6}
+	w.Download.Floor = config.Floors{Green: 400e6, Yellow: 300e6, SoftRed: 250e6, Red: 100e6}
 	w.Measurement.Reflectors = append(w.Measurement.Reflectors[1:], netip.MustParseAddr("4.2.2.2"))
 	h.c.Reconfigure(w)
 	s := h.c.Snapshot()

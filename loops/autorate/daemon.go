@@ -16,9 +16,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/wanctl/wanctl/hcl"
-	"github.com/wanctl/wanctl/loops/lockfile"
-	"github.com/wanctl/wanctl/loops/statefile"
+	"github.com/wanctl/wanctl/config"
+	"github.com/wanctl/wanctl/lockfile"
+	"github.com/wanctl/wanctl/statefile"
 )
 
 // Notifier is the service manager (systemd's sd_notify; *systemd.Notifier
@@ -46,7 +46,7 @@ func (nopNotifier) Enabled() bool                           { return false }
 // DaemonConfig configures a Daemon. Config, NewMeasurer and NewExecutor
 // are required.
 type DaemonConfig struct {
-	Config *hcl.Config
+	Config *config.Config
 	// WANs names the WANs to run; empty runs every WAN of Config.
 	WANs     []string
 	Logger   *slog.Logger
@@ -55,9 +55,9 @@ type DaemonConfig struct {
 	Metrics  *Metrics // nil: NewMetrics()
 	// NewMeasurer starts a WAN's measurement (a *ping.Stream in
 	// production). A measurer with a Close() method is closed on exit.
-	NewMeasurer func(w *hcl.WAN) (Measurer, error)
+	NewMeasurer func(w *config.WAN) (Measurer, error)
 	// NewExecutor returns the executor writing to a router.
-	NewExecutor func(r *hcl.Router) (Executor, error)
+	NewExecutor func(r *config.Router) (Executor, error)
 	// Writer tunes the writers (timeout, backoff); Logger, Now and
 	// Observe are set by the daemon.
 	Writer WriterOptions
@@ -70,7 +70,7 @@ type DaemonConfig struct {
 // router, the state persister, the HTTP server for /metrics and /health,
 // and the systemd notifications.
 type Daemon struct {
-	cfg      *hcl.Config
+	cfg      *config.Config
 	log      *slog.Logger
 	clock    Clock
 	notify   Notifier
@@ -93,7 +93,7 @@ type wanRun struct {
 	cycled   chan struct{} // closed after the first completed cycle
 
 	mu     sync.Mutex
-	reload *hcl.WAN
+	reload *config.WAN
 }
 
 // NewDaemon takes the WANs' locks, loads their state, opens the
@@ -261,7 +261,7 @@ func (d *Daemon) Health() Health {
 // state. Changes that need a restart (measurement, router, queue names,
 // daemon block, WANs added or removed) are returned as warnings and not
 // applied.
-func (d *Daemon) Reload(cfg *hcl.Config) (warnings []string) {
+func (d *Daemon) Reload(cfg *config.Config) (warnings []string) {
 	if !reflect.DeepEqual(cfg.Daemon, d.cfg.Daemon) {
 		warnings = append(warnings, "daemon block changed: takes effect after a restart")
 	}
@@ -518,8 +518,8 @@ func (d *Daemon) StatusLine() string {
 		}
 		st := r.loop.Status()
 		dec := &st.Decision
-		fmt.Fprintf(&b, "%s: down %s %s up %s %s", st.WAN, dec.Download.Zone, hcl.FormatRate(roundRate(dec.Download.Rate)),
-			dec.Upload.Zone, hcl.FormatRate(roundRate(dec.Upload.Rate)))
+		fmt.Fprintf(&b, "%s: down %s %s up %s %s", st.WAN, dec.Download.Zone, config.FormatRate(roundRate(dec.Download.Rate)),
+			dec.Upload.Zone, config.FormatRate(roundRate(dec.Upload.Rate)))
 		if dec.Signal {
 			fmt.Fprintf(&b, ", delta %.1fms", DurationMs(dec.Delta))
 		} else {

@@ -18,9 +18,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/wanctl/wanctl/hcl"
-	"github.com/wanctl/wanctl/loops/lockfile"
-	"github.com/wanctl/wanctl/loops/ping"
+	"github.com/wanctl/wanctl/config"
+	"github.com/wanctl/wanctl/lockfile"
+	"github.com/wanctl/wanctl/ping"
 )
 
 // scriptMeasurer answers every Drain with one reply per reflector at the
@@ -159,7 +159,7 @@ func (s *syncBuf) String() string {
 
 type daemonFixture struct {
 	t      *testing.T
-	cfg    *hcl.Config
+	cfg    *config.Config
 	clock  *ManualClock
 	exec   *recExec
 	notify *recNotifier
@@ -170,23 +170,23 @@ type daemonFixture struct {
 	done   chan error
 }
 
-func testConfig(t *testing.T) *hcl.Config {
+func testConfig(t *testing.T) *config.Config {
 	dir := t.TempDir()
 	w := testWAN()
 	w2 := testWAN()
 	w2.Name = "att"
 	w2.Download.Queue, w2.Upload.Queue = "wanctl-att-down", "wanctl-att-up"
 	w2.Measurement.Reflectors = []netip.Addr{netip.MustParseAddr("9.9.9.10"), netip.MustParseAddr("149.112.112.112")}
-	return &hcl.Config{
+	return &config.Config{
 		Filename: "test.hcl",
-		Routers:  []*hcl.Router{{Name: "edge", URL: "http://127.0.0.1:1"}},
-		Daemon: hcl.Daemon{StateDir: filepath.Join(dir, "state"), LockDir: filepath.Join(dir, "run"),
+		Routers:  []*config.Router{{Name: "edge", URL: "http://127.0.0.1:1"}},
+		Daemon: config.Daemon{StateDir: filepath.Join(dir, "state"), LockDir: filepath.Join(dir, "run"),
 			Interval: 50 * time.Millisecond, Listen: "127.0.0.1:0"},
-		WANs: []*hcl.WAN{w, w2},
+		WANs: []*config.WAN{w, w2},
 	}
 }
 
-func newDaemonFixture(t *testing.T, cfg *hcl.Config, wans ...string) (*daemonFixture, error) {
+func newDaemonFixture(t *testing.T, cfg *config.Config, wans ...string) (*daemonFixture, error) {
 	f := &daemonFixture{t: t, cfg: cfg, clock: NewManualClock(t0), exec: &recExec{}, notify: &recNotifier{wd: 500 * time.Millisecond},
 		meas: map[string]*scriptMeasurer{}, logs: &syncBuf{}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -196,12 +196,12 @@ func newDaemonFixture(t *testing.T, cfg *hcl.Config, wans ...string) (*daemonFix
 	d, err := NewDaemon(DaemonConfig{
 		Config: cfg, WANs: wans, Clock: f.clock, Notifier: f.notify, Listener: ln,
 		Logger: slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		NewMeasurer: func(w *hcl.WAN) (Measurer, error) {
+		NewMeasurer: func(w *config.WAN) (Measurer, error) {
 			m := &scriptMeasurer{clock: f.clock, refl: w.Measurement.Reflectors, rtt: 20 * ms}
 			f.meas[w.Name] = m
 			return m, nil
 		},
-		NewExecutor: func(r *hcl.Router) (Executor, error) { return f.exec, nil },
+		NewExecutor: func(r *config.Router) (Executor, error) { return f.exec, nil },
 		Writer:      WriterOptions{BackoffMin: time.Millisecond, BackoffMax: 5 * time.Millisecond},
 	})
 	if err != nil {

@@ -6,8 +6,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/wanctl/wanctl/hcl"
-	"github.com/wanctl/wanctl/loops/ping"
+	"github.com/wanctl/wanctl/config"
+	"github.com/wanctl/wanctl/ping"
 )
 
 // Measurer is a Loop's measurement source: a *ping.Stream in production, a
@@ -59,7 +59,7 @@ const (
 
 // LoopConfig configures a Loop.
 type LoopConfig struct {
-	WAN      *hcl.WAN
+	WAN      *config.WAN
 	Measurer Measurer
 	// Download and Upload receive the rates to write; nil decides without
 	// writing.
@@ -79,7 +79,7 @@ type LoopConfig struct {
 // what they allow to the sinks, updates metrics and status and persists
 // state. Cycle is called from one goroutine; Status is safe from others.
 type Loop struct {
-	wan      *hcl.WAN
+	wan      *config.WAN
 	ctrl     *Controller
 	policy   [2]*WritePolicy
 	sink     [2]RateSink
@@ -162,7 +162,7 @@ func NewLoop(cfg LoopConfig) *Loop {
 
 // WAN returns the loop's WAN configuration (safe from any goroutine; the
 // loop's goroutine replaces it on Reconfigure).
-func (l *Loop) WAN() *hcl.WAN {
+func (l *Loop) WAN() *config.WAN {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.wan
@@ -183,7 +183,7 @@ func (l *Loop) Restore(s *State) {
 // Reconfigure applies a reloaded configuration of the same WAN: thresholds,
 // rates and router_writes. The measurement block is kept (the pinger keeps
 // pinging the old reflectors until a restart).
-func (l *Loop) Reconfigure(w *hcl.WAN) {
+func (l *Loop) Reconfigure(w *config.WAN) {
 	nw := *w
 	nw.Measurement = l.wan.Measurement
 	l.mu.Lock()
@@ -312,9 +312,9 @@ func (l *Loop) logTransitions(d *Decision) {
 
 func dirName(i int) string {
 	if i == 1 {
-		return hcl.Upload
+		return config.Upload
 	}
-	return hcl.Download
+	return config.Download
 }
 
 // State returns the loop's persistent state at now.

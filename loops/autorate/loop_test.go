@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wanctl/wanctl/loops/ping"
+	"github.com/wanctl/wanctl/ping"
 )
 
 // oneReply is a measurer answering one reflector per Drain, round-robin

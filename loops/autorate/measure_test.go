@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 )
 
 // link plays a physically consistent measurement: echo requests every
@@ -30,7 +30,7 @@ type link struct {
 	landAt        [2]time.Time
 }
 
-func newLink(t *testing.T, w *hcl.WAN) *link {
+func newLink(t *testing.T, w *config.WAN) *link {
 	l := &link{t: t, c: NewController(w), now: t0, base: 20 * ms, next: t0,
 		queue: func(time.Time) time.Duration { return 0 }, lost: func(time.Time) bool { return false }}
 	l.applied = [2]int64{l.c.Rate(false), l.c.Rate(true)}
@@ -175,8 +175,8 @@ func TestPendingIgnoredDuringBlackout(t *testing.T) {
 func TestCapacityEstimateCut(t *testing.T) {
 	w := testWAN()
 	w.Download.Ceiling, w.Download.StepUp = 100e6, 2e6
-	w.Download.Floor = hcl.Floors{Green: 5e6, Yellow: 4e6, SoftRed: 3e6, Red: 2e6}
-	w.Upload.Floor = hcl.Floors{Green: 4e6, Yellow: 3e6, Red: 2e6}
+	w.Download.Floor = config.Floors{Green: 5e6, Yellow: 4e6, SoftRed: 3e6, Red: 2e6}
+	w.Upload.Floor = config.Floors{Green: 4e6, Yellow: 3e6, Red: 2e6}
 	l := newLink(t, w)
 	l.steps(40) // baselines
 	// The capacity drops to 40M under 100M: the queue grows 1.5 ms per ms.

@@ -3,7 +3,7 @@ package autorate
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 )
 
 // Metrics are the daemon's Prometheus collectors, in their own registry
@@ -111,7 +111,7 @@ type WANMetrics struct {
 
 // WAN returns the children for w, creating them (every series exists from
 // the start, at 0).
-func (m *Metrics) WAN(w *hcl.WAN) *WANMetrics {
+func (m *Metrics) WAN(w *config.WAN) *WANMetrics {
 	if m == nil {
 		return nil
 	}
@@ -123,7 +123,7 @@ func (m *Metrics) WAN(w *hcl.WAN) *WANMetrics {
 		overruns:      m.overruns.WithLabelValues(w.Name),
 		failures:      m.failures.WithLabelValues(w.Name),
 	}
-	for i, dir := range []string{hcl.Download, hcl.Upload} {
+	for i, dir := range []string{config.Download, config.Upload} {
 		wm.rate[i] = m.rate.WithLabelValues(w.Name, dir)
 		for _, z := range Zones {
 			if i == 1 && z == SoftRed {
@@ -139,7 +139,7 @@ func (m *Metrics) WAN(w *hcl.WAN) *WANMetrics {
 	return wm
 }
 
-func (wm *WANMetrics) setSources(m *Metrics, w *hcl.WAN) {
+func (wm *WANMetrics) setSources(m *Metrics, w *config.WAN) {
 	wm.sources = wm.sources[:0]
 	for _, a := range w.Measurement.Reflectors {
 		wm.sources = append(wm.sources, a.String())

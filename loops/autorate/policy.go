@@ -3,7 +3,7 @@ package autorate
 import (
 	"time"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 )
 
 // Verdict is a WritePolicy's answer for one desired rate.
@@ -55,7 +55,7 @@ type WritePolicy struct {
 }
 
 // NewWritePolicy builds the policy for direction d under rw.
-func NewWritePolicy(rw hcl.RouterWrites, d *hcl.Direction) *WritePolicy {
+func NewWritePolicy(rw config.RouterWrites, d *config.Direction) *WritePolicy {
 	p := &WritePolicy{}
 	p.Reconfigure(rw, d)
 	return p
@@ -63,7 +63,7 @@ func NewWritePolicy(rw hcl.RouterWrites, d *hcl.Direction) *WritePolicy {
 
 // Reconfigure applies new router_writes settings and rates (SIGHUP), keeping
 // the last written rate and the write history.
-func (p *WritePolicy) Reconfigure(rw hcl.RouterWrites, d *hcl.Direction) {
+func (p *WritePolicy) Reconfigure(rw config.RouterWrites, d *config.Direction) {
 	p.minChange = rw.MinChange
 	p.increaseInterval = rw.IncreaseInterval
 	p.ceiling = d.Ceiling

@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 )
 
 func TestWritePolicy(t *testing.T) {
@@ -15,10 +15,10 @@ func TestWritePolicy(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
-		rw     hcl.RouterWrites
+		rw     config.RouterWrites
 		offers []offer
 	}{
-		{"first offer always written", hcl.RouterWrites{MinChange: 0.5, IncreaseInterval: time.Hour, MaxPerMinute: 10}, []offer{
+		{"first offer always written", config.RouterWrites{MinChange: 0.5, IncreaseInterval: time.Hour, MaxPerMinute: 10}, []offer{
 			{0, 900e6, Write},
 		}},
 		{"same rate skipped", testWAN().RouterWrites, []offer{
@@ -58,7 +58,7 @@ func TestWritePolicy(t *testing.T) {
 			{200 * ms, 405e6, Write},
 			{250 * ms, 600e6, HoldIncrease}, // the last increase was 200 ms ago
 		}},
-		{"cap", hcl.RouterWrites{MinChange: 0.01, IncreaseInterval: 0, MaxPerMinute: 10}, []offer{
+		{"cap", config.RouterWrites{MinChange: 0.01, IncreaseInterval: 0, MaxPerMinute: 10}, []offer{
 			// 9 increases use the increase budget (10 - 10/10)...
 			{0, 100e6, Write}, {1 * time.Second, 110e6, Write}, {2 * time.Second, 120e6, Write},
 			{3 * time.Second, 130e6, Write}, {4 * time.Second, 140e6, Write}, {5 * time.Second, 150e6, Write},

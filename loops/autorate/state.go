@@ -12,7 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/wanctl/wanctl/loops/statefile"
+	"github.com/wanctl/wanctl/statefile"
 )
 
 // StateVersion is the version of the state file format this code writes.

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wanctl/wanctl/loops/statefile"
+	"github.com/wanctl/wanctl/statefile"
 )
 
 func TestStateRoundTrip(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 )
 
 // writeSim plays the controller with the write policy in front of the
@@ -19,7 +19,7 @@ type writeSim struct {
 	dec     Decision
 }
 
-func newWriteSim(t *testing.T, w *hcl.WAN) *writeSim {
+func newWriteSim(t *testing.T, w *config.WAN) *writeSim {
 	return &writeSim{
 		h:       newHarness(t, w),
 		pol:     [2]*WritePolicy{NewWritePolicy(w.RouterWrites, &w.Download), NewWritePolicy(w.RouterWrites, &w.Upload)},
@@ -76,7 +76,7 @@ func TestLTEExampleClimbsBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, diags := hcl.Parse("lte.hcl", src, hcl.Options{LookupEnv: func(string) (string, bool) { return "x", true }})
+	cfg, diags := config.Parse("lte.hcl", src, config.Options{LookupEnv: func(string) (string, bool) { return "x", true }})
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wanctl/wanctl/hcl"
-	"github.com/wanctl/wanctl/loops/ping"
+	"github.com/wanctl/wanctl/config"
+	"github.com/wanctl/wanctl/ping"
 )
 
 // recvTick waits (at most 10 s) for a tick of t.
@@ -196,12 +196,12 @@ func TestDaemonLoopsShareOneTimer(t *testing.T) {
 	meas := map[string]*pacedMeasurer{}
 	d, err := NewDaemon(DaemonConfig{
 		Config: cfg, Listener: ln, Logger: slog.New(slog.DiscardHandler),
-		NewMeasurer: func(w *hcl.WAN) (Measurer, error) {
+		NewMeasurer: func(w *config.WAN) (Measurer, error) {
 			m := &pacedMeasurer{}
 			meas[w.Name] = m
 			return m, nil
 		},
-		NewExecutor: func(r *hcl.Router) (Executor, error) { return &recExec{}, nil },
+		NewExecutor: func(r *config.Router) (Executor, error) { return &recExec{}, nil },
 	})
 	if err != nil {
 		ln.Close()

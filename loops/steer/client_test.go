@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 	"github.com/wanctl/wanctl/routeros"
 	"github.com/wanctl/wanctl/routeros/emulator"
 )
@@ -29,7 +29,7 @@ func TestNewRouterClientTLS(t *testing.T) {
 	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	get := func(r *hcl.Router) error {
+	get := func(r *config.Router) error {
 		c, err := NewRouterClient(r, nil)
 		if err != nil {
 			return err
@@ -37,7 +37,7 @@ func TestNewRouterClientTLS(t *testing.T) {
 		_, err = c.Query(context.Background(), routeros.MenuQueueTree, routeros.Query{})
 		return err
 	}
-	base := hcl.Router{Name: "edge", URL: srv.URL, Username: "wanctl", Password: "pw"}
+	base := config.Router{Name: "edge", URL: srv.URL, Username: "wanctl", Password: "pw"}
 
 	withCA := base
 	withCA.CAFile = ca

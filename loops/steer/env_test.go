@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/wanctl/wanctl/apply"
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 	"github.com/wanctl/wanctl/loops/autorate"
 	"github.com/wanctl/wanctl/plan"
 	"github.com/wanctl/wanctl/routeros"
@@ -91,7 +91,7 @@ type env struct {
 	t      *testing.T
 	emu    *emulator.Emulator
 	srv    *httptest.Server
-	cfg    *hcl.Config
+	cfg    *config.Config
 	path   string // the configuration file (for real processes)
 	client *routeros.Client
 	now    time.Time
@@ -142,7 +142,7 @@ func newEnvReflectors(t testing.TB, latency time.Duration, thresholds, reflector
 	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, diags := hcl.Parse(path, []byte(src), hcl.Options{FileMode: 0o600})
+	cfg, diags := config.Parse(path, []byte(src), config.Options{FileMode: 0o600})
 	if cfg == nil {
 		var b bytes.Buffer
 		diags.WriteText(&b, false)
@@ -161,7 +161,7 @@ func newEnvReflectors(t testing.TB, latency time.Duration, thresholds, reflector
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	p, err := plan.Make(ctx, cfg, func(*hcl.Router) (plan.Reader, error) { return client, nil })
+	p, err := plan.Make(ctx, cfg, func(*config.Router) (plan.Reader, error) { return client, nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,9 +210,11 @@ func (e *env) deps() Deps {
 	return Deps{
 		Config: e.cfg,
 		Router: e.client,
-		RTT:    RTTFunc(func(ctx context.Context, w *hcl.WAN) ([]Sample, error) { return ConstantRTT(e.rtt).MeasureRTT(ctx, w) }),
-		Now:    func() time.Time { return e.now },
-		Log:    slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		RTT: RTTFunc(func(ctx context.Context, w *config.WAN) ([]Sample, error) {
+			return ConstantRTT(e.rtt).MeasureRTT(ctx, w)
+		}),
+		Now: func() time.Time { return e.now },
+		Log: slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 }
 

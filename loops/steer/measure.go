@@ -11,8 +11,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/wanctl/wanctl/hcl"
-	"github.com/wanctl/wanctl/loops/ping"
+	"github.com/wanctl/wanctl/config"
+	"github.com/wanctl/wanctl/ping"
 )
 
 // Sample is one RTT measurement of a run.
@@ -29,20 +29,20 @@ type Sample struct {
 // the error says why there is nothing (or what failed on the way to the
 // samples it has, e.g. ICMP not permitted but TCP worked).
 type RTTMeasurer interface {
-	MeasureRTT(ctx context.Context, w *hcl.WAN) ([]Sample, error)
+	MeasureRTT(ctx context.Context, w *config.WAN) ([]Sample, error)
 }
 
 // RTTFunc adapts a function to RTTMeasurer (scripted RTTs in tests, the
 // simulator and the demo).
-type RTTFunc func(ctx context.Context, w *hcl.WAN) ([]Sample, error)
+type RTTFunc func(ctx context.Context, w *config.WAN) ([]Sample, error)
 
 // MeasureRTT calls f.
-func (f RTTFunc) MeasureRTT(ctx context.Context, w *hcl.WAN) ([]Sample, error) { return f(ctx, w) }
+func (f RTTFunc) MeasureRTT(ctx context.Context, w *config.WAN) ([]Sample, error) { return f(ctx, w) }
 
 // ConstantRTT answers every run with one sample of d per reflector of the
 // WAN (each compared with that reflector's baseline).
 func ConstantRTT(d time.Duration) RTTMeasurer {
-	return RTTFunc(func(_ context.Context, w *hcl.WAN) ([]Sample, error) {
+	return RTTFunc(func(_ context.Context, w *config.WAN) ([]Sample, error) {
 		out := make([]Sample, 0, len(w.Measurement.Reflectors))
 		for _, r := range w.Measurement.Reflectors {
 			out = append(out, Sample{Source: r.String(), RTT: d})
@@ -69,7 +69,7 @@ const (
 const minTCPBudget = 100 * time.Millisecond
 
 // PingMeasurer is the production RTTMeasurer: a short ICMP burst to the
-// WAN's reflectors (loops/ping) and, when no reflector answers, one TCP
+// WAN's reflectors (package ping) and, when no reflector answers, one TCP
 // connect to each tcp_fallback target. Zero fields take the defaults.
 type PingMeasurer struct {
 	Rounds   int
@@ -80,11 +80,11 @@ type PingMeasurer struct {
 	Log      *slog.Logger
 
 	// icmp replaces the ICMP burst (tests: a network where nothing answers).
-	icmp func(ctx context.Context, w *hcl.WAN, rounds int, interval, timeout time.Duration, deadline time.Time) ([]Sample, error)
+	icmp func(ctx context.Context, w *config.WAN, rounds int, interval, timeout time.Duration, deadline time.Time) ([]Sample, error)
 }
 
 // MeasureRTT implements RTTMeasurer.
-func (m *PingMeasurer) MeasureRTT(ctx context.Context, w *hcl.WAN) ([]Sample, error) {
+func (m *PingMeasurer) MeasureRTT(ctx context.Context, w *config.WAN) ([]Sample, error) {
 	rounds, interval, timeout, budget := m.Rounds, m.Interval, m.Timeout, m.Budget
 	if rounds <= 0 {
 		rounds = DefaultBurstRounds
@@ -139,7 +139,7 @@ func (m *PingMeasurer) MeasureRTT(ctx context.Context, w *hcl.WAN) ([]Sample, er
 	return nil, fmt.Errorf("%w; TCP fallback: %w", icmpErr, tcpErr)
 }
 
-func (m *PingMeasurer) burst(ctx context.Context, w *hcl.WAN, rounds int, interval, timeout time.Duration, deadline time.Time) ([]Sample, error) {
+func (m *PingMeasurer) burst(ctx context.Context, w *config.WAN, rounds int, interval, timeout time.Duration, deadline time.Time) ([]Sample, error) {
 	var log *slog.Logger
 	if m.Log != nil {
 		log = slog.New(quiet{m.Log.Handler()})

@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 )
 
-func loopbackWAN(reflectors ...string) *hcl.WAN {
-	w := &hcl.WAN{Name: "spectrum"}
+func loopbackWAN(reflectors ...string) *config.WAN {
+	w := &config.WAN{Name: "spectrum"}
 	for _, r := range reflectors {
 		w.Measurement.Reflectors = append(w.Measurement.Reflectors, netip.MustParseAddr(r))
 	}
@@ -75,8 +75,8 @@ func listener(t *testing.T) netip.AddrPort {
 // silent is an ICMP burst on a network where no reflector answers (this
 // sandbox's network answers every address, so the real one cannot show it
 // without a network namespace); err is what the burst reports.
-func silent(err error) func(context.Context, *hcl.WAN, int, time.Duration, time.Duration, time.Time) ([]Sample, error) {
-	return func(ctx context.Context, _ *hcl.WAN, _ int, _, timeout time.Duration, _ time.Time) ([]Sample, error) {
+func silent(err error) func(context.Context, *config.WAN, int, time.Duration, time.Duration, time.Time) ([]Sample, error) {
+	return func(ctx context.Context, _ *config.WAN, _ int, _, timeout time.Duration, _ time.Time) ([]Sample, error) {
 		t := time.NewTimer(timeout)
 		defer t.Stop()
 		select {
@@ -119,7 +119,7 @@ func TestPingMeasurerTCPFallback(t *testing.T) {
 func TestPingMeasurerICMPNotPermittedTCPWorks(t *testing.T) {
 	w := loopbackWAN("127.0.0.1")
 	w.Measurement.TCPFallback = []netip.AddrPort{listener(t)}
-	m := &PingMeasurer{icmp: func(context.Context, *hcl.WAN, int, time.Duration, time.Duration, time.Time) ([]Sample, error) {
+	m := &PingMeasurer{icmp: func(context.Context, *config.WAN, int, time.Duration, time.Duration, time.Time) ([]Sample, error) {
 		return nil, errors.New("ping: no permission to open an ICMP socket")
 	}}
 	samples, err := m.MeasureRTT(context.Background(), w)

@@ -16,12 +16,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
+	"github.com/wanctl/wanctl/lockfile"
 	"github.com/wanctl/wanctl/loops/autorate"
-	"github.com/wanctl/wanctl/loops/lockfile"
-	"github.com/wanctl/wanctl/loops/statefile"
 	"github.com/wanctl/wanctl/plan"
 	"github.com/wanctl/wanctl/routeros"
+	"github.com/wanctl/wanctl/statefile"
 )
 
 // LockFileName is the run lock inside daemon.lock_dir.
@@ -36,7 +36,7 @@ type Router interface {
 
 // Deps are what a run talks to. Only Config is required.
 type Deps struct {
-	Config *hcl.Config
+	Config *config.Config
 	// Router is the steering router (the primary WAN's); nil builds a
 	// routeros client from the router block.
 	Router Router
@@ -557,7 +557,7 @@ func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
 // ca_file the router's certificate (or its CA) from that file is the only
 // trust anchor, as with curl --cacert; only https without ca_file
 // verifies against the system roots.
-func NewRouterClient(r *hcl.Router, log *slog.Logger) (*routeros.Client, error) {
+func NewRouterClient(r *config.Router, log *slog.Logger) (*routeros.Client, error) {
 	if r == nil {
 		return nil, errors.New("steer: no router block")
 	}

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
+	"github.com/wanctl/wanctl/lockfile"
 	"github.com/wanctl/wanctl/loops/autorate"
-	"github.com/wanctl/wanctl/loops/lockfile"
 	"github.com/wanctl/wanctl/plan"
 	"github.com/wanctl/wanctl/routeros"
 	"github.com/wanctl/wanctl/routeros/emulator"
@@ -492,7 +492,7 @@ func TestRunRTTError(t *testing.T) {
 	e.fresh(autorate.Green, autorate.Green)
 	e.queue(0, 0)
 	d := e.deps()
-	d.RTT = RTTFunc(func(context.Context, *hcl.WAN) ([]Sample, error) {
+	d.RTT = RTTFunc(func(context.Context, *config.WAN) ([]Sample, error) {
 		return nil, errors.New("no reflector of spectrum answered")
 	})
 	r, err := Run(context.Background(), d)

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 )
 
 // File names inside daemon.state_dir.
@@ -180,7 +180,7 @@ type Assessment struct {
 // start steering (never RED) nor count towards ending it (never GREEN), and
 // it breaks both streaks. Steering therefore holds its current state until
 // the evidence is back.
-func Assess(prev State, in Inputs, th hcl.SteerThresholds) Assessment {
+func Assess(prev State, in Inputs, th config.SteerThresholds) Assessment {
 	var a Assessment
 	a.RTTDeltaEWMAMs, a.EWMAValid = prev.RTTDeltaEWMAMs, prev.RTTEWMAValid
 
@@ -270,7 +270,7 @@ type Decision struct {
 //
 // A state that does not belong to primary (the configured primary changed)
 // restarts as GOOD, keeping the history and the transition count.
-func Step(prev State, in Inputs, th hcl.SteerThresholds, primary, alternate string) (State, Decision) {
+func Step(prev State, in Inputs, th config.SteerThresholds, primary, alternate string) (State, Decision) {
 	good, degraded := StateName(primary, false), StateName(primary, true)
 	next := prev.clone()
 	next.Version = StateVersion

@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wanctl/wanctl/hcl"
+	"github.com/wanctl/wanctl/config"
 )
 
 // defaults are the documented steering thresholds.
-func defaults() hcl.SteerThresholds {
-	return hcl.SteerThresholds{
+func defaults() config.SteerThresholds {
+	return config.SteerThresholds{
 		RTTYellow:    15 * time.Millisecond,
 		RTTRed:       15 * time.Millisecond,
 		RTTEWMAAlpha: 0.3,
@@ -208,7 +208,7 @@ func yellow(now time.Time, dropped int64) Inputs {
 // dropped counter that grows by 10 per run (so RED runs have drops).
 type gen func(time.Time, int64) Inputs
 
-func sequence(t *testing.T, s State, th hcl.SteerThresholds, start time.Time, gens ...gen) (State, []Decision) {
+func sequence(t *testing.T, s State, th config.SteerThresholds, start time.Time, gens ...gen) (State, []Decision) {
 	t.Helper()
 	var ds []Decision
 	now := start

@@ -1,4 +1,4 @@
-package hcl
+package config
 
 import (
 	hcl "github.com/hashicorp/hcl/v2"

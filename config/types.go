@@ -4,7 +4,7 @@
 // The result of a successful Load is a *Config whose values are typed
 // (rates in bits/s as int64, durations as time.Duration), fully defaulted and
 // validated: later packages consume it without re-checking.
-package hcl
+package config
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package hcl
+package config
 
 import (
 	"encoding/json"
