@@ -180,6 +180,7 @@ type dirState struct {
 	added   float64 // added delay now (ISP queue + CAKE), s
 	writes  int
 	ceiling float64
+	shaped  float64 // bits the shaper has passed since the start (its byte counter, in bits)
 
 	delays              []float32 // ms, one per loaded ms
 	delivered, capacity float64   // bits while loaded
@@ -334,6 +335,7 @@ func (e *engine) physics(ds *dirState, t time.Duration, ms int64) {
 	}
 	q, out := ispStep(ds.q, ds.buf, c, min(r, offered), e.dt)
 	ds.q = q
+	ds.shaped += min(r, offered) * e.dt
 	added := q / c
 	if offered >= r {
 		added += cakeDelay(e.opt, r)
@@ -497,7 +499,8 @@ func (e *engine) outstanding(dst []Outstanding) []Outstanding {
 func (e *engine) tick() {
 	e.timedOut = e.expire(e.timedOut)
 	e.outst = e.outstanding(e.outst[:0])
-	e.policy.Tick(Input{Now: e.Now(), Replies: e.replies, TimedOut: e.timedOut, Outstanding: e.outst}, e)
+	e.policy.Tick(Input{Now: e.Now(), Replies: e.replies, TimedOut: e.timedOut, Outstanding: e.outst,
+		ShapedBits: [2]float64{e.dirs[Download].shaped, e.dirs[Upload].shaped}}, e)
 	clear(e.replies)
 	e.replies = e.replies[:0]
 	e.timedOut = e.timedOut[:0]

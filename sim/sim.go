@@ -81,6 +81,11 @@ type Input struct {
 	// (ping.Stream.PendingInto): a lost echo is among them until it times
 	// out, since the pinger cannot tell it from a slow one.
 	Outstanding []Outstanding
+	// ShapedBits is, per direction, the bits the shaper has passed since
+	// the run started, exact at Now: what an interface or queue byte
+	// counter (times 8) reads. A policy derives achieved throughput from
+	// its differences, at whatever rate and staleness it models.
+	ShapedBits [2]float64
 }
 
 // Outstanding is an echo request waiting for its reply.
