@@ -1,6 +1,8 @@
-// Package statefile writes small state files so that a crash at any moment
-// leaves either the old or the new content, never a mix, and reads them back
-// tolerating corruption.
+// Package statefile is wanctl's one implementation of atomic files: it
+// writes a file so that a crash at any moment leaves either the old or the
+// new content, never a mix (state files, a saved plan, a formatted config,
+// rendered units, the emulator's CA), and reads JSON state back, moving a
+// corrupt or refused file aside instead of failing on it forever.
 package statefile
 
 import (
@@ -15,7 +17,10 @@ import (
 )
 
 // WriteAtomic replaces path with data: write a temporary file in the same
-// directory, fsync it, rename it over path, fsync the directory.
+// directory, fsync it, rename it over path, fsync the directory. The file
+// gets mode perm. Errors read "write <path>: <cause>" and wrap the cause
+// (fs.ErrNotExist when the directory is missing: callers create it then).
+// On an error path is untouched and the temporary file is removed.
 func WriteAtomic(path string, data []byte, perm fs.FileMode) error {
 	return writeAtomic(path, data, perm, true)
 }
@@ -42,7 +47,9 @@ func writeAtomic(path string, data []byte, perm fs.FileMode, syncDir bool) (err 
 			os.Remove(tmp.Name())
 		}
 	}()
-	if perm != 0o600 { // CreateTemp's own mode
+	// 0600 is CreateTemp's own mode; only a umask that takes the owner's
+	// own bits would change it, not worth an fchmod on every heartbeat.
+	if perm != 0o600 {
 		if err = tmp.Chmod(perm); err != nil {
 			return fmt.Errorf("write %s: %w", path, err)
 		}
@@ -96,16 +103,20 @@ func marshal(path string, v any) ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
-// ErrCorrupt is wrapped by ReadJSON when the file existed but did not decode;
-// the file has then been moved aside to <path>.corrupt.
+// ErrCorrupt is wrapped by ReadJSON when the file existed but did not
+// decode or was refused by the caller's validation; the file has then been
+// moved aside to <path>.corrupt.
 var ErrCorrupt = errors.New("corrupt state file")
 
-// ReadJSON decodes path into v. It returns found=false, err=nil when the
-// file does not exist. A file that does not decode is renamed to
-// "<path>.corrupt" (replacing an older one) and an error wrapping ErrCorrupt
-// is returned, so that the caller can warn and start fresh while the bad
-// file stays available for inspection.
-func ReadJSON(path string, v any) (found bool, err error) {
+// ReadJSON decodes path into v and, when validate is not nil, calls it on
+// the result. It returns found=false, err=nil when the file does not exist.
+// A file that does not decode or that validate refuses is renamed to
+// "<path>.corrupt" (replacing an older one) and an error wrapping both
+// ErrCorrupt and the cause is returned, so that the caller can warn and
+// start fresh while the bad file stays available for inspection. A file
+// that cannot be read is left where it is: it may be fine once readable.
+// Temporaries of path that a crashed writer left behind are removed first.
+func ReadJSON(path string, v any, validate func() error) (found bool, err error) {
 	RemoveStaleTemps(path, time.Now())
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -114,14 +125,25 @@ func ReadJSON(path string, v any) (found bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("read %s: %w", path, err)
 	}
-	if derr := json.Unmarshal(b, v); derr != nil {
-		aside := path + ".corrupt"
-		if rerr := os.Rename(path, aside); rerr != nil {
-			return true, fmt.Errorf("%w %s (%v); moving it aside failed: %v", ErrCorrupt, path, derr, rerr)
-		}
-		return true, fmt.Errorf("%w %s (%v): moved aside to %s", ErrCorrupt, path, derr, aside)
+	cause := json.Unmarshal(b, v)
+	if cause == nil && validate != nil {
+		cause = validate()
 	}
-	return true, nil
+	if cause == nil {
+		return true, nil
+	}
+	return true, quarantine(path, cause)
+}
+
+// quarantine moves the unusable file at path aside to <path>.corrupt and
+// says so in the error it returns. The rename's own error is not wrapped: a
+// caller testing for fs.ErrNotExist must not take this for a missing file.
+func quarantine(path string, cause error) error {
+	aside := path + ".corrupt"
+	if rerr := os.Rename(path, aside); rerr != nil {
+		return fmt.Errorf("read %s: %w: %w; moving it aside failed: %v", path, ErrCorrupt, cause, rerr)
+	}
+	return fmt.Errorf("read %s: %w: %w; moved aside to %s", path, ErrCorrupt, cause, aside)
 }
 
 // staleAfter is how old a temporary file of WriteAtomic must be before

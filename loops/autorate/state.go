@@ -115,12 +115,12 @@ func MsDuration(v float64) time.Duration {
 }
 
 // check validates a decoded state.
-func (s *State) check(path string) error {
+func (s *State) check() error {
 	if s.Version != StateVersion {
-		return fmt.Errorf("%s: state version %d, this wanctl reads version %d", path, s.Version, StateVersion)
+		return fmt.Errorf("state version %d, this wanctl reads version %d", s.Version, StateVersion)
 	}
 	if s.WAN == "" {
-		return fmt.Errorf("%s: no wan name", path)
+		return errors.New("no wan name")
 	}
 	return nil
 }
@@ -147,8 +147,8 @@ func ReadState(path string) (State, error) {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return State{}, fmt.Errorf("%s: %w: %v", path, statefile.ErrCorrupt, err)
 	}
-	if err := s.check(path); err != nil {
-		return State{}, err
+	if err := s.check(); err != nil {
+		return State{}, fmt.Errorf("%s: %w", path, err)
 	}
 	s.Modified = fi.ModTime()
 	return s, nil
@@ -159,16 +159,9 @@ func ReadState(path string) (State, error) {
 // to <path>.corrupt and an error wrapping statefile.ErrCorrupt is returned:
 // the caller warns and starts fresh.
 func LoadState(path string) (s State, found bool, err error) {
-	found, err = statefile.ReadJSON(path, &s)
+	found, err = statefile.ReadJSON(path, &s, s.check) // s.check is bound to &s: it sees what was decoded
 	if err != nil || !found {
 		return State{}, found, err
-	}
-	if cerr := s.check(path); cerr != nil {
-		aside := path + ".corrupt"
-		if rerr := os.Rename(path, aside); rerr != nil {
-			return State{}, true, fmt.Errorf("%w: %v; moving it aside failed: %v", statefile.ErrCorrupt, cerr, rerr)
-		}
-		return State{}, true, fmt.Errorf("%w: %v: moved aside to %s", statefile.ErrCorrupt, cerr, aside)
 	}
 	if fi, err := os.Stat(path); err == nil {
 		s.Modified = fi.ModTime()

@@ -78,8 +78,12 @@ func TestReadStateErrors(t *testing.T) {
 	if _, err := ReadState(v2); err == nil || !strings.Contains(err.Error(), "version 2") {
 		t.Fatalf("v2: %v", err)
 	}
-	if _, _, err := LoadState(v2); !errors.Is(err, statefile.ErrCorrupt) {
-		t.Fatalf("LoadState v2: %v", err)
+	_, _, err := LoadState(v2)
+	if want := "read " + v2 + ": corrupt state file: state version 2, this wanctl reads version 1; moved aside to " + v2 + ".corrupt"; !errors.Is(err, statefile.ErrCorrupt) || err.Error() != want {
+		t.Fatalf("LoadState v2: %v, want %s", err, want)
+	}
+	if _, err := os.Stat(v2 + ".corrupt"); err != nil {
+		t.Fatal("v2 not moved aside")
 	}
 	if _, found, err := LoadState(filepath.Join(dir, "none.json")); found || err != nil {
 		t.Fatalf("LoadState missing: %v %v", found, err)

@@ -272,19 +272,14 @@ func (e NoSteeringError) Error() string {
 // <path>.corrupt) gives a fresh state and a warning saying so.
 func LoadState(path string) (State, error) {
 	var st State
-	found, err := statefile.ReadJSON(path, &st)
-	if err != nil {
-		return State{}, err
-	}
-	if !found {
-		return State{}, nil
-	}
-	if st.Version != StateVersion {
-		aside := path + ".corrupt"
-		if rerr := os.Rename(path, aside); rerr != nil {
-			return State{}, fmt.Errorf("%s: state version %d, this wanctl reads version %d; moving it aside failed: %v", path, st.Version, StateVersion, rerr)
+	found, err := statefile.ReadJSON(path, &st, func() error {
+		if st.Version != StateVersion {
+			return fmt.Errorf("state version %d, this wanctl reads version %d", st.Version, StateVersion)
 		}
-		return State{}, fmt.Errorf("%s: state version %d, this wanctl reads version %d: moved aside to %s", path, st.Version, StateVersion, aside)
+		return nil
+	})
+	if err != nil || !found {
+		return State{}, err
 	}
 	return st, nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/wanctl/wanctl/plan"
 	"github.com/wanctl/wanctl/routeros"
 	"github.com/wanctl/wanctl/routeros/emulator"
+	"github.com/wanctl/wanctl/statefile"
 )
 
 // fresh writes both WANs' autorate states, half a second old.
@@ -416,8 +417,11 @@ func TestRunCorruptStateStartsFresh(t *testing.T) {
 	if err := os.WriteFile(e.statePath(), []byte(`{"version":7,"state":"X"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadState(e.statePath()); err == nil || !strings.Contains(err.Error(), "version 7") {
+	if _, err := LoadState(e.statePath()); !errors.Is(err, statefile.ErrCorrupt) || !strings.Contains(err.Error(), "version 7") {
 		t.Fatalf("err = %v", err)
+	}
+	if b, err := os.ReadFile(e.statePath() + ".corrupt"); err != nil || string(b) != `{"version":7,"state":"X"}` {
+		t.Fatalf("other version not kept aside: %q %v", b, err)
 	}
 }
 
