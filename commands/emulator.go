@@ -27,6 +27,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"github.com/wanctl/wanctl/routeros/emulator"
+	"github.com/wanctl/wanctl/statefile"
 )
 
 // emulatorConfig is what `wanctl emulator` serves.
@@ -313,7 +314,7 @@ func emulatorTLS(addr net.Addr, caOut string) (*tls.Config, string, func(), erro
 	if abs, err := filepath.Abs(path); err == nil {
 		path = abs
 	}
-	if err := emuWriteFile(path, caPEM, 0o644); err != nil {
+	if err := statefile.WriteAtomic(path, caPEM, 0o644); err != nil {
 		cleanup()
 		return nil, "", func() {}, fmt.Errorf("-ca-out: %w", err)
 	}
@@ -322,31 +323,4 @@ func emulatorTLS(addr net.Addr, caOut string) (*tls.Config, string, func(), erro
 		MinVersion:   tls.VersionTLS12,
 	}
 	return conf, path, cleanup, nil
-}
-
-// emuWriteFile writes data to path through a temporary file, fsync and
-// rename, so that readers never see a partial file.
-func emuWriteFile(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp)
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

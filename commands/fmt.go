@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/wanctl/wanctl/config"
+	"github.com/wanctl/wanctl/statefile"
 )
 
 // exitUnformatted is fmt -check's exit status when a file needs formatting.
@@ -135,7 +136,7 @@ func fmtFile(stdio IO, path string, check, color bool) (ok, changed bool) {
 		fmt.Fprintf(stdio.Err, "Error: %v\n", err)
 		return false, false
 	}
-	if err := writeFileAtomic(path, out, st.Mode().Perm()); err != nil {
+	if err := statefile.WriteAtomic(path, out, st.Mode().Perm()); err != nil {
 		fmt.Fprintf(stdio.Err, "Error: %v\n", err)
 		return false, false
 	}
@@ -164,41 +165,6 @@ func fmtStdin(stdio IO, check, color bool) (ok, changed bool) {
 		}
 	}
 	return true, !bytes.Equal(src, out)
-}
-
-// writeFileAtomic replaces path with data: a temporary file in the same
-// directory, fsynced, renamed over it, then the directory fsynced. Readers
-// see the old or the new file, never a half-written one.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			_ = os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(data); err == nil {
-		if err = tmp.Chmod(mode); err == nil {
-			err = tmp.Sync()
-		}
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		_ = d.Close()
-	}
-	return nil
 }
 
 // isTerminal reports whether r is a terminal. A character device is not

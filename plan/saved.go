@@ -6,9 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/wanctl/wanctl/routeros"
+	"github.com/wanctl/wanctl/statefile"
 )
 
 // SavedKind identifies a saved-plan file.
@@ -35,7 +35,7 @@ func (p *Plan) Save(path string) error {
 	if err := enc.Encode(saved{Kind: SavedKind, Plan: p}); err != nil {
 		return err
 	}
-	return writeAtomic(path, b.Bytes(), 0o600)
+	return statefile.WriteAtomic(path, b.Bytes(), 0o600)
 }
 
 // LoadSaved reads a plan written by Save and checks that it is one this
@@ -112,42 +112,6 @@ func checkChange(c *Change, routers map[string]bool) error {
 	}
 	if (c.Action == Move || c.Moved) && !isMangle(c.Menu) {
 		return fmt.Errorf("%s: only mangle rules move", c.Address)
-	}
-	return nil
-}
-
-// writeAtomic replaces path with data so that a crash leaves the old or the
-// new file, never a mix.
-func writeAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = f.Chmod(perm); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		d.Close()
 	}
 	return nil
 }

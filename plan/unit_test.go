@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"errors"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -290,6 +292,13 @@ func TestSavedPlanRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "p.plan")
 	if err := p.Save(path); err != nil {
 		t.Fatal(err)
+	}
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("saved plan mode: %v", err)
+	}
+	missing := filepath.Join(t.TempDir(), "none", "p.plan")
+	if err := p.Save(missing); !errors.Is(err, fs.ErrNotExist) || !strings.HasPrefix(err.Error(), "write "+missing+": ") {
+		t.Errorf("save into a missing directory: %v", err)
 	}
 	b, _ := os.ReadFile(path)
 	if strings.Contains(string(b), "never-printed") {
