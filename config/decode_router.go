@@ -20,8 +20,8 @@ import (
 func (d *decoder) router(r *rawRouter) *Router {
 	out := &Router{
 		Name:             r.Name,
-		Timeout:          2 * time.Second,
-		LANInterfaceList: "LAN",
+		Timeout:          DefaultRouterTimeout,
+		LANInterfaceList: DefaultLANInterfaceList,
 		DeclRange:        r.DefRange,
 	}
 	d.routerAux[out] = r
@@ -219,10 +219,10 @@ func (d *decoder) caFile(p string, a *hcl.Attribute) string {
 
 func (d *decoder) daemon(r *rawDaemon) Daemon {
 	out := Daemon{
-		StateDir: "/var/lib/wanctl",
-		LockDir:  "/run/wanctl",
-		Interval: 50 * time.Millisecond,
-		Listen:   "127.0.0.1:9101",
+		StateDir: DefaultStateDir,
+		LockDir:  DefaultLockDir,
+		Interval: DefaultInterval,
+		Listen:   DefaultListen,
 	}
 	if r == nil {
 		return out

@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	hcl "github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -279,17 +278,7 @@ func (d *decoder) addressList(r *rawAddressList) *AddressList {
 const notSteeredList = "wanctl-not-steered"
 
 func (d *decoder) steerThresholds(r *rawSteerThresholds) SteerThresholds {
-	out := SteerThresholds{
-		RTTYellow:    15 * time.Millisecond,
-		RTTRed:       15 * time.Millisecond,
-		RTTEWMAAlpha: 0.3,
-		MinDropsRed:  1,
-		QueueYellow:  10,
-		QueueRed:     50,
-		RedSamples:   2,
-		GreenSamples: 15,
-		StateMaxAge:  5 * time.Second,
-	}
+	out := DefaultSteerThresholds()
 	if r == nil {
 		return out
 	}

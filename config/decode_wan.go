@@ -113,7 +113,7 @@ func (d *decoder) gateway(s string, a *hcl.Attribute) bool {
 // ---- measurement ----
 
 func (d *decoder) measurement(r *rawMeasurement, w *WAN, aux *wanAux) Measurement {
-	out := Measurement{PingRate: 20, PinRoutes: w.Gateway != ""}
+	out := Measurement{PingRate: DefaultPingRate, PinRoutes: w.Gateway != ""}
 	aux.reflectorRange = map[netip.Addr]hcl.Range{}
 	if r == nil {
 		aux.ok = false
@@ -150,7 +150,7 @@ func (d *decoder) measurement(r *rawMeasurement, w *WAN, aux *wanAux) Measuremen
 	} else {
 		aux.ok = false
 	}
-	var rate int64 = 20
+	var rate int64 = DefaultPingRate
 	if d.integer(r.PingRate, &rate, 1, 100, "ping_rate (echo requests per second, all reflectors together)") {
 		out.PingRate = int(rate)
 	}
@@ -188,10 +188,10 @@ func (d *decoder) direction(r *rawDirection, name string, w *WAN) Direction {
 		Name:             name,
 		Queue:            defaultQueue(w.Name, name),
 		QueueType:        defaultQueueType(w.Name, name),
-		Parent:           "global",
-		FactorDown:       0.90,
-		FactorDownYellow: 0.96,
-		Cake:             defaultCake(name),
+		Parent:           DefaultDownloadParent,
+		FactorDown:       DefaultFactorDown,
+		FactorDownYellow: DefaultFactorDownYellow,
+		Cake:             DefaultCake(name),
 	}
 	if name == Upload {
 		out.Parent = w.Interface
@@ -220,12 +220,12 @@ func (d *decoder) direction(r *rawDirection, name string, w *WAN) Direction {
 		ceilingOK = d.rate(r.Ceiling, &out.Ceiling)
 	}
 	if ceilingOK {
-		out.StepUp = max(1000, out.Ceiling/50/1000*1000)
+		out.StepUp = DefaultStepUp(out.Ceiling)
 	}
 	if d.rate(r.StepUp, &out.StepUp) && r.StepUp != nil && ceilingOK && out.StepUp > out.Ceiling {
 		d.errorf(r.StepUp.Expr.Range(), "step_up above ceiling",
 			"step_up = %s is more than the ceiling (%s): one step would jump past it. The default is 2%% of the ceiling (%s).",
-			FormatRate(out.StepUp), FormatRate(out.Ceiling), FormatRate(max(1000, out.Ceiling/50/1000*1000)))
+			FormatRate(out.StepUp), FormatRate(out.Ceiling), FormatRate(DefaultStepUp(out.Ceiling)))
 	}
 	d.factor(r.FactorDown, &out.FactorDown)
 	d.factor(r.FactorDownYellow, &out.FactorDownYellow)
@@ -255,7 +255,12 @@ type floorSpec struct {
 // floors applies the defaults (fractions of the ceiling, clamped between
 // the given floors so the order holds) and checks the order.
 func (d *decoder) floors(r *rawFloor, dir string, ceiling int64, ceilingOK bool, ceilingAttr *hcl.Attribute) Floors {
-	specs := []*floorSpec{{name: "red", frac: 20}, {name: "soft_red", frac: 30}, {name: "yellow", frac: 35}, {name: "green", frac: 75}}
+	specs := []*floorSpec{
+		{name: "red", frac: DefaultRedFloorPercent},
+		{name: "soft_red", frac: DefaultSoftRedFloorPercent},
+		{name: "yellow", frac: DefaultYellowFloorPercent},
+		{name: "green", frac: DefaultGreenFloorPercent},
+	}
 	if r != nil {
 		specs[0].attr, specs[1].attr, specs[2].attr, specs[3].attr = r.Red, r.SoftRed, r.Yellow, r.Green
 	}
@@ -337,22 +342,6 @@ func (d *decoder) floors(r *rawFloor, dir string, ceiling int64, ceilingOK bool,
 
 // ---- cake ----
 
-func defaultCake(dir string) Cake {
-	c := Cake{
-		Diffserv:       "diffserv4",
-		Flowmode:       "triple-isolate",
-		NAT:            true,
-		Wash:           false,
-		AckFilter:      "none",
-		RTT:            100 * time.Millisecond,
-		OverheadScheme: []string{},
-	}
-	if dir == Upload {
-		c.AckFilter = "filter"
-	}
-	return c
-}
-
 func (d *decoder) cake(r *rawCake, out *Cake) {
 	if r == nil {
 		return
@@ -405,19 +394,7 @@ func (d *decoder) cake(r *rawCake, out *Cake) {
 // ---- thresholds ----
 
 func (d *decoder) thresholds(r *rawThresholds) Thresholds {
-	out := Thresholds{
-		TargetBloat:              15 * time.Millisecond,
-		Refractory:               300 * time.Millisecond,
-		WarnBloat:                45 * time.Millisecond,
-		HardRedBloat:             80 * time.Millisecond,
-		BaselineTimeConstant:     60 * time.Second,
-		LoadTimeConstant:         50 * time.Millisecond,
-		BaselineUpdateThreshold:  3 * time.Millisecond,
-		BaselineRiseTimeConstant: 300 * time.Second,
-		GreenRequired:            5,
-		DwellCycles:              3,
-		Deadband:                 3 * time.Millisecond,
-	}
+	out := DefaultThresholds()
 	if r == nil {
 		return out
 	}
@@ -470,7 +447,7 @@ func (d *decoder) thresholds(r *rawThresholds) Thresholds {
 }
 
 func (d *decoder) routerWrites(r *rawRouterWrites) RouterWrites {
-	out := RouterWrites{MinChange: 0.02, IncreaseInterval: time.Second, MaxPerMinute: 120}
+	out := DefaultRouterWrites()
 	if r == nil {
 		return out
 	}
