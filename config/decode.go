@@ -128,7 +128,7 @@ func single[T any](d *decoder, blocks []*T, defRange func(*T) hcl.Range, kind, p
 	for _, b := range blocks[1:] {
 		first := defRange(blocks[0])
 		d.errorf(defRange(b), fmt.Sprintf("Duplicate %s block", kind),
-			"Only one %s block is allowed here; another was defined at %s. Merge them.", kind, pos(first))
+			"Only one %s block is allowed here; another was defined at %s. Merge them.", kind, location(first))
 	}
 	return blocks[0]
 }

@@ -30,7 +30,7 @@ func (d *decoder) steering(r *rawSteering) *Steering {
 	seen := map[string]hcl.Range{}
 	for _, rr := range r.Rules {
 		if prev, dup := seen[rr.Name]; dup {
-			d.errorf(rr.NameRange, "Duplicate rule name", "Rule %q is already defined at %s. Rename one of them.", rr.Name, pos(prev))
+			d.errorf(rr.NameRange, "Duplicate rule name", "Rule %q is already defined at %s. Rename one of them.", rr.Name, location(prev))
 		}
 		seen[rr.Name] = rr.DefRange
 		out.Rules = append(out.Rules, d.rule(rr, aux))
@@ -38,7 +38,7 @@ func (d *decoder) steering(r *rawSteering) *Steering {
 	seenL := map[string]hcl.Range{}
 	for _, rl := range r.AddressLists {
 		if prev, dup := seenL[rl.Name]; dup {
-			d.errorf(rl.NameRange, "Duplicate address_list name", "address_list %q is already defined at %s. Merge them.", rl.Name, pos(prev))
+			d.errorf(rl.NameRange, "Duplicate address_list name", "address_list %q is already defined at %s. Merge them.", rl.Name, location(prev))
 		}
 		seenL[rl.Name] = rl.DefRange
 		out.AddressLists = append(out.AddressLists, d.addressList(rl))
@@ -129,7 +129,7 @@ func (d *decoder) portString(a *hcl.Attribute, out *string) bool {
 	if v.Type().Equals(cty.Number) {
 		f := v.AsBigFloat()
 		if !f.IsInt() {
-			d.errorf(a.Expr.Range(), "Invalid port list", "%s: %s is not a port number.", a.Name, fmtNum(f))
+			d.errorf(a.Expr.Range(), "Invalid port list", "%s: %s is not a port number.", a.Name, formatNumber(f))
 			return false
 		}
 		*out = f.Text('f', 0)
@@ -200,7 +200,7 @@ func (d *decoder) dscp(a *hcl.Attribute) []int {
 			text = "null"
 		case ev.Type().Equals(cty.Number):
 			f := ev.AsBigFloat()
-			text = fmtNum(f)
+			text = formatNumber(f)
 			if i, acc := f.Int64(); f.IsInt() && acc == 0 && i >= 0 && i <= 63 {
 				n = int(i)
 			}

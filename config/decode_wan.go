@@ -138,7 +138,7 @@ func (d *decoder) measurement(r *rawMeasurement, w *WAN, aux *wanAux) Measuremen
 				}
 				ip = ip.Unmap()
 				if prev, dup := aux.reflectorRange[ip]; dup {
-					d.errorf(rngs[i], "Duplicate reflector", "Reflector %s is listed twice (first at %s).", ip, pos(prev))
+					d.errorf(rngs[i], "Duplicate reflector", "Reflector %s is listed twice (first at %s).", ip, location(prev))
 					continue
 				}
 				aux.reflectorRange[ip] = rngs[i]
