@@ -218,7 +218,7 @@ func (d *decoder) integer(a *hcl.Attribute, out *int64, lo, hi int64, what strin
 	i, acc := f.Int64()
 	if acc != big.Exact || !f.IsInt() {
 		d.errorf(a.Expr.Range(), a.Name+" out of range",
-			"%s must be a whole number from %d to %d; got %s.", what, lo, hi, fmtNum(f))
+			"%s must be a whole number from %d to %d; got %s.", what, lo, hi, formatNumber(f))
 		return false
 	}
 	if i < lo || i > hi {
@@ -288,7 +288,7 @@ func (d *decoder) rate(a *hcl.Attribute, out *int64) bool {
 		i, acc := f.Int64()
 		if !f.IsInt() || acc != big.Exact || i < 0 {
 			d.errorf(a.Expr.Range(), "Invalid rate",
-				"%s must be a whole number of bits/s or a string such as \"940M\", \"37.5M\" or \"800k\"; got %s.", a.Name, fmtNum(f))
+				"%s must be a whole number of bits/s or a string such as \"940M\", \"37.5M\" or \"800k\"; got %s.", a.Name, formatNumber(f))
 			return false
 		}
 		*out = i
@@ -387,9 +387,9 @@ func (d *decoder) ipAddr(a *hcl.Attribute, out *netip.Addr) bool {
 	return true
 }
 
-// fmtNum renders a number for a message. Huge or tiny numbers are not
+// formatNumber renders a number for a message. Huge or tiny numbers are not
 // rendered: converting 1e100000000 to decimal takes minutes.
-func fmtNum(f *big.Float) string {
+func formatNumber(f *big.Float) string {
 	if exp := f.MantExp(nil); f.Sign() != 0 && (exp > 70 || exp < -70) {
 		return "a number out of range"
 	}

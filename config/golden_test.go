@@ -31,22 +31,6 @@ func clearRanges(c *Config) {
 	}
 }
 
-func defaultThresholds() Thresholds {
-	return Thresholds{
-		TargetBloat:              15 * time.Millisecond,
-		Refractory:               300 * time.Millisecond,
-		WarnBloat:                45 * time.Millisecond,
-		HardRedBloat:             80 * time.Millisecond,
-		BaselineTimeConstant:     60 * time.Second,
-		LoadTimeConstant:         50 * time.Millisecond,
-		BaselineUpdateThreshold:  3 * time.Millisecond,
-		BaselineRiseTimeConstant: 300 * time.Second,
-		GreenRequired:            5,
-		DwellCycles:              3,
-		Deadband:                 3 * time.Millisecond,
-	}
-}
-
 func TestGolden(t *testing.T) {
 	const path = "testdata/golden.hcl"
 	cfg, diags, _ := parseTestdata(t, path)
@@ -77,9 +61,9 @@ func TestGolden(t *testing.T) {
 			URL:              "https://192.168.88.1",
 			Username:         "wanctl",
 			Password:         "s3cret pass",
-			Timeout:          2 * time.Second,
+			Timeout:          DefaultRouterTimeout,
 			HostAddress:      netip.MustParseAddr("192.168.88.10"),
-			LANInterfaceList: "LAN",
+			LANInterfaceList: DefaultLANInterfaceList,
 		}, {
 			Name:             "lab",
 			URL:              "http://127.0.0.1:8080",
@@ -103,26 +87,27 @@ func TestGolden(t *testing.T) {
 			Gateway:   "100.64.0.1",
 			Measurement: Measurement{
 				Reflectors: []netip.Addr{netip.MustParseAddr("1.1.1.1"), netip.MustParseAddr("8.8.8.8")},
-				PingRate:   20,
+				PingRate:   DefaultPingRate,
 				PinRoutes:  true,
 			},
 			Download: Direction{
-				Name: Download, Queue: "wanctl-cable-down", QueueType: "wanctl-cable-download", Parent: "global",
-				Ceiling: 940_000_000, StepUp: 18_800_000, FactorDown: 0.90, FactorDownYellow: 0.96,
+				Name: Download, Queue: "wanctl-cable-down", QueueType: "wanctl-cable-download",
+				Parent:  DefaultDownloadParent,
+				Ceiling: 940_000_000, StepUp: 18_800_000,
+				FactorDown: DefaultFactorDown, FactorDownYellow: DefaultFactorDownYellow,
 				Floor: Floors{Green: 705_000_000, Yellow: 329_000_000, SoftRed: 282_000_000, Red: 188_000_000},
-				Cake: Cake{Diffserv: "diffserv4", Flowmode: "triple-isolate", NAT: true, AckFilter: "none",
-					RTT: 100 * ms, OverheadScheme: []string{}},
+				Cake:  DefaultCake(Download),
 			},
 			Upload: Direction{
 				Name: Upload, Queue: "wanctl-cable-up", QueueType: "wanctl-cable-upload", Parent: "ether1",
-				Ceiling: 38_000_000, StepUp: 760_000, FactorDown: 0.90, FactorDownYellow: 0.96,
+				Ceiling: 38_000_000, StepUp: 760_000,
+				FactorDown: DefaultFactorDown, FactorDownYellow: DefaultFactorDownYellow,
 				// red given above the yellow default: yellow is raised to it.
 				Floor: Floors{Green: 28_500_000, Yellow: 25_000_000, Red: 25_000_000},
-				Cake: Cake{Diffserv: "diffserv4", Flowmode: "triple-isolate", NAT: true, AckFilter: "filter",
-					RTT: 100 * ms, OverheadScheme: []string{}},
+				Cake:  DefaultCake(Upload),
 			},
-			Thresholds:   defaultThresholds(),
-			RouterWrites: RouterWrites{MinChange: 0.02, IncreaseInterval: time.Second, MaxPerMinute: 120},
+			Thresholds:   DefaultThresholds(),
+			RouterWrites: DefaultRouterWrites(),
 		}, {
 			Name:      "dsl",
 			Router:    "edge",
@@ -148,7 +133,8 @@ func TestGolden(t *testing.T) {
 			},
 			Upload: Direction{
 				Name: Upload, Queue: "dsl-out", QueueType: "wanctl-dsl-upload", Parent: "pppoe-out1",
-				Ceiling: 1_000_000, StepUp: 20_000, FactorDown: 0.90, FactorDownYellow: 0.96,
+				Ceiling: 1_000_000, StepUp: 20_000,
+				FactorDown: DefaultFactorDown, FactorDownYellow: DefaultFactorDownYellow,
 				// green given below the yellow default: yellow is lowered to it.
 				Floor: Floors{Green: 300_000, Yellow: 300_000, Red: 200_000},
 				Cake: Cake{Diffserv: "diffserv4", Flowmode: "triple-isolate", NAT: true, AckFilter: "none",

@@ -102,7 +102,8 @@ func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 // MarshalJSON keeps encoding/json from writing the value.
 func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
 
-// Router is a `router "<name>"` block.
+// Router is a `router "<name>"` block. Timeout and LANInterfaceList
+// default to DefaultRouterTimeout and DefaultLANInterfaceList.
 type Router struct {
 	Name string
 	// URL is the REST base as configured, without the "/rest" suffix
@@ -112,22 +113,22 @@ type Router struct {
 	Password      Secret
 	CAFile        string // "" = system roots
 	TLSSkipVerify bool
-	Timeout       time.Duration // default 2s
+	Timeout       time.Duration
 	AdoptExisting bool
 	// HostAddress is this host's address as the router sees it; invalid
 	// (zero) when not set.
 	HostAddress      netip.Addr
-	LANInterfaceList string // default "LAN"
+	LANInterfaceList string
 	AllowFastTrack   bool
 	DeclRange        hcl.Range
 }
 
-// Daemon is the optional `daemon` block, fully defaulted.
+// Daemon is the optional `daemon` block, fully defaulted (defaults.go).
 type Daemon struct {
-	StateDir string        // default "/var/lib/wanctl"
-	LockDir  string        // default "/run/wanctl"
-	Interval time.Duration // default 50ms, >= 10ms
-	Listen   string        // default "127.0.0.1:9101"
+	StateDir string
+	LockDir  string
+	Interval time.Duration // >= 10ms
+	Listen   string
 }
 
 // Direction names.
@@ -167,7 +168,7 @@ func (w *WAN) Directions() []*Direction { return []*Direction{&w.Download, &w.Up
 // Measurement is a WAN's `measurement` block.
 type Measurement struct {
 	Reflectors []netip.Addr // at least one
-	PingRate   int          // echo requests per second, all reflectors together; default 20, 1..100
+	PingRate   int          // echo requests per second, all reflectors together; 1..100
 	// TCPFallback are "host:port" targets for TCP-connect RTT during an ICMP
 	// blackout; the host is an IP literal.
 	TCPFallback []netip.AddrPort
@@ -216,26 +217,28 @@ type Cake struct {
 	OverheadScheme []string // e.g. ["docsis"], ["pppoe-ptm"]
 }
 
-// Thresholds is a WAN's `thresholds` block, fully defaulted.
+// Thresholds is a WAN's `thresholds` block, fully defaulted
+// (DefaultThresholds).
 type Thresholds struct {
-	TargetBloat              time.Duration // 15ms
-	Refractory               time.Duration // 300ms
-	WarnBloat                time.Duration // 45ms
-	HardRedBloat             time.Duration // 80ms
-	BaselineTimeConstant     time.Duration // 60s
-	LoadTimeConstant         time.Duration // 50ms
-	BaselineUpdateThreshold  time.Duration // 3ms
-	BaselineRiseTimeConstant time.Duration // 300s
-	GreenRequired            int           // 5
-	DwellCycles              int           // 3
-	Deadband                 time.Duration // 3ms
+	TargetBloat              time.Duration
+	Refractory               time.Duration
+	WarnBloat                time.Duration
+	HardRedBloat             time.Duration
+	BaselineTimeConstant     time.Duration
+	LoadTimeConstant         time.Duration
+	BaselineUpdateThreshold  time.Duration
+	BaselineRiseTimeConstant time.Duration
+	GreenRequired            int
+	DwellCycles              int
+	Deadband                 time.Duration
 }
 
-// RouterWrites is a WAN's `router_writes` block, fully defaulted.
+// RouterWrites is a WAN's `router_writes` block, fully defaulted
+// (DefaultRouterWrites).
 type RouterWrites struct {
-	MinChange        float64       // 0.02
-	IncreaseInterval time.Duration // 1s
-	MaxPerMinute     int           // 120
+	MinChange        float64 // fraction of the rate
+	IncreaseInterval time.Duration
+	MaxPerMinute     int
 }
 
 // Steering is the optional `steering` block.
@@ -272,15 +275,16 @@ type AddressList struct {
 	DeclRange hcl.Range
 }
 
-// SteerThresholds is the steering `thresholds` block, fully defaulted.
+// SteerThresholds is the steering `thresholds` block, fully defaulted
+// (DefaultSteerThresholds).
 type SteerThresholds struct {
-	RTTYellow    time.Duration // 15ms
-	RTTRed       time.Duration // 15ms
-	RTTEWMAAlpha float64       // 0.3
-	MinDropsRed  int64         // 1
-	QueueYellow  int64         // 10 packets
-	QueueRed     int64         // 50 packets
-	RedSamples   int           // 2
-	GreenSamples int           // 15
-	StateMaxAge  time.Duration // 5s
+	RTTYellow    time.Duration
+	RTTRed       time.Duration
+	RTTEWMAAlpha float64
+	MinDropsRed  int64 // packets dropped since the previous run
+	QueueYellow  int64 // packets queued
+	QueueRed     int64 // packets queued
+	RedSamples   int
+	GreenSamples int
+	StateMaxAge  time.Duration
 }

@@ -7,8 +7,8 @@ import (
 	hcl "github.com/hashicorp/hcl/v2"
 )
 
-// pos renders a range's start as file:line:col.
-func pos(r hcl.Range) string {
+// location renders a range's start as file:line:col.
+func location(r hcl.Range) string {
 	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
 }
 
@@ -37,7 +37,7 @@ func (d *decoder) validate(cfg *Config, raw *rawFile) {
 	for _, r := range cfg.Routers {
 		if prev, dup := routers[r.Name]; dup {
 			d.errorf(d.routerAux[r].NameRange, "Duplicate router name",
-				"A router named %q is already defined at %s. Router names must be unique.", r.Name, pos(prev.DeclRange))
+				"A router named %q is already defined at %s. Router names must be unique.", r.Name, location(prev.DeclRange))
 			continue
 		}
 		routers[r.Name] = r
@@ -50,7 +50,7 @@ func (d *decoder) validate(cfg *Config, raw *rawFile) {
 		aux := d.wanAux[w]
 		if prev, dup := wans[w.Name]; dup {
 			d.errorf(aux.raw.NameRange, "Duplicate WAN name",
-				"A WAN named %q is already defined at %s. WAN names must be unique.", w.Name, pos(prev.DeclRange))
+				"A WAN named %q is already defined at %s. WAN names must be unique.", w.Name, location(prev.DeclRange))
 			aux.ok = false
 			aux.dup = true
 			continue
@@ -140,7 +140,7 @@ func (d *decoder) sharedResources(cfg *Config) {
 		if prev, dup := interfaces[key]; dup {
 			d.errorf(aux.interfaceRange, "Interface used by two WANs",
 				"Interface %q of router %q is already the interface of wan %q (%s). Each WAN needs its own interface.",
-				w.Interface, w.Router, prev.wan, pos(prev.rng))
+				w.Interface, w.Router, prev.wan, location(prev.rng))
 		} else {
 			interfaces[key] = owner{w.Name, aux.interfaceRange}
 		}
@@ -149,7 +149,7 @@ func (d *decoder) sharedResources(cfg *Config) {
 			if prev, dup := reflectors[ip]; dup {
 				d.errorf(rng, "Reflector used by two WANs",
 					"Reflector %s is already used by wan %q (%s). Each WAN needs its own reflectors: with pinned routes "+
-						"a reflector's pings can only cross one WAN.", ip, prev.wan, pos(prev.rng))
+						"a reflector's pings can only cross one WAN.", ip, prev.wan, location(prev.rng))
 				continue
 			}
 			reflectors[ip] = owner{w.Name, rng}
@@ -176,14 +176,14 @@ func (d *decoder) sharedResources(cfg *Config) {
 			if prev, dup := queues[dir.Queue]; dup {
 				d.errorf(qr, "Duplicate queue name",
 					"Queue %q is already used by wan %q (%s). Queue names must be unique across the file; set queue to another name.",
-					dir.Queue, prev.wan, pos(prev.rng))
+					dir.Queue, prev.wan, location(prev.rng))
 			} else {
 				queues[dir.Queue] = owner{w.Name, qr}
 			}
 			if prev, dup := queueTypes[dir.QueueType]; dup {
 				d.errorf(qtr, "Duplicate queue type name",
 					"Queue type %q is already used by wan %q (%s). Queue type names must be unique; set queue_type to another name.",
-					dir.QueueType, prev.wan, pos(prev.rng))
+					dir.QueueType, prev.wan, location(prev.rng))
 			} else {
 				queueTypes[dir.QueueType] = owner{w.Name, qtr}
 			}
@@ -205,7 +205,7 @@ func (d *decoder) sharedResources(cfg *Config) {
 			d.errorf(pr, "Two download queues on one parent",
 				"wan %q's download queue is already parented at %q (%s). An interface parent cannot separate two WANs' "+
 					"traffic; use parent = \"global\" (the default), where each WAN's download is marked by its in-interface.",
-				prev.wan, w.Download.Parent, pos(prev.rng))
+				prev.wan, w.Download.Parent, location(prev.rng))
 		} else {
 			dlParents[key] = owner{w.Name, pr}
 		}

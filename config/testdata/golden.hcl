@@ -1,4 +1,4 @@
-# Decodes to the literal Config in golden_test.go: one WAN with every
+# Decodes to the Config in golden_test.go: one WAN with every
 # default, one with every attribute given.
 router "edge" {
   url          = "https://192.168.88.1/"

@@ -11,20 +11,9 @@ import (
 	"github.com/wanctl/wanctl/config"
 )
 
-// defaults are the documented steering thresholds.
-func defaults() config.SteerThresholds {
-	return config.SteerThresholds{
-		RTTYellow:    15 * time.Millisecond,
-		RTTRed:       15 * time.Millisecond,
-		RTTEWMAAlpha: 0.3,
-		MinDropsRed:  1,
-		QueueYellow:  10,
-		QueueRed:     50,
-		RedSamples:   2,
-		GreenSamples: 15,
-		StateMaxAge:  5 * time.Second,
-	}
-}
+// defaults are the documented steering thresholds. The edge cases below
+// are written against their values (rtt 15ms, queue 10/50, ...).
+func defaults() config.SteerThresholds { return config.DefaultSteerThresholds() }
 
 var t0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
