@@ -3,6 +3,7 @@ package emulator
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 
@@ -22,133 +23,174 @@ func (e *Emulator) handle(r *http.Request, body []byte) (int, []byte) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.expire()
-	var t *table
-	var rest []string
+	rt := route{last: segs[len(segs)-1]}
 	for k := len(segs); k > 0; k-- {
 		if x, ok := e.tables[strings.Join(segs[:k], "/")]; ok {
-			t, rest = x, segs[k:]
+			rt.t, rt.rest = x, segs[k:]
 			break
 		}
 	}
-	if t == nil || len(rest) > 1 {
-		return noSuchCommand(segs[len(segs)-1])
+	if rt.t == nil || len(rt.rest) > 1 {
+		return noSuchCommand(rt.last)
 	}
-	var st int
-	var out any
-	var err *apiError
 	switch r.Method {
 	case http.MethodGet:
-		q := r.URL.Query()
-		var proplist []string
-		if p := q.Get(".proplist"); p != "" {
-			proplist = strings.Split(p, ",")
-		}
-		q.Del(".proplist")
-		if len(rest) == 0 {
-			st, out = http.StatusOK, e.list(t, func(o routeros.Object) bool { return matchFilter(q, o) }, proplist)
-			if t.m.singleton {
-				if objs := out.([]routeros.Object); len(objs) == 1 {
-					out = objs[0]
-				}
-			}
-			break
-		}
-		if t.m.singleton {
-			return noSuchCommand(rest[0])
-		}
-		i := t.find(rest[0])
-		if i < 0 {
-			return http.StatusNotFound, errorBody(http.StatusNotFound, "")
-		}
-		st, out = http.StatusOK, project(e.render(t, t.rows[i]), proplist)
+		return e.handleGet(rt, r.URL.Query())
 	case http.MethodPut:
-		if len(rest) != 0 {
-			return noSuchCommand(rest[0])
-		}
-		if !t.m.cmds["add"] {
-			return notAcceptable("add")
-		}
-		in, perr := parseBody(body)
-		if perr != nil {
-			err = perr
-			break
-		}
-		var o routeros.Object
-		o, err = e.add(t, in.fields(), true)
-		st, out = http.StatusOK, o
+		return e.handlePut(rt, body)
 	case http.MethodPatch:
-		if len(rest) == 0 {
-			if t.m.singleton {
-				return notAcceptable("set")
-			}
-			return noSuchCommand(segs[len(segs)-1])
+		return e.handlePatch(rt, body)
+	case http.MethodDelete:
+		return e.handleDelete(rt)
+	case http.MethodPost:
+		return e.handlePost(rt, body)
+	}
+	return http.StatusBadRequest, errorBody(http.StatusBadRequest, "no such command or directory ("+strings.ToLower(r.Method)+")")
+}
+
+// route is where a request's path leads: a menu's table and what follows
+// the menu (nothing, or one segment: an .id, a name or a command).
+type route struct {
+	t    *table
+	rest []string
+	last string // the path's last segment, which "no such command" names
+}
+
+// handleGet reads a menu (filtered by the query's equalities) or one
+// object; ".proplist" narrows the fields.
+func (e *Emulator) handleGet(rt route, q url.Values) (int, []byte) {
+	t, rest := rt.t, rt.rest
+	var proplist []string
+	if p := q.Get(".proplist"); p != "" {
+		proplist = strings.Split(p, ",")
+	}
+	q.Del(".proplist")
+	if len(rest) == 0 {
+		objs := e.list(t, func(o routeros.Object) bool { return matchFilter(q, o) }, proplist)
+		if t.m.singleton && len(objs) == 1 {
+			return answerOK(objs[0])
 		}
-		if !t.m.cmds["set"] {
+		return answerOK(objs)
+	}
+	if t.m.singleton {
+		return noSuchCommand(rest[0])
+	}
+	i := t.find(rest[0])
+	if i < 0 {
+		return http.StatusNotFound, errorBody(http.StatusNotFound, "")
+	}
+	return answerOK(project(e.render(t, t.rows[i]), proplist))
+}
+
+// handlePut adds an object to a menu.
+func (e *Emulator) handlePut(rt route, body []byte) (int, []byte) {
+	t, rest := rt.t, rt.rest
+	if len(rest) != 0 {
+		return noSuchCommand(rest[0])
+	}
+	if !t.m.cmds["add"] {
+		return notAcceptable("add")
+	}
+	in, err := parseBody(body)
+	if err != nil {
+		return answerError(err)
+	}
+	o, err := e.add(t, in.fields(), true)
+	if err != nil {
+		return answerError(err)
+	}
+	return answerOK(o)
+}
+
+// handlePatch sets fields of one object and answers the whole object.
+func (e *Emulator) handlePatch(rt route, body []byte) (int, []byte) {
+	t, rest := rt.t, rt.rest
+	if len(rest) == 0 {
+		if t.m.singleton {
 			return notAcceptable("set")
 		}
-		i := t.find(rest[0])
-		if i < 0 {
-			return http.StatusNotFound, errorBody(http.StatusNotFound, "")
-		}
-		in, perr := parseBody(body)
-		if perr != nil {
-			err = perr
-			break
-		}
-		fields := in.fields()
-		delete(fields, ".id")
-		if err = e.update(t, i, fields); err == nil {
-			st, out = http.StatusOK, e.render(t, t.rows[i])
-		}
-	case http.MethodDelete:
-		if len(rest) == 0 {
-			if t.m.singleton {
-				return notAcceptable("remove")
-			}
-			return noSuchCommand(segs[len(segs)-1])
-		}
-		if !t.m.cmds["remove"] {
+		return noSuchCommand(rt.last)
+	}
+	if !t.m.cmds["set"] {
+		return notAcceptable("set")
+	}
+	i := t.find(rest[0])
+	if i < 0 {
+		return http.StatusNotFound, errorBody(http.StatusNotFound, "")
+	}
+	in, err := parseBody(body)
+	if err != nil {
+		return answerError(err)
+	}
+	fields := in.fields()
+	delete(fields, ".id")
+	if err := e.update(t, i, fields); err != nil {
+		return answerError(err)
+	}
+	return answerOK(e.render(t, t.rows[i]))
+}
+
+// handleDelete removes one object.
+func (e *Emulator) handleDelete(rt route) (int, []byte) {
+	t, rest := rt.t, rt.rest
+	if len(rest) == 0 {
+		if t.m.singleton {
 			return notAcceptable("remove")
 		}
-		i := t.find(rest[0])
-		if i < 0 {
-			return http.StatusNotFound, errorBody(http.StatusNotFound, "")
-		}
-		if err = e.remove(t, i); err == nil {
-			return http.StatusNoContent, nil
-		}
-	case http.MethodPost:
-		if len(rest) == 0 {
-			return noSuchCommand(segs[len(segs)-1])
-		}
-		cmd := rest[0]
-		if !t.m.cmds[cmd] {
-			if knownCommands[cmd] {
-				return notAcceptable(cmd)
-			}
-			return noSuchCommand(cmd)
-		}
-		in, perr := parseBody(body)
-		if perr != nil {
-			err = perr
-			break
-		}
-		out, err = e.command(t, cmd, in)
-		st = http.StatusOK
-	default:
-		return http.StatusBadRequest, errorBody(http.StatusBadRequest, "no such command or directory ("+strings.ToLower(r.Method)+")")
+		return noSuchCommand(rt.last)
 	}
+	if !t.m.cmds["remove"] {
+		return notAcceptable("remove")
+	}
+	i := t.find(rest[0])
+	if i < 0 {
+		return http.StatusNotFound, errorBody(http.StatusNotFound, "")
+	}
+	if err := e.remove(t, i); err != nil {
+		return answerError(err)
+	}
+	return http.StatusNoContent, nil
+}
+
+// handlePost runs a menu's command (POST <menu>/<command>).
+func (e *Emulator) handlePost(rt route, body []byte) (int, []byte) {
+	t, rest := rt.t, rt.rest
+	if len(rest) == 0 {
+		return noSuchCommand(rt.last)
+	}
+	cmd := rest[0]
+	if !t.m.cmds[cmd] {
+		if knownCommands[cmd] {
+			return notAcceptable(cmd)
+		}
+		return noSuchCommand(cmd)
+	}
+	in, err := parseBody(body)
 	if err != nil {
-		if err.status == http.StatusNotFound {
-			return http.StatusNotFound, errorBody(http.StatusNotFound, "")
-		}
-		return err.status, errorBody(err.status, err.detail)
+		return answerError(err)
 	}
-	b, merr := json.Marshal(out)
-	if merr != nil {
-		return http.StatusInternalServerError, errorBody(http.StatusInternalServerError, merr.Error())
+	out, err := e.command(t, cmd, in)
+	if err != nil {
+		return answerError(err)
 	}
-	return st, b
+	return answerOK(out)
+}
+
+// answerOK is a 200 reply with out as its JSON body.
+func answerOK(out any) (int, []byte) {
+	b, err := json.Marshal(out)
+	if err != nil {
+		return http.StatusInternalServerError, errorBody(http.StatusInternalServerError, err.Error())
+	}
+	return http.StatusOK, b
+}
+
+// answerError is the reply to a refused request.
+func answerError(err *apiError) (int, []byte) {
+	if err.status == http.StatusNotFound {
+		return http.StatusNotFound, errorBody(http.StatusNotFound, "")
+	}
+	return err.status, errorBody(err.status, err.detail)
 }
 
 func noSuchCommand(seg string) (int, []byte) {
