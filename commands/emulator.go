@@ -127,7 +127,7 @@ func emuLoopbackOnly(addr string) bool {
 // and returns nil). It prints how to use it to out.
 func serveEmulator(ctx context.Context, ln net.Listener, cfg emulatorConfig, out io.Writer, logger *slog.Logger) error {
 	defer ln.Close()
-	emu := emulator.New(emulator.Options{
+	emu := emulator.New(emulator.Config{
 		Username: cfg.user,
 		Password: cfg.password,
 		Latency:  cfg.latency,

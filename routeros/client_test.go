@@ -39,7 +39,7 @@ func router(url string) *config.Router {
 	return &config.Router{Name: "edge", URL: url, Username: user, Password: config.Secret(pass), Timeout: 2 * time.Second}
 }
 
-func setup(t testing.TB, o emulator.Options) (*emulator.Emulator, *httptest.Server, *routeros.Client) {
+func setup(t testing.TB, o emulator.Config) (*emulator.Emulator, *httptest.Server, *routeros.Client) {
 	t.Helper()
 	if o.Username == "" {
 		o.Username, o.Password = user, pass
@@ -73,7 +73,7 @@ func mustContain(t *testing.T, s string, parts ...string) {
 }
 
 func TestVerbs(t *testing.T) {
-	e, _, c := setup(t, emulator.Options{})
+	e, _, c := setup(t, emulator.Config{})
 	ctx := context.Background()
 
 	ifs, err := c.List(ctx, routeros.MenuInterface)
@@ -171,7 +171,7 @@ func TestVerbs(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	e, s, c := setup(t, emulator.Options{})
+	e, s, c := setup(t, emulator.Config{})
 	ctx := context.Background()
 
 	_, err := c.Get(ctx, routeros.MenuQueueTree, "*99")
@@ -241,7 +241,7 @@ func TestErrors(t *testing.T) {
 }
 
 func TestTimeout(t *testing.T) {
-	e, s, _ := setup(t, emulator.Options{})
+	e, s, _ := setup(t, emulator.Config{})
 	r := router(s.URL)
 	r.Timeout = 100 * time.Millisecond
 	c, err := routeros.New(r)
@@ -284,7 +284,7 @@ func TestDialTimeout(t *testing.T) {
 }
 
 func TestDroppedConnection(t *testing.T) {
-	e, _, c := setup(t, emulator.Options{})
+	e, _, c := setup(t, emulator.Config{})
 	ctx := context.Background()
 	if _, err := c.List(ctx, routeros.MenuQueueTree); err != nil { // a kept-alive connection
 		t.Fatal(err)
@@ -362,7 +362,7 @@ func selfSigned(t *testing.T) []byte {
 }
 
 func TestTLS(t *testing.T) {
-	e := emulator.New(emulator.Options{Username: user, Password: pass})
+	e := emulator.New(emulator.Config{Username: user, Password: pass})
 	s := httptest.NewTLSServer(e)
 	defer s.Close()
 	dir := t.TempDir()
@@ -466,7 +466,7 @@ func TestNewErrors(t *testing.T) {
 // The password never shows up: not in errors (wrong password, credentials in
 // the url, transport failures, TLS failures), not in debug logs.
 func TestPasswordNeverLeaks(t *testing.T) {
-	e := emulator.New(emulator.Options{Username: user, Password: "something-else"})
+	e := emulator.New(emulator.Config{Username: user, Password: "something-else"})
 	s := httptest.NewServer(e)
 	defer s.Close()
 	var logs bytes.Buffer
@@ -530,7 +530,7 @@ func TestPasswordNeverLeaks(t *testing.T) {
 
 // One TCP connection carries every request.
 func TestKeepAlive(t *testing.T) {
-	e := emulator.New(emulator.Options{Username: user, Password: pass})
+	e := emulator.New(emulator.Config{Username: user, Password: pass})
 	s := httptest.NewUnstartedServer(e)
 	var conns atomic.Int32
 	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
@@ -575,7 +575,7 @@ func TestKeepAlive(t *testing.T) {
 
 // 8 goroutines share one client: the router never sees two requests at once.
 func TestOneRequestInFlight(t *testing.T) {
-	e, _, c := setup(t, emulator.Options{Latency: time.Millisecond})
+	e, _, c := setup(t, emulator.Config{Latency: time.Millisecond})
 	ctx := context.Background()
 	tree, err := c.Add(ctx, routeros.MenuQueueTree, routeros.Object{"name": "q", "parent": "global"})
 	if err != nil {
@@ -616,7 +616,7 @@ func TestOneRequestInFlight(t *testing.T) {
 
 // Two clients do overlap: the check above can fail.
 func TestTwoClientsOverlap(t *testing.T) {
-	e, s, c1 := setup(t, emulator.Options{})
+	e, s, c1 := setup(t, emulator.Config{})
 	c2, _ := routeros.New(router(s.URL))
 	e.Inject(emulator.Fault{Kind: emulator.FaultHang, Duration: 300 * time.Millisecond})
 	done := make(chan error, 1)
@@ -641,7 +641,7 @@ func TestTwoClientsOverlap(t *testing.T) {
 
 // Waiting for the router honours the caller's context.
 func TestWaitHonoursContext(t *testing.T) {
-	e, _, c := setup(t, emulator.Options{})
+	e, _, c := setup(t, emulator.Config{})
 	e.Inject(emulator.Fault{Kind: emulator.FaultHang, Duration: 500 * time.Millisecond})
 	go c.List(context.Background(), routeros.MenuQueueTree)
 	deadline := time.Now().Add(5 * time.Second)
@@ -738,7 +738,7 @@ func TestTolerantReplies(t *testing.T) {
 }
 
 func TestCustomTransportAndRootCAs(t *testing.T) {
-	e := emulator.New(emulator.Options{Username: user, Password: pass})
+	e := emulator.New(emulator.Config{Username: user, Password: pass})
 	s := httptest.NewTLSServer(e)
 	defer s.Close()
 	pool := x509.NewCertPool()
@@ -757,7 +757,7 @@ func TestCustomTransportAndRootCAs(t *testing.T) {
 }
 
 func BenchmarkList20(b *testing.B) {
-	e, _, c := setup(b, emulator.Options{})
+	e, _, c := setup(b, emulator.Config{})
 	for i := 0; i < 20; i++ {
 		if _, err := e.AddObject(routeros.MenuQueueTree, routeros.Object{"name": fmt.Sprintf("q%d", i), "parent": "global", "max-limit": "100000000", "comment": "wanctl:bench"}); err != nil {
 			b.Fatal(err)
@@ -775,7 +775,7 @@ func BenchmarkList20(b *testing.B) {
 }
 
 func BenchmarkSetMaxLimit(b *testing.B) {
-	_, _, c := setup(b, emulator.Options{})
+	_, _, c := setup(b, emulator.Config{})
 	ctx := context.Background()
 	tree, err := c.Add(ctx, routeros.MenuQueueTree, routeros.Object{"name": "q", "parent": "global"})
 	if err != nil {

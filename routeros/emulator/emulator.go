@@ -13,8 +13,8 @@ import (
 	"time"
 )
 
-// Options configure an Emulator.
-type Options struct {
+// Config configures an Emulator.
+type Config struct {
 	// Username and Password are the only accepted Basic auth credentials.
 	// An empty Username disables authentication.
 	Username, Password string
@@ -58,7 +58,7 @@ const maxBody = 1 << 20
 // Emulator is an in-memory RouterOS REST API. It is safe for concurrent
 // use; HTTP requests are processed one at a time, like the router does.
 type Emulator struct {
-	opts    Options
+	cfg     Config
 	started time.Time
 
 	serveMu sync.Mutex // held for the whole processing of one request
@@ -75,8 +75,8 @@ type Emulator struct {
 
 // New returns an emulator holding a default-configuration router (see the
 // package documentation in docs/emulator.md for its objects).
-func New(o Options) *Emulator {
-	e := &Emulator{opts: o, latency: o.Latency, tables: map[string]*table{}}
+func New(c Config) *Emulator {
+	e := &Emulator{cfg: c, latency: c.Latency, tables: map[string]*table{}}
 	e.started = e.now()
 	for _, m := range allMenus() {
 		e.tables[m.path] = &table{m: m, next: 1, nextDyn: 0xFFFFFFFF, expires: map[string]time.Time{}}
@@ -86,8 +86,8 @@ func New(o Options) *Emulator {
 }
 
 func (e *Emulator) now() time.Time {
-	if e.opts.Now != nil {
-		return e.opts.Now()
+	if e.cfg.Now != nil {
+		return e.cfg.Now()
 	}
 	return time.Now()
 }

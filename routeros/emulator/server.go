@@ -142,7 +142,7 @@ func (e *Emulator) record(rec Request) {
 		e.requests = append(e.requests[:0], e.requests[maxRequests/2:]...)
 	}
 	e.requests = append(e.requests, rec)
-	cb := e.opts.OnRequest
+	cb := e.cfg.OnRequest
 	e.mu.Unlock()
 	if cb != nil {
 		cb(rec)
@@ -150,14 +150,14 @@ func (e *Emulator) record(rec Request) {
 }
 
 func (e *Emulator) authorized(r *http.Request) bool {
-	if e.opts.Username == "" {
+	if e.cfg.Username == "" {
 		return true
 	}
 	u, p, ok := r.BasicAuth()
 	if !ok {
 		return false
 	}
-	uok := subtle.ConstantTimeCompare([]byte(u), []byte(e.opts.Username)) == 1
-	pok := subtle.ConstantTimeCompare([]byte(p), []byte(e.opts.Password)) == 1
+	uok := subtle.ConstantTimeCompare([]byte(u), []byte(e.cfg.Username)) == 1
+	pok := subtle.ConstantTimeCompare([]byte(p), []byte(e.cfg.Password)) == 1
 	return uok && pok
 }
