@@ -143,7 +143,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		return nil, err
 	}
 	rcfg := cfg.Routers[0]
-	client, err := routeros.New(rcfg)
+	client, err := routeros.New(rcfg.ClientConfig())
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}

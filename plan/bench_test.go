@@ -36,7 +36,7 @@ func BenchmarkPlanBusyRouter(b *testing.B) {
 	cfg := parseConfig(b, goldenConfig)
 	cfg.Routers[0].URL = srv.URL
 	cfg.Routers[0].Password = "pw"
-	connect := func(r *config.Router) (Reader, error) { return routeros.New(r) }
+	connect := func(r *config.Router) (Reader, error) { return routeros.New(r.ClientConfig()) }
 	emu.ClearRequests()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

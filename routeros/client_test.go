@@ -25,7 +25,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wanctl/wanctl/config"
 	"github.com/wanctl/wanctl/routeros"
 	"github.com/wanctl/wanctl/routeros/emulator"
 )
@@ -35,8 +34,8 @@ const (
 	pass = "Zq7-unique-Pa55word"
 )
 
-func router(url string) *config.Router {
-	return &config.Router{Name: "edge", URL: url, Username: user, Password: config.Secret(pass), Timeout: 2 * time.Second}
+func router(url string) routeros.Config {
+	return routeros.Config{Name: "edge", URL: url, Username: user, Password: pass, Timeout: 2 * time.Second}
 }
 
 func setup(t testing.TB, o emulator.Config) (*emulator.Emulator, *httptest.Server, *routeros.Client) {
@@ -273,7 +272,9 @@ func TestDialTimeout(t *testing.T) {
 	tr := &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded}
 	}}
-	c, err := routeros.NewWithOptions(router("http://192.0.2.1"), routeros.Options{Transport: tr})
+	r := router("http://192.0.2.1")
+	r.Transport = tr
+	c, err := routeros.New(r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -436,8 +437,8 @@ func TestNewErrors(t *testing.T) {
 			t.Errorf("url %q: no error", u)
 		}
 	}
-	if _, err := routeros.New(nil); err == nil {
-		t.Error("nil router")
+	if _, err := routeros.New(routeros.Config{}); err == nil {
+		t.Error("zero Config")
 	}
 	r := router("https://192.0.2.1")
 	r.CAFile = filepath.Join(t.TempDir(), "missing.pem")
@@ -474,8 +475,12 @@ func TestPasswordNeverLeaks(t *testing.T) {
 	secrets := []string{pass, base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))}
 	var texts []string
 	ctx := context.Background()
+	debug := func(r routeros.Config) routeros.Config {
+		r.Logger, r.Debug = logger, true
+		return r
+	}
 
-	c, err := routeros.NewWithOptions(router(s.URL), routeros.Options{Logger: logger, Debug: true})
+	c, err := routeros.New(debug(router(s.URL)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -487,7 +492,7 @@ func TestPasswordNeverLeaks(t *testing.T) {
 	withCreds := strings.Replace(s.URL, "http://", "http://"+user+":"+pass+"@", 1)
 	r := router(withCreds)
 	r.Password = ""
-	c, err = routeros.NewWithOptions(r, routeros.Options{Logger: logger, Debug: true})
+	c, err = routeros.New(debug(r))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -503,7 +508,7 @@ func TestPasswordNeverLeaks(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := "http://" + user + ":" + pass + "@" + ln.Addr().String()
 	ln.Close()
-	c, _ = routeros.NewWithOptions(router(dead), routeros.Options{Logger: logger, Debug: true})
+	c, _ = routeros.New(debug(router(dead)))
 	_, err = c.List(ctx, routeros.MenuQueueTree)
 	texts = append(texts, err.Error())
 	_, err = routeros.New(router("http://" + user + ":" + pass + "@[::1"))
@@ -511,7 +516,7 @@ func TestPasswordNeverLeaks(t *testing.T) {
 
 	tlsSrv := httptest.NewTLSServer(e)
 	defer tlsSrv.Close()
-	c, _ = routeros.NewWithOptions(router(tlsSrv.URL), routeros.Options{Logger: logger, Debug: true})
+	c, _ = routeros.New(debug(router(tlsSrv.URL)))
 	_, err = c.List(ctx, routeros.MenuQueueTree)
 	texts = append(texts, err.Error())
 
@@ -743,14 +748,18 @@ func TestCustomTransportAndRootCAs(t *testing.T) {
 	defer s.Close()
 	pool := x509.NewCertPool()
 	pool.AddCert(s.Certificate())
-	c, err := routeros.NewWithOptions(router(s.URL), routeros.Options{RootCAs: pool})
+	r := router(s.URL)
+	r.RootCAs = pool
+	c, err := routeros.New(r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.List(context.Background(), routeros.MenuQueueTree); err != nil {
 		t.Fatal(err)
 	}
-	c, _ = routeros.NewWithOptions(router(s.URL), routeros.Options{Transport: s.Client().Transport})
+	r = router(s.URL)
+	r.Transport = s.Client().Transport
+	c, _ = routeros.New(r)
 	if _, err := c.List(context.Background(), routeros.MenuQueueTree); err != nil {
 		t.Fatal(err)
 	}

@@ -156,7 +156,7 @@ func newEnvReflectors(t testing.TB, latency time.Duration, thresholds, reflector
 			}
 		}
 	}
-	client, err := routeros.New(cfg.Routers[0])
+	client, err := routeros.New(cfg.Routers[0].ClientConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
