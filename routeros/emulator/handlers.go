@@ -102,21 +102,35 @@ func (e *Emulator) handlePut(rt route, body []byte) (int, []byte) {
 	return answerOK(o)
 }
 
+// target is the object a PATCH or DELETE addresses, the menu's command cmd
+// (set or remove): its row, or -1 and the reply to send instead.
+func (rt route) target(cmd string) (int, int, []byte) {
+	t := rt.t
+	if len(rt.rest) == 0 {
+		if t.m.singleton {
+			st, b := notAcceptable(cmd)
+			return -1, st, b
+		}
+		st, b := noSuchCommand(rt.last)
+		return -1, st, b
+	}
+	if !t.m.cmds[cmd] {
+		st, b := notAcceptable(cmd)
+		return -1, st, b
+	}
+	i := t.find(rt.rest[0])
+	if i < 0 {
+		return -1, http.StatusNotFound, errorBody(http.StatusNotFound, "")
+	}
+	return i, 0, nil
+}
+
 // handlePatch sets fields of one object and answers the whole object.
 func (e *Emulator) handlePatch(rt route, body []byte) (int, []byte) {
-	t, rest := rt.t, rt.rest
-	if len(rest) == 0 {
-		if t.m.singleton {
-			return notAcceptable("set")
-		}
-		return noSuchCommand(rt.last)
-	}
-	if !t.m.cmds["set"] {
-		return notAcceptable("set")
-	}
-	i := t.find(rest[0])
+	t := rt.t
+	i, st, out := rt.target("set")
 	if i < 0 {
-		return http.StatusNotFound, errorBody(http.StatusNotFound, "")
+		return st, out
 	}
 	in, err := parseBody(body)
 	if err != nil {
@@ -132,21 +146,11 @@ func (e *Emulator) handlePatch(rt route, body []byte) (int, []byte) {
 
 // handleDelete removes one object.
 func (e *Emulator) handleDelete(rt route) (int, []byte) {
-	t, rest := rt.t, rt.rest
-	if len(rest) == 0 {
-		if t.m.singleton {
-			return notAcceptable("remove")
-		}
-		return noSuchCommand(rt.last)
-	}
-	if !t.m.cmds["remove"] {
-		return notAcceptable("remove")
-	}
-	i := t.find(rest[0])
+	i, st, out := rt.target("remove")
 	if i < 0 {
-		return http.StatusNotFound, errorBody(http.StatusNotFound, "")
+		return st, out
 	}
-	if err := e.remove(t, i); err != nil {
+	if err := e.remove(rt.t, i); err != nil {
 		return answerError(err)
 	}
 	return http.StatusNoContent, nil
