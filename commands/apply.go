@@ -141,7 +141,7 @@ func loadSavedPlan(c *cli.Context, path string, cfg *config.Config) (*plan.Plan,
 		if u := plan.RedactURL(r.URL); u != rp.URL {
 			return nil, nil, cli.Exit(fmt.Sprintf("the saved plan was made for router %q at %s, but the configuration says %s; make a new plan", rp.Name, rp.URL, u), 1)
 		}
-		cl, err := routeros.New(r)
+		cl, err := routeros.New(r.ClientConfig())
 		if err != nil {
 			return nil, nil, cli.Exit(fmt.Sprintf("router %q: %v", rp.Name, err), 1)
 		}

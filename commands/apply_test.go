@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/wanctl/wanctl/config"
 	"github.com/wanctl/wanctl/plan"
 	"github.com/wanctl/wanctl/routeros"
 	"github.com/wanctl/wanctl/routeros/emulator"
@@ -37,7 +36,7 @@ func (e *routerEnv) set(menu, key string, fields routeros.Object) {
 
 func (e *routerEnv) client() *routeros.Client {
 	e.t.Helper()
-	cl, err := routeros.New(&config.Router{Name: "edge", URL: e.srv.URL, Username: "wanctl", Password: testPassword})
+	cl, err := routeros.New(routeros.Config{Name: "edge", URL: e.srv.URL, Username: "wanctl", Password: testPassword})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -135,7 +135,9 @@ func runAutorate(c *cli.Context, stdio IO, log *slog.Logger, level *slog.LevelVa
 	}
 	if deps.newExecutor == nil {
 		deps.newExecutor = func(r *config.Router) (autorate.Executor, error) {
-			cl, err := routeros.NewWithOptions(r, routeros.Options{Logger: log})
+			cc := r.ClientConfig()
+			cc.Logger = log
+			cl, err := routeros.New(cc)
 			if err != nil {
 				return nil, err
 			}

@@ -227,7 +227,7 @@ func (e *e2e) writeConfig(ceiling string) {
 func newE2E(t *testing.T) *e2e {
 	e := &e2e{t: t, dir: t.TempDir(), clock: autorate.NewManualClock(t0), sigs: make(chan os.Signal, 4),
 		daemon: make(chan *autorate.Daemon, 1), stderr: &safeBuffer{}, stdout: &safeBuffer{}, code: make(chan int, 1), ids: map[string]string{}}
-	e.emu = emulator.New(emulator.Options{Username: "wanctl", Password: "wanctl"})
+	e.emu = emulator.New(emulator.Config{Username: "wanctl", Password: "wanctl"})
 	e.srv = httptest.NewServer(e.emu)
 	t.Cleanup(e.srv.Close)
 	for _, q := range []routeros.Object{

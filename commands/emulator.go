@@ -2,19 +2,12 @@ package commands
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"log"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -128,7 +121,7 @@ func emuLoopbackOnly(addr string) bool {
 // and returns nil). It prints how to use it to out.
 func serveEmulator(ctx context.Context, ln net.Listener, cfg emulatorConfig, out io.Writer, logger *slog.Logger) error {
 	defer ln.Close()
-	emu := emulator.New(emulator.Options{
+	emu := emulator.New(emulator.Config{
 		Username: cfg.user,
 		Password: cfg.password,
 		Latency:  cfg.latency,
@@ -240,68 +233,15 @@ func emuHCLQuote(s string) string {
 	return strings.ReplaceAll(q, "%{", "%%{")
 }
 
-// emulatorTLS creates a throwaway CA and a server certificate for the
-// listen address (plus localhost and loopback), and writes the CA
-// certificate to caOut (or a new temporary directory, removed by cleanup).
+// emulatorTLS makes the emulator's throwaway CA and server certificate
+// and writes the CA certificate to caOut (or a new temporary directory,
+// removed by cleanup).
 func emulatorTLS(addr net.Addr, caOut string) (*tls.Config, string, func(), error) {
 	cleanup := func() {}
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	conf, caPEM, err := emulator.NewTLSConfig(addr)
 	if err != nil {
 		return nil, "", cleanup, err
 	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(now.UnixNano()),
-		Subject:               pkix.Name{CommonName: "wanctl emulator CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(30 * 24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return nil, "", cleanup, err
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, "", cleanup, err
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, "", cleanup, err
-	}
-	leaf := &x509.Certificate{
-		SerialNumber: big.NewInt(now.UnixNano() + 1),
-		Subject:      pkix.Name{CommonName: "wanctl emulator"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(30 * 24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
-	}
-	if host, _, err := net.SplitHostPort(addr.String()); err == nil {
-		if ip := net.ParseIP(host); ip != nil && !ip.IsLoopback() {
-			if ip.IsUnspecified() {
-				if addrs, err := net.InterfaceAddrs(); err == nil {
-					for _, a := range addrs {
-						if n, ok := a.(*net.IPNet); ok {
-							leaf.IPAddresses = append(leaf.IPAddresses, n.IP)
-						}
-					}
-				}
-			} else {
-				leaf.IPAddresses = append(leaf.IPAddresses, ip)
-			}
-		}
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		return nil, "", cleanup, err
-	}
-	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-
 	path := caOut
 	if path == "" {
 		dir, err := os.MkdirTemp("", "wanctl-emulator-")
@@ -317,10 +257,6 @@ func emulatorTLS(addr net.Addr, caOut string) (*tls.Config, string, func(), erro
 	if err := statefile.WriteAtomic(path, caPEM, 0o644); err != nil {
 		cleanup()
 		return nil, "", func() {}, fmt.Errorf("-ca-out: %w", err)
-	}
-	conf := &tls.Config{
-		Certificates: []tls.Certificate{{Certificate: [][]byte{leafDER, caDER}, PrivateKey: key}},
-		MinVersion:   tls.VersionTLS12,
 	}
 	return conf, path, cleanup, nil
 }

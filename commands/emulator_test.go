@@ -18,7 +18,6 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
-	"github.com/wanctl/wanctl/config"
 	"github.com/wanctl/wanctl/routeros"
 )
 
@@ -164,7 +163,7 @@ func TestServeEmulatorTLS(t *testing.T) {
 	}
 	checkRouterBlock(t, out.String())
 	// The routeros client verifies the emulator with the printed ca_file.
-	c, err := routeros.New(&config.Router{Name: "emulator", URL: base, Username: "wanctl", Password: "wanctl", CAFile: caFile, Timeout: 2 * time.Second})
+	c, err := routeros.New(routeros.Config{Name: "emulator", URL: base, Username: "wanctl", Password: "wanctl", CAFile: caFile, Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,7 +80,7 @@ func loadForPlan(c *cli.Context, stdio IO) (*config.Config, error) {
 func makePlan(ctx context.Context, cfg *config.Config) (*plan.Plan, map[string]*routeros.Client, error) {
 	clients := map[string]*routeros.Client{}
 	p, err := plan.Make(ctx, cfg, func(r *config.Router) (plan.Reader, error) {
-		cl, err := routeros.New(r)
+		cl, err := routeros.New(r.ClientConfig())
 		if err != nil {
 			return nil, err
 		}

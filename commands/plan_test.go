@@ -29,7 +29,7 @@ type routerEnv struct {
 
 func newRouterEnv(t *testing.T) *routerEnv {
 	t.Helper()
-	emu := emulator.New(emulator.Options{Username: "wanctl", Password: testPassword})
+	emu := emulator.New(emulator.Config{Username: "wanctl", Password: testPassword})
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
 	e := &routerEnv{t: t, emu: emu, srv: srv, dir: t.TempDir()}

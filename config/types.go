@@ -7,15 +7,14 @@
 package config
 
 import (
-	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
 	hcl "github.com/hashicorp/hcl/v2"
+	"github.com/wanctl/wanctl/routeros"
 )
 
 // Config is a decoded, defaulted and validated wanctl configuration.
@@ -76,31 +75,10 @@ func (c *Config) SelectWANs(names []string) ([]*WAN, error) {
 	return out, nil
 }
 
-// Secret holds a credential. It never prints itself: fmt, slog and JSON all
-// see "(sensitive)"; only Reveal returns the value.
-type Secret string
-
-const redacted = "(sensitive)"
-
-// Reveal returns the secret value; call it only where the value is sent to
-// the router.
-func (s Secret) Reveal() string { return string(s) }
-
-func (s Secret) String() string {
-	if s == "" {
-		return ""
-	}
-	return redacted
-}
-
-// GoString keeps %#v from printing the value.
-func (s Secret) GoString() string { return s.String() }
-
-// LogValue keeps slog from printing the value.
-func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
-
-// MarshalJSON keeps encoding/json from writing the value.
-func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+// Secret is a credential that never prints itself (fmt, slog and JSON see
+// "(sensitive)"; only Reveal returns the value). It is the REST client's
+// type, so that a router block's password reaches the client as it is.
+type Secret = routeros.Secret
 
 // Router is a `router "<name>"` block. Timeout and LANInterfaceList
 // default to DefaultRouterTimeout and DefaultLANInterfaceList.

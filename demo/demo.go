@@ -121,7 +121,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	emu := emulator.New(emulator.Options{Username: "wanctl", Password: password, Latency: o.Latency})
+	emu := emulator.New(emulator.Config{Username: "wanctl", Password: password, Latency: o.Latency})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("demo: listen on loopback: %w", err)
@@ -143,7 +143,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 		return nil, err
 	}
 	rcfg := cfg.Routers[0]
-	client, err := routeros.New(rcfg)
+	client, err := routeros.New(rcfg.ClientConfig())
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}

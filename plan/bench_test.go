@@ -19,7 +19,7 @@ import (
 //
 //	go test ./plan -run '^$' -bench PlanBusyRouter -benchtime 5x
 func BenchmarkPlanBusyRouter(b *testing.B) {
-	emu := emulator.New(emulator.Options{Username: "wanctl", Password: "pw"})
+	emu := emulator.New(emulator.Config{Username: "wanctl", Password: "pw"})
 	for i := 0; i < 1000; i++ {
 		if _, err := emu.AddObject(routeros.MenuMangle, routeros.Object{"chain": "forward", "action": "accept",
 			"src-address": fmt.Sprintf("10.%d.%d.0/24", i/256, i%256), "comment": fmt.Sprintf("user rule %d", i)}); err != nil {
@@ -36,7 +36,7 @@ func BenchmarkPlanBusyRouter(b *testing.B) {
 	cfg := parseConfig(b, goldenConfig)
 	cfg.Routers[0].URL = srv.URL
 	cfg.Routers[0].Password = "pw"
-	connect := func(r *config.Router) (Reader, error) { return routeros.New(r) }
+	connect := func(r *config.Router) (Reader, error) { return routeros.New(r.ClientConfig()) }
 	emu.ClearRequests()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

@@ -13,17 +13,15 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/go-resty/resty/v2"
-	"github.com/wanctl/wanctl/config"
 )
 
-// DefaultTimeout is the per-request timeout when the router block has none.
+// DefaultTimeout is the per-request timeout when Config.Timeout is 0.
 const DefaultTimeout = 2 * time.Second
 
 // Client talks to one router's REST API. It is safe for concurrent use and
@@ -48,35 +46,14 @@ type Client struct {
 	names   map[string]string // menu + "\x00" + .id -> name or comment, for error messages
 }
 
-// Options adjust a client beyond what the router block says; the zero value
-// is what New uses.
-type Options struct {
-	// Transport replaces the HTTP transport built from the router block
-	// (then its TLS settings and connection reuse are the caller's).
-	Transport http.RoundTripper
-	// RootCAs replaces the system roots (and ca_file) for verifying the
-	// router's certificate.
-	RootCAs *x509.CertPool
-	// Logger receives one debug record per request; nil is silent.
-	Logger *slog.Logger
-	// Debug also dumps every request and reply to Logger at debug level,
-	// with the Authorization header redacted.
-	Debug bool
-}
-
-// New builds a client from a validated router block.
-func New(r *config.Router) (*Client, error) { return NewWithOptions(r, Options{}) }
-
-// NewWithOptions is New with Options (tests, custom transports).
-func NewWithOptions(r *config.Router, o Options) (*Client, error) {
-	if r == nil {
-		return nil, errors.New("routeros: no router block")
-	}
-	u, err := url.Parse(strings.TrimSpace(r.URL))
+// New builds a client. It checks the URL and reads CAFile; it sends
+// nothing.
+func New(cfg Config) (*Client, error) {
+	u, err := url.Parse(strings.TrimSpace(cfg.URL))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("router %q: url %q: want http://host[:port] or https://host[:port]", r.Name, redactURL(r.URL))
+		return nil, fmt.Errorf("router %q: url %q: want http://host[:port] or https://host[:port]", cfg.Name, redactURL(cfg.URL))
 	}
-	user, pass := r.Username, r.Password.Reveal()
+	user, pass := cfg.Username, cfg.Password.Reveal()
 	if u.User != nil {
 		// Credentials in the url are moved to the Authorization header so
 		// that they never show up in a logged or printed URL.
@@ -93,19 +70,19 @@ func NewWithOptions(r *config.Router, o Options) (*Client, error) {
 	if !strings.HasSuffix(base, "/rest") {
 		base += "/rest"
 	}
-	timeout := r.Timeout
+	timeout := cfg.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
 	c := &Client{
-		name:       r.Name,
+		name:       cfg.Name,
 		base:       base,
 		user:       user,
 		timeout:    timeout,
-		caFile:     r.CAFile,
-		skipVerify: r.TLSSkipVerify,
-		log:        o.Logger,
-		debug:      o.Debug && o.Logger != nil,
+		caFile:     cfg.CAFile,
+		skipVerify: cfg.TLSSkipVerify,
+		log:        cfg.Logger,
+		debug:      cfg.Debug && cfg.Logger != nil,
 		sem:        make(chan struct{}, 1),
 		names:      map[string]string{},
 	}
@@ -118,21 +95,17 @@ func NewWithOptions(r *config.Router, o Options) (*Client, error) {
 		}
 	}
 
-	tr := o.Transport
+	tr := cfg.Transport
 	if tr == nil {
-		roots := o.RootCAs
+		roots := cfg.RootCAs
 		if roots == nil {
 			roots, err = x509.SystemCertPool()
 			if err != nil || roots == nil {
 				roots = x509.NewCertPool()
 			}
-			if r.CAFile != "" {
-				pem, err := os.ReadFile(r.CAFile)
-				if err != nil {
-					return nil, fmt.Errorf("router %q: ca_file: %w", r.Name, err)
-				}
-				if !roots.AppendCertsFromPEM(pem) {
-					return nil, fmt.Errorf("router %q: ca_file %q holds no PEM certificate (want the router's CA or self-signed certificate, -----BEGIN CERTIFICATE-----)", r.Name, r.CAFile)
+			if cfg.CAFile != "" {
+				if err := AppendCAFile(roots, cfg.CAFile); err != nil {
+					return nil, fmt.Errorf("router %q: %w", cfg.Name, err)
 				}
 			}
 		}
@@ -143,7 +116,7 @@ func NewWithOptions(r *config.Router, o Options) (*Client, error) {
 			DialContext: dialer.DialContext,
 			TLSClientConfig: &tls.Config{
 				RootCAs:            roots,
-				InsecureSkipVerify: r.TLSSkipVerify, //nolint:gosec // explicit opt-out, warned about at start
+				InsecureSkipVerify: cfg.TLSSkipVerify, //nolint:gosec // explicit opt-out, warned about at start
 				MinVersion:         tls.VersionTLS12,
 			},
 			TLSHandshakeTimeout: timeout,
@@ -179,7 +152,7 @@ func NewWithOptions(r *config.Router, o Options) (*Client, error) {
 	return c, nil
 }
 
-// Name returns the router block's name.
+// Name returns the router's name (Config.Name).
 func (c *Client) Name() string { return c.name }
 
 // BaseURL returns the REST base URL (".../rest"), without credentials.
@@ -532,7 +505,7 @@ func (c *Client) newError(rq request, kind Kind, err error, hint string) *Error 
 func (c *Client) redact(s string) string {
 	for _, sec := range c.secrets {
 		if sec != "" && strings.Contains(s, sec) {
-			s = replaceToken(s, sec, "(sensitive)")
+			s = replaceToken(s, sec, redacted)
 		}
 	}
 	return s
@@ -574,7 +547,7 @@ func redactURL(raw string) string {
 	if err != nil || u.User == nil {
 		if i := strings.Index(raw, "@"); i >= 0 {
 			if j := strings.Index(raw, "://"); j >= 0 && j < i {
-				return raw[:j+3] + "(sensitive)" + raw[i:]
+				return raw[:j+3] + redacted + raw[i:]
 			}
 		}
 		return raw

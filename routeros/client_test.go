@@ -25,7 +25,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wanctl/wanctl/config"
 	"github.com/wanctl/wanctl/routeros"
 	"github.com/wanctl/wanctl/routeros/emulator"
 )
@@ -35,11 +34,11 @@ const (
 	pass = "Zq7-unique-Pa55word"
 )
 
-func router(url string) *config.Router {
-	return &config.Router{Name: "edge", URL: url, Username: user, Password: config.Secret(pass), Timeout: 2 * time.Second}
+func router(url string) routeros.Config {
+	return routeros.Config{Name: "edge", URL: url, Username: user, Password: pass, Timeout: 2 * time.Second}
 }
 
-func setup(t testing.TB, o emulator.Options) (*emulator.Emulator, *httptest.Server, *routeros.Client) {
+func setup(t testing.TB, o emulator.Config) (*emulator.Emulator, *httptest.Server, *routeros.Client) {
 	t.Helper()
 	if o.Username == "" {
 		o.Username, o.Password = user, pass
@@ -73,7 +72,7 @@ func mustContain(t *testing.T, s string, parts ...string) {
 }
 
 func TestVerbs(t *testing.T) {
-	e, _, c := setup(t, emulator.Options{})
+	e, _, c := setup(t, emulator.Config{})
 	ctx := context.Background()
 
 	ifs, err := c.List(ctx, routeros.MenuInterface)
@@ -171,7 +170,7 @@ func TestVerbs(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	e, s, c := setup(t, emulator.Options{})
+	e, s, c := setup(t, emulator.Config{})
 	ctx := context.Background()
 
 	_, err := c.Get(ctx, routeros.MenuQueueTree, "*99")
@@ -241,7 +240,7 @@ func TestErrors(t *testing.T) {
 }
 
 func TestTimeout(t *testing.T) {
-	e, s, _ := setup(t, emulator.Options{})
+	e, s, _ := setup(t, emulator.Config{})
 	r := router(s.URL)
 	r.Timeout = 100 * time.Millisecond
 	c, err := routeros.New(r)
@@ -273,7 +272,9 @@ func TestDialTimeout(t *testing.T) {
 	tr := &http.Transport{DialContext: func(context.Context, string, string) (net.Conn, error) {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded}
 	}}
-	c, err := routeros.NewWithOptions(router("http://192.0.2.1"), routeros.Options{Transport: tr})
+	r := router("http://192.0.2.1")
+	r.Transport = tr
+	c, err := routeros.New(r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,7 +285,7 @@ func TestDialTimeout(t *testing.T) {
 }
 
 func TestDroppedConnection(t *testing.T) {
-	e, _, c := setup(t, emulator.Options{})
+	e, _, c := setup(t, emulator.Config{})
 	ctx := context.Background()
 	if _, err := c.List(ctx, routeros.MenuQueueTree); err != nil { // a kept-alive connection
 		t.Fatal(err)
@@ -362,7 +363,7 @@ func selfSigned(t *testing.T) []byte {
 }
 
 func TestTLS(t *testing.T) {
-	e := emulator.New(emulator.Options{Username: user, Password: pass})
+	e := emulator.New(emulator.Config{Username: user, Password: pass})
 	s := httptest.NewTLSServer(e)
 	defer s.Close()
 	dir := t.TempDir()
@@ -436,8 +437,8 @@ func TestNewErrors(t *testing.T) {
 			t.Errorf("url %q: no error", u)
 		}
 	}
-	if _, err := routeros.New(nil); err == nil {
-		t.Error("nil router")
+	if _, err := routeros.New(routeros.Config{}); err == nil {
+		t.Error("zero Config")
 	}
 	r := router("https://192.0.2.1")
 	r.CAFile = filepath.Join(t.TempDir(), "missing.pem")
@@ -466,7 +467,7 @@ func TestNewErrors(t *testing.T) {
 // The password never shows up: not in errors (wrong password, credentials in
 // the url, transport failures, TLS failures), not in debug logs.
 func TestPasswordNeverLeaks(t *testing.T) {
-	e := emulator.New(emulator.Options{Username: user, Password: "something-else"})
+	e := emulator.New(emulator.Config{Username: user, Password: "something-else"})
 	s := httptest.NewServer(e)
 	defer s.Close()
 	var logs bytes.Buffer
@@ -474,8 +475,12 @@ func TestPasswordNeverLeaks(t *testing.T) {
 	secrets := []string{pass, base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))}
 	var texts []string
 	ctx := context.Background()
+	debug := func(r routeros.Config) routeros.Config {
+		r.Logger, r.Debug = logger, true
+		return r
+	}
 
-	c, err := routeros.NewWithOptions(router(s.URL), routeros.Options{Logger: logger, Debug: true})
+	c, err := routeros.New(debug(router(s.URL)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -487,7 +492,7 @@ func TestPasswordNeverLeaks(t *testing.T) {
 	withCreds := strings.Replace(s.URL, "http://", "http://"+user+":"+pass+"@", 1)
 	r := router(withCreds)
 	r.Password = ""
-	c, err = routeros.NewWithOptions(r, routeros.Options{Logger: logger, Debug: true})
+	c, err = routeros.New(debug(r))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -503,7 +508,7 @@ func TestPasswordNeverLeaks(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := "http://" + user + ":" + pass + "@" + ln.Addr().String()
 	ln.Close()
-	c, _ = routeros.NewWithOptions(router(dead), routeros.Options{Logger: logger, Debug: true})
+	c, _ = routeros.New(debug(router(dead)))
 	_, err = c.List(ctx, routeros.MenuQueueTree)
 	texts = append(texts, err.Error())
 	_, err = routeros.New(router("http://" + user + ":" + pass + "@[::1"))
@@ -511,7 +516,7 @@ func TestPasswordNeverLeaks(t *testing.T) {
 
 	tlsSrv := httptest.NewTLSServer(e)
 	defer tlsSrv.Close()
-	c, _ = routeros.NewWithOptions(router(tlsSrv.URL), routeros.Options{Logger: logger, Debug: true})
+	c, _ = routeros.New(debug(router(tlsSrv.URL)))
 	_, err = c.List(ctx, routeros.MenuQueueTree)
 	texts = append(texts, err.Error())
 
@@ -530,7 +535,7 @@ func TestPasswordNeverLeaks(t *testing.T) {
 
 // One TCP connection carries every request.
 func TestKeepAlive(t *testing.T) {
-	e := emulator.New(emulator.Options{Username: user, Password: pass})
+	e := emulator.New(emulator.Config{Username: user, Password: pass})
 	s := httptest.NewUnstartedServer(e)
 	var conns atomic.Int32
 	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
@@ -575,7 +580,7 @@ func TestKeepAlive(t *testing.T) {
 
 // 8 goroutines share one client: the router never sees two requests at once.
 func TestOneRequestInFlight(t *testing.T) {
-	e, _, c := setup(t, emulator.Options{Latency: time.Millisecond})
+	e, _, c := setup(t, emulator.Config{Latency: time.Millisecond})
 	ctx := context.Background()
 	tree, err := c.Add(ctx, routeros.MenuQueueTree, routeros.Object{"name": "q", "parent": "global"})
 	if err != nil {
@@ -616,7 +621,7 @@ func TestOneRequestInFlight(t *testing.T) {
 
 // Two clients do overlap: the check above can fail.
 func TestTwoClientsOverlap(t *testing.T) {
-	e, s, c1 := setup(t, emulator.Options{})
+	e, s, c1 := setup(t, emulator.Config{})
 	c2, _ := routeros.New(router(s.URL))
 	e.Inject(emulator.Fault{Kind: emulator.FaultHang, Duration: 300 * time.Millisecond})
 	done := make(chan error, 1)
@@ -641,7 +646,7 @@ func TestTwoClientsOverlap(t *testing.T) {
 
 // Waiting for the router honours the caller's context.
 func TestWaitHonoursContext(t *testing.T) {
-	e, _, c := setup(t, emulator.Options{})
+	e, _, c := setup(t, emulator.Config{})
 	e.Inject(emulator.Fault{Kind: emulator.FaultHang, Duration: 500 * time.Millisecond})
 	go c.List(context.Background(), routeros.MenuQueueTree)
 	deadline := time.Now().Add(5 * time.Second)
@@ -738,26 +743,30 @@ func TestTolerantReplies(t *testing.T) {
 }
 
 func TestCustomTransportAndRootCAs(t *testing.T) {
-	e := emulator.New(emulator.Options{Username: user, Password: pass})
+	e := emulator.New(emulator.Config{Username: user, Password: pass})
 	s := httptest.NewTLSServer(e)
 	defer s.Close()
 	pool := x509.NewCertPool()
 	pool.AddCert(s.Certificate())
-	c, err := routeros.NewWithOptions(router(s.URL), routeros.Options{RootCAs: pool})
+	r := router(s.URL)
+	r.RootCAs = pool
+	c, err := routeros.New(r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.List(context.Background(), routeros.MenuQueueTree); err != nil {
 		t.Fatal(err)
 	}
-	c, _ = routeros.NewWithOptions(router(s.URL), routeros.Options{Transport: s.Client().Transport})
+	r = router(s.URL)
+	r.Transport = s.Client().Transport
+	c, _ = routeros.New(r)
 	if _, err := c.List(context.Background(), routeros.MenuQueueTree); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func BenchmarkList20(b *testing.B) {
-	e, _, c := setup(b, emulator.Options{})
+	e, _, c := setup(b, emulator.Config{})
 	for i := 0; i < 20; i++ {
 		if _, err := e.AddObject(routeros.MenuQueueTree, routeros.Object{"name": fmt.Sprintf("q%d", i), "parent": "global", "max-limit": "100000000", "comment": "wanctl:bench"}); err != nil {
 			b.Fatal(err)
@@ -775,7 +784,7 @@ func BenchmarkList20(b *testing.B) {
 }
 
 func BenchmarkSetMaxLimit(b *testing.B) {
-	_, _, c := setup(b, emulator.Options{})
+	_, _, c := setup(b, emulator.Config{})
 	ctx := context.Background()
 	tree, err := c.Add(ctx, routeros.MenuQueueTree, routeros.Object{"name": "q", "parent": "global"})
 	if err != nil {

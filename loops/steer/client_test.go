@@ -20,7 +20,7 @@ import (
 // file is trusted; without it the system roots are used (and do not know
 // a self-signed router); tls_skip_verify and http need no roots.
 func TestNewRouterClientTLS(t *testing.T) {
-	emu := emulator.New(emulator.Options{Username: "wanctl", Password: "pw"})
+	emu := emulator.New(emulator.Config{Username: "wanctl", Password: "pw"})
 	srv := httptest.NewUnstartedServer(emu)
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake below
 	srv.StartTLS()

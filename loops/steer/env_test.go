@@ -130,7 +130,7 @@ func newEnv(t testing.TB, latency time.Duration, thresholds string) *env {
 // for runs that really ping).
 func newEnvReflectors(t testing.TB, latency time.Duration, thresholds, reflectors string) *env {
 	tt, _ := t.(*testing.T)
-	emu := emulator.New(emulator.Options{Username: "wanctl", Password: "pw", Latency: latency})
+	emu := emulator.New(emulator.Config{Username: "wanctl", Password: "pw", Latency: latency})
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()
@@ -156,7 +156,7 @@ func newEnvReflectors(t testing.TB, latency time.Duration, thresholds, reflector
 			}
 		}
 	}
-	client, err := routeros.New(cfg.Routers[0])
+	client, err := routeros.New(cfg.Routers[0].ClientConfig())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -545,7 +545,7 @@ func zoneOrWhy(w WANState) string {
 
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
 
-// NewRouterClient is routeros.NewWithOptions with the trust anchors a
+// NewRouterClient is routeros.New with the trust anchors a
 // one-shot can afford: loading the system certificate pool costs 10-15 ms
 // of CPU — half of a run's budget — so it is loaded only when it can
 // matter. Over http, or with tls_skip_verify, no pool is needed; with
@@ -556,22 +556,19 @@ func NewRouterClient(r *config.Router, log *slog.Logger) (*routeros.Client, erro
 	if r == nil {
 		return nil, errors.New("steer: no router block")
 	}
-	opts := routeros.Options{Logger: log}
+	cc := r.ClientConfig()
+	cc.Logger = log
 	switch u, err := url.Parse(strings.TrimSpace(r.URL)); {
 	case err != nil:
-		// routeros.NewWithOptions reports it.
+		// routeros.New reports it.
 	case u.Scheme == "http" || r.TLSSkipVerify:
-		opts.RootCAs = x509.NewCertPool()
+		cc.RootCAs = x509.NewCertPool()
 	case r.CAFile != "":
-		pem, err := os.ReadFile(r.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("router %q: ca_file: %w", r.Name, err)
-		}
 		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("router %q: ca_file %q holds no PEM certificate (want the router's CA or self-signed certificate, -----BEGIN CERTIFICATE-----)", r.Name, r.CAFile)
+		if err := routeros.AppendCAFile(pool, r.CAFile); err != nil {
+			return nil, fmt.Errorf("router %q: %w", r.Name, err)
 		}
-		opts.RootCAs = pool
+		cc.RootCAs = pool
 	}
-	return routeros.NewWithOptions(r, opts)
+	return routeros.New(cc)
 }

@@ -545,7 +545,7 @@ func allStrings(v any) string {
 func TestConformance(t *testing.T) {
 	for _, c := range conformance {
 		t.Run(c.name, func(t *testing.T) {
-			emu := emulator.New(emulator.Options{Username: user, Password: pass})
+			emu := emulator.New(emulator.Config{Username: user, Password: pass})
 			srv := httptest.NewServer(emu)
 			defer srv.Close()
 			for i, s := range c.steps {

@@ -13,7 +13,7 @@ import (
 	"github.com/wanctl/wanctl/routeros/emulator"
 )
 
-func newServer(t *testing.T, o emulator.Options) (*emulator.Emulator, *httptest.Server) {
+func newServer(t *testing.T, o emulator.Config) (*emulator.Emulator, *httptest.Server) {
 	t.Helper()
 	if o.Username == "" {
 		o.Username, o.Password = user, pass
@@ -25,7 +25,7 @@ func newServer(t *testing.T, o emulator.Options) (*emulator.Emulator, *httptest.
 }
 
 func TestFaultServerError(t *testing.T) {
-	e, s := newServer(t, emulator.Options{})
+	e, s := newServer(t, emulator.Config{})
 	e.Inject(emulator.Fault{Kind: emulator.FaultServerError, Count: 2})
 	for i := 0; i < 2; i++ {
 		st, body := rawRequest(t, s.URL, "GET", "/rest/queue/tree", "", user, pass)
@@ -46,7 +46,7 @@ func TestFaultServerError(t *testing.T) {
 }
 
 func TestFaultMatchesMethodAndPath(t *testing.T) {
-	e, s := newServer(t, emulator.Options{})
+	e, s := newServer(t, emulator.Config{})
 	e.Inject(emulator.Fault{Kind: emulator.FaultServerError, Status: 503, Method: "PATCH", Path: "/rest/queue/tree"})
 	if st, _ := rawRequest(t, s.URL, "PUT", "/rest/queue/tree", `{"name":"q","parent":"global"}`, user, pass); st != 200 {
 		t.Fatalf("PUT: %d", st)
@@ -67,7 +67,7 @@ func TestFaultMatchesMethodAndPath(t *testing.T) {
 }
 
 func TestFaultDrop(t *testing.T) {
-	e, s := newServer(t, emulator.Options{})
+	e, s := newServer(t, emulator.Config{})
 	e.Inject(emulator.Fault{Kind: emulator.FaultDrop})
 	r, _ := http.NewRequest("GET", s.URL+"/rest/queue/tree", nil)
 	r.SetBasicAuth(user, pass)
@@ -86,7 +86,7 @@ func TestFaultDrop(t *testing.T) {
 }
 
 func TestFaultHang(t *testing.T) {
-	e, s := newServer(t, emulator.Options{})
+	e, s := newServer(t, emulator.Config{})
 	e.Inject(emulator.Fault{Kind: emulator.FaultHang, Duration: 30 * time.Millisecond})
 	st, _ := rawRequest(t, s.URL, "PUT", "/rest/queue/tree", `{"name":"q","parent":"global"}`, user, pass)
 	if st != 200 {
@@ -117,7 +117,7 @@ func TestFaultHang(t *testing.T) {
 }
 
 func TestFaultBadRequestApplied(t *testing.T) {
-	e, s := newServer(t, emulator.Options{})
+	e, s := newServer(t, emulator.Config{})
 	rawRequest(t, s.URL, "PUT", "/rest/queue/tree", `{"name":"q","parent":"global","max-limit":"10M"}`, user, pass)
 	e.Inject(emulator.Fault{Kind: emulator.FaultBadRequestApplied})
 	// Reads pass and do not use the fault up.
@@ -172,7 +172,7 @@ func TestParseFaults(t *testing.T) {
 }
 
 func TestHooks(t *testing.T) {
-	e, s := newServer(t, emulator.Options{})
+	e, s := newServer(t, emulator.Config{})
 	rawRequest(t, s.URL, "PUT", "/rest/queue/tree", `{"name":"q","parent":"global","max-limit":"940M"}`, user, pass)
 	if ml, ok := e.QueueMaxLimit("q"); !ok || ml != 940_000_000 {
 		t.Fatalf("QueueMaxLimit = %d, %v", ml, ok)
@@ -247,7 +247,7 @@ func TestAddressListTimeoutExpires(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
-	_, s := newServer(t, emulator.Options{Now: clock})
+	_, s := newServer(t, emulator.Config{Now: clock})
 	st, body := rawRequest(t, s.URL, "PUT", "/rest/ip/firewall/address-list", `{"list":"t","address":"192.0.2.1","timeout":"1m30s"}`, user, pass)
 	if st != 200 || !strings.Contains(string(body), `"timeout":"1m30s"`) || !strings.Contains(string(body), `"creation-time":"2026-01-02 03:04:05"`) {
 		t.Fatalf("%d %s", st, body)
@@ -263,7 +263,7 @@ func TestAddressListTimeoutExpires(t *testing.T) {
 }
 
 func TestRenameFollowsReferences(t *testing.T) {
-	_, s := newServer(t, emulator.Options{})
+	_, s := newServer(t, emulator.Config{})
 	for _, r := range [][3]string{
 		{"PUT", "/rest/routing/table", `{"name":"t","fib":""}`},
 		{"PUT", "/rest/ip/route", `{"gateway":"10.0.0.1@t","routing-table":"t"}`},
@@ -285,7 +285,7 @@ func TestRenameFollowsReferences(t *testing.T) {
 }
 
 func TestUnsetAndComment(t *testing.T) {
-	_, s := newServer(t, emulator.Options{})
+	_, s := newServer(t, emulator.Config{})
 	rawRequest(t, s.URL, "PUT", "/rest/ip/firewall/mangle", `{"chain":"prerouting","protocol":"tcp","dst-port":"443","comment":"c"}`, user, pass)
 	if st, body := rawRequest(t, s.URL, "POST", "/rest/ip/firewall/mangle/unset", `{"numbers":"*1","value-name":"dst-port"}`, user, pass); st != 200 {
 		t.Fatalf("unset: %d %s", st, body)
@@ -309,7 +309,7 @@ func TestUnsetAndComment(t *testing.T) {
 // clients are seen as overlapping (so a test of the client's serialisation
 // can fail).
 func TestDetectsOverlap(t *testing.T) {
-	e, s := newServer(t, emulator.Options{Latency: 20 * time.Millisecond})
+	e, s := newServer(t, emulator.Config{Latency: 20 * time.Millisecond})
 	var wg sync.WaitGroup
 	for i := 0; i < 2; i++ {
 		wg.Add(1)
@@ -341,7 +341,7 @@ func TestDetectsOverlap(t *testing.T) {
 }
 
 func TestNoAuthWhenUsernameEmpty(t *testing.T) {
-	e := emulator.New(emulator.Options{})
+	e := emulator.New(emulator.Config{})
 	s := httptest.NewServer(e)
 	defer s.Close()
 	if st, _ := rawRequest(t, s.URL, "GET", "/rest/queue/tree", "", "-", ""); st != 200 {
@@ -350,7 +350,7 @@ func TestNoAuthWhenUsernameEmpty(t *testing.T) {
 }
 
 func TestBadJSONBody(t *testing.T) {
-	_, s := newServer(t, emulator.Options{})
+	_, s := newServer(t, emulator.Config{})
 	st, body := rawRequest(t, s.URL, "PUT", "/rest/queue/tree", `{"name":`, user, pass)
 	if st != 400 || !strings.Contains(string(body), "JSON") {
 		t.Fatalf("%d %s", st, body)

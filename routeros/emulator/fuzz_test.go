@@ -31,7 +31,7 @@ func FuzzRequest(f *testing.F) {
 		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \r\n\t#?%") || method == "" || strings.ContainsAny(method, " \r\n\t") {
 			return
 		}
-		e := emulator.New(emulator.Options{})
+		e := emulator.New(emulator.Config{})
 		for _, setup := range [][3]string{
 			{"PUT", "/rest/ip/firewall/mangle", `{"chain":"prerouting"}`},
 			{"PUT", "/rest/queue/tree", `{"name":"q","parent":"global"}`},

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 
@@ -205,3 +206,6 @@ func (e *Emulator) SetObject(menu, id string, fields routeros.Object) error {
 	}
 	return nil
 }
+
+// errorf is the error of a hook.
+func errorf(format string, a ...any) error { return fmt.Errorf("emulator: "+format, a...) }

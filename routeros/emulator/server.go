@@ -1,0 +1,163 @@
+package emulator
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ServeHTTP processes one REST request.
+func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := e.inflight.Add(1)
+	defer e.inflight.Add(-1)
+	for {
+		m := e.maxConc.Load()
+		if n <= m || e.maxConc.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	start := time.Now()
+	body, _ := io.ReadAll(io.LimitReader(r.Body, maxBody))
+
+	e.serveMu.Lock()
+	defer e.serveMu.Unlock()
+	rec := Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Body: string(body), Start: start}
+	recorded := false
+	recordNow := func() {
+		if !recorded {
+			recorded = true
+			rec.Duration = time.Since(start)
+			e.record(rec)
+		}
+	}
+	defer recordNow()
+
+	ctx := r.Context()
+	e.mu.Lock()
+	lat := e.latency
+	e.mu.Unlock()
+	if !sleep(ctx, lat) {
+		return
+	}
+	write := r.Method != http.MethodGet && !(r.Method == http.MethodPost && strings.HasSuffix(strings.TrimRight(r.URL.Path, "/"), "/print"))
+	f := e.takeFault(r.Method, r.URL.Path, write)
+	if f != nil {
+		switch f.Kind {
+		case FaultServerError:
+			st := f.Status
+			if st < 500 || st > 599 {
+				st = http.StatusInternalServerError
+			}
+			rec.Status = reply(w, st, errorBody(st, f.Detail))
+			return
+		case FaultDrop:
+			// Recorded before the connection closes: the client sees the
+			// close at once and may look at the log right after.
+			recordNow()
+			drop(w)
+			return
+		case FaultHang:
+			if f.Duration <= 0 {
+				// Until the client gives up, or the router's hard cap.
+				if !sleep(ctx, 60*time.Second) {
+					return
+				}
+				rec.Status = reply(w, http.StatusBadRequest, errorBody(http.StatusBadRequest, "Session closed"))
+				return
+			}
+			if !sleep(ctx, f.Duration) {
+				return
+			}
+		}
+	}
+	status, out := e.handle(r, body)
+	if f != nil && f.Kind == FaultBadRequestApplied && status < 300 {
+		detail := f.Detail
+		if detail == "" {
+			detail = "Session closed"
+		}
+		status, out = http.StatusBadRequest, errorBody(http.StatusBadRequest, detail)
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="RouterOS"`)
+	}
+	rec.Status = reply(w, status, out)
+}
+
+func reply(w http.ResponseWriter, status int, body []byte) int {
+	if status == http.StatusNoContent {
+		w.WriteHeader(status)
+		return status
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+	return status
+}
+
+// drop closes the connection without a reply.
+func drop(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler)
+}
+
+// sleep waits d, false when ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func errorBody(status int, detail string) []byte {
+	m := map[string]any{"error": status, "message": http.StatusText(status)}
+	if detail != "" {
+		m["detail"] = detail
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+func (e *Emulator) record(rec Request) {
+	e.mu.Lock()
+	if len(e.requests) >= maxRequests {
+		e.requests = append(e.requests[:0], e.requests[maxRequests/2:]...)
+	}
+	e.requests = append(e.requests, rec)
+	cb := e.cfg.OnRequest
+	e.mu.Unlock()
+	if cb != nil {
+		cb(rec)
+	}
+}
+
+func (e *Emulator) authorized(r *http.Request) bool {
+	if e.cfg.Username == "" {
+		return true
+	}
+	u, p, ok := r.BasicAuth()
+	if !ok {
+		return false
+	}
+	uok := subtle.ConstantTimeCompare([]byte(u), []byte(e.cfg.Username)) == 1
+	pok := subtle.ConstantTimeCompare([]byte(p), []byte(e.cfg.Password)) == 1
+	return uok && pok
+}
