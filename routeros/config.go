@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -61,6 +62,17 @@ func (s Secret) String() string {
 
 // GoString keeps %#v from printing the value.
 func (s Secret) GoString() string { return s.String() }
+
+// Format keeps every other verb (%d, %x, %q, ...) from printing the value:
+// without it fmt formats the underlying string for verbs String does not
+// serve.
+func (s Secret) Format(f fmt.State, verb rune) {
+	if verb == 'q' {
+		fmt.Fprintf(f, "%q", s.String())
+		return
+	}
+	io.WriteString(f, s.String())
+}
 
 // LogValue keeps slog from printing the value.
 func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }

@@ -20,6 +20,8 @@ func TestSecretNeverPrinted(t *testing.T) {
 	cfg := routeros.Config{Name: "edge", URL: "https://192.0.2.1", Username: "wanctl", Password: "hunter2-secret"}
 	var texts []string
 	texts = append(texts, fmt.Sprintf("%v %+v %#v %s %q", cfg, cfg, cfg, cfg.Password, cfg.Password))
+	// Verbs String does not serve (fmt would format the bare string).
+	texts = append(texts, fmt.Sprintf("%d %x %X %10s %v", cfg.Password, cfg.Password, cfg.Password, cfg.Password, []routeros.Secret{cfg.Password}))
 	b, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
