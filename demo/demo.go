@@ -340,23 +340,7 @@ func printLine(out io.Writer, vt time.Duration, runs []*wanRun, loops []*autorat
 }
 
 func capShaper(s sim.LinkStatus) string {
-	return fmt.Sprintf("%5s / %-5s", config.FormatRate(roundRate(s.Capacity)), config.FormatRate(roundRate(s.Rate)))
-}
-
-// roundRate keeps 3 significant digits so the table stays readable.
-func roundRate(bps float64) int64 {
-	unit := 1.0
-	for bps/unit >= 1000 {
-		unit *= 1000
-	}
-	q := unit / 100 // 3 significant digits
-	switch v := bps / unit; {
-	case v >= 100:
-		q = unit
-	case v >= 10:
-		q = unit / 10
-	}
-	return int64(float64(int64(bps/max(q, 1)+0.5)) * max(q, 1))
+	return fmt.Sprintf("%5s / %-5s", config.FormatRate(autorate.RoundRate(int64(s.Capacity))), config.FormatRate(autorate.RoundRate(int64(s.Rate))))
 }
 
 func ms(d time.Duration) string {
