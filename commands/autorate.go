@@ -32,7 +32,7 @@ type autorateDeps struct {
 	notifier    autorate.Notifier
 	// signals replaces signal.Notify (tests send SIGHUP/SIGUSR1/SIGTERM).
 	signals chan os.Signal
-	writer  autorate.WriterOptions
+	writer  autorate.WriterConfig
 	// started, when set, is called with the daemon before it runs.
 	started func(*autorate.Daemon)
 	// keepProcs leaves GOMAXPROCS alone (tests share the process).

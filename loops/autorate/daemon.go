@@ -60,7 +60,7 @@ type DaemonConfig struct {
 	NewExecutor func(r *config.Router) (Executor, error)
 	// Writer tunes the writers (timeout, backoff); Logger, Now and
 	// Observe are set by the daemon.
-	Writer WriterOptions
+	Writer WriterConfig
 	// Listener replaces listening on daemon.listen (tests); nil listens.
 	Listener net.Listener
 }
