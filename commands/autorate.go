@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"os"
 	"os/signal"
 	"runtime"
@@ -33,7 +32,7 @@ type autorateDeps struct {
 	notifier    autorate.Notifier
 	// signals replaces signal.Notify (tests send SIGHUP/SIGUSR1/SIGTERM).
 	signals chan os.Signal
-	writer  autorate.WriterOptions
+	writer  autorate.WriterConfig
 	// started, when set, is called with the daemon before it runs.
 	started func(*autorate.Daemon)
 	// keepProcs leaves GOMAXPROCS alone (tests share the process).
@@ -105,24 +104,14 @@ func runAutorate(c *cli.Context, stdio IO, log *slog.Logger, level *slog.LevelVa
 			log.Warn("tls_skip_verify is set: the router's certificate is NOT verified; set ca_file instead", "router", r.Name)
 		}
 	}
-	var pingers []*ping.Pinger
-	defer func() {
-		for _, p := range pingers {
-			p.Close()
-		}
-	}()
+	pingers := ping.NewPool(ping.Config{Logger: log})
+	defer pingers.Close()
 	if deps.newMeasurer == nil {
-		bySource := map[netip.Addr]*ping.Pinger{}
 		deps.newMeasurer = func(w *config.WAN) (autorate.Measurer, error) {
 			m := &w.Measurement
-			p := bySource[m.Source]
-			if p == nil {
-				var err error
-				if p, err = ping.Open(ping.Options{Source: m.Source, Logger: log}); err != nil {
-					return nil, err
-				}
-				bySource[m.Source] = p
-				pingers = append(pingers, p)
+			p, err := pingers.Get(m.Source)
+			if err != nil {
+				return nil, err
 			}
 			// On the real clock the loop paces the pings (autorate.Pacer):
 			// one wake-up per cycle sends them and runs the cycle. Stream.Tick

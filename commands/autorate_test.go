@@ -255,7 +255,7 @@ func (e *e2e) deps() *autorateDeps {
 			return e.meas, nil
 		},
 		signals:   e.sigs,
-		writer:    autorate.WriterOptions{BackoffMin: time.Millisecond, BackoffMax: 20 * time.Millisecond},
+		writer:    autorate.WriterConfig{BackoffMin: time.Millisecond, BackoffMax: 20 * time.Millisecond},
 		started:   func(d *autorate.Daemon) { e.daemon <- d },
 		keepProcs: true,
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"os/signal"
 	"strings"
 	"sync"
@@ -76,28 +75,14 @@ func runCalibrate(c *cli.Context, stdio IO, log *slog.Logger, dur time.Duration,
 	if deps.now == nil {
 		deps.now = time.Now
 	}
-	var pingers []*ping.Pinger
-	defer func() {
-		for _, p := range pingers {
-			p.Close()
-		}
-	}()
+	pingers := ping.NewPool(ping.Config{Logger: log})
+	defer pingers.Close()
 	if deps.burst == nil {
-		bySource := map[netip.Addr]*ping.Pinger{}
-		var mu sync.Mutex
 		deps.burst = func(ctx context.Context, w *config.WAN, count int, interval, timeout time.Duration) ([]ping.Reply, ping.Stats, error) {
-			mu.Lock()
-			p := bySource[w.Measurement.Source]
-			if p == nil {
-				var err error
-				if p, err = ping.Open(ping.Options{Source: w.Measurement.Source, Logger: log}); err != nil {
-					mu.Unlock()
-					return nil, ping.Stats{}, err
-				}
-				bySource[w.Measurement.Source] = p
-				pingers = append(pingers, p)
+			p, err := pingers.Get(w.Measurement.Source)
+			if err != nil {
+				return nil, ping.Stats{}, err
 			}
-			mu.Unlock()
 			return p.Burst(ctx, w.Measurement.Reflectors, count, interval, timeout)
 		}
 	}

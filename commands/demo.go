@@ -39,7 +39,7 @@ configuration and no privileges needed.`,
 			}
 			ctx, stop := signal.NotifyContext(c.Context, syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			_, err = demo.Run(ctx, demo.Options{Out: stdio.Out, Logger: log, Speed: c.Float64("speed"),
+			_, err = demo.Run(ctx, demo.Config{Out: stdio.Out, Logger: log, Speed: c.Float64("speed"),
 				Duration: c.Duration("duration"), Seed: c.Int64("seed")})
 			if err != nil {
 				if ctx.Err() != nil && context.Cause(ctx) != nil {

@@ -193,14 +193,14 @@ func emuConnectAddr(a net.Addr) string {
 func emuPrintUsage(out io.Writer, base, caFile string, cfg emulatorConfig) {
 	curlCA := ""
 	if caFile != "" {
-		curlCA = "--cacert " + emuShellQuote(caFile) + " "
+		curlCA = "--cacert " + shellQuote(caFile) + " "
 	}
 	fmt.Fprintf(out, "RouterOS REST emulator at %s/rest (latency %s, one request at a time)\n\n", base, cfg.latency)
 	// A password given through the environment stays out of the output
 	// (and so out of a journal): the shell lines expand the variable.
-	cred, exported := emuShellQuote(cfg.user+":"+cfg.password), emuShellQuote(cfg.password)
+	cred, exported := shellQuote(cfg.user+":"+cfg.password), shellQuote(cfg.password)
 	if cfg.passwordFromEnv {
-		cred, exported = `"`+strings.ReplaceAll(cfg.user, `"`, `\"`)+`:$WANCTL_EMULATOR_PASSWORD"`, `"$WANCTL_EMULATOR_PASSWORD"`
+		cred, exported = shellQuote(cfg.user+":")+`"$WANCTL_EMULATOR_PASSWORD"`, `"$WANCTL_EMULATOR_PASSWORD"`
 	}
 	fmt.Fprintf(out, "Try it:\n  curl %s-u %s %s/rest/queue/tree\n\n", curlCA, cred, base)
 	fmt.Fprintf(out, "Router block for your configuration:\n\n")
@@ -220,10 +220,6 @@ func emuPrintUsage(out io.Writer, base, caFile string, cfg emulatorConfig) {
 		fmt.Fprintf(out, "Injected faults (for the first matching requests): %s\n\n", strings.Join(names, ","))
 	}
 	fmt.Fprintf(out, "State is in memory only. Stop with Ctrl-C.\n")
-}
-
-func emuShellQuote(s string) string {
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // emuHCLQuote renders s as an HCL string literal.

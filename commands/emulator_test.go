@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -158,7 +159,7 @@ func TestServeEmulatorTLS(t *testing.T) {
 	if !strings.HasPrefix(base, "https://") {
 		t.Fatalf("base %s", base)
 	}
-	if !strings.Contains(out.String(), "--cacert '"+caFile+"'") {
+	if !strings.Contains(out.String(), "--cacert "+shellQuote(caFile)+" -u wanctl:wanctl ") {
 		t.Errorf("curl line without --cacert:\n%s", out.String())
 	}
 	checkRouterBlock(t, out.String())
@@ -220,7 +221,7 @@ func TestEmulatorCommandStopsOnSignal(t *testing.T) {
 	}
 	// A password from the environment is referred to, never printed.
 	if strings.Contains(out.String(), "from-env") || !strings.Contains(out.String(), `export WANCTL_ROUTER_PASSWORD="$WANCTL_EMULATOR_PASSWORD"`) ||
-		!strings.Contains(out.String(), `-u "wanctl:$WANCTL_EMULATOR_PASSWORD"`) {
+		!strings.Contains(out.String(), `-u wanctl:"$WANCTL_EMULATOR_PASSWORD"`) {
 		t.Errorf("usage with the password from the environment:\n%s", out.String())
 	}
 	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
@@ -262,5 +263,43 @@ func TestEmuLoopbackOnly(t *testing.T) {
 		if got := emuLoopbackOnly(addr); got != want {
 			t.Errorf("emuLoopbackOnly(%q) = %v", addr, got)
 		}
+	}
+}
+
+// The printed curl and export lines are shell: run them through sh and
+// check that they give back the credentials, whatever their characters.
+func TestEmulatorUsageShellLines(t *testing.T) {
+	const base = "http://127.0.0.1:8080"
+	for _, c := range []struct {
+		name            string
+		cfg             emulatorConfig
+		env             string // $WANCTL_EMULATOR_PASSWORD
+		wantU, wantPass string
+	}{
+		{"plain", emulatorConfig{user: "wanctl", password: "wanctl"}, "", "wanctl:wanctl", "wanctl"},
+		{"odd characters", emulatorConfig{user: `o'd $x "y"`, password: `p's $HOME \ `}, "", `o'd $x "y":p's $HOME \ `, `p's $HOME \ `},
+		{"from the environment", emulatorConfig{user: `o'd $x "y"`, password: "from-env", passwordFromEnv: true}, "from-env",
+			`o'd $x "y":from-env`, "from-env"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var out bytes.Buffer
+			emuPrintUsage(&out, base, "", c.cfg)
+			text := out.String()
+			curl := regexp.MustCompile(`(?m)^  curl -u (.*) ` + regexp.QuoteMeta(base) + `/rest/queue/tree$`).FindStringSubmatch(text)
+			export := regexp.MustCompile(`(?m)^  (export WANCTL_ROUTER_PASSWORD=.*)$`).FindStringSubmatch(text)
+			if curl == nil || export == nil {
+				t.Fatalf("no curl or export line:\n%s", text)
+			}
+			script := `printf '%s\n' ` + curl[1] + "\n" + export[1] + "\n" + `printf '%s' "$WANCTL_ROUTER_PASSWORD"`
+			cmd := exec.Command("/bin/sh", "-c", script)
+			cmd.Env = []string{"WANCTL_EMULATOR_PASSWORD=" + c.env, "HOME=/nonexistent", "x=X"}
+			got, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("sh: %v\n%s", err, script)
+			}
+			if want := c.wantU + "\n" + c.wantPass; string(got) != want {
+				t.Errorf("the shell reads\n%q\nwant\n%q\nfrom:\n%s", got, want, script)
+			}
+		})
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/wanctl/wanctl/config"
 	"github.com/wanctl/wanctl/loops/autorate"
+	"github.com/wanctl/wanctl/loops/steer"
 )
 
 // statusDoc is the `wanctl status -json` document (docs/autorate.md).
@@ -173,14 +174,16 @@ func collectStatus(cfg *config.Config, now time.Time) statusDoc {
 		}
 		doc.WANs = append(doc.WANs, *sw)
 	}
-	sp := filepath.Join(cfg.Daemon.StateDir, "steering.json")
+	sp := filepath.Join(cfg.Daemon.StateDir, steer.StateFileName)
 	if b, err := os.ReadFile(sp); err == nil {
 		st := &statusSteering{Path: sp}
-		var generic map[string]any
-		if err := json.Unmarshal(b, &generic); err != nil {
+		// Not steer.LoadState: status only looks, it never moves a corrupt
+		// file aside.
+		var ss steer.State
+		if err := json.Unmarshal(b, &ss); err != nil {
 			st.Error = "unreadable: " + err.Error()
-		} else if s, ok := generic["state"].(string); ok {
-			st.State = s
+		} else {
+			st.State = ss.State
 		}
 		if fi, err := os.Stat(sp); err == nil {
 			a := now.Sub(fi.ModTime()).Seconds()

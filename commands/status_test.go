@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wanctl/wanctl/loops/autorate"
+	"github.com/wanctl/wanctl/loops/steer"
 )
 
 func statusConfig(t *testing.T, listen string) (cfgPath, stateDir string) {
@@ -132,5 +133,40 @@ func TestStatusFallsBackToStateFiles(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "Source: state files (the daemon is not reachable") ||
 		!strings.Contains(out, "spectrum  GREEN 940M") || !strings.Contains(out, "att       -") || strings.Contains(out, "stale") {
 		t.Fatalf("state only: exit %d\n%s", code, out)
+	}
+}
+
+// status reads steering.json as the steer package writes it, and only
+// reads it: a corrupt file is reported, not moved aside (as steer would).
+func TestStatusSteeringFile(t *testing.T) {
+	for _, c := range []struct {
+		name, content, want string
+	}{
+		{"steer's state", "", "Steering: SPECTRUM_DEGRADED ("},
+		{"corrupt", `{"state":`, ": unreadable: unexpected end of JSON input"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, stateDir := statusConfig(t, freeTCPAddr(t))
+			sp := filepath.Join(stateDir, steer.StateFileName)
+			content := []byte(c.content)
+			if c.content == "" {
+				st := steer.NewState("spectrum")
+				st.State = steer.StateName("spectrum", true)
+				content, _ = json.Marshal(st)
+			}
+			if err := os.MkdirAll(stateDir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(sp, content, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, out, _ := runStatus(t, cfg)
+			if !strings.Contains(out, c.want) {
+				t.Errorf("output lacks %q:\n%s", c.want, out)
+			}
+			if _, err := os.Stat(sp); err != nil {
+				t.Errorf("status touched %s: %v", sp, err)
+			}
+		})
 	}
 }

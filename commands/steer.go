@@ -64,7 +64,7 @@ func steerCommand(stdio IO) *cli.Command {
 			// SIGTERM: give up cleanly (the state stays as it was).
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
-			_, err = steer.Run(ctx, steer.Deps{Config: cfg, Router: client, RTT: rtt, Now: deps.now, Log: log})
+			_, err = steer.Run(ctx, steer.Config{Config: cfg, Router: client, RTT: rtt, Now: deps.now, Log: log})
 			if err != nil {
 				if errors.Is(err, context.Canceled) {
 					return cli.Exit("steer: interrupted; the steering state is unchanged", 1)

@@ -309,12 +309,17 @@ func TestShellQuote(t *testing.T) {
 	for in, want := range map[string]string{
 		"/etc/wanctl/wanctl.hcl": "/etc/wanctl/wanctl.hcl",
 		"--root=/tmp/x":          "--root=/tmp/x",
+		"wanctl:wanctl":          "wanctl:wanctl",
 		"/a b":                   "'/a b'",
 		"it's":                   `'it'\''s'`,
 		"$HOME":                  "'$HOME'",
+		"":                       "''",
+		"a\nb":                   "'a\nb'",
 	} {
-		if got := shellQuote(in); got != want {
-			t.Errorf("shellQuote(%q) = %q, want %q", in, got, want)
-		}
+		t.Run(in, func(t *testing.T) {
+			if got := shellQuote(in); got != want {
+				t.Errorf("shellQuote(%q) = %q, want %q", in, got, want)
+			}
+		})
 	}
 }

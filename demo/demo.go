@@ -37,8 +37,8 @@ import (
 //go:embed demo.hcl
 var configTemplate string
 
-// Options tune a demo run. The zero value is the real thing.
-type Options struct {
+// Config tunes a demo run. The zero value is the real thing.
+type Config struct {
 	Out    io.Writer    // timeline and summary; nil: os.Stdout
 	Logger *slog.Logger // the daemon's and steer's logs; nil: discarded
 	// Speed is virtual seconds per wall second (1: real time). Tests run
@@ -56,7 +56,7 @@ type Options struct {
 	Dir string
 }
 
-func (o *Options) defaults() {
+func (o *Config) defaults() {
 	if o.Out == nil {
 		o.Out = os.Stdout
 	}
@@ -103,7 +103,7 @@ type wanRun struct {
 }
 
 // Run plays the demo and prints its timeline and summary to o.Out.
-func Run(ctx context.Context, o Options) (*Summary, error) {
+func Run(ctx context.Context, o Config) (*Summary, error) {
 	o.defaults()
 	out := o.Out
 	dir := o.Dir
@@ -236,7 +236,7 @@ func Run(ctx context.Context, o Options) (*Summary, error) {
 // drive advances the simulated links with the clock, carries rates from
 // the emulator into the links and the links' queue statistics and ping
 // replies back, prints a line per second and runs steer every 2 s.
-func drive(ctx context.Context, clock *scaledClock, start time.Time, o Options, emu *emulator.Emulator,
+func drive(ctx context.Context, clock *scaledClock, start time.Time, o Config, emu *emulator.Emulator,
 	runs []*wanRun, daemon *autorate.Daemon, st *steerer, out io.Writer) error {
 	tick := clock.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
@@ -340,23 +340,7 @@ func printLine(out io.Writer, vt time.Duration, runs []*wanRun, loops []*autorat
 }
 
 func capShaper(s sim.LinkStatus) string {
-	return fmt.Sprintf("%5s / %-5s", config.FormatRate(roundRate(s.Capacity)), config.FormatRate(roundRate(s.Rate)))
-}
-
-// roundRate keeps 3 significant digits so the table stays readable.
-func roundRate(bps float64) int64 {
-	unit := 1.0
-	for bps/unit >= 1000 {
-		unit *= 1000
-	}
-	q := unit / 100 // 3 significant digits
-	switch v := bps / unit; {
-	case v >= 100:
-		q = unit
-	case v >= 10:
-		q = unit / 10
-	}
-	return int64(float64(int64(bps/max(q, 1)+0.5)) * max(q, 1))
+	return fmt.Sprintf("%5s / %-5s", config.FormatRate(autorate.RoundRate(int64(s.Capacity))), config.FormatRate(autorate.RoundRate(int64(s.Rate))))
 }
 
 func ms(d time.Duration) string {

@@ -15,7 +15,7 @@ func TestDemo(t *testing.T) {
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	sum, err := Run(ctx, Options{Out: &out, Speed: 15, Latency: 2 * time.Millisecond, Dir: t.TempDir()})
+	sum, err := Run(ctx, Config{Out: &out, Speed: 15, Latency: 2 * time.Millisecond, Dir: t.TempDir()})
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out.String())
 	}

@@ -18,8 +18,8 @@ import (
 // mangle rules, PATCHes on a transition) against the emulator. Only its RTT
 // burst is replaced: the primary link's freshest replies stand for it.
 type steerer struct {
-	deps steer.Deps
-	out  io.Writer
+	cfg steer.Config
+	out io.Writer
 
 	runs, transitions int
 	state             string
@@ -27,7 +27,7 @@ type steerer struct {
 
 func newSteerer(cfg *config.Config, c *routeros.Client, clock *scaledClock, log *slog.Logger, primary *feed, out io.Writer) *steerer {
 	return &steerer{
-		deps: steer.Deps{
+		cfg: steer.Config{
 			Config: cfg,
 			Router: c,
 			Now:    clock.Now,
@@ -44,7 +44,7 @@ func newSteerer(cfg *config.Config, c *routeros.Client, clock *scaledClock, log 
 // run is one timer firing. A failed run is printed and, like under
 // systemd, simply retried two seconds later.
 func (s *steerer) run(ctx context.Context) {
-	res, err := steer.Run(ctx, s.deps)
+	res, err := steer.Run(ctx, s.cfg)
 	s.runs++
 	if err != nil {
 		fmt.Fprintf(s.out, "       steer: %v\n", err)

@@ -22,7 +22,7 @@ func BenchmarkLoopbackRoundTrip(b *testing.B) {
 				if mode == Unprivileged {
 					allowUnprivileged(b)
 				}
-				p := openPinger(b, Options{Mode: mode})
+				p := openPinger(b, Config{Mode: mode})
 				dst := netip.MustParseAddr(target)
 				sock, err := p.socketFor(dst)
 				if err != nil {

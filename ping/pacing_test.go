@@ -39,7 +39,7 @@ func TestExternalPacingRequestsPerTick(t *testing.T) {
 		// boundary, so more jitter moves some by one Tick.
 		{30, 50 * time.Millisecond, 1, []int{1, 2}, 3 * time.Millisecond},
 	}
-	p := openPinger(t, Options{Mode: Raw})
+	p := openPinger(t, Config{Mode: Raw})
 	for _, c := range cases {
 		for _, jitter := range []time.Duration{0, c.jitter} {
 			s, err := p.Stream(StreamConfig{Targets: mustAddrs("127.0.0.1", "127.0.0.2", "127.0.0.3"), Rate: c.rate, ExternalPacing: true})
@@ -88,7 +88,7 @@ func TestExternalPacingRequestsPerTick(t *testing.T) {
 // are timestamped by the reader, requests in flight are listed, and the
 // targets are taken in turn.
 func TestExternalPacingReplies(t *testing.T) {
-	p := openPinger(t, Options{Mode: Raw})
+	p := openPinger(t, Config{Mode: Raw})
 	targets := mustAddrs("127.0.0.1", "127.0.0.2")
 	s, err := p.Stream(StreamConfig{Targets: targets, Rate: 40, ExternalPacing: true})
 	if err != nil {
@@ -119,7 +119,7 @@ func TestExternalPacingReplies(t *testing.T) {
 // A late owner catches up on its schedule only within maxCatchUp; after a
 // longer stall the schedule restarts instead of bursting.
 func TestExternalPacingStall(t *testing.T) {
-	p := openPinger(t, Options{Mode: Raw})
+	p := openPinger(t, Config{Mode: Raw})
 	s, err := p.Stream(StreamConfig{Targets: mustAddrs("127.0.0.1"), Rate: 20, ExternalPacing: true})
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +146,7 @@ func TestExternalPacingStall(t *testing.T) {
 
 // Tick does nothing on a self-paced stream (its own ticker sends).
 func TestTickSelfPacedNoop(t *testing.T) {
-	p := openPinger(t, Options{Mode: Raw})
+	p := openPinger(t, Config{Mode: Raw})
 	s, err := p.Stream(StreamConfig{Targets: []netip.Addr{netip.MustParseAddr("127.0.0.1")}, Rate: 1})
 	if err != nil {
 		t.Fatal(err)

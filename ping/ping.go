@@ -57,8 +57,8 @@ func (m Mode) String() string {
 	return fmt.Sprintf("Mode(%d)", int(m))
 }
 
-// Options configure a Pinger.
-type Options struct {
+// Config configures a Pinger.
+type Config struct {
 	Source netip.Addr   // optional source address to bind (multi-homed hosts); zero = any
 	Mode   Mode         // Auto (default), Unprivileged or Raw
 	Logger *slog.Logger // nil = discard
@@ -72,8 +72,8 @@ var ErrClosed = errors.New("ping: pinger closed")
 // the goroutine that calls Stream or Burst; the error then says what
 // permission is missing.
 type Pinger struct {
-	opts Options
-	log  *slog.Logger
+	cfg Config
+	log *slog.Logger
 
 	mu      sync.Mutex
 	socks   [2]*socket // [0] IPv4, [1] IPv6
@@ -87,25 +87,25 @@ type Pinger struct {
 	dialTCP func(ctx context.Context, src netip.Addr, dst netip.AddrPort, timeout time.Duration) (time.Duration, error)
 }
 
-// Open validates opts and returns a Pinger. No socket is opened yet.
-func Open(opts Options) (*Pinger, error) {
-	switch opts.Mode {
+// Open validates cfg and returns a Pinger. No socket is opened yet.
+func Open(cfg Config) (*Pinger, error) {
+	switch cfg.Mode {
 	case Auto, Unprivileged, Raw:
 	default:
-		return nil, fmt.Errorf("ping: unknown mode %d (use Auto, Unprivileged or Raw)", int(opts.Mode))
+		return nil, fmt.Errorf("ping: unknown mode %d (use Auto, Unprivileged or Raw)", int(cfg.Mode))
 	}
-	if opts.Source.IsValid() {
-		opts.Source = opts.Source.Unmap()
-		if opts.Source.IsUnspecified() || opts.Source.IsMulticast() {
-			return nil, fmt.Errorf("ping: source address %s is not a unicast address of this host; leave measurement.source empty to use the routing table's choice", opts.Source)
+	if cfg.Source.IsValid() {
+		cfg.Source = cfg.Source.Unmap()
+		if cfg.Source.IsUnspecified() || cfg.Source.IsMulticast() {
+			return nil, fmt.Errorf("ping: source address %s is not a unicast address of this host; leave measurement.source empty to use the routing table's choice", cfg.Source)
 		}
 	}
-	log := opts.Logger
+	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Pinger{
-		opts:    opts,
+		cfg:     cfg,
 		log:     log,
 		streams: make(map[*Stream]struct{}),
 		dialTCP: tcpConnectRTT,
@@ -161,7 +161,7 @@ func (p *Pinger) SocketMode(addr netip.Addr) (Mode, bool) {
 // socketFor returns the socket for target's family, opening it if needed.
 func (p *Pinger) socketFor(target netip.Addr) (*socket, error) {
 	v6 := target.Is6() && !target.Is4In6()
-	if src := p.opts.Source; src.IsValid() && src.Is6() != v6 {
+	if src := p.cfg.Source; src.IsValid() && src.Is6() != v6 {
 		return nil, fmt.Errorf("ping: source address %s and reflector %s are of different address families; use a source of the same family or no source", src, target)
 	}
 	p.mu.Lock()

@@ -22,7 +22,7 @@ func mustAddrs(ss ...string) []netip.Addr {
 	return out
 }
 
-func openPinger(t testing.TB, opts Options) *Pinger {
+func openPinger(t testing.TB, opts Config) *Pinger {
 	t.Helper()
 	p, err := Open(opts)
 	if err != nil {
@@ -73,7 +73,7 @@ func TestStreamLoopback(t *testing.T) {
 				var s *Stream
 				loopbackEnv(t, v6)(func() {
 					var err error
-					p, err = Open(Options{Mode: mode})
+					p, err = Open(Config{Mode: mode})
 					if err != nil {
 						t.Error(err)
 						return
@@ -200,7 +200,7 @@ func checkReplies(t *testing.T, replies []Reply, targets []netip.Addr) {
 // Two streams (two WANs) share one Pinger and its socket: each gets only
 // its own replies, and seqs never collide.
 func TestStreamsShareSocket(t *testing.T) {
-	p := openPinger(t, Options{Mode: Raw})
+	p := openPinger(t, Config{Mode: Raw})
 	a, err := p.Stream(StreamConfig{Targets: mustAddrs("127.0.0.1"), Rate: 40})
 	if err != nil {
 		t.Fatal(err)
@@ -231,7 +231,7 @@ func TestStreamsShareSocket(t *testing.T) {
 
 // Drain never blocks and keeps only the newest Buffer replies.
 func TestStreamBufferOverflow(t *testing.T) {
-	p := openPinger(t, Options{Mode: Raw})
+	p := openPinger(t, Config{Mode: Raw})
 	s, err := p.Stream(StreamConfig{Targets: mustAddrs("127.0.0.1"), Rate: 100, Buffer: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -267,7 +267,7 @@ func TestStreamTimeouts(t *testing.T) {
 			var p *Pinger
 			var s *Stream
 			inNetns(t, n.A, func() {
-				p, s = mustStream(t, Options{Mode: mode}, StreamConfig{Targets: targets, Rate: 40, Timeout: 150 * time.Millisecond, BlackoutAfter: 300 * time.Millisecond})
+				p, s = mustStream(t, Config{Mode: mode}, StreamConfig{Targets: targets, Rate: 40, Timeout: 150 * time.Millisecond, BlackoutAfter: 300 * time.Millisecond})
 			})
 			if t.Failed() {
 				t.FailNow()
@@ -326,7 +326,7 @@ func TestStreamTimeouts(t *testing.T) {
 	}
 }
 
-func mustStream(t testing.TB, opts Options, cfg StreamConfig) (*Pinger, *Stream) {
+func mustStream(t testing.TB, opts Config, cfg StreamConfig) (*Pinger, *Stream) {
 	p, err := Open(opts)
 	if err != nil {
 		t.Error(err)
@@ -348,7 +348,7 @@ func TestStreamSendErrors(t *testing.T) {
 	var p *Pinger
 	var s *Stream
 	inNetns(t, n.A, func() {
-		p, s = mustStream(t, Options{Mode: Raw}, StreamConfig{Targets: mustAddrs(n.NoRoute4, n.Peer4), Rate: 40})
+		p, s = mustStream(t, Config{Mode: Raw}, StreamConfig{Targets: mustAddrs(n.NoRoute4, n.Peer4), Rate: 40})
 	})
 	if t.Failed() {
 		t.FailNow()
@@ -412,7 +412,7 @@ func listenIn(t testing.TB, ns, addr string) netip.AddrPort {
 func TestStreamBlackoutFallback(t *testing.T) {
 	n := newTestNet(t, true)
 	fb := listenIn(t, n.B, net.JoinHostPort(n.Peer4, "0"))
-	p := openPinger(t, Options{Mode: Raw})
+	p := openPinger(t, Config{Mode: Raw})
 	dialIn(t, p, n.A)
 	var s *Stream
 	inNetns(t, n.A, func() {
@@ -483,7 +483,7 @@ func TestStreamBlackoutFallback(t *testing.T) {
 }
 
 func TestBurst(t *testing.T) {
-	p := openPinger(t, Options{})
+	p := openPinger(t, Config{})
 	targets := mustAddrs("127.0.0.1", "127.0.0.2", "::1")
 	const count, interval, timeout = 5, 20 * time.Millisecond, 2 * time.Second
 	start := time.Now()
@@ -516,7 +516,7 @@ func TestBurstTimeouts(t *testing.T) {
 	var p *Pinger
 	inNetns(t, n.A, func() {
 		var err error
-		p, err = Open(Options{})
+		p, err = Open(Config{})
 		if err != nil {
 			t.Error(err)
 			return
@@ -569,7 +569,7 @@ func TestBurstTimeouts(t *testing.T) {
 }
 
 func TestBurstBadArguments(t *testing.T) {
-	p := openPinger(t, Options{})
+	p := openPinger(t, Config{})
 	ctx := context.Background()
 	lo := mustAddrs("127.0.0.1")
 	cases := []struct {
@@ -595,7 +595,7 @@ func TestBurstBadArguments(t *testing.T) {
 }
 
 func TestStreamBadConfig(t *testing.T) {
-	p := openPinger(t, Options{})
+	p := openPinger(t, Config{})
 	lo := mustAddrs("127.0.0.1")
 	cases := []struct {
 		name string
@@ -612,13 +612,13 @@ func TestStreamBadConfig(t *testing.T) {
 			t.Errorf("%s: err %v, want it to mention %q", c.name, err, c.want)
 		}
 	}
-	if _, err := Open(Options{Mode: 9}); err == nil {
+	if _, err := Open(Config{Mode: 9}); err == nil {
 		t.Error("Open accepted mode 9")
 	}
 }
 
 func TestSourceAddress(t *testing.T) {
-	p := openPinger(t, Options{Source: netip.MustParseAddr("127.0.0.1"), Mode: Raw})
+	p := openPinger(t, Config{Source: netip.MustParseAddr("127.0.0.1"), Mode: Raw})
 	replies, _, err := p.Burst(context.Background(), mustAddrs("127.0.0.2"), 2, 10*time.Millisecond, 2*time.Second)
 	if err != nil || len(replies) != 2 {
 		t.Fatalf("bound to 127.0.0.1: %d replies, %v", len(replies), err)
@@ -626,7 +626,7 @@ func TestSourceAddress(t *testing.T) {
 	if _, _, err := p.Burst(context.Background(), mustAddrs("::1"), 1, 0, time.Second); err == nil || !strings.Contains(err.Error(), "address families") {
 		t.Fatalf("IPv4 source, IPv6 target: %v", err)
 	}
-	p2 := openPinger(t, Options{Source: netip.MustParseAddr("192.0.2.77")})
+	p2 := openPinger(t, Config{Source: netip.MustParseAddr("192.0.2.77")})
 	_, err = p2.Stream(StreamConfig{Targets: mustAddrs("127.0.0.1"), Rate: 1})
 	if err == nil || !strings.Contains(err.Error(), "not an address of this host") {
 		t.Fatalf("foreign source address: %v", err)
@@ -651,7 +651,7 @@ func TestPermissionError(t *testing.T) {
 				t.Error(derr)
 				return
 			}
-			p, oerr := Open(Options{Mode: c.mode})
+			p, oerr := Open(Config{Mode: c.mode})
 			if oerr != nil {
 				t.Error(oerr)
 				return

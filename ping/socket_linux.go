@@ -68,7 +68,7 @@ type socket struct {
 // starts its reader.
 func openSocket(p *Pinger, v6 bool) (*socket, error) {
 	var kinds []bool // raw?
-	switch p.opts.Mode {
+	switch p.cfg.Mode {
 	case Unprivileged:
 		kinds = []bool{false}
 	case Raw:
@@ -80,12 +80,12 @@ func openSocket(p *Pinger, v6 bool) (*socket, error) {
 	for _, raw := range kinds {
 		s, err := openKind(p, v6, raw)
 		if err == nil {
-			p.log.Info("ping socket opened", "family", familyName(v6), "kind", s.network, "source", p.opts.Source)
+			p.log.Info("ping socket opened", "family", familyName(v6), "kind", s.network, "source", p.cfg.Source)
 			return s, nil
 		}
 		errs = append(errs, err)
 	}
-	return nil, openError(p.opts, v6, errs)
+	return nil, openError(p.cfg, v6, errs)
 }
 
 func openKind(p *Pinger, v6, raw bool) (*socket, error) {
@@ -98,8 +98,8 @@ func openKind(p *Pinger, v6, raw bool) (*socket, error) {
 	case raw:
 		network = "ip4:icmp"
 	}
-	if p.opts.Source.IsValid() {
-		addr = p.opts.Source.String()
+	if p.cfg.Source.IsValid() {
+		addr = p.cfg.Source.String()
 	}
 	pc, err := icmp.ListenPacket(network, addr)
 	if err != nil {
@@ -159,7 +159,7 @@ func openKind(p *Pinger, v6, raw bool) (*socket, error) {
 
 // openError explains which permission is missing when no socket kind could
 // be opened, and passes other errors (a bad source address) through.
-func openError(opts Options, v6 bool, errs []error) error {
+func openError(cfg Config, v6 bool, errs []error) error {
 	joined := errors.Join(errs...)
 	msgs := make([]string, len(errs))
 	perm := true
@@ -171,13 +171,13 @@ func openError(opts Options, v6 bool, errs []error) error {
 	}
 	detail := strings.Join(msgs, "; ")
 	if !perm {
-		if opts.Source.IsValid() && errors.Is(joined, syscall.EADDRNOTAVAIL) {
-			return fmt.Errorf("ping: cannot bind ICMP socket to source address %s: it is not an address of this host (%s): %w", opts.Source, detail, joined)
+		if cfg.Source.IsValid() && errors.Is(joined, syscall.EADDRNOTAVAIL) {
+			return fmt.Errorf("ping: cannot bind ICMP socket to source address %s: it is not an address of this host (%s): %w", cfg.Source, detail, joined)
 		}
 		return fmt.Errorf("ping: cannot open %s ICMP socket (%s): %w", familyName(v6), detail, joined)
 	}
 	var how string
-	switch opts.Mode {
+	switch cfg.Mode {
 	case Unprivileged:
 		how = `allow unprivileged ICMP sockets for the service's group: sysctl -w net.ipv4.ping_group_range="0 2147483647" (persist it in /etc/sysctl.d/), or use mode raw with CAP_NET_RAW`
 	case Raw:

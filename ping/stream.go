@@ -170,7 +170,7 @@ func (p *Pinger) Stream(cfg StreamConfig) (*Stream, error) {
 	s := &Stream{
 		p:        p,
 		cfg:      cfg,
-		src:      p.opts.Source,
+		src:      p.cfg.Source,
 		socks:    make([]*socket, len(targets)),
 		ring:     make([]Reply, cfg.Buffer),
 		stats:    make([]TargetStats, len(targets)),

@@ -714,7 +714,7 @@ func (c *Controller) probeOvershot(d *dirState, now time.Time) bool {
 	if !ok {
 		return false
 	}
-	o := &c.dirs[1-b2i(d.p.upload)]
+	o := &c.dirs[1-dirIndex(d.p.upload)]
 	near := func(t time.Time) bool {
 		return !t.IsZero() && t.Sub(onset) < onsetSlack && onset.Sub(t) < onsetSlack
 	}
@@ -784,7 +784,7 @@ func (c *Controller) climbLimit(d *dirState, now time.Time) int64 {
 // waits to climb and raised less recently than d (for at most two
 // increase_intervals). An increase d has already offered keeps its turn.
 func (c *Controller) othersTurn(d *dirState, now time.Time) bool {
-	o := &c.dirs[1-b2i(d.p.upload)]
+	o := &c.dirs[1-dirIndex(d.p.upload)]
 	if d.applied <= 0 || o.applied <= 0 {
 		return false
 	}
@@ -836,7 +836,7 @@ func (d *dirState) appliedAt(t time.Time) int64 {
 // under, and a repeated decrease waits for replies to requests sent after
 // the router had the previous one.
 func (c *Controller) SetApplied(upload bool, bps int64, now time.Time) {
-	d := &c.dirs[b2i(upload)]
+	d := &c.dirs[dirIndex(upload)]
 	bps = max(bps, 0)
 	if d.applied > 0 && bps > d.applied {
 		d.lastRaise = now
@@ -982,7 +982,7 @@ func (c *Controller) cut(d *dirState, z Zone, now time.Time, blind, ownProbe boo
 		d.est = est
 		d.hold = int64(float64(est) * (1 - holdMargin))
 	}
-	if z == Yellow && !repeat && !ownProbe && !c.otherProbe(&c.dirs[1-b2i(d.p.upload)], now) {
+	if z == Yellow && !repeat && !ownProbe && !c.otherProbe(&c.dirs[1-dirIndex(d.p.upload)], now) {
 		// No probe of d explains this queue: it may be the other
 		// direction's. GREEN returns at once to just below the rate d
 		// had; if the queue was d's, that return is d's probe, and is
@@ -1009,7 +1009,7 @@ const onsetSlack = 150 * time.Millisecond
 // raise (asking also that it be more recent than d's measured worse over
 // seeds 1-20: the turns already keep the raises apart).
 func (c *Controller) otherProbe(d *dirState, now time.Time) bool {
-	o := &c.dirs[1-b2i(d.p.upload)]
+	o := &c.dirs[1-dirIndex(d.p.upload)]
 	if o.lastRaise.IsZero() || now.Sub(o.lastRaise) >= 2*c.probeSlot {
 		return false
 	}
@@ -1075,10 +1075,12 @@ func (c *Controller) expectedReply(d *dirState) time.Duration {
 func (c *Controller) Signal() bool { return c.signal }
 
 // Rate returns the current rate of download (false) or upload (true).
-func (c *Controller) Rate(upload bool) int64 { return c.dirs[b2i(upload)].rate }
+func (c *Controller) Rate(upload bool) int64 { return c.dirs[dirIndex(upload)].rate }
 
-func b2i(b bool) int {
-	if b {
+// dirIndex is a direction's index in the per-direction arrays: download
+// 0, upload 1.
+func dirIndex(upload bool) int {
+	if upload {
 		return 1
 	}
 	return 0

@@ -60,7 +60,7 @@ type DaemonConfig struct {
 	NewExecutor func(r *config.Router) (Executor, error)
 	// Writer tunes the writers (timeout, backoff); Logger, Now and
 	// Observe are set by the daemon.
-	Writer WriterOptions
+	Writer WriterConfig
 	// Listener replaces listening on daemon.listen (tests); nil listens.
 	Listener net.Listener
 }
@@ -518,8 +518,8 @@ func (d *Daemon) StatusLine() string {
 		}
 		st := r.loop.Status()
 		dec := &st.Decision
-		fmt.Fprintf(&b, "%s: down %s %s up %s %s", st.WAN, dec.Download.Zone, config.FormatRate(roundRate(dec.Download.Rate)),
-			dec.Upload.Zone, config.FormatRate(roundRate(dec.Upload.Rate)))
+		fmt.Fprintf(&b, "%s: down %s %s up %s %s", st.WAN, dec.Download.Zone, config.FormatRate(RoundRate(dec.Download.Rate)),
+			dec.Upload.Zone, config.FormatRate(RoundRate(dec.Upload.Rate)))
 		if dec.Signal {
 			fmt.Fprintf(&b, ", delta %.1fms", DurationMs(dec.Delta))
 		} else {
@@ -532,8 +532,10 @@ func (d *Daemon) StatusLine() string {
 	return b.String()
 }
 
-// roundRate rounds to 3 significant digits for display.
-func roundRate(r int64) int64 {
+// RoundRate rounds a rate to 3 significant digits (half up), so that a
+// displayed rate reads "902M", not "902.437M": the systemd status line and
+// the demo's table.
+func RoundRate(r int64) int64 {
 	for _, u := range []int64{1e9, 1e6, 1e3} {
 		if r >= u {
 			step := u / 100

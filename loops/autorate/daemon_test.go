@@ -202,7 +202,7 @@ func newDaemonFixture(t *testing.T, cfg *config.Config, wans ...string) (*daemon
 			return m, nil
 		},
 		NewExecutor: func(r *config.Router) (Executor, error) { return f.exec, nil },
-		Writer:      WriterOptions{BackoffMin: time.Millisecond, BackoffMax: 5 * time.Millisecond},
+		Writer:      WriterConfig{BackoffMin: time.Millisecond, BackoffMax: 5 * time.Millisecond},
 	})
 	if err != nil {
 		ln.Close()

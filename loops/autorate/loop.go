@@ -172,7 +172,7 @@ func (l *Loop) WAN() *config.WAN {
 func (l *Loop) Controller() *Controller { return l.ctrl }
 
 // Policy returns the write policy of download (false) or upload (true).
-func (l *Loop) Policy(upload bool) *WritePolicy { return l.policy[b2i(upload)] }
+func (l *Loop) Policy(upload bool) *WritePolicy { return l.policy[dirIndex(upload)] }
 
 // Restore loads a persisted state into the controller (rates clamped).
 func (l *Loop) Restore(s *State) {

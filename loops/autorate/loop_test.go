@@ -122,7 +122,7 @@ func TestLoopCycle(t *testing.T) {
 func benchLoop(b *testing.B, persist bool) {
 	w := testWAN()
 	m := &oneReply{refl: w.Measurement.Reflectors, rtt: 20 * ms}
-	wr := NewWriter("edge", nil, WriterOptions{}) // not running: Set only stores
+	wr := NewWriter("edge", nil, WriterConfig{}) // not running: Set only stores
 	cfg := LoopConfig{WAN: w, Measurer: m, Download: wr.Queue("d"), Upload: wr.Queue("u"), Metrics: NewMetrics().WAN(w)}
 	if persist {
 		cfg.Persist = func(State, bool) {}

@@ -167,7 +167,7 @@ func (wm *WANMetrics) observeDecision(d *Decision) {
 		if !wm.zoneSet || wm.zoneNow[i] != dd.Zone {
 			for z, g := range wm.zone[i] {
 				if g != nil {
-					g.Set(b2f(Zone(z) == dd.Zone))
+					g.Set(boolGauge(Zone(z) == dd.Zone))
 				}
 			}
 			wm.zoneNow[i] = dd.Zone
@@ -178,7 +178,8 @@ func (wm *WANMetrics) observeDecision(d *Decision) {
 	wm.delta.Set(d.Delta.Seconds())
 }
 
-func b2f(b bool) float64 {
+// boolGauge is a gauge's value for a condition: 1 true, 0 false.
+func boolGauge(b bool) float64 {
 	if b {
 		return 1
 	}
@@ -204,7 +205,7 @@ func (wm *WANMetrics) observeWrite(upload bool, err error, seconds float64) {
 	if wm == nil {
 		return
 	}
-	i := b2i(upload)
+	i := dirIndex(upload)
 	if err != nil {
 		wm.writeErr[i].Inc()
 	} else {

@@ -89,8 +89,8 @@ func (e *RouterExecutor) SetMaxLimit(ctx context.Context, queue string, bps int6
 	return nil
 }
 
-// WriterOptions tune a Writer. Zero values get defaults.
-type WriterOptions struct {
+// WriterConfig tunes a Writer. Zero values get defaults.
+type WriterConfig struct {
 	Logger *slog.Logger
 	// Now stamps successful writes (the daemon's clock); default time.Now.
 	Now func() time.Time
@@ -111,7 +111,7 @@ type WriterOptions struct {
 type Writer struct {
 	router string
 	exec   Executor
-	o      WriterOptions
+	o      WriterConfig
 	wake   chan struct{}
 
 	mu       sync.Mutex
@@ -136,7 +136,7 @@ type Slot struct {
 }
 
 // NewWriter returns a writer for the router named router.
-func NewWriter(router string, exec Executor, o WriterOptions) *Writer {
+func NewWriter(router string, exec Executor, o WriterConfig) *Writer {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

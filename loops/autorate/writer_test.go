@@ -73,7 +73,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestWriterLatestWinsOneInFlight(t *testing.T) {
 	g := newGateExec()
-	w := NewWriter("edge", g, WriterOptions{})
+	w := NewWriter("edge", g, WriterConfig{})
 	down, up := w.Queue("down"), w.Queue("up")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -126,7 +126,7 @@ func TestWriterLatestWinsOneInFlight(t *testing.T) {
 // the wanted rate back once it has.
 func TestWriterInFlightIsPending(t *testing.T) {
 	g := newGateExec()
-	w := NewWriter("edge", g, WriterOptions{})
+	w := NewWriter("edge", g, WriterConfig{})
 	down := w.Queue("down")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -155,7 +155,7 @@ func TestWriterInFlightIsPending(t *testing.T) {
 
 func TestWriterDecreaseFirst(t *testing.T) {
 	g := newGateExec()
-	w := NewWriter("edge", g, WriterOptions{})
+	w := NewWriter("edge", g, WriterConfig{})
 	a, b := w.Queue("a"), w.Queue("b")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -186,7 +186,7 @@ func TestWriterBackoffAndRecovery(t *testing.T) {
 	g := newGateExec()
 	var mu sync.Mutex
 	results := map[string]int{}
-	w := NewWriter("edge", g, WriterOptions{
+	w := NewWriter("edge", g, WriterConfig{
 		BackoffMin: time.Millisecond, BackoffMax: 4 * time.Millisecond,
 		Observe: func(q string, err error, d time.Duration) {
 			mu.Lock()

@@ -206,8 +206,8 @@ func (e *env) queue(dropped, queued int64) {
 	e.emu.SetQueueStats("wanctl-spectrum-down", emulator.QueueStats{Dropped: dropped, QueuedPackets: queued})
 }
 
-func (e *env) deps() Deps {
-	return Deps{
+func (e *env) deps() Config {
+	return Config{
 		Config: e.cfg,
 		Router: e.client,
 		RTT: RTTFunc(func(ctx context.Context, w *config.WAN) ([]Sample, error) {

@@ -144,7 +144,7 @@ func (m *PingMeasurer) burst(ctx context.Context, w *config.WAN, rounds int, int
 	if m.Log != nil {
 		log = slog.New(quiet{m.Log.Handler()})
 	}
-	p, err := ping.Open(ping.Options{Source: w.Measurement.Source, Mode: m.Mode, Logger: log})
+	p, err := ping.Open(ping.Config{Source: w.Measurement.Source, Mode: m.Mode, Logger: log})
 	if err != nil {
 		return nil, err
 	}

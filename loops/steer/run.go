@@ -34,8 +34,9 @@ type Router interface {
 	Set(ctx context.Context, menu, id string, fields routeros.Object) (routeros.Object, error)
 }
 
-// Deps are what a run talks to. Only Config is required.
-type Deps struct {
+// Config is what a run talks to. Only its Config (the parsed
+// configuration) is required.
+type Config struct {
 	Config *config.Config
 	// Router is the steering router (the primary WAN's); nil builds a
 	// routeros client from the router block.
@@ -79,7 +80,7 @@ type Result struct {
 	// RouterRequests counts REST requests (2 on a quiet run: queue stats
 	// and mangle rules; a change adds one PATCH per rule and one GET).
 	RouterRequests int
-	// Duration is the run's time by Deps.Now.
+	// Duration is the run's time by Config.Now.
 	Duration time.Duration
 }
 
@@ -98,7 +99,7 @@ type Result struct {
 //
 // Any router failure returns an error and leaves the previous state on
 // disk, so the next run retries the same transition.
-func Run(ctx context.Context, d Deps) (res Result, err error) {
+func Run(ctx context.Context, d Config) (res Result, err error) {
 	cfg := d.Config
 	if cfg == nil {
 		return res, errors.New("steer: no configuration")
