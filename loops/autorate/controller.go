@@ -268,6 +268,7 @@ type Controller struct {
 	hasLoad bool
 	raw     float64
 	signal  bool
+	off     Rule // rules removed for the bench's ablation (none in the daemon)
 }
 
 // NewController builds a controller for w, starting at the ceilings in
@@ -516,7 +517,7 @@ func (c *Controller) Step(now time.Time) Decision {
 			// outgrown the ping timeout, not an outage: those zones go on
 			// decreasing to their floors (harmless if the link is down).
 			// GREEN and YELLOW hold.
-			if d.zone >= SoftRed && c.decrease(d, d.zone, now, true) {
+			if d.zone >= SoftRed && c.on(RuleSilenceDecrease) && c.decrease(d, d.zone, now, true) {
 				act = Decrease
 			}
 			// Never raise blind: an increase decided before the silence
@@ -532,7 +533,7 @@ func (c *Controller) Step(now time.Time) Decision {
 				d.rate = d.applied
 			}
 			grew := !d.held && !d.lastRaise.IsZero() && now.Sub(d.lastRaise) < c.probeSlot && c.raw > d.rawAtRaise+c.p.target/4
-			if (d.unconfirmed || grew) && d.beforeRaise > 0 && d.rate > d.beforeRaise {
+			if c.on(RuleSilenceUndo) && (d.unconfirmed || grew) && d.beforeRaise > 0 && d.rate > d.beforeRaise {
 				d.rate = d.beforeRaise
 				act = Decrease
 			}
@@ -550,7 +551,7 @@ func (c *Controller) Step(now time.Time) Decision {
 	if !c.hasLoad {
 		c.load = c.raw
 		c.hasLoad = true
-	} else if c.raw < c.load {
+	} else if c.raw < c.load && c.on(RuleFastFall) {
 		// A falling delay is the queue draining: the median of the
 		// newest replies already ignores one odd reply, so follow it
 		// at once.
@@ -651,7 +652,7 @@ func (c *Controller) stepDir(d *dirState, now time.Time) DirDecision {
 			// (an increase not written yet is withdrawn).
 			base := max(d.rate, d.climb)
 			next := min(d.p.ceiling, base+d.p.stepUp)
-			if d.applied > 0 {
+			if d.applied > 0 && (c.on(RuleClimbLimit) || c.on(RuleHoldReturn)) {
 				next = min(next, max(base, c.climbLimit(d, now)))
 			}
 			climb := next
@@ -672,7 +673,7 @@ func (c *Controller) stepDir(d *dirState, now time.Time) DirDecision {
 		}
 		d.climb = d.rate
 	}
-	if z == Green && act != Increase && c.probeOvershot(d, now) && c.decreaseOwnProbe(d, now) {
+	if z == Green && act != Increase && c.on(RuleOwnProbeCut) && c.probeOvershot(d, now) && c.decreaseOwnProbe(d, now) {
 		// Cut as YELLOW would, without waiting for the delay to
 		// reach target_bloat for dwell_cycles.
 		act = Decrease
@@ -761,15 +762,18 @@ func (c *Controller) climbLimit(d *dirState, now time.Time) int64 {
 		jump = maxJump
 	}
 	limit := int64(a * (1 + max(jump, c.minJump)))
+	if !c.on(RuleClimbLimit) {
+		limit = math.MaxInt64
+	}
 	if d.est == 0 {
 		return limit
 	}
 	e := float64(d.est)
 	hold := float64(d.hold)
 	switch {
-	case a < hold:
+	case a < hold && c.on(RuleHoldReturn):
 		return max(limit, int64(hold))
-	case a < e*(1+nearBand):
+	case a < e*(1+nearBand) && c.on(RuleClimbLimit):
 		limit = int64(a * (1 + c.minJump))
 	}
 	return limit
@@ -785,7 +789,7 @@ func (c *Controller) climbLimit(d *dirState, now time.Time) int64 {
 // increase_intervals). An increase d has already offered keeps its turn.
 func (c *Controller) othersTurn(d *dirState, now time.Time) bool {
 	o := &c.dirs[1-dirIndex(d.p.upload)]
-	if d.applied <= 0 || o.applied <= 0 {
+	if d.applied <= 0 || o.applied <= 0 || !c.on(RuleTurns) {
 		return false
 	}
 	if c.est.n > 0 && c.refl[c.est.back(0).src].addr.Port() != 0 {
@@ -905,7 +909,7 @@ func (c *Controller) cut(d *dirState, z Zone, now time.Time, blind, ownProbe boo
 		base = d.applied
 	}
 	var target, est int64
-	if g, mid, ok := c.est.capacityGrowth(now); ok && c.signal && (g > minGrowth || (z == Red && g > -minGrowth)) {
+	if g, mid, ok := c.est.capacityGrowth(now); ok && c.signal && c.on(RuleCapacityCut) && (g > minGrowth || (z == Red && g > -minGrowth)) {
 		// A RED queue that neither grows nor drains (within minGrowth)
 		// is standing: the rate is the capacity, and only a cut below
 		// it drains the queue.
@@ -925,7 +929,7 @@ func (c *Controller) cut(d *dirState, z Zone, now time.Time, blind, ownProbe boo
 		// more than drainTime of queue.
 		target = int64(float64(base) * (1 - maxMargin))
 	}
-	if repeat && !blind && !(target > 0 && target < base) && c.cutMayDo(d, now) {
+	if repeat && !blind && !(target > 0 && target < base) && c.on(RuleRepeatGate) && c.cutMayDo(d, now) {
 		return false
 	}
 	prev := d.rate
@@ -1010,7 +1014,7 @@ const onsetSlack = 150 * time.Millisecond
 // seeds 1-20: the turns already keep the raises apart).
 func (c *Controller) otherProbe(d *dirState, now time.Time) bool {
 	o := &c.dirs[1-dirIndex(d.p.upload)]
-	if o.lastRaise.IsZero() || now.Sub(o.lastRaise) >= 2*c.probeSlot {
+	if !c.on(RuleOtherProbe) || o.lastRaise.IsZero() || now.Sub(o.lastRaise) >= 2*c.probeSlot {
 		return false
 	}
 	if o.decreased && o.lastDecAt.After(o.lastRaise) && now.Sub(o.lastDecAt) >= c.p.refractory {

@@ -66,6 +66,9 @@ type estimator struct {
 	// rules as they apply without one).
 	noCapacity bool
 	capCache   growthCache
+	// noNoise and noLate remove the jitter estimate and the late
+	// requests (the bench's ablation, see Rule).
+	noNoise, noLate bool
 }
 
 // add records a reply. calm: both directions are GREEN, so its delta is
@@ -93,6 +96,9 @@ func (e *estimator) add(sm sample, calm bool) {
 			e.level += a * (sm.delta - e.level)
 		}
 		e.noise = min(e.level, scatterK*e.scatter)
+		if e.noNoise {
+			e.noise = 0
+		}
 		e.noiseAt = sm.at
 	}
 	e.prevDelta, e.calmPrev = sm.delta, true
@@ -154,7 +160,7 @@ func (e *estimator) raw(now time.Time, refl []reflector, target float64, pingInt
 	}
 	v := append(scratch[:0], ans[:na]...)
 	answered := median(v)
-	if len(e.pend) == 0 || nl == 0 {
+	if len(e.pend) == 0 || nl == 0 || e.noLate {
 		return answered
 	}
 	// A request still unanswered, sent after the newest answered one,
