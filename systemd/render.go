@@ -13,6 +13,7 @@ import (
 	"text/template"
 	"unicode/utf8"
 
+	"github.com/wanctl/wanctl/config"
 	"github.com/wanctl/wanctl/statefile"
 )
 
@@ -25,10 +26,11 @@ const (
 	SysusersConf = "wanctl.conf"
 )
 
-// Default directories; they match hcl.Daemon's defaults.
+// Default directories: the daemon block's (StateDirectory= and
+// RuntimeDirectory= in the units name them).
 const (
-	DefaultStateDir = "/var/lib/wanctl"
-	DefaultLockDir  = "/run/wanctl"
+	DefaultStateDir = config.DefaultStateDir
+	DefaultLockDir  = config.DefaultLockDir
 )
 
 // Units lists the unit files (not the sysusers entry) in a stable order.
