@@ -15,11 +15,12 @@ import (
 func simulateCommand(stdio IO) *cli.Command {
 	return &cli.Command{
 		Name:      "simulate",
-		Usage:     "run the autorate controller against simulated links and score it against an oracle and a fixed shaper",
+		Usage:     "run the autorate controller against simulated links and score it beside cake-autorate's algorithm, an oracle and a fixed shaper",
 		ArgsUsage: " ",
 		Description: "Runs the production autorate loop (controller, write policy, writer semantics) in virtual time\n" +
-			"against a simulated bloated link, and the same link with an oracle shaper (95 % of the true\n" +
-			"capacity) and a fixed shaper at the ceiling. Prints utilisation, added delay p50/p95/p99,\n" +
+			"against a simulated bloated link, and the same link with a peer controller (cake-autorate's\n" +
+			"algorithm in Go, docs/simulator.md), an oracle shaper (95 % of the true capacity) and a fixed\n" +
+			"shaper at the ceiling. Prints utilisation, added delay p50/p95/p99,\n" +
 			"recovery time and router writes per hour for each scenario and direction.\n\n" +
 			"The WAN comes from -config (or $WANCTL_CONFIG); without either, a built-in example WAN\n" +
 			"(450M/45M ceilings, four reflectors, defaults elsewhere) is used. Nothing talks to a router.\n" +
@@ -137,7 +138,11 @@ func runSimulate(c *cli.Context, stdio IO) error {
 		if err != nil {
 			return cli.Exit(fmt.Sprintf("wan %q: %v", w.Name, err), 1)
 		}
-		res, err := sim.Evaluate(sc, opts, p)
+		peer, err := sim.NewCakeAutorate(w)
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("wan %q: %v", w.Name, err), 1)
+		}
+		res, err := sim.EvaluateWith(sc, opts, p, peer)
 		if err != nil {
 			return cli.Exit(fmt.Sprintf("scenario %s: %v", sc.Name, err), 1)
 		}

@@ -18,6 +18,7 @@ type simDoc struct {
 		Name   string               `json:"name"`
 		Seed   int64                `json:"seed"`
 		Wanctl simScores            `json:"wanctl"`
+		Peer   *simScores           `json:"cake_autorate"`
 		Oracle simScores            `json:"oracle"`
 		Fixed  simScores            `json:"fixed"`
 		Upload map[string]simScores `json:"upload"`
@@ -69,7 +70,10 @@ func TestSimulateAllJSON(t *testing.T) {
 		if s.Oracle.Utilisation < 0.94 || s.Oracle.Utilisation > 0.96 || s.Wanctl.Utilisation <= 0 || s.Fixed.Utilisation <= 0 {
 			t.Errorf("%s: utilisation wanctl %v oracle %v fixed %v", s.Name, s.Wanctl.Utilisation, s.Oracle.Utilisation, s.Fixed.Utilisation)
 		}
-		if len(s.Upload) != 3 || s.Upload["wanctl"].Utilisation <= 0 || s.Upload["oracle"].Utilisation <= 0 {
+		if s.Peer == nil || s.Peer.Utilisation <= 0 || s.Peer.WritesPerHour <= 0 {
+			t.Errorf("%s: cake_autorate %+v, want the peer's scores", s.Name, s.Peer)
+		}
+		if len(s.Upload) != 4 || s.Upload["wanctl"].Utilisation <= 0 || s.Upload["cake_autorate"].Utilisation <= 0 || s.Upload["oracle"].Utilisation <= 0 {
 			t.Errorf("%s: upload %+v", s.Name, s.Upload)
 		}
 		if s.Fixed.WritesPerHour != 0 || s.Oracle.WritesPerHour != 0 {
@@ -86,7 +90,7 @@ func TestSimulateTextAndSVG(t *testing.T) {
 	}
 	for _, want := range []string{
 		"wan example from built-in example", "ceiling 450M", "seed 3",
-		"step-drop", "download", "upload", "wanctl", "oracle", "fixed", "p99 ms", "writes/h",
+		"step-drop", "download", "upload", "wanctl", "cake-autorate", "oracle", "fixed", "p99 ms", "writes/h",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
@@ -133,6 +137,9 @@ func TestSimulateTrace(t *testing.T) {
 	doc := decodeSim(t, out)
 	if len(doc.Scenarios) != 1 || doc.Scenarios[0].Name != "trace:drop.csv" {
 		t.Fatalf("scenarios %+v", doc.Scenarios)
+	}
+	if p := doc.Scenarios[0].Peer; p == nil || p.Utilisation <= 0 {
+		t.Errorf("a trace shows cake-autorate too: %+v", p)
 	}
 
 	bad := filepath.Join(dir, "bad.csv")

@@ -36,22 +36,24 @@ type Scores struct {
 	WritesPerHour float64 `json:"writes_per_hour"`
 }
 
-// ShaperScores are one direction's scores of the three shapers.
+// ShaperScores are one direction's scores of the shapers.
 type ShaperScores struct {
-	Wanctl Scores `json:"wanctl"`
-	Oracle Scores `json:"oracle"`
-	Fixed  Scores `json:"fixed"`
+	Wanctl       Scores  `json:"wanctl"`
+	CakeAutorate *Scores `json:"cake_autorate,omitempty"` // the peer, when run
+	Oracle       Scores  `json:"oracle"`
+	Fixed        Scores  `json:"fixed"`
 }
 
 // ScenarioReport is one scenario in the JSON document: the top-level
 // figures are the download direction.
 type ScenarioReport struct {
-	Name   string       `json:"name"`
-	Seed   int64        `json:"seed"`
-	Wanctl Scores       `json:"wanctl"`
-	Oracle Scores       `json:"oracle"`
-	Fixed  Scores       `json:"fixed"`
-	Upload ShaperScores `json:"upload"`
+	Name         string       `json:"name"`
+	Seed         int64        `json:"seed"`
+	Wanctl       Scores       `json:"wanctl"`
+	CakeAutorate *Scores      `json:"cake_autorate,omitempty"` // the peer, when run
+	Oracle       Scores       `json:"oracle"`
+	Fixed        Scores       `json:"fixed"`
+	Upload       ShaperScores `json:"upload"`
 }
 
 // Report is `wanctl simulate -json`'s document.
@@ -63,21 +65,33 @@ type Report struct {
 
 // NewReport collects results (all run with the same target bloat) into a
 // document. Figures are rounded to what is meaningful (utilisation to
-// 0.0001, delays to 0.01 ms, recovery to 1 ms, writes to 0.1/h).
+// 0.0001, delays to 0.01 ms, recovery to 1 ms, writes to 0.1/h). A result
+// with a peer run gets its cake_autorate scores; without one the document
+// is what it was before the peer existed (format_version 1 either way: the
+// key is only added).
 func NewReport(results ...*Result) *Report {
 	r := &Report{FormatVersion: FormatVersion, Scenarios: []ScenarioReport{}}
+	peer := func(res *Result, d Dir) *Scores {
+		if res.Peer == nil {
+			return nil
+		}
+		s := res.Peer.Dirs[d].Scores.rounded()
+		return &s
+	}
 	for _, res := range results {
 		r.TargetBloatMS = ms(res.TargetBloat)
 		r.Scenarios = append(r.Scenarios, ScenarioReport{
-			Name:   res.Scenario,
-			Seed:   res.Seed,
-			Wanctl: res.Wanctl.Dirs[Download].Scores.rounded(),
-			Oracle: res.Oracle.Dirs[Download].Scores.rounded(),
-			Fixed:  res.Fixed.Dirs[Download].Scores.rounded(),
+			Name:         res.Scenario,
+			Seed:         res.Seed,
+			Wanctl:       res.Wanctl.Dirs[Download].Scores.rounded(),
+			CakeAutorate: peer(res, Download),
+			Oracle:       res.Oracle.Dirs[Download].Scores.rounded(),
+			Fixed:        res.Fixed.Dirs[Download].Scores.rounded(),
 			Upload: ShaperScores{
-				Wanctl: res.Wanctl.Dirs[Upload].Scores.rounded(),
-				Oracle: res.Oracle.Dirs[Upload].Scores.rounded(),
-				Fixed:  res.Fixed.Dirs[Upload].Scores.rounded(),
+				Wanctl:       res.Wanctl.Dirs[Upload].Scores.rounded(),
+				CakeAutorate: peer(res, Upload),
+				Oracle:       res.Oracle.Dirs[Upload].Scores.rounded(),
+				Fixed:        res.Fixed.Dirs[Upload].Scores.rounded(),
 			},
 		})
 	}
@@ -124,13 +138,24 @@ func (r *Report) WriteJSON(w io.Writer) error {
 func (r *Report) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "scenario\tdirection\tshaper\tutilisation\tp50 ms\tp95 ms\tp99 ms\trecovery s\twrites/h\t\n")
+	type row struct {
+		dir, shaper string
+		sc          Scores
+	}
 	for _, s := range r.Scenarios {
-		rows := []struct {
-			dir, shaper string
-			sc          Scores
+		var rows []row
+		for _, d := range []struct {
+			name string
+			sh   ShaperScores
 		}{
-			{"download", "wanctl", s.Wanctl}, {"", "oracle", s.Oracle}, {"", "fixed", s.Fixed},
-			{"upload", "wanctl", s.Upload.Wanctl}, {"", "oracle", s.Upload.Oracle}, {"", "fixed", s.Upload.Fixed},
+			{"download", ShaperScores{Wanctl: s.Wanctl, CakeAutorate: s.CakeAutorate, Oracle: s.Oracle, Fixed: s.Fixed}},
+			{"upload", s.Upload},
+		} {
+			rows = append(rows, row{d.name, "wanctl", d.sh.Wanctl})
+			if d.sh.CakeAutorate != nil {
+				rows = append(rows, row{"", CakeAutorateName, *d.sh.CakeAutorate})
+			}
+			rows = append(rows, row{"", "oracle", d.sh.Oracle}, row{"", "fixed", d.sh.Fixed})
 		}
 		for i, row := range rows {
 			name := ""

@@ -8,8 +8,9 @@
 //
 // Evaluate runs a policy and the two references (an oracle shaper at 95 %
 // of the true capacity, a fixed shaper at the ceiling) over one scenario and
-// scores them; Report renders the scores as JSON or a text table, WriteSVG
-// plots them. docs/simulator.md describes the model.
+// scores them; EvaluateWith adds a peer policy (CakeAutorate, cake-autorate's
+// algorithm) on the same link. Report renders the scores as JSON or a text
+// table, WriteSVG plots them. docs/simulator.md describes the model.
 package sim
 
 import (
@@ -101,6 +102,17 @@ type Policy interface {
 	Tick(in Input, w Writer)
 }
 
+// TimedPolicy is a Policy that brings its own cycle and pinger timeout:
+// Timing returns the interval it is ticked at and the ping timeout of its
+// pinger, each replacing Options.Interval / Options.PingTimeout for its run
+// when not zero. The link, loads, pings and router stay the same. An
+// event-driven controller (CakeAutorate handles each reply as it arrives,
+// and its pinger waits 10 s for a reply) needs both.
+type TimedPolicy interface {
+	Policy
+	Timing() (tick, pingTimeout time.Duration)
+}
+
 // PolicyFunc adapts a function to Policy.
 type PolicyFunc func(in Input, w Writer)
 
@@ -118,6 +130,7 @@ type Result struct {
 	Ceiling     [2]int64
 	Loaded      [2][]Span
 	Wanctl      *Run // the policy under test
+	Peer        *Run // the peer policy (cake-autorate) when EvaluateWith had one, else nil
 	Oracle      *Run // rate = OracleFactor * capacity, applied instantly, no writes
 	Fixed       *Run // rate = Ceiling, never written
 }
@@ -158,6 +171,13 @@ const SeriesStep = 100 * time.Millisecond
 // Evaluate runs p and the two references over sc. p must be fresh: it is
 // ticked from virtual time zero.
 func Evaluate(sc *Scenario, opt Options, p Policy) (*Result, error) {
+	return EvaluateWith(sc, opt, p, nil)
+}
+
+// EvaluateWith is Evaluate with a peer policy (nil: none) run on the same
+// link, loads, pings and router as p; its run is Result.Peer, reported as
+// cake-autorate. Both policies must be fresh.
+func EvaluateWith(sc *Scenario, opt Options, p, peer Policy) (*Result, error) {
 	if p == nil {
 		return nil, fmt.Errorf("simulator: no policy to evaluate")
 	}
@@ -168,13 +188,45 @@ func Evaluate(sc *Scenario, opt Options, p Policy) (*Result, error) {
 	if err := sc.Validate(); err != nil {
 		return nil, err
 	}
+	popt, err := policyOptions(opt, p)
+	if err != nil {
+		return nil, err
+	}
+	var peerOpt Options
+	if peer != nil {
+		if peerOpt, err = policyOptions(opt, peer); err != nil {
+			return nil, err
+		}
+	}
 	events := [2][]int64{recoveryEvents(sc, Download), recoveryEvents(sc, Upload)}
 	res := &Result{
 		Scenario: sc.Name, Description: sc.Description, Seed: sc.Seed, Duration: sc.Duration,
 		TargetBloat: opt.TargetBloat, Ceiling: opt.Ceiling, Loaded: sc.Loaded,
 	}
-	res.Wanctl = newEngine(sc, &opt, modePolicy, p, events).run()
+	res.Wanctl = newEngine(sc, &popt, modePolicy, p, events).run()
+	if peer != nil {
+		res.Peer = newEngine(sc, &peerOpt, modePolicy, peer, events).run()
+	}
 	res.Oracle = newEngine(sc, &opt, modeOracle, nil, events).run()
 	res.Fixed = newEngine(sc, &opt, modeFixed, nil, events).run()
 	return res, nil
+}
+
+// policyOptions are opt with the policy's own timing, if it has one.
+func policyOptions(opt Options, p Policy) (Options, error) {
+	tp, ok := p.(TimedPolicy)
+	if !ok {
+		return opt, nil
+	}
+	tick, timeout := tp.Timing()
+	if tick != 0 {
+		opt.Interval = tick
+	}
+	if timeout != 0 {
+		opt.PingTimeout = timeout
+	}
+	if err := opt.Validate(); err != nil {
+		return opt, fmt.Errorf("simulator: the policy's own timing: %w", err)
+	}
+	return opt, nil
 }

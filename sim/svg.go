@@ -27,17 +27,23 @@ const (
 	colorDelay    = "#d62728"
 	colorTarget   = "#7f7f7f"
 	colorLoaded   = "#fff3c4"
+	colorPeer     = "#ff7f0e"
+	colorPeerLine = "#9467bd"
+	svgPeerLineH  = 18 // the peer's scores, one more header line
 )
 
 // WriteSVG plots each result: per direction, the true capacity, the
-// policy's shaper rate and the oracle's rate (upper panel), and the
-// policy's added delay with the target line (lower panel), over time, on
-// a shaded background where the direction is loaded. Lines are drawn from
-// 100 ms buckets (rates averaged, delay the bucket's maximum).
+// policy's shaper rate, the peer's (cake-autorate's) when it ran and the
+// oracle's rate (upper panel), and the policies' added delay with the
+// target line (lower panel), over time, on a shaded background where the
+// direction is loaded. Lines are drawn from 100 ms buckets (rates averaged,
+// delay the bucket's maximum).
 func WriteSVG(w io.Writer, results ...*Result) error {
 	bw := bufio.NewWriter(w)
-	chartH := svgTitleH + 2*svgPanelH + 2*svgPanelGap
-	height := len(results)*2*(chartH+svgChartGap) + 10
+	height := 10
+	for _, res := range results {
+		height += 2 * (chartHeight(res) + svgChartGap)
+	}
 	fmt.Fprintf(bw, `<?xml version="1.0" encoding="UTF-8"?>`+"\n")
 	fmt.Fprintf(bw, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
 		svgWidth, height, svgWidth, height)
@@ -46,12 +52,21 @@ func WriteSVG(w io.Writer, results ...*Result) error {
 	for _, res := range results {
 		for d := range Dir(2) {
 			chart(bw, res, d, y)
-			y += chartH + svgChartGap
+			y += chartHeight(res) + svgChartGap
 		}
 	}
 	fmt.Fprintln(bw, `</svg>`)
 	return bw.Flush()
 }
+
+func titleHeight(res *Result) int {
+	if res.Peer != nil {
+		return svgTitleH + svgPeerLineH
+	}
+	return svgTitleH
+}
+
+func chartHeight(res *Result) int { return titleHeight(res) + 2*svgPanelH + 2*svgPanelGap }
 
 func esc(s string) string {
 	var b strings.Builder
@@ -90,24 +105,40 @@ func chart(w io.Writer, res *Result, d Dir, top int) {
 	fmt.Fprintf(w, `<text x="%d" y="34" fill="#444">%s</text>`+"\n", svgMarginL, esc(fmt.Sprintf(
 		"wanctl: utilisation %.1f%%, added delay p50 %.1f / p95 %.1f / p99 %.1f ms, recovery %.1f s, %.0f writes/h (seed %d)",
 		100*sc.Utilisation, sc.AddedDelayMS.P50, sc.AddedDelayMS.P95, sc.AddedDelayMS.P99, sc.RecoveryS, sc.WritesPerHour, res.Seed)))
+	var prate, pdelay []float64
+	if res.Peer != nil {
+		_, prate, pdelay, _ = merged(res.Peer.Dirs[d].Series)
+		ps := res.Peer.Dirs[d].Scores
+		fmt.Fprintf(w, `<text x="%d" y="%d" fill="#444">%s</text>`+"\n", svgMarginL, 34+svgPeerLineH, esc(fmt.Sprintf(
+			"%s: utilisation %.1f%%, added delay p50 %.1f / p95 %.1f / p99 %.1f ms, recovery %.1f s, %.0f writes/h",
+			CakeAutorateName, 100*ps.Utilisation, ps.AddedDelayMS.P50, ps.AddedDelayMS.P95, ps.AddedDelayMS.P99, ps.RecoveryS, ps.WritesPerHour)))
+	}
 
 	dur := res.Duration.Seconds()
 	xOf := func(t float64) float64 { return svgMarginL + t/dur*svgPlotW }
 	xStep := niceStep(dur, 10)
 
 	// Upper panel: rates in Mbit/s.
-	y0 := float64(svgTitleH)
+	y0 := float64(titleHeight(res))
 	rmax := 0.0
 	for i := range capacity {
 		rmax = max(rmax, capacity[i], rate[i], orate[i])
+	}
+	for _, v := range prate {
+		rmax = max(rmax, v)
 	}
 	rmax = niceCeil(1.05 * rmax / 1e6)
 	panel(w, res, d, y0, rmax, "rate (Mbit/s)", xOf, xStep, dur)
 	yOf := func(v float64) float64 { return y0 + svgPanelH - v/rmax*svgPanelH }
 	line(w, capacity, step, 1e-6, xOf, yOf, colorCapacity, "")
 	line(w, orate, step, 1e-6, xOf, yOf, colorOracle, ` stroke-dasharray="4 3"`)
+	colors, labels := []string{colorCapacity, colorOracle, colorRate}, []string{"capacity", "oracle rate (95%)", "wanctl shaper rate"}
+	if prate != nil {
+		line(w, prate, step, 1e-6, xOf, yOf, colorPeer, "")
+		colors, labels = append(colors, colorPeer), append(labels, CakeAutorateName)
+	}
 	line(w, rate, step, 1e-6, xOf, yOf, colorRate, "")
-	legend(w, y0, []string{colorCapacity, colorOracle, colorRate}, []string{"capacity", "oracle rate (95%)", "wanctl shaper rate"})
+	legend(w, y0, colors, labels)
 
 	// Lower panel: added delay in ms.
 	y1 := y0 + svgPanelH + svgPanelGap
@@ -116,13 +147,21 @@ func chart(w io.Writer, res *Result, d Dir, top int) {
 	for _, v := range delay {
 		dmax = max(dmax, v)
 	}
+	for _, v := range pdelay {
+		dmax = max(dmax, v)
+	}
 	dmax = niceCeil(1.05 * dmax)
 	panel(w, res, d, y1, dmax, "added delay (ms)", xOf, xStep, dur)
 	yOf1 := func(v float64) float64 { return y1 + svgPanelH - v/dmax*svgPanelH }
 	fmt.Fprintf(w, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke="%s" stroke-dasharray="6 4"/>`+"\n",
 		svgMarginL, svgMarginL+svgPlotW, yOf1(target), yOf1(target), colorTarget)
+	colors, labels = []string{colorDelay, colorTarget}, []string{"wanctl added delay (max per bucket)", fmt.Sprintf("target_bloat %g ms", target)}
+	if pdelay != nil {
+		line(w, pdelay, step, 1, xOf, yOf1, colorPeerLine, "")
+		colors, labels = []string{colorDelay, colorPeerLine, colorTarget}, []string{"wanctl added delay (max per bucket)", CakeAutorateName, fmt.Sprintf("target_bloat %g ms", target)}
+	}
 	line(w, delay, step, 1, xOf, yOf1, colorDelay, "")
-	legend(w, y1, []string{colorDelay, colorTarget}, []string{"wanctl added delay (max per bucket)", fmt.Sprintf("target_bloat %g ms", target)})
+	legend(w, y1, colors, labels)
 	fmt.Fprintln(w, `</g>`)
 }
 
