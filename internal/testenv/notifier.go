@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -37,11 +38,17 @@ type Notifier struct {
 	arrived chan struct{} // closed, and replaced, at every message
 }
 
-// NewNotifier listens on a fresh socket in the test's temporary directory
-// until the test ends.
+// NewNotifier listens on a fresh socket until the test ends.
 func NewNotifier(t testing.TB) *Notifier {
 	t.Helper()
-	n := &Notifier{Socket: filepath.Join(t.TempDir(), "notify.sock"), arrived: make(chan struct{})}
+	// Not t.TempDir: its name grows with the test's, and a socket path
+	// must fit in sockaddr_un (108 bytes).
+	dir, err := os.MkdirTemp("", "sdnotify")
+	if err != nil {
+		t.Fatalf("notify socket: %v", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	n := &Notifier{Socket: filepath.Join(dir, "notify.sock"), arrived: make(chan struct{})}
 	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: n.Socket, Net: "unixgram"})
 	if err != nil {
 		t.Fatalf("notify socket: %v", err)
