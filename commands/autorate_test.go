@@ -553,11 +553,13 @@ func TestAutorateConfigErrors(t *testing.T) {
 		{[]string{"-config", e.cfgPath, "-wan", "nope"}, `-wan "nope": no such wan`},
 		{[]string{"-config", e.cfgPath, "extra"}, "takes no arguments"},
 	} {
-		stderr := &safeBuffer{}
-		io := IO{In: strings.NewReader(""), Out: e.stdout, Err: stderr, Getenv: e.env, autorate: e.deps()}
-		if code := Run(append([]string{"wanctl", "autorate"}, tc.args...), io); code != 1 || !strings.Contains(stderr.String(), tc.want) {
-			t.Errorf("%v: exit %d: %s", tc.args, code, stderr)
-		}
+		t.Run(tc.want, func(t *testing.T) {
+			stderr := &safeBuffer{}
+			io := IO{In: strings.NewReader(""), Out: e.stdout, Err: stderr, Getenv: e.env, autorate: e.deps()}
+			if code := Run(append([]string{"wanctl", "autorate"}, tc.args...), io); code != 1 || !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("%v: exit %d: %s", tc.args, code, stderr)
+			}
+		})
 	}
 }
 
