@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/wanctl/wanctl/config"
+	"github.com/wanctl/wanctl/internal/testenv"
 	"github.com/wanctl/wanctl/lockfile"
 	"github.com/wanctl/wanctl/loops/autorate"
 	"github.com/wanctl/wanctl/ping"
@@ -75,60 +75,6 @@ func (s *safeBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-// notifySocket is a NOTIFY_SOCKET the test listens on.
-type notifySocket struct {
-	path string
-	conn *net.UnixConn
-	mu   sync.Mutex
-	msgs []string
-}
-
-func newNotifySocket(t *testing.T) *notifySocket {
-	p := filepath.Join(t.TempDir(), "notify.sock")
-	c, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: p, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := &notifySocket{path: p, conn: c}
-	go func() {
-		buf := make([]byte, 4096)
-		for {
-			k, err := c.Read(buf)
-			if err != nil {
-				return
-			}
-			n.mu.Lock()
-			n.msgs = append(n.msgs, string(buf[:k]))
-			n.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() { c.Close() })
-	return n
-}
-
-func (n *notifySocket) has(prefix string) int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	c := 0
-	for _, m := range n.msgs {
-		if strings.HasPrefix(m, prefix) {
-			c++
-		}
-	}
-	return c
-}
-
-func (n *notifySocket) last(prefix string) string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for i := len(n.msgs) - 1; i >= 0; i-- {
-		if strings.HasPrefix(n.msgs[i], prefix) {
-			return n.msgs[i]
-		}
-	}
-	return ""
 }
 
 func pollUntil(t *testing.T, what string, cond func() bool) {
@@ -205,7 +151,7 @@ type e2e struct {
 	cfgPath string
 	clock   *autorate.ManualClock
 	meas    *scriptedPings
-	notify  *notifySocket
+	notify  *testenv.Notifier
 	sigs    chan os.Signal
 	daemon  chan *autorate.Daemon
 	d       *autorate.Daemon
@@ -227,9 +173,7 @@ func (e *e2e) writeConfig(ceiling string) {
 func newE2E(t *testing.T) *e2e {
 	e := &e2e{t: t, dir: t.TempDir(), clock: autorate.NewManualClock(t0), sigs: make(chan os.Signal, 4),
 		daemon: make(chan *autorate.Daemon, 1), stderr: &safeBuffer{}, stdout: &safeBuffer{}, code: make(chan int, 1), ids: map[string]string{}}
-	e.emu = emulator.New(emulator.Config{Username: "wanctl", Password: "wanctl"})
-	e.srv = httptest.NewServer(e.emu)
-	t.Cleanup(e.srv.Close)
+	e.emu, e.srv = testenv.Emulator(t, emulator.Config{Username: "wanctl", Password: "wanctl"})
 	for _, q := range []routeros.Object{
 		{"name": "wanctl-spectrum-down", "parent": "global", "max-limit": "500000000"},
 		{"name": "wanctl-spectrum-up", "parent": "ether1", "max-limit": "10000000"},
@@ -243,7 +187,7 @@ func newE2E(t *testing.T) *e2e {
 	e.cfgPath = filepath.Join(e.dir, "wanctl.hcl")
 	e.listen = freeTCPAddr(t)
 	e.writeConfig("940M")
-	e.notify = newNotifySocket(t)
+	e.notify = testenv.NewNotifier(t)
 	return e
 }
 
@@ -264,7 +208,7 @@ func (e *e2e) deps() *autorateDeps {
 func (e *e2e) env(k string) string {
 	switch k {
 	case "NOTIFY_SOCKET":
-		return e.notify.path
+		return e.notify.Socket
 	case "WATCHDOG_USEC":
 		return "2000000"
 	}
@@ -347,7 +291,7 @@ func TestAutorateEndToEnd(t *testing.T) {
 
 	// Idle: the first cycle writes the controller's rates (ceilings).
 	e.clock.Advance(time.Second)
-	pollUntil(t, "READY=1", func() bool { return e.notify.has("READY=1") == 1 })
+	e.notify.WaitFor(t, "READY=1", func() bool { return e.notify.Count("READY=1") == 1 })
 	e.settled()
 	if e.limit("wanctl-spectrum-down") != 940e6 || e.limit("wanctl-spectrum-up") != 38e6 {
 		t.Fatalf("initial limits %d / %d", e.limit("wanctl-spectrum-down"), e.limit("wanctl-spectrum-up"))
@@ -435,8 +379,8 @@ func TestAutorateEndToEnd(t *testing.T) {
 	pollUntil(t, "reloaded", func() bool { return strings.Contains(e.stderr.String(), "configuration reloaded") })
 	e.clock.Advance(100 * ms)
 	pollUntil(t, "new ceiling written", func() bool { return e.limit("wanctl-spectrum-down") == 800e6 })
-	pollUntil(t, "reload notifications", func() bool {
-		return e.notify.has("RELOADING=1") == 1 && e.notify.has("READY=1") == 2
+	e.notify.WaitFor(t, "reload notifications", func() bool {
+		return e.notify.Count("RELOADING=1") == 1 && e.notify.Count("READY=1") == 2
 	})
 	// SIGHUP with a broken file: logged, keeps running on the old one.
 	os.WriteFile(e.cfgPath, []byte("wan {"), 0o600)
@@ -450,8 +394,8 @@ func TestAutorateEndToEnd(t *testing.T) {
 	}
 	// The watchdog tick is delivered by Advance but handled (and its
 	// datagram read by the socket goroutine) asynchronously: wait for it.
-	pollUntil(t, "status after the reloads", func() bool {
-		return e.notify.has("WATCHDOG=1") >= 3 && strings.Contains(e.notify.last("STATUS="), "spectrum: down GREEN 800M up GREEN 38M")
+	e.notify.WaitFor(t, "status after the reloads", func() bool {
+		return e.notify.Count("WATCHDOG=1") >= 3 && strings.Contains(e.notify.Last("STATUS="), "spectrum: down GREEN 800M up GREEN 38M")
 	})
 
 	// SIGTERM: finish, write state, exit 0.
@@ -459,7 +403,7 @@ func TestAutorateEndToEnd(t *testing.T) {
 	if c := e.exit(); c != 0 {
 		t.Fatalf("exit %d: %s", c, e.stderr)
 	}
-	pollUntil(t, "STOPPING=1", func() bool { return e.notify.has("STOPPING=1") == 1 })
+	e.notify.WaitFor(t, "STOPPING=1", func() bool { return e.notify.Count("STOPPING=1") == 1 })
 	st, err := autorate.ReadState(autorate.StatePath(filepath.Join(e.dir, "state"), "spectrum"))
 	if err != nil {
 		t.Fatal(err)
@@ -609,11 +553,13 @@ func TestAutorateConfigErrors(t *testing.T) {
 		{[]string{"-config", e.cfgPath, "-wan", "nope"}, `-wan "nope": no such wan`},
 		{[]string{"-config", e.cfgPath, "extra"}, "takes no arguments"},
 	} {
-		stderr := &safeBuffer{}
-		io := IO{In: strings.NewReader(""), Out: e.stdout, Err: stderr, Getenv: e.env, autorate: e.deps()}
-		if code := Run(append([]string{"wanctl", "autorate"}, tc.args...), io); code != 1 || !strings.Contains(stderr.String(), tc.want) {
-			t.Errorf("%v: exit %d: %s", tc.args, code, stderr)
-		}
+		t.Run(tc.want, func(t *testing.T) {
+			stderr := &safeBuffer{}
+			io := IO{In: strings.NewReader(""), Out: e.stdout, Err: stderr, Getenv: e.env, autorate: e.deps()}
+			if code := Run(append([]string{"wanctl", "autorate"}, tc.args...), io); code != 1 || !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("%v: exit %d: %s", tc.args, code, stderr)
+			}
+		})
 	}
 }
 

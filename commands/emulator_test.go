@@ -249,11 +249,13 @@ func TestEmulatorCommandErrors(t *testing.T) {
 		{[]string{"-user", ""}, "-user is empty"},
 		{[]string{"-listen", "127.0.0.1:99999"}, "-listen"},
 	} {
-		var out, errOut bytes.Buffer
-		code := Run(append([]string{"wanctl", "emulator"}, c.args...), IO{In: strings.NewReader(""), Out: &out, Err: &errOut, Getenv: func(string) string { return "" }})
-		if code != 1 || !strings.Contains(errOut.String(), c.want) {
-			t.Errorf("%v: exit %d, stderr %q; want 1 and %q", c.args, code, errOut.String(), c.want)
-		}
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := Run(append([]string{"wanctl", "emulator"}, c.args...), IO{In: strings.NewReader(""), Out: &out, Err: &errOut, Getenv: func(string) string { return "" }})
+			if code != 1 || !strings.Contains(errOut.String(), c.want) {
+				t.Errorf("%v: exit %d, stderr %q; want 1 and %q", c.args, code, errOut.String(), c.want)
+			}
+		})
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wanctl/wanctl/internal/testenv"
 	"github.com/wanctl/wanctl/plan"
 	"github.com/wanctl/wanctl/routeros"
 	"github.com/wanctl/wanctl/routeros/emulator"
@@ -29,9 +30,7 @@ type routerEnv struct {
 
 func newRouterEnv(t *testing.T) *routerEnv {
 	t.Helper()
-	emu := emulator.New(emulator.Config{Username: "wanctl", Password: testPassword})
-	srv := httptest.NewServer(emu)
-	t.Cleanup(srv.Close)
+	emu, srv := testenv.Emulator(t, emulator.Config{Username: "wanctl", Password: testPassword})
 	e := &routerEnv{t: t, emu: emu, srv: srv, dir: t.TempDir()}
 	// defconf FastTracks; most tests are about other things.
 	e.setFastTrack(false)
@@ -60,60 +59,7 @@ const routerBlock = `router "edge" {
 
 // dualWAN is the configuration most tests use: two WANs with gateways and
 // pinned reflectors, steering with every kind of rule.
-const dualWAN = `
-wan "spectrum" {
-  interface = "ether1"
-  gateway   = "100.64.0.1"
-  measurement {
-    reflectors = ["1.1.1.1", "8.8.8.8"]
-  }
-  download {
-    ceiling = "940M"
-    cake {
-      overhead = 18
-    }
-  }
-  upload {
-    ceiling = "38M"
-  }
-}
-
-wan "att" {
-  interface = "ether2"
-  gateway   = "192.168.1.254"
-  measurement {
-    reflectors = ["9.9.9.9"]
-  }
-  download {
-    ceiling = "300M"
-  }
-  upload {
-    ceiling = "100M"
-  }
-}
-
-steering {
-  primary   = "spectrum"
-  alternate = "att"
-
-  rule "voip" {
-    protocol  = "udp"
-    dst_ports = "3478-3481,5060"
-  }
-
-  rule "latency-sensitive" {
-    dscp = ["ef", "af31"]
-  }
-
-  rule "work-vpn" {
-    src_address_list = "work-laptops"
-  }
-
-  address_list "work-laptops" {
-    addresses = ["192.168.88.50", "192.168.88.51"]
-  }
-}
-`
+var dualWAN = testenv.DualWANConfig(testenv.DualWAN{})
 
 // config writes a configuration (router block + body) and returns its path.
 func (e *routerEnv) config(routerExtra, body string) string {

@@ -177,14 +177,16 @@ func TestSimulateErrors(t *testing.T) {
 		{[]string{"-config", "../config/testdata/invalid/five-mistakes.hcl"}, []string{"is invalid", "wanctl validate"}},
 		{[]string{"extra"}, []string{"takes no arguments"}},
 	} {
-		code, out, errOut := run(t, nil, "", append([]string{"simulate"}, tc.args...)...)
-		if code != 1 || out != "" {
-			t.Errorf("%v: exit %d, stdout %q", tc.args, code, out)
-		}
-		for _, w := range tc.want {
-			if !strings.Contains(errOut, w) {
-				t.Errorf("%v: stderr lacks %q:\n%s", tc.args, w, errOut)
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, out, errOut := run(t, nil, "", append([]string{"simulate"}, tc.args...)...)
+			if code != 1 || out != "" {
+				t.Errorf("%v: exit %d, stdout %q", tc.args, code, out)
 			}
-		}
+			for _, w := range tc.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("%v: stderr lacks %q:\n%s", tc.args, w, errOut)
+				}
+			}
+		})
 	}
 }

@@ -208,8 +208,10 @@ func TestGoldenRanges(t *testing.T) {
 		{"steering", cfg.Steering.DeclRange, 123},
 		{"rule voip", cfg.Steering.Rules[0].DeclRange, 127},
 	} {
-		if c.rng.Filename != "testdata/golden.hcl" || c.rng.Start.Line != c.line {
-			t.Errorf("%s: range %s, want line %d", c.name, c.rng, c.line)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			if c.rng.Filename != "testdata/golden.hcl" || c.rng.Start.Line != c.line {
+				t.Errorf("range %s, want line %d", c.rng, c.line)
+			}
+		})
 	}
 }

@@ -161,27 +161,29 @@ func TestPasswordFileMode(t *testing.T) {
 		{0o644, `file("/dev/null")`, true}, // an empty password is an error of its own
 		{0o644, `"${env("WANCTL_ROUTER_PASSWORD")}"`, false},
 	} {
-		path := filepath.Join(dir, fmt.Sprintf("c-%o.hcl", c.mode))
-		if err := os.WriteFile(path, []byte(fmt.Sprintf(minimal, c.expr)), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(path, c.mode); err != nil {
-			t.Fatal(err)
-		}
-		t.Setenv("WANCTL_ROUTER_PASSWORD", "from-env")
-		cfg, d := Load(path)
-		if d.HasErrors() != c.wantErr || (cfg == nil) != c.wantErr {
-			t.Errorf("mode %04o password = %s: errors %v, want %v: %s", c.mode, c.expr, d.HasErrors(), c.wantErr, d.Error())
-			continue
-		}
-		if !c.wantErr || c.expr != `"literal"` {
-			continue
-		}
-		diag := only(t, d)
-		if diag.Summary != "Password in a file readable by other users" ||
-			!strings.Contains(diag.Detail, "env(") || !strings.Contains(diag.Detail, "file(") || !strings.Contains(diag.Detail, "chmod 600 "+path) {
-			t.Errorf("mode %04o: %q / %q", c.mode, diag.Summary, diag.Detail)
-		}
+		t.Run(fmt.Sprintf("%04o %s", c.mode, c.expr), func(t *testing.T) {
+			path := filepath.Join(dir, fmt.Sprintf("c-%o.hcl", c.mode))
+			if err := os.WriteFile(path, []byte(fmt.Sprintf(minimal, c.expr)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, c.mode); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("WANCTL_ROUTER_PASSWORD", "from-env")
+			cfg, d := Load(path)
+			if d.HasErrors() != c.wantErr || (cfg == nil) != c.wantErr {
+				t.Errorf("errors %v, want %v: %s", d.HasErrors(), c.wantErr, d.Error())
+				return
+			}
+			if !c.wantErr || c.expr != `"literal"` {
+				return
+			}
+			diag := only(t, d)
+			if diag.Summary != "Password in a file readable by other users" ||
+				!strings.Contains(diag.Detail, "env(") || !strings.Contains(diag.Detail, "file(") || !strings.Contains(diag.Detail, "chmod 600 "+path) {
+				t.Errorf("%q / %q", diag.Summary, diag.Detail)
+			}
+		})
 	}
 }
 
@@ -256,16 +258,18 @@ func TestDidYouMean(t *testing.T) {
 		{"rule-protocol.hcl", "Invalid protocol", `Did you mean "udp"?`},
 		{"rule-dscp.hcl", "Invalid DSCP value", `Did you mean "af11"?`},
 	} {
-		_, d, _ := parseTestdata(t, filepath.Join("testdata/invalid", c.file))
-		found := false
-		for _, diag := range d.Diags {
-			if diag.Summary == c.summary && strings.Contains(diag.Detail, c.hint) {
-				found = true
+		t.Run(c.file, func(t *testing.T) {
+			_, d, _ := parseTestdata(t, filepath.Join("testdata/invalid", c.file))
+			found := false
+			for _, diag := range d.Diags {
+				if diag.Summary == c.summary && strings.Contains(diag.Detail, c.hint) {
+					found = true
+				}
 			}
-		}
-		if !found {
-			t.Errorf("%s: no %q diagnostic with %q:\n%s", c.file, c.summary, c.hint, d.Error())
-		}
+			if !found {
+				t.Errorf("no %q diagnostic with %q:\n%s", c.summary, c.hint, d.Error())
+			}
+		})
 	}
 
 	// Without a close spelling, the valid names are listed.

@@ -28,16 +28,18 @@ func TestParseRate(t *testing.T) {
 		{"99999999999999999999G", 0, true},
 		{"NaN", 0, true},
 	} {
-		got, err := ParseRate(tc.in)
-		if tc.bad {
-			if err == nil {
-				t.Errorf("ParseRate(%q) = %d, want error", tc.in, got)
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParseRate(tc.in)
+			if tc.bad {
+				if err == nil {
+					t.Errorf("ParseRate(%q) = %d, want error", tc.in, got)
+				}
+				return
 			}
-			continue
-		}
-		if err != nil || got != tc.want {
-			t.Errorf("ParseRate(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
-		}
+			if err != nil || got != tc.want {
+				t.Errorf("ParseRate(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+			}
+		})
 	}
 }
 

@@ -183,9 +183,11 @@ func TestDemuxRejectsForeignPackets(t *testing.T) {
 		want verdict
 	}{"our own echo request (loopback)", req, notEchoReply})
 	for _, c := range cases {
-		if v := d.handle(c.pkt, a, now); v != c.want {
-			t.Errorf("%s: %v, want %v", c.name, v, c.want)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			if v := d.handle(c.pkt, a, now); v != c.want {
+				t.Errorf("%v, want %v", v, c.want)
+			}
+		})
 	}
 	if len(rec.replies) != 0 || d.inFlight() != 1 {
 		t.Fatalf("foreign packets delivered %d replies, %d pending (want 0, 1)", len(rec.replies), d.inFlight())

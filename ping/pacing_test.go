@@ -1,6 +1,7 @@
 package ping
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"net/netip"
@@ -41,46 +42,48 @@ func TestExternalPacingRequestsPerTick(t *testing.T) {
 	}
 	p := openPinger(t, Config{Mode: Raw})
 	for _, c := range cases {
-		for _, jitter := range []time.Duration{0, c.jitter} {
-			s, err := p.Stream(StreamConfig{Targets: mustAddrs("127.0.0.1", "127.0.0.2", "127.0.0.3"), Rate: c.rate, ExternalPacing: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if n := sentTotal(s); n != 0 {
-				t.Fatalf("rate %g: %d requests sent before the first Tick", c.rate, n)
-			}
-			rng := rand.New(rand.NewPCG(1, uint64(c.rate)))
-			base := time.Now()
-			ticks := 200
-			var got []int
-			for k := range ticks {
-				at := base.Add(time.Duration(k) * c.interval)
-				if jitter > 0 && k > 0 {
-					at = at.Add(time.Duration(rng.Int64N(int64(2*jitter))) - jitter)
+		t.Run(fmt.Sprintf("rate %g every %v", c.rate, c.interval), func(t *testing.T) {
+			for _, jitter := range []time.Duration{0, c.jitter} {
+				s, err := p.Stream(StreamConfig{Targets: mustAddrs("127.0.0.1", "127.0.0.2", "127.0.0.3"), Rate: c.rate, ExternalPacing: true})
+				if err != nil {
+					t.Fatal(err)
 				}
-				before := sentTotal(s)
-				s.Tick(at)
-				got = append(got, int(sentTotal(s)-before))
-			}
-			s.Close()
-			for k, n := range got {
-				w := c.first
-				if k > 0 {
-					w = c.cycle[(k-1)%len(c.cycle)]
+				if n := sentTotal(s); n != 0 {
+					t.Fatalf("rate %g: %d requests sent before the first Tick", c.rate, n)
 				}
-				if n != w {
-					t.Fatalf("rate %g/s, Ticks every %v (jitter ±%v): Tick %d sent %d, want %d (first Ticks: %v)", c.rate, c.interval, jitter, k, n, w, got[:min(len(got), 12)])
+				rng := rand.New(rand.NewPCG(1, uint64(c.rate)))
+				base := time.Now()
+				ticks := 200
+				var got []int
+				for k := range ticks {
+					at := base.Add(time.Duration(k) * c.interval)
+					if jitter > 0 && k > 0 {
+						at = at.Add(time.Duration(rng.Int64N(int64(2*jitter))) - jitter)
+					}
+					before := sentTotal(s)
+					s.Tick(at)
+					got = append(got, int(sentTotal(s)-before))
+				}
+				s.Close()
+				for k, n := range got {
+					w := c.first
+					if k > 0 {
+						w = c.cycle[(k-1)%len(c.cycle)]
+					}
+					if n != w {
+						t.Fatalf("rate %g/s, Ticks every %v (jitter ±%v): Tick %d sent %d, want %d (first Ticks: %v)", c.rate, c.interval, jitter, k, n, w, got[:min(len(got), 12)])
+					}
+				}
+				total := 0
+				for _, n := range got {
+					total += n
+				}
+				span := time.Duration(ticks-1) * c.interval
+				if want := c.rate * span.Seconds(); math.Abs(float64(total)-want) > 2 {
+					t.Errorf("rate %g/s over %v: %d requests, want %.0f", c.rate, span, total, want)
 				}
 			}
-			total := 0
-			for _, n := range got {
-				total += n
-			}
-			span := time.Duration(ticks-1) * c.interval
-			if want := c.rate * span.Seconds(); math.Abs(float64(total)-want) > 2 {
-				t.Errorf("rate %g/s over %v: %d requests, want %.0f", c.rate, span, total, want)
-			}
-		}
+		})
 	}
 }
 

@@ -588,9 +588,11 @@ func TestBurstBadArguments(t *testing.T) {
 		{"multicast", mustAddrs("224.0.0.1"), 1, 0, time.Second, "unicast"},
 	}
 	for _, c := range cases {
-		if _, _, err := p.Burst(ctx, c.targets, c.count, c.iv, c.to); err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: err %v, want it to mention %q", c.name, err, c.want)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			if _, _, err := p.Burst(ctx, c.targets, c.count, c.iv, c.to); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("err %v, want it to mention %q", err, c.want)
+			}
+		})
 	}
 }
 
@@ -608,9 +610,11 @@ func TestStreamBadConfig(t *testing.T) {
 		{"no targets", StreamConfig{Rate: 1}, "no targets"},
 	}
 	for _, c := range cases {
-		if _, err := p.Stream(c.cfg); err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: err %v, want it to mention %q", c.name, err, c.want)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := p.Stream(c.cfg); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("err %v, want it to mention %q", err, c.want)
+			}
+		})
 	}
 	if _, err := Open(Config{Mode: 9}); err == nil {
 		t.Error("Open accepted mode 9")

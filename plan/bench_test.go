@@ -3,11 +3,11 @@ package plan
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/wanctl/wanctl/config"
+	"github.com/wanctl/wanctl/internal/testenv"
 	"github.com/wanctl/wanctl/routeros"
 	"github.com/wanctl/wanctl/routeros/emulator"
 )
@@ -19,7 +19,7 @@ import (
 //
 //	go test ./plan -run '^$' -bench PlanBusyRouter -benchtime 5x
 func BenchmarkPlanBusyRouter(b *testing.B) {
-	emu := emulator.New(emulator.Config{Username: "wanctl", Password: "pw"})
+	emu, srv := testenv.Emulator(b, emulator.Config{Username: "wanctl", Password: "pw"})
 	for i := 0; i < 1000; i++ {
 		if _, err := emu.AddObject(routeros.MenuMangle, routeros.Object{"chain": "forward", "action": "accept",
 			"src-address": fmt.Sprintf("10.%d.%d.0/24", i/256, i%256), "comment": fmt.Sprintf("user rule %d", i)}); err != nil {
@@ -31,8 +31,6 @@ func BenchmarkPlanBusyRouter(b *testing.B) {
 		}
 	}
 	emu.SetLatency(20 * time.Millisecond)
-	srv := httptest.NewServer(emu)
-	defer srv.Close()
 	cfg := parseConfig(b, goldenConfig)
 	cfg.Routers[0].URL = srv.URL
 	cfg.Routers[0].Password = "pw"

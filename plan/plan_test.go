@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/wanctl/wanctl/config"
+	"github.com/wanctl/wanctl/internal/testenv"
 	"github.com/wanctl/wanctl/routeros"
 )
 
@@ -26,7 +27,8 @@ func parseConfig(t testing.TB, src string) *config.Config {
 	return cfg
 }
 
-const goldenConfig = `
+// goldenConfig is the two-WAN configuration behind the golden files.
+var goldenConfig = `
 router "edge" {
   url             = "https://192.168.88.1"
   username        = "wanctl"
@@ -35,54 +37,12 @@ router "edge" {
   adopt_existing  = true
   allow_fasttrack = true
 }
-
-wan "spectrum" {
-  interface = "ether1"
-  gateway   = "100.64.0.1"
-  measurement {
-    reflectors = ["1.1.1.1"]
-  }
-  download {
-    ceiling    = "940M"
-    queue_type = "spectrum-dl-cake"
-    cake {
-      overhead = 18
-    }
-  }
-  upload {
-    ceiling = "38M"
-  }
-}
-
-wan "att" {
-  interface = "ether2"
-  gateway   = "192.168.1.254"
-  measurement {
-    reflectors = ["9.9.9.9"]
-  }
-  download {
-    ceiling = "300M"
-  }
-  upload {
-    ceiling = "100M"
-  }
-}
-
-steering {
-  primary   = "spectrum"
-  alternate = "att"
-  rule "voip" {
-    protocol  = "udp"
-    dst_ports = "3478-3481,5060"
-  }
-  rule "work-vpn" {
-    src_address_list = "work-laptops"
-  }
-  address_list "work-laptops" {
-    addresses = ["192.168.88.50"]
-  }
-}
-`
+` + testenv.DualWANConfig(testenv.DualWAN{
+	Reflectors: []string{"1.1.1.1"},
+	QueueType:  "spectrum-dl-cake",
+	Rules:      []string{"voip", "work-vpn"},
+	Addresses:  []string{"192.168.88.50"},
+})
 
 // fixture is a router state under construction.
 type fixture struct {

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -34,10 +35,12 @@ func TestNormValue(t *testing.T) {
 		{routeros.MenuMangle, "dst-address", "!10.0.0.0/8", "10.0.0.0/8", false},
 		{routeros.MenuMangle, "dst-address-list", "!x", "x", false},
 	} {
-		got := normValue(tc.menu, tc.field, tc.a, true) == normValue(tc.menu, tc.field, tc.b, true)
-		if got != tc.same {
-			t.Errorf("%s %s: %q vs %q: same=%v, want %v", tc.menu, tc.field, tc.a, tc.b, got, tc.same)
-		}
+		t.Run(tc.field+" "+tc.a+" vs "+tc.b, func(t *testing.T) {
+			got := normValue(tc.menu, tc.field, tc.a, true) == normValue(tc.menu, tc.field, tc.b, true)
+			if got != tc.same {
+				t.Errorf("%s %s: %q vs %q: same=%v, want %v", tc.menu, tc.field, tc.a, tc.b, got, tc.same)
+			}
+		})
 	}
 	// Absent == the RouterOS default.
 	for _, tc := range []struct{ menu, field, v string }{
@@ -48,9 +51,11 @@ func TestNormValue(t *testing.T) {
 		{routeros.MenuQueueTree, "packet-mark", ""},
 		{routeros.MenuRoutingTable, "fib", "no"},
 	} {
-		if !sameValue(tc.menu, tc.field, tc.v, routeros.Object{}) {
-			t.Errorf("%s %s: absent should equal %q", tc.menu, tc.field, tc.v)
-		}
+		t.Run(tc.field, func(t *testing.T) {
+			if !sameValue(tc.menu, tc.field, tc.v, routeros.Object{}) {
+				t.Errorf("%s %s: absent should equal %q", tc.menu, tc.field, tc.v)
+			}
+		})
 	}
 	if !sameValue(routeros.MenuRoutingTable, "fib", "true", routeros.Object{"fib": ""}) {
 		t.Error("a set flag reads as \"\"")
@@ -377,10 +382,12 @@ func TestNATCovers(t *testing.T) {
 		{routeros.Object{"chain": "dstnat", "action": "masquerade", "out-interface": "ether2"}, false},
 		{routeros.Object{"chain": "srcnat", "action": "accept", "out-interface": "ether2"}, false},
 	} {
-		act[routeros.MenuNAT] = []routeros.Object{tc.rule}
-		if got := natCovers(act, "ether2"); got != tc.want {
-			t.Errorf("%v: %v, want %v", tc.rule, got, tc.want)
-		}
+		t.Run(fmt.Sprint(tc.rule), func(t *testing.T) {
+			act[routeros.MenuNAT] = []routeros.Object{tc.rule}
+			if got := natCovers(act, "ether2"); got != tc.want {
+				t.Errorf("%v: %v, want %v", tc.rule, got, tc.want)
+			}
+		})
 	}
 }
 

@@ -46,14 +46,16 @@ func TestDecodeTolerant(t *testing.T) {
 		{"[{\"host-name\":\"bad\x07name\",\"unknown-extra\":\"x\"}]", []Object{{"host-name": "bad\x07name", "unknown-extra": "x"}}},
 		{`[null]`, []Object{{}}},
 	} {
-		got, err := decodeObjects([]byte(c.in))
-		if err != nil {
-			t.Errorf("decodeObjects(%q): %v", c.in, err)
-			continue
-		}
-		if !reflect.DeepEqual(got, c.want) {
-			t.Errorf("decodeObjects(%q) = %#v, want %#v", c.in, got, c.want)
-		}
+		t.Run(c.in, func(t *testing.T) {
+			got, err := decodeObjects([]byte(c.in))
+			if err != nil {
+				t.Errorf("decodeObjects(%q): %v", c.in, err)
+				return
+			}
+			if !reflect.DeepEqual(got, c.want) {
+				t.Errorf("decodeObjects(%q) = %#v, want %#v", c.in, got, c.want)
+			}
+		})
 	}
 	for _, in := range []string{`<html>`, `[1,2]`, `"x"`, `[{"a":}]`, `{"a":"b"`, `[{"a":"b"}]x`} {
 		if _, err := decodeObjects([]byte(in)); err == nil {

@@ -13,8 +13,10 @@ func TestReplaceToken(t *testing.T) {
 		{`"wanctl"`, `"X"`},
 		{"", ""},
 	} {
-		if got := replaceToken(tc.s, "wanctl", "X"); got != tc.want {
-			t.Errorf("replaceToken(%q) = %q, want %q", tc.s, got, tc.want)
-		}
+		t.Run(tc.s, func(t *testing.T) {
+			if got := replaceToken(tc.s, "wanctl", "X"); got != tc.want {
+				t.Errorf("replaceToken(%q) = %q, want %q", tc.s, got, tc.want)
+			}
+		})
 	}
 }

@@ -20,27 +20,29 @@ func TestQualityUnderJitter(t *testing.T) {
 		{"cable-evening", 5 * time.Millisecond, 0.88},
 		{"cable-evening", 10 * time.Millisecond, 0.85},
 	} {
-		sc, err := NewScenario(c.scenario, NominalCapacity(w), 0, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p, err := NewWanctl(w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		opt := OptionsFromWAN(w, interval)
-		opt.Jitter = c.jitter
-		res, err := Evaluate(sc, opt, p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for d := range Dir(2) {
-			s, o := res.Wanctl.Dirs[d].Scores, res.Oracle.Dirs[d].Scores
-			u := s.Utilisation / o.Utilisation
-			t.Logf("%s, %v jitter, %s: %.1f %% of the oracle's utilisation, p99 %.1f ms", c.scenario, c.jitter, d, 100*u, s.AddedDelayMS.P99)
-			if u < c.min {
-				t.Errorf("%s with %v of jitter, %s: utilisation %.1f %% of the oracle's, want at least %.0f %%", c.scenario, c.jitter, d, 100*u, 100*c.min)
+		t.Run(c.scenario+" "+c.jitter.String(), func(t *testing.T) {
+			sc, err := NewScenario(c.scenario, NominalCapacity(w), 0, 1)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
+			p, err := NewWanctl(w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opt := OptionsFromWAN(w, interval)
+			opt.Jitter = c.jitter
+			res, err := Evaluate(sc, opt, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for d := range Dir(2) {
+				s, o := res.Wanctl.Dirs[d].Scores, res.Oracle.Dirs[d].Scores
+				u := s.Utilisation / o.Utilisation
+				t.Logf("%s, %v jitter, %s: %.1f %% of the oracle's utilisation, p99 %.1f ms", c.scenario, c.jitter, d, 100*u, s.AddedDelayMS.P99)
+				if u < c.min {
+					t.Errorf("%s with %v of jitter, %s: utilisation %.1f %% of the oracle's, want at least %.0f %%", c.scenario, c.jitter, d, 100*u, 100*c.min)
+				}
+			}
+		})
 	}
 }

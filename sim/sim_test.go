@@ -762,9 +762,11 @@ func TestProfile(t *testing.T) {
 		at   time.Duration
 		want float64
 	}{{0, 10}, {time.Second, 10}, {2 * time.Second, 20}, {3 * time.Second, 30}, {time.Hour, 30}} {
-		if got := p.At(c.at); got != c.want {
-			t.Errorf("linear At(%v) = %v, want %v", c.at, got, c.want)
-		}
+		t.Run(c.at.String(), func(t *testing.T) {
+			if got := p.At(c.at); got != c.want {
+				t.Errorf("linear At(%v) = %v, want %v", c.at, got, c.want)
+			}
+		})
 	}
 	p.Step = true
 	if got := p.At(2999 * time.Millisecond); got != 10 {

@@ -23,9 +23,11 @@ func TestParseTrace(t *testing.T) {
 		at   time.Duration
 		want float64
 	}{{0, 100e6}, {10499 * time.Millisecond, 100e6}, {10500 * time.Millisecond, 50e6}, {15 * time.Second, 50e6}, {time.Minute, 100e6}} {
-		if got := tr.Download.At(c.at); got != c.want {
-			t.Errorf("At(%v) = %v, want %v", c.at, got, c.want)
-		}
+		t.Run(c.at.String(), func(t *testing.T) {
+			if got := tr.Download.At(c.at); got != c.want {
+				t.Errorf("At(%v) = %v, want %v", c.at, got, c.want)
+			}
+		})
 	}
 	tr, err = ParseTrace("t.csv", strings.NewReader("0,100M,20M\n5,40M,8M\n"))
 	if err != nil || !tr.HasUpload() || tr.Upload.At(6*time.Second) != 8e6 {
@@ -54,10 +56,12 @@ func TestParseTraceErrors(t *testing.T) {
 		{"t_seconds,capacity_bps\n# nothing\n", `trace.csv: no data rows`},
 		{"0,1e8\n" + strings.Repeat("9", 70000) + "\n", `trace.csv:2: line longer than 64 KiB`},
 	} {
-		_, err := ParseTrace("trace.csv", strings.NewReader(c.src))
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%q: error %v, want %q", c.src[:min(len(c.src), 40)], err, c.want)
-		}
+		t.Run(c.want, func(t *testing.T) {
+			_, err := ParseTrace("trace.csv", strings.NewReader(c.src))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%q: error %v, want %q", c.src[:min(len(c.src), 40)], err, c.want)
+			}
+		})
 	}
 }
 

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 	"time"
 
@@ -153,27 +154,29 @@ func TestWanctlTCPFallback(t *testing.T) {
 		{`    tcp_fallback = ["1.1.1.1:443", "8.8.8.8:443"]`, true},
 		{"", false},
 	} {
-		w, interval := parseWAN(t, tc.extra)
-		sc, _ := NewScenario("icmp-blackout", NominalCapacity(w), 0, 1)
-		p, _ := NewWanctl(w)
-		var signal []bool
-		p.OnCycle(func(now time.Time, d autorate.Decision) {
-			if at := now.Sub(Epoch); at >= 50*time.Second && at < 72*time.Second { // blackout 48..72 s
-				signal = append(signal, d.Signal)
+		t.Run(fmt.Sprintf("tcp fallback %v", tc.want), func(t *testing.T) {
+			w, interval := parseWAN(t, tc.extra)
+			sc, _ := NewScenario("icmp-blackout", NominalCapacity(w), 0, 1)
+			p, _ := NewWanctl(w)
+			var signal []bool
+			p.OnCycle(func(now time.Time, d autorate.Decision) {
+				if at := now.Sub(Epoch); at >= 50*time.Second && at < 72*time.Second { // blackout 48..72 s
+					signal = append(signal, d.Signal)
+				}
+			})
+			res, err := Evaluate(sc, OptionsFromWAN(w, interval), p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, s := range signal {
+				if s != tc.want {
+					t.Fatalf("fallback %q: signal %v at cycle %d of the blackout, want %v (pings %+v)", tc.extra, s, i, tc.want, res.Wanctl.Pings)
+				}
+			}
+			if got := res.Wanctl.Pings.TCPReplies > 0; got != tc.want {
+				t.Errorf("fallback %q: TCP replies %+v", tc.extra, res.Wanctl.Pings)
 			}
 		})
-		res, err := Evaluate(sc, OptionsFromWAN(w, interval), p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, s := range signal {
-			if s != tc.want {
-				t.Fatalf("fallback %q: signal %v at cycle %d of the blackout, want %v (pings %+v)", tc.extra, s, i, tc.want, res.Wanctl.Pings)
-			}
-		}
-		if got := res.Wanctl.Pings.TCPReplies > 0; got != tc.want {
-			t.Errorf("fallback %q: TCP replies %+v", tc.extra, res.Wanctl.Pings)
-		}
 	}
 }
 

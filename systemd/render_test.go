@@ -126,12 +126,14 @@ func TestQuote(t *testing.T) {
 		{"/a\tb", "\"/a\tb\"", "\"/a\tb\""},
 	}
 	for _, tc := range cases {
-		if got := quote(tc.in); got != tc.want {
-			t.Errorf("quote(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-		if got := argQuote(tc.in); got != tc.arg {
-			t.Errorf("argQuote(%q) = %q, want %q", tc.in, got, tc.arg)
-		}
+		t.Run(tc.in, func(t *testing.T) {
+			if got := quote(tc.in); got != tc.want {
+				t.Errorf("quote(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+			if got := argQuote(tc.in); got != tc.arg {
+				t.Errorf("argQuote(%q) = %q, want %q", tc.in, got, tc.arg)
+			}
+		})
 	}
 }
 

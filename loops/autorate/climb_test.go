@@ -20,30 +20,32 @@ func TestRaiseHeldAtTheEstimateDropsIt(t *testing.T) {
 		{"raise below the estimate, calm", 510e6, 0, false},
 		{"raise to the estimate, delay rising past half of target_bloat", 530e6, 9 * ms, false},
 	} {
-		h := newHarness(t, instantWAN())
-		h.c.est.noCapacity = false
-		h.c.SetApplied(false, 500e6, h.now)
-		h.c.SetApplied(true, 38e6, h.now)
-		h.cycles(40, 0)
-		d := &h.c.dirs[0]
-		d.est, d.hold, d.jump = 520e6, 468e6, firstJump
-		h.c.SetApplied(false, c.raiseTo, h.now)
-		h.cycles(12, c.delta) // 600 ms
-		if dropped := d.est == 0; dropped != c.dropped {
-			t.Errorf("%s: estimate %d (dropped %v), want dropped %v", c.name, d.est, dropped, c.dropped)
-			continue
-		}
-		limit := h.c.climbLimit(d, h.now)
-		if c.dropped {
-			// The next increase is rampJump, grown by rampGrowth for
-			// the raise that held.
-			want := int64(float64(c.raiseTo) * (1 + rampJump*rampGrowth))
-			if limit != want {
-				t.Errorf("%s: next increase up to %d, want %d", c.name, limit, want)
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, instantWAN())
+			h.c.est.noCapacity = false
+			h.c.SetApplied(false, 500e6, h.now)
+			h.c.SetApplied(true, 38e6, h.now)
+			h.cycles(40, 0)
+			d := &h.c.dirs[0]
+			d.est, d.hold, d.jump = 520e6, 468e6, firstJump
+			h.c.SetApplied(false, c.raiseTo, h.now)
+			h.cycles(12, c.delta) // 600 ms
+			if dropped := d.est == 0; dropped != c.dropped {
+				t.Errorf("estimate %d (dropped %v), want dropped %v", d.est, dropped, c.dropped)
+				return
 			}
-		} else if c.delta == 0 && limit > int64(float64(c.raiseTo)*(1+firstJump))+1 {
-			t.Errorf("%s: next increase up to %d, want at most %.0f %% above %d", c.name, limit, 100*firstJump, c.raiseTo)
-		}
+			limit := h.c.climbLimit(d, h.now)
+			if c.dropped {
+				// The next increase is rampJump, grown by rampGrowth for
+				// the raise that held.
+				want := int64(float64(c.raiseTo) * (1 + rampJump*rampGrowth))
+				if limit != want {
+					t.Errorf("next increase up to %d, want %d", limit, want)
+				}
+			} else if c.delta == 0 && limit > int64(float64(c.raiseTo)*(1+firstJump))+1 {
+				t.Errorf("next increase up to %d, want at most %.0f %% above %d", limit, 100*firstJump, c.raiseTo)
+			}
+		})
 	}
 }
 
@@ -64,47 +66,49 @@ func TestProbeOvershootCutAtOnce(t *testing.T) {
 		{"3 % probe", 0.03, false, false, 0},
 		{"20 % probe landing with the upload's", 0.20, true, false, 0},
 	} {
-		h := newHarness(t, testWAN())
-		h.c.est.noCapacity = false
-		const capacity = 600e6
-		h.c.SetApplied(false, capacity, h.now)
-		h.c.SetApplied(true, 30e6, h.now)
-		h.cycles(40, 0)
-		onset := h.now
-		h.c.SetApplied(false, int64(capacity*(1+c.raise)), onset)
-		if c.upload {
-			h.c.SetApplied(true, 33e6, onset)
-		}
-		var first Decision
-		var at time.Duration
-		for range 30 {
-			h.now = h.now.Add(50 * ms)
-			// The delay of a request sent at s is g × (s - onset).
-			x := max(0, float64(h.now.Sub(onset)-h.base)) * c.raise / (1 + c.raise)
-			for i := range h.c.refl {
-				h.c.Observe(i, h.base+time.Duration(x), h.now)
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, testWAN())
+			h.c.est.noCapacity = false
+			const capacity = 600e6
+			h.c.SetApplied(false, capacity, h.now)
+			h.c.SetApplied(true, 30e6, h.now)
+			h.cycles(40, 0)
+			onset := h.now
+			h.c.SetApplied(false, int64(capacity*(1+c.raise)), onset)
+			if c.upload {
+				h.c.SetApplied(true, 33e6, onset)
 			}
-			d := h.c.Step(h.now)
-			if d.Download.Action == Decrease {
-				first, at = d, h.now.Sub(onset)
-				break
+			var first Decision
+			var at time.Duration
+			for range 30 {
+				h.now = h.now.Add(50 * ms)
+				// The delay of a request sent at s is g × (s - onset).
+				x := max(0, float64(h.now.Sub(onset)-h.base)) * c.raise / (1 + c.raise)
+				for i := range h.c.refl {
+					h.c.Observe(i, h.base+time.Duration(x), h.now)
+				}
+				d := h.c.Step(h.now)
+				if d.Download.Action == Decrease {
+					first, at = d, h.now.Sub(onset)
+					break
+				}
 			}
-		}
-		if first.Download.Action != Decrease {
-			t.Fatalf("%s: no decrease in 1.5 s", c.name)
-		}
-		early := first.Download.Zone == Green
-		if early != c.earlyCut {
-			t.Errorf("%s: first cut after %v in %s, want an early cut (in GREEN): %v", c.name, at, first.Download.Zone, c.earlyCut)
-		}
-		if c.earlyCut {
-			if at > c.cutBefore {
-				t.Errorf("%s: cut %v after the probe landed, want within %v", c.name, at, c.cutBefore)
+			if first.Download.Action != Decrease {
+				t.Fatal("no decrease in 1.5 s")
 			}
-			if first.Download.Rate >= capacity {
-				t.Errorf("%s: cut to %d, want below the capacity %d", c.name, first.Download.Rate, int64(capacity))
+			early := first.Download.Zone == Green
+			if early != c.earlyCut {
+				t.Errorf("first cut after %v in %s, want an early cut (in GREEN): %v", at, first.Download.Zone, c.earlyCut)
 			}
-		}
+			if c.earlyCut {
+				if at > c.cutBefore {
+					t.Errorf("cut %v after the probe landed, want within %v", at, c.cutBefore)
+				}
+				if first.Download.Rate >= capacity {
+					t.Errorf("cut to %d, want below the capacity %d", first.Download.Rate, int64(capacity))
+				}
+			}
+		})
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/wanctl/wanctl/config"
+	"github.com/wanctl/wanctl/internal/testenv"
 	"github.com/wanctl/wanctl/lockfile"
 	"github.com/wanctl/wanctl/ping"
 )
@@ -94,53 +95,6 @@ func (e *recExec) setFail(err error) {
 	e.mu.Unlock()
 }
 
-// recNotifier records sd_notify messages.
-type recNotifier struct {
-	mu   sync.Mutex
-	msgs []string
-	wd   time.Duration
-	// off: Enabled reports false, as systemd.Notifier does without
-	// NOTIFY_SOCKET (the messages are still recorded).
-	off bool
-}
-
-func (n *recNotifier) add(s string) error {
-	n.mu.Lock()
-	n.msgs = append(n.msgs, s)
-	n.mu.Unlock()
-	return nil
-}
-func (n *recNotifier) Ready() error          { return n.add("READY=1") }
-func (n *recNotifier) Reloading() error      { return n.add("RELOADING=1") }
-func (n *recNotifier) Stopping() error       { return n.add("STOPPING=1") }
-func (n *recNotifier) Watchdog() error       { return n.add("WATCHDOG=1") }
-func (n *recNotifier) Status(s string) error { return n.add("STATUS=" + s) }
-func (n *recNotifier) Enabled() bool         { return !n.off }
-func (n *recNotifier) WatchdogInterval() (time.Duration, bool) {
-	return n.wd, n.wd > 0
-}
-func (n *recNotifier) count(prefix string) int {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	c := 0
-	for _, m := range n.msgs {
-		if strings.HasPrefix(m, prefix) {
-			c++
-		}
-	}
-	return c
-}
-func (n *recNotifier) last(prefix string) string {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for i := len(n.msgs) - 1; i >= 0; i-- {
-		if strings.HasPrefix(n.msgs[i], prefix) {
-			return n.msgs[i]
-		}
-	}
-	return ""
-}
-
 type syncBuf struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -162,7 +116,7 @@ type daemonFixture struct {
 	cfg    *config.Config
 	clock  *ManualClock
 	exec   *recExec
-	notify *recNotifier
+	notify *testenv.Notifier
 	meas   map[string]*scriptMeasurer
 	logs   *syncBuf
 	d      *Daemon
@@ -187,8 +141,9 @@ func testConfig(t *testing.T) *config.Config {
 }
 
 func newDaemonFixture(t *testing.T, cfg *config.Config, wans ...string) (*daemonFixture, error) {
-	f := &daemonFixture{t: t, cfg: cfg, clock: NewManualClock(t0), exec: &recExec{}, notify: &recNotifier{wd: 500 * time.Millisecond},
+	f := &daemonFixture{t: t, cfg: cfg, clock: NewManualClock(t0), exec: &recExec{}, notify: testenv.NewNotifier(t),
 		meas: map[string]*scriptMeasurer{}, logs: &syncBuf{}}
+	f.notify.WatchdogPeriod = 500 * time.Millisecond
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -251,7 +206,7 @@ func TestDaemonControlsAndStops(t *testing.T) {
 	}
 	f.start()
 	f.clock.Advance(time.Second)
-	waitFor(t, "READY", func() bool { return f.notify.count("READY=1") == 1 })
+	waitFor(t, "READY", func() bool { return f.notify.Count("READY=1") == 1 })
 	waitFor(t, "first writes", func() bool {
 		return f.exec.limit("wanctl-spectrum-down") == 940e6 && f.exec.limit("wanctl-att-up") == 38e6
 	})
@@ -270,9 +225,9 @@ func TestDaemonControlsAndStops(t *testing.T) {
 		t.Fatal("att moved")
 	}
 	f.clock.Advance(2 * time.Second)
-	waitFor(t, "WATCHDOG", func() bool { return f.notify.count("WATCHDOG=1") >= 2 })
-	waitFor(t, "STATUS", func() bool { return strings.Contains(f.notify.last("STATUS="), "spectrum: down RED") })
-	if s := f.notify.last("STATUS="); !strings.Contains(s, "\natt: down GREEN 940M up GREEN 38M, delta 0.0ms") {
+	waitFor(t, "WATCHDOG", func() bool { return f.notify.Count("WATCHDOG=1") >= 2 })
+	waitFor(t, "STATUS", func() bool { return strings.Contains(f.notify.Last("STATUS="), "spectrum: down RED") })
+	if s := f.notify.Last("STATUS="); !strings.Contains(s, "\natt: down GREEN 940M up GREEN 38M, delta 0.0ms") {
 		t.Fatalf("status %q", s)
 	}
 	// The state file is being written (heartbeat) while running.
@@ -311,7 +266,7 @@ func TestDaemonControlsAndStops(t *testing.T) {
 	if err := f.stop(); err != nil {
 		t.Fatal(err)
 	}
-	if f.notify.count("STOPPING=1") != 1 {
+	if f.notify.Count("STOPPING=1") != 1 {
 		t.Fatal("no STOPPING=1")
 	}
 	st, err = ReadState(StatePath(f.cfg.Daemon.StateDir, "spectrum"))
@@ -416,7 +371,7 @@ func TestDaemonFaults(t *testing.T) {
 	defer f.stop()
 	loop := f.d.Loops()[0]
 	f.clock.Advance(500 * time.Millisecond)
-	waitFor(t, "READY", func() bool { return f.notify.count("READY=1") == 1 })
+	waitFor(t, "READY", func() bool { return f.notify.Count("READY=1") == 1 })
 
 	// A panicking cycle is a failed cycle; the loop goes on.
 	m := f.meas["spectrum"]
@@ -467,7 +422,7 @@ func TestDaemonFaults(t *testing.T) {
 	if code != 503 || h.WANs[0].Signal || !strings.Contains(h.WANs[0].DegradedReasons[0], "no signal") {
 		t.Fatalf("health in blackout %d %+v", code, h.WANs[0])
 	}
-	if s := f.notify.last("STATUS="); !strings.Contains(s, "NO SIGNAL") {
+	if s := f.notify.Last("STATUS="); !strings.Contains(s, "NO SIGNAL") {
 		t.Fatalf("status %q", s)
 	}
 }
@@ -479,17 +434,17 @@ func TestNoSupervisorTickerWithoutServiceManager(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.notify.off = true
-	f.notify.wd = 0
+	f.notify.Disabled = true
+	f.notify.WatchdogPeriod = 0
 	f.start()
 	defer f.stop()
 	f.clock.Advance(100 * time.Millisecond)
-	waitFor(t, "READY", func() bool { return f.notify.count("READY=1") == 1 })
+	waitFor(t, "READY", func() bool { return f.notify.Count("READY=1") == 1 })
 	f.clock.Advance(3 * time.Second)
 	if n := f.clock.Tickers(); n != 1 {
 		t.Fatalf("%d tickers, want the loop's only", n)
 	}
-	if n := f.notify.count("STATUS="); n != 0 {
+	if n := f.notify.Count("STATUS="); n != 0 {
 		t.Fatalf("%d status lines built for nobody", n)
 	}
 }
@@ -502,12 +457,12 @@ func TestWatchdogOnlyFromCompletedCycles(t *testing.T) {
 	f.start()
 	defer f.stop()
 	f.clock.Advance(100 * time.Millisecond)
-	waitFor(t, "READY", func() bool { return f.notify.count("READY=1") == 1 })
+	waitFor(t, "READY", func() bool { return f.notify.Count("READY=1") == 1 })
 	waitFor(t, "supervisor ticker", func() bool { return f.clock.Tickers() == 2 })
 	f.clock.Advance(2 * time.Second)
-	n := f.notify.count("WATCHDOG=1")
+	n := f.notify.Count("WATCHDOG=1")
 	if n < 4 {
-		t.Fatalf("%d watchdog pings in 2 s at 500 ms: %q\n%s", n, f.notify.msgs, f.logs)
+		t.Fatalf("%d watchdog pings in 2 s at 500 ms: %q\n%s", n, f.notify.Messages(), f.logs)
 	}
 	// Cycles that fail (here: every one panics) are not completed cycles:
 	// the watchdog pings stop, and resume with the cycles.
@@ -519,9 +474,9 @@ func TestWatchdogOnlyFromCompletedCycles(t *testing.T) {
 	// A supervisor tick is handled after Advance hands it over: let the
 	// ones that may still have seen good cycles drain first.
 	f.clock.Advance(2 * time.Second)
-	stuck := f.notify.count("WATCHDOG=1")
+	stuck := f.notify.Count("WATCHDOG=1")
 	f.clock.Advance(2 * time.Second)
-	if got := f.notify.count("WATCHDOG=1"); got != stuck {
+	if got := f.notify.Count("WATCHDOG=1"); got != stuck {
 		t.Fatalf("watchdog pinged %d times while every cycle failed", got-stuck)
 	}
 	if !strings.Contains(f.logs.String(), "completed no cycle in the last watchdog period") {
@@ -531,7 +486,7 @@ func TestWatchdogOnlyFromCompletedCycles(t *testing.T) {
 	m.panicAll = false
 	m.mu.Unlock()
 	f.clock.Advance(time.Second)
-	if got := f.notify.count("WATCHDOG=1"); got < stuck+1 {
+	if got := f.notify.Count("WATCHDOG=1"); got < stuck+1 {
 		t.Fatal("watchdog did not resume")
 	}
 }

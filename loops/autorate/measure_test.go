@@ -402,27 +402,29 @@ func TestSilenceUndoesUnconfirmedIncreases(t *testing.T) {
 		{"confirmed", []time.Duration{0, 0}, 515e6},
 		{"confirmed while the delay grew", []time.Duration{2 * ms, 4 * ms, 6 * ms}, 500e6},
 	} {
-		h := newHarness(t, instantWAN())
-		h.c.SetApplied(false, 500e6, h.now)
-		h.c.Restore(Snapshot{Download: DirSnapshot{Rate: 500e6}, Upload: DirSnapshot{Rate: 38e6}})
-		h.cycles(5, 0) // GREEN: the rate climbs ahead of the router
-		if h.c.Rate(false) <= 500e6 {
-			t.Fatalf("setup: no climb (%d)", h.c.Rate(false))
-		}
-		h.c.SetApplied(false, 515e6, h.now) // the increase lands
-		for _, delta := range tc.after {
-			if d := h.cycle(delta); d.Download.Zone != Green {
-				t.Fatalf("%s: setup left GREEN: %+v", tc.name, d.Download)
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, instantWAN())
+			h.c.SetApplied(false, 500e6, h.now)
+			h.c.Restore(Snapshot{Download: DirSnapshot{Rate: 500e6}, Upload: DirSnapshot{Rate: 38e6}})
+			h.cycles(5, 0) // GREEN: the rate climbs ahead of the router
+			if h.c.Rate(false) <= 500e6 {
+				t.Fatalf("setup: no climb (%d)", h.c.Rate(false))
 			}
-		}
-		d := h.silence(11) // the replies go stale: no signal
-		if d.Download.Rate != tc.want {
-			t.Errorf("%s: %d in silence, want %d", tc.name, d.Download.Rate, tc.want)
-		}
-		held := d.Download.Rate
-		if d = h.silence(100); d.Download.Rate != held {
-			t.Errorf("%s: silence moved the rate on: %d -> %d", tc.name, held, d.Download.Rate)
-		}
+			h.c.SetApplied(false, 515e6, h.now) // the increase lands
+			for _, delta := range tc.after {
+				if d := h.cycle(delta); d.Download.Zone != Green {
+					t.Fatalf("setup left GREEN: %+v", d.Download)
+				}
+			}
+			d := h.silence(11) // the replies go stale: no signal
+			if d.Download.Rate != tc.want {
+				t.Errorf("%d in silence, want %d", d.Download.Rate, tc.want)
+			}
+			held := d.Download.Rate
+			if d = h.silence(100); d.Download.Rate != held {
+				t.Errorf("silence moved the rate on: %d -> %d", held, d.Download.Rate)
+			}
+		})
 	}
 }
 
@@ -440,36 +442,38 @@ func TestYellowDatesTheOtherDirectionsProbe(t *testing.T) {
 		{"the queue starts as the upload's probe lands", 0, true},
 		{"the queue starts 900 ms after the upload's probe", 900 * ms, false},
 	} {
-		h := newHarness(t, instantWAN())
-		h.c.est.noCapacity = false
-		h.c.SetApplied(false, 940e6, h.now)
-		h.c.SetApplied(true, 30e6, h.now)
-		h.cycles(40, 0) // 2 s calm
-		onset := h.now.Add(time.Second)
-		probe := onset.Add(-c.probeLands)
-		var d Decision
-		for range 40 {
-			h.now = h.now.Add(50 * ms)
-			if !h.now.Before(probe) && h.c.dirs[1].applied == 30e6 {
-				h.c.SetApplied(true, 31e6, h.now) // +3.3 %
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, instantWAN())
+			h.c.est.noCapacity = false
+			h.c.SetApplied(false, 940e6, h.now)
+			h.c.SetApplied(true, 30e6, h.now)
+			h.cycles(40, 0) // 2 s calm
+			onset := h.now.Add(time.Second)
+			probe := onset.Add(-c.probeLands)
+			var d Decision
+			for range 40 {
+				h.now = h.now.Add(50 * ms)
+				if !h.now.Before(probe) && h.c.dirs[1].applied == 30e6 {
+					h.c.SetApplied(true, 31e6, h.now) // +3.3 %
+				}
+				// The delay of a request sent at s is g × (s - onset): solved
+				// for the reply arriving now.
+				x := max(0, float64(h.now.Sub(onset)-h.base)) * g / (1 + g)
+				for i := range h.c.refl {
+					h.c.Observe(i, h.base+time.Duration(x), h.now)
+				}
+				d = h.c.Step(h.now)
+				if d.Download.Zone == Yellow {
+					break
+				}
 			}
-			// The delay of a request sent at s is g × (s - onset): solved
-			// for the reply arriving now.
-			x := max(0, float64(h.now.Sub(onset)-h.base)) * g / (1 + g)
-			for i := range h.c.refl {
-				h.c.Observe(i, h.base+time.Duration(x), h.now)
+			if d.Download.Zone != Yellow {
+				t.Fatalf("setup: no YELLOW %+v", d)
 			}
-			d = h.c.Step(h.now)
-			if d.Download.Zone == Yellow {
-				break
+			if held := d.Download.Rate == 940e6; held != c.blamed {
+				t.Errorf("download %d (held: %v), want held %v", d.Download.Rate, held, c.blamed)
 			}
-		}
-		if d.Download.Zone != Yellow {
-			t.Fatalf("%s: setup: no YELLOW %+v", c.name, d)
-		}
-		if held := d.Download.Rate == 940e6; held != c.blamed {
-			t.Errorf("%s: download %d (held: %v), want held %v", c.name, d.Download.Rate, held, c.blamed)
-		}
+		})
 	}
 }
 
@@ -487,12 +491,14 @@ func TestStandingQueueIsNotJitter(t *testing.T) {
 			return time.Duration(int(s.Sub(t0)/(50*ms))%2) * 8 * ms
 		}, 3 * ms, 5 * ms},
 	} {
-		l := newLink(t, testWAN())
-		l.steps(20) // baselines
-		l.queue = c.queue
-		l.steps(1200) // 60 s: the 10 s means settle
-		if n := time.Duration(l.c.est.noise); n < c.min || n > c.max {
-			t.Errorf("%s: jitter %v, want %v..%v", c.name, n, c.min, c.max)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			l := newLink(t, testWAN())
+			l.steps(20) // baselines
+			l.queue = c.queue
+			l.steps(1200) // 60 s: the 10 s means settle
+			if n := time.Duration(l.c.est.noise); n < c.min || n > c.max {
+				t.Errorf("jitter %v, want %v..%v", n, c.min, c.max)
+			}
+		})
 	}
 }

@@ -111,8 +111,10 @@ func TestStateLastSeen(t *testing.T) {
 		{"calibrate wrote it last", State{Timestamp: ts, Writer: "calibrate", Modified: later}, ts},
 		{"no daemon ever wrote it", State{Writer: "calibrate", Modified: later}, time.Time{}},
 	} {
-		if got := c.st.LastSeen(); !got.Equal(c.want) {
-			t.Errorf("%s: %v, want %v", c.name, got, c.want)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			if got := c.st.LastSeen(); !got.Equal(c.want) {
+				t.Errorf("%v, want %v", got, c.want)
+			}
+		})
 	}
 }

@@ -96,9 +96,11 @@ func TestTimerfdReadClassification(t *testing.T) {
 		{unix.EBADF, true, false},  // the timerfd is gone
 		{unix.EINVAL, true, false}, // not a timerfd
 	} {
-		ready, err := timerfdRead(tc.errno)
-		if ready != tc.ready || (err == nil) != tc.ok {
-			t.Errorf("errno %v: ready %v err %v, want ready %v ok %v", tc.errno, ready, err, tc.ready, tc.ok)
-		}
+		t.Run(tc.errno.Error(), func(t *testing.T) {
+			ready, err := timerfdRead(tc.errno)
+			if ready != tc.ready || (err == nil) != tc.ok {
+				t.Errorf("ready %v err %v, want ready %v ok %v", ready, err, tc.ready, tc.ok)
+			}
+		})
 	}
 }

@@ -63,7 +63,7 @@ func BenchmarkProcess(b *testing.B) {
 	}
 	for _, lat := range []time.Duration{0, 20 * time.Millisecond} {
 		b.Run("latency="+lat.String(), func(b *testing.B) {
-			e := newEnvReflectors(b, lat, "", `"127.0.0.1", "127.0.0.2"`)
+			e := newEnvReflectors(b, lat, "", "127.0.0.1", "127.0.0.2")
 			e.queue(0, 0)
 			var cpu, wall time.Duration
 			runs := 0

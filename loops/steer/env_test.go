@@ -16,15 +16,16 @@ import (
 
 	"github.com/wanctl/wanctl/apply"
 	"github.com/wanctl/wanctl/config"
+	"github.com/wanctl/wanctl/internal/testenv"
 	"github.com/wanctl/wanctl/loops/autorate"
 	"github.com/wanctl/wanctl/plan"
 	"github.com/wanctl/wanctl/routeros"
 	"github.com/wanctl/wanctl/routeros/emulator"
 )
 
-// testConfig is a two-WAN configuration with steering; %s are the router
-// URL, the state and the lock directory, the primary's reflectors and the
-// steering thresholds.
+// testConfig is the router and daemon blocks in front of the two-WAN
+// configuration with steering; %s are the router URL, the state and the
+// lock directory.
 const testConfig = `
 router "edge" {
   url          = %q
@@ -36,52 +37,6 @@ router "edge" {
 daemon {
   state_dir = %q
   lock_dir  = %q
-}
-
-wan "spectrum" {
-  interface = "ether1"
-  gateway   = "100.64.0.1"
-  measurement {
-    reflectors = [%s]
-  }
-  download {
-    ceiling = "940M"
-  }
-  upload {
-    ceiling = "38M"
-  }
-}
-
-wan "att" {
-  interface = "ether2"
-  gateway   = "192.168.1.254"
-  measurement {
-    reflectors = ["9.9.9.9"]
-  }
-  download {
-    ceiling = "300M"
-  }
-  upload {
-    ceiling = "100M"
-  }
-}
-
-steering {
-  primary   = "spectrum"
-  alternate = "att"
-
-  rule "voip" {
-    protocol  = "udp"
-    dst_ports = "3478-3481,5060"
-  }
-
-  rule "latency-sensitive" {
-    dscp = ["ef", "af31"]
-  }
-
-  thresholds {
-%s
-  }
 }
 `
 
@@ -123,21 +78,20 @@ func (s *syncBuffer) Reset() {
 }
 
 func newEnv(t testing.TB, latency time.Duration, thresholds string) *env {
-	return newEnvReflectors(t, latency, thresholds, `"1.1.1.1", "8.8.8.8"`)
+	return newEnvReflectors(t, latency, thresholds, "1.1.1.1", "8.8.8.8")
 }
 
 // newEnvReflectors is newEnv with other primary reflectors (loopback ones
 // for runs that really ping).
-func newEnvReflectors(t testing.TB, latency time.Duration, thresholds, reflectors string) *env {
+func newEnvReflectors(t testing.TB, latency time.Duration, thresholds string, reflectors ...string) *env {
 	tt, _ := t.(*testing.T)
-	emu := emulator.New(emulator.Config{Username: "wanctl", Password: "pw", Latency: latency})
-	srv := httptest.NewServer(emu)
-	t.Cleanup(srv.Close)
+	emu, srv := testenv.Emulator(t, emulator.Config{Username: "wanctl", Password: "pw", Latency: latency})
 	dir := t.TempDir()
 	if thresholds == "" {
 		thresholds = "    red_samples   = 2\n    green_samples = 3"
 	}
-	src := fmt.Sprintf(testConfig, srv.URL, filepath.Join(dir, "state"), filepath.Join(dir, "run"), reflectors, thresholds)
+	src := fmt.Sprintf(testConfig, srv.URL, filepath.Join(dir, "state"), filepath.Join(dir, "run")) +
+		testenv.DualWANConfig(testenv.DualWAN{Reflectors: reflectors, NoCake: true, Rules: []string{"voip", "latency-sensitive"}, Thresholds: thresholds})
 	path := filepath.Join(dir, "wanctl.hcl")
 	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 		t.Fatal(err)

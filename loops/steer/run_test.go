@@ -526,9 +526,11 @@ func TestAggregateDelta(t *testing.T) {
 		{"tcp target baseline", []Sample{{Source: "1.1.1.1:443", RTT: 20 * ms, TCP: true}}, 8 * ms},
 		{"below baseline", []Sample{{Source: "8.8.8.8", RTT: 25 * ms}}, -5 * ms},
 	} {
-		if got := aggregateDelta(tc.samples, base, 20*ms); got != tc.want {
-			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			if got := aggregateDelta(tc.samples, base, 20*ms); got != tc.want {
+				t.Errorf("%v, want %v", got, tc.want)
+			}
+		})
 	}
 }
 

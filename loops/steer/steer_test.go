@@ -526,9 +526,11 @@ func TestFresh(t *testing.T) {
 		{t0.Add(max + time.Nanosecond), false},
 	}
 	for _, tc := range cases {
-		if got := Fresh(tc.stamp, t0, max); got != tc.want {
-			t.Errorf("Fresh(%v) = %v, want %v", tc.stamp, got, tc.want)
-		}
+		t.Run(tc.stamp.Format(time.RFC3339Nano), func(t *testing.T) {
+			if got := Fresh(tc.stamp, t0, max); got != tc.want {
+				t.Errorf("Fresh(%v) = %v, want %v", tc.stamp, got, tc.want)
+			}
+		})
 	}
 }
 
