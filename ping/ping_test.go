@@ -649,31 +649,33 @@ func TestPermissionError(t *testing.T) {
 		{Raw, []string{"CAP_NET_RAW"}},
 		{Unprivileged, []string{`net.ipv4.ping_group_range="0 2147483647"`}},
 	} {
-		var err error
-		inNetns(t, ns, func() {
-			if derr := dropNetRaw(); derr != nil {
-				t.Error(derr)
-				return
+		t.Run(c.mode.String(), func(t *testing.T) {
+			var err error
+			inNetns(t, ns, func() {
+				if derr := dropNetRaw(); derr != nil {
+					t.Error(derr)
+					return
+				}
+				p, oerr := Open(Config{Mode: c.mode})
+				if oerr != nil {
+					t.Error(oerr)
+					return
+				}
+				defer p.Close()
+				_, err = p.Stream(StreamConfig{Targets: mustAddrs("127.0.0.1"), Rate: 1})
+			})
+			if err == nil {
+				t.Fatalf("Stream opened an ICMP socket without permission")
 			}
-			p, oerr := Open(Config{Mode: c.mode})
-			if oerr != nil {
-				t.Error(oerr)
-				return
+			if !errors.Is(err, os.ErrPermission) {
+				t.Errorf("%v is not a permission error", err)
 			}
-			defer p.Close()
-			_, err = p.Stream(StreamConfig{Targets: mustAddrs("127.0.0.1"), Rate: 1})
+			for _, w := range c.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
 		})
-		if err == nil {
-			t.Fatalf("%v: Stream opened an ICMP socket without permission", c.mode)
-		}
-		if !errors.Is(err, os.ErrPermission) {
-			t.Errorf("%v: %v is not a permission error", c.mode, err)
-		}
-		for _, w := range c.want {
-			if !strings.Contains(err.Error(), w) {
-				t.Errorf("%v: error %q does not mention %q", c.mode, err, w)
-			}
-		}
 	}
 }
 
