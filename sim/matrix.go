@@ -22,34 +22,58 @@ import (
 
 // MatrixPoint is one combination of the link parameters the matrix varies.
 type MatrixPoint struct {
-	Jitter       time.Duration // mean echo jitter (the scenario's distribution)
-	BaseRTT      time.Duration // centre of the base RTT range (± 25 %)
+	Jitter       time.Duration // mean echo jitter (the scenario's distribution); 0: the scenario's mean
+	BaseRTT      time.Duration // centre of the base RTT range (± 25 %); 0: the default range, 8-25 ms
 	WriteLatency time.Duration // per router write
 	PingRate     int           // echoes per second (the WAN's measurement.ping_rate)
 	Load         Load
 	ISPBuffer    time.Duration
 }
 
-// MarshalJSON writes durations in milliseconds and the load by name.
+// MarshalJSON writes durations in milliseconds (null: the default), the
+// load by name.
 func (p MatrixPoint) MarshalJSON() ([]byte, error) {
+	orNull := func(d time.Duration) *float64 {
+		if d == 0 {
+			return nil
+		}
+		v := ms(d)
+		return &v
+	}
 	return json.Marshal(struct {
-		Jitter       float64 `json:"jitter_ms"`
-		BaseRTT      float64 `json:"base_rtt_ms"`
-		WriteLatency float64 `json:"write_latency_ms"`
-		PingRate     int     `json:"ping_rate"`
-		Load         string  `json:"load"`
-		ISPBuffer    float64 `json:"isp_buffer_ms"`
-	}{ms(p.Jitter), ms(p.BaseRTT), ms(p.WriteLatency), p.PingRate, p.Load.String(), ms(p.ISPBuffer)})
+		Jitter       *float64 `json:"jitter_ms"`
+		BaseRTT      *float64 `json:"base_rtt_ms"`
+		WriteLatency float64  `json:"write_latency_ms"`
+		PingRate     int      `json:"ping_rate"`
+		Load         string   `json:"load"`
+		ISPBuffer    float64  `json:"isp_buffer_ms"`
+	}{orNull(p.Jitter), orNull(p.BaseRTT), ms(p.WriteLatency), p.PingRate, p.Load.String(), ms(p.ISPBuffer)})
 }
 
 func (p MatrixPoint) String() string {
-	return fmt.Sprintf("jitter %v, base RTT %v, write %v, %d pings/s, %s load, ISP buffer %v",
-		p.Jitter, p.BaseRTT, p.WriteLatency, p.PingRate, p.Load, p.ISPBuffer)
+	return fmt.Sprintf("jitter %s, base RTT %s, write %v, %d pings/s, %s load, ISP buffer %v",
+		jitterLevel(p), baseRTTLevel(p), p.WriteLatency, p.PingRate, p.Load, p.ISPBuffer)
+}
+
+func jitterLevel(p MatrixPoint) string {
+	if p.Jitter == 0 {
+		return "scenario's"
+	}
+	return p.Jitter.String()
+}
+
+func baseRTTLevel(p MatrixPoint) string {
+	if p.BaseRTT == 0 {
+		return "8ms-25ms"
+	}
+	return p.BaseRTT.String()
 }
 
 // The levels of each factor, and the centre every one-factor-at-a-time
-// point varies from (the middle level of each, elastic load, the default
-// 500 ms buffer).
+// point varies from: wanctl simulate's defaults on the example WAN (the
+// scenario's jitter, base RTTs 8-25 ms, 30 ms writes, 20 pings/s, elastic
+// load, a 500 ms buffer), so the matrix's first point is what `wanctl
+// simulate -seed N` reports.
 var (
 	MatrixJitters        = []time.Duration{time.Millisecond, 3 * time.Millisecond, 5 * time.Millisecond}
 	MatrixBaseRTTs       = []time.Duration{10 * time.Millisecond, 30 * time.Millisecond, 60 * time.Millisecond}
@@ -57,8 +81,7 @@ var (
 	MatrixPingRates      = []int{10, 20, 40}
 	MatrixLoads          = []Load{LoadSaturating, LoadElastic}
 	MatrixISPBuffers     = []time.Duration{300 * time.Millisecond, 500 * time.Millisecond}
-	MatrixCentre         = MatrixPoint{Jitter: 3 * time.Millisecond, BaseRTT: 30 * time.Millisecond,
-		WriteLatency: 60 * time.Millisecond, PingRate: 20, Load: LoadElastic, ISPBuffer: 500 * time.Millisecond}
+	MatrixCentre         = MatrixPoint{WriteLatency: 30 * time.Millisecond, PingRate: 20, Load: LoadElastic, ISPBuffer: 500 * time.Millisecond}
 )
 
 // matrixFactor is one dimension of the matrix: its name, its levels'
@@ -71,10 +94,8 @@ type matrixFactor struct {
 }
 
 var matrixFactors = []matrixFactor{
-	{"jitter", len(MatrixJitters), func(p *MatrixPoint, i int) { p.Jitter = MatrixJitters[i] },
-		func(p MatrixPoint) string { return p.Jitter.String() }},
-	{"base_rtt", len(MatrixBaseRTTs), func(p *MatrixPoint, i int) { p.BaseRTT = MatrixBaseRTTs[i] },
-		func(p MatrixPoint) string { return p.BaseRTT.String() }},
+	{"jitter", len(MatrixJitters), func(p *MatrixPoint, i int) { p.Jitter = MatrixJitters[i] }, jitterLevel},
+	{"base_rtt", len(MatrixBaseRTTs), func(p *MatrixPoint, i int) { p.BaseRTT = MatrixBaseRTTs[i] }, baseRTTLevel},
 	{"write_latency", len(MatrixWriteLatencies), func(p *MatrixPoint, i int) { p.WriteLatency = MatrixWriteLatencies[i] },
 		func(p MatrixPoint) string { return p.WriteLatency.String() }},
 	{"ping_rate", len(MatrixPingRates), func(p *MatrixPoint, i int) { p.PingRate = MatrixPingRates[i] },
@@ -86,11 +107,11 @@ var matrixFactors = []matrixFactor{
 }
 
 // MatrixSample is the default sample of the factors' product (324
-// points): the centre, every other level of each factor with the rest at
-// the centre (one factor at a time: 11 points in all, so each factor's
-// effect shows on its own), then lhs points of a Latin hypercube over the
-// whole product (each factor's levels equally often, combined at random
-// from seed), which catches what factors do together.
+// points): the centre, every level of each factor that differs from it
+// with the rest at the centre (one factor at a time: 14 points in all, so
+// each factor's effect shows on its own), then lhs points of a Latin
+// hypercube over the whole product (each factor's levels equally often,
+// combined at random from seed), which catches what factors do together.
 func MatrixSample(lhs int, seed int64) []MatrixPoint {
 	pts := []MatrixPoint{MatrixCentre}
 	for _, f := range matrixFactors {
@@ -248,7 +269,9 @@ func (cfg *MatrixConfig) runCell(c *MatrixCell) error {
 	opt.TargetBloat = w.Thresholds.TargetBloat
 	opt.PingRate = c.Point.PingRate
 	opt.Jitter = c.Point.Jitter
-	opt.BaseRTTMin, opt.BaseRTTMax = c.Point.BaseRTT*3/4, c.Point.BaseRTT*5/4
+	if c.Point.BaseRTT != 0 {
+		opt.BaseRTTMin, opt.BaseRTTMax = c.Point.BaseRTT*3/4, c.Point.BaseRTT*5/4
+	}
 	opt.WriteLatency = c.Point.WriteLatency
 	opt.Load = c.Point.Load
 	opt.ISPBuffer = c.Point.ISPBuffer
@@ -398,12 +421,14 @@ func (m *Matrix) Summaries() []MatrixSummary {
 func (m *Matrix) ByFactor() []FactorSummary {
 	var out []FactorSummary
 	for _, f := range matrixFactors {
-		var levels []string // in the factor's order, those the points have
-		for i := range f.n {
+		var levels []string // the centre's, then in the factor's order, those the points have
+		for i := -1; i < f.n; i++ {
 			q := MatrixCentre
-			f.set(&q, i)
+			if i >= 0 {
+				f.set(&q, i)
+			}
 			l := f.level(q)
-			if slices.ContainsFunc(m.Points, func(p MatrixPoint) bool { return f.level(p) == l }) {
+			if !slices.Contains(levels, l) && slices.ContainsFunc(m.Points, func(p MatrixPoint) bool { return f.level(p) == l }) {
 				levels = append(levels, l)
 			}
 		}

@@ -142,7 +142,9 @@ func (f *flow) reduce(now float64) {
 // on HyStart's delay increase) or CUBIC's congestion avoidance.
 func (f *flow) grow(now, acked float64) {
 	if f.cwnd < f.ssthresh {
-		f.cwnd += acked
+		// A packet per packet acked doubles the window per round trip;
+		// in a fluid without the round trip's delay it would grow e-fold.
+		f.cwnd += acked * math.Ln2
 		if f.cwnd >= hystartLowWin && f.minRTT > 0 && f.rtt > f.minRTT+min(max(f.minRTT/8, 0.004), 0.016) {
 			f.ssthresh = f.cwnd
 		}
