@@ -69,20 +69,24 @@ func baseRTTLevel(p MatrixPoint) string {
 	return p.BaseRTT.String()
 }
 
-// The levels of each factor, and the centre every one-factor-at-a-time
-// point varies from: wanctl simulate's defaults on the example WAN (the
-// scenario's jitter, base RTTs 8-25 ms, 30 ms writes, 20 pings/s, elastic
-// load, a 500 ms buffer), so the matrix's first point is what `wanctl
-// simulate -seed N` reports.
+// The levels of each factor (read only).
 var (
-	MatrixJitters        = []time.Duration{time.Millisecond, 3 * time.Millisecond, 5 * time.Millisecond}
-	MatrixBaseRTTs       = []time.Duration{10 * time.Millisecond, 30 * time.Millisecond, 60 * time.Millisecond}
-	MatrixWriteLatencies = []time.Duration{20 * time.Millisecond, 60 * time.Millisecond, 150 * time.Millisecond}
-	MatrixPingRates      = []int{10, 20, 40}
-	MatrixLoads          = []Load{LoadSaturating, LoadElastic}
-	MatrixISPBuffers     = []time.Duration{300 * time.Millisecond, 500 * time.Millisecond}
-	MatrixCentre         = MatrixPoint{WriteLatency: 30 * time.Millisecond, PingRate: 20, Load: LoadElastic, ISPBuffer: 500 * time.Millisecond}
+	matrixJitters        = []time.Duration{time.Millisecond, 3 * time.Millisecond, 5 * time.Millisecond}
+	matrixBaseRTTs       = []time.Duration{10 * time.Millisecond, 30 * time.Millisecond, 60 * time.Millisecond}
+	matrixWriteLatencies = []time.Duration{20 * time.Millisecond, 60 * time.Millisecond, 150 * time.Millisecond}
+	matrixPingRates      = []int{10, 20, 40}
+	matrixLoads          = []Load{LoadSaturating, LoadElastic}
+	matrixISPBuffers     = []time.Duration{300 * time.Millisecond, 500 * time.Millisecond}
 )
+
+// MatrixCentre is the point the one-factor-at-a-time points vary from:
+// wanctl simulate's defaults on the example WAN (the scenario's jitter,
+// base RTTs 8-25 ms, 30 ms writes, 20 pings/s, elastic load, a 500 ms
+// buffer), so the matrix's first point is what `wanctl simulate -seed N`
+// reports.
+func MatrixCentre() MatrixPoint {
+	return MatrixPoint{WriteLatency: 30 * time.Millisecond, PingRate: 20, Load: LoadElastic, ISPBuffer: 500 * time.Millisecond}
+}
 
 // matrixFactor is one dimension of the matrix: its name, its levels'
 // count and how a point takes level i (or tells its level).
@@ -94,15 +98,15 @@ type matrixFactor struct {
 }
 
 var matrixFactors = []matrixFactor{
-	{"jitter", len(MatrixJitters), func(p *MatrixPoint, i int) { p.Jitter = MatrixJitters[i] }, jitterLevel},
-	{"base_rtt", len(MatrixBaseRTTs), func(p *MatrixPoint, i int) { p.BaseRTT = MatrixBaseRTTs[i] }, baseRTTLevel},
-	{"write_latency", len(MatrixWriteLatencies), func(p *MatrixPoint, i int) { p.WriteLatency = MatrixWriteLatencies[i] },
+	{"jitter", len(matrixJitters), func(p *MatrixPoint, i int) { p.Jitter = matrixJitters[i] }, jitterLevel},
+	{"base_rtt", len(matrixBaseRTTs), func(p *MatrixPoint, i int) { p.BaseRTT = matrixBaseRTTs[i] }, baseRTTLevel},
+	{"write_latency", len(matrixWriteLatencies), func(p *MatrixPoint, i int) { p.WriteLatency = matrixWriteLatencies[i] },
 		func(p MatrixPoint) string { return p.WriteLatency.String() }},
-	{"ping_rate", len(MatrixPingRates), func(p *MatrixPoint, i int) { p.PingRate = MatrixPingRates[i] },
+	{"ping_rate", len(matrixPingRates), func(p *MatrixPoint, i int) { p.PingRate = matrixPingRates[i] },
 		func(p MatrixPoint) string { return fmt.Sprint(p.PingRate) }},
-	{"load", len(MatrixLoads), func(p *MatrixPoint, i int) { p.Load = MatrixLoads[i] },
+	{"load", len(matrixLoads), func(p *MatrixPoint, i int) { p.Load = matrixLoads[i] },
 		func(p MatrixPoint) string { return p.Load.String() }},
-	{"isp_buffer", len(MatrixISPBuffers), func(p *MatrixPoint, i int) { p.ISPBuffer = MatrixISPBuffers[i] },
+	{"isp_buffer", len(matrixISPBuffers), func(p *MatrixPoint, i int) { p.ISPBuffer = matrixISPBuffers[i] },
 		func(p MatrixPoint) string { return p.ISPBuffer.String() }},
 }
 
@@ -113,12 +117,12 @@ var matrixFactors = []matrixFactor{
 // hypercube over the whole product (each factor's levels equally often,
 // combined at random from seed), which catches what factors do together.
 func MatrixSample(lhs int, seed int64) []MatrixPoint {
-	pts := []MatrixPoint{MatrixCentre}
+	pts := []MatrixPoint{MatrixCentre()}
 	for _, f := range matrixFactors {
 		for i := range f.n {
-			p := MatrixCentre
+			p := MatrixCentre()
 			f.set(&p, i)
-			if p != MatrixCentre {
+			if p != MatrixCentre() {
 				pts = append(pts, p)
 			}
 		}
@@ -423,7 +427,7 @@ func (m *Matrix) ByFactor() []FactorSummary {
 	for _, f := range matrixFactors {
 		var levels []string // the centre's, then in the factor's order, those the points have
 		for i := -1; i < f.n; i++ {
-			q := MatrixCentre
+			q := MatrixCentre()
 			if i >= 0 {
 				f.set(&q, i)
 			}

@@ -38,13 +38,13 @@ var bloatsWhileLoaded = []string{"step-drop", "cable-evening", "lte", "idle-then
 // does (BENCHMARKS.md, "Bench v2"). -v prints the tables.
 func TestMatrix(t *testing.T) {
 	w, interval := defaultWAN(t)
-	saturating := MatrixCentre
+	saturating := MatrixCentre()
 	saturating.Load, saturating.ISPBuffer = LoadSaturating, 300*time.Millisecond
 	corner := MatrixPoint{Jitter: 5 * time.Millisecond, BaseRTT: 60 * time.Millisecond, WriteLatency: 150 * time.Millisecond,
 		PingRate: 10, Load: LoadElastic, ISPBuffer: 300 * time.Millisecond}
 	cfg := MatrixConfig{
 		WAN: w, Interval: interval, Scenarios: ScenarioNames(),
-		Points:   []MatrixPoint{MatrixCentre, saturating, corner},
+		Points:   []MatrixPoint{MatrixCentre(), saturating, corner},
 		Seeds:    []int64{1},
 		Duration: 30 * time.Second,
 		Policies: []PolicyFactory{WanctlFactory(), simpleFactory},
@@ -166,7 +166,7 @@ func TestMatrixSameForAnyWorkers(t *testing.T) {
 
 func TestMatrixSample(t *testing.T) {
 	pts := MatrixSample(9, 1)
-	if len(pts) != 14+9 || pts[0] != MatrixCentre {
+	if len(pts) != 14+9 || pts[0] != MatrixCentre() {
 		t.Fatalf("%d points, first %v: want the centre, 13 one-factor-at-a-time points, 9 of the hypercube", len(pts), pts[0])
 	}
 	// One factor at a time: each of points 1..13 differs from the centre
@@ -174,7 +174,7 @@ func TestMatrixSample(t *testing.T) {
 	for _, p := range pts[1:14] {
 		diff := 0
 		for _, f := range matrixFactors {
-			if f.level(p) != f.level(MatrixCentre) {
+			if f.level(p) != f.level(MatrixCentre()) {
 				diff++
 			}
 		}
@@ -212,7 +212,7 @@ func TestMatrixSample(t *testing.T) {
 
 func TestMatrixErrors(t *testing.T) {
 	w, interval := defaultWAN(t)
-	base := MatrixConfig{WAN: w, Interval: interval, Scenarios: []string{"steady"}, Points: []MatrixPoint{MatrixCentre},
+	base := MatrixConfig{WAN: w, Interval: interval, Scenarios: []string{"steady"}, Points: []MatrixPoint{MatrixCentre()},
 		Seeds: []int64{1}, Duration: 10 * time.Second}
 	for _, tc := range []struct {
 		name     string
@@ -248,7 +248,7 @@ func TestMatrixErrors(t *testing.T) {
 func TestMatrixCentreIsTheDefaultRun(t *testing.T) {
 	w, interval := defaultWAN(t)
 	m, err := RunMatrix(context.Background(), MatrixConfig{
-		WAN: w, Interval: interval, Scenarios: []string{"lte"}, Points: []MatrixPoint{MatrixCentre},
+		WAN: w, Interval: interval, Scenarios: []string{"lte"}, Points: []MatrixPoint{MatrixCentre()},
 		Seeds: []int64{3}, Duration: 20 * time.Second, Policies: []PolicyFactory{WanctlFactory()},
 	})
 	if err != nil {
