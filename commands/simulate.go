@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -26,6 +27,8 @@ func simulateCommand(stdio IO) *cli.Command {
 			"(450M/45M ceilings, four reflectors, defaults elsewhere) is used. Nothing talks to a router.\n" +
 			"Scenarios: " + strings.Join(sim.ScenarioNames(), ", ") + ", or all (the default).\n" +
 			"A trace is a CSV of t_seconds,capacity_bps[,upload_bps] rows (docs/simulator.md).\n" +
+			"-matrix plays every scenario over a sample of jitter x base RTT x write latency x ping rate x load\n" +
+			"x ISP buffer x seeds and prints, per scenario and policy, how often the quality bar is met.\n" +
 			"Exit status: 0 done, 1 error.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "wan", Usage: "the WAN of the configuration to simulate (needed when it declares several)"},
@@ -35,6 +38,18 @@ func simulateCommand(stdio IO) *cli.Command {
 			&cli.Int64Flag{Name: "seed", Value: 1, Usage: "random seed: the same seed gives the same link and the same figures"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document instead of the table"},
 			&cli.StringFlag{Name: "svg", Usage: "also write a plot of capacity, rate and delay over time to this file"},
+			&cli.StringFlag{Name: "load", Value: "elastic", Usage: "traffic of the loaded phases: elastic (TCP-like flows) or saturating (more than any rate)"},
+			&cli.IntFlag{Name: "flows", Value: 4, Usage: "elastic flows per direction"},
+			&cli.DurationFlag{Name: "jitter", Usage: "mean random delay of each echo (default: the scenario's, 1ms on wired lines)"},
+			&cli.StringFlag{Name: "jitter-dist", Usage: "jitter distribution: exp, pareto or lognormal (default: the scenario's)"},
+			&cli.StringFlag{Name: "base-rtt", Value: "8ms-25ms", Usage: "base RTT of reflectors and flows: a range (10ms-40ms) or a centre (30ms: ±25 %)"},
+			&cli.DurationFlag{Name: "write-latency", Value: 30 * time.Millisecond, Usage: "how long the router takes per write"},
+			&cli.IntFlag{Name: "ping-rate", Usage: "echoes per second, all reflectors together (default: the WAN's measurement.ping_rate)"},
+			&cli.DurationFlag{Name: "isp-buffer", Value: 500 * time.Millisecond, Usage: "the ISP's buffer, in time at the nominal capacity"},
+			&cli.BoolFlag{Name: "matrix", Usage: "run the robustness matrix (scenarios x link parameters x seeds) and print how often each policy meets the quality bar"},
+			&cli.IntFlag{Name: "seeds", Value: 5, Usage: "-matrix: seeds per cell, from -seed on"},
+			&cli.IntFlag{Name: "lhs", Value: 9, Usage: "-matrix: Latin hypercube points beside the 11 one-factor-at-a-time ones"},
+			&cli.BoolFlag{Name: "full", Usage: "-matrix: every combination of the factors' levels (324 points) instead of the sample"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -84,7 +99,53 @@ func simulateWAN(cfg *config.Config, name string) (*config.WAN, error) {
 	return nil, fmt.Errorf("%s declares %d WANs (%s): pick one with -wan NAME", cfg.Filename, len(cfg.WANs), wanNames(cfg.WANs))
 }
 
+// simulateOptions applies the link flags to the WAN's options; the WAN's
+// ping rate follows -ping-rate, so the controller knows it too.
+func simulateOptions(c *cli.Context, w *config.WAN, interval time.Duration) (sim.Options, error) {
+	opts := sim.OptionsFromWAN(w, interval)
+	var err error
+	if opts.Load, err = sim.ParseLoad(c.String("load")); err != nil {
+		return opts, fmt.Errorf("-load: %w", err)
+	}
+	if opts.Flows = c.Int("flows"); opts.Flows < 1 || opts.Flows > 64 {
+		return opts, fmt.Errorf("-flows %d: want 1..64", opts.Flows)
+	}
+	if opts.Jitter = c.Duration("jitter"); c.IsSet("jitter") && (opts.Jitter <= 0 || opts.Jitter > 10*time.Second) {
+		return opts, fmt.Errorf("-jitter %v: want more than 0, at most 10s", opts.Jitter)
+	}
+	if d := c.String("jitter-dist"); d != "" {
+		if opts.JitterDist, err = sim.ParseJitterDist(d); err != nil {
+			return opts, fmt.Errorf("-jitter-dist: %w", err)
+		}
+	}
+	if opts.BaseRTTMin, opts.BaseRTTMax, err = sim.ParseBaseRTT(c.String("base-rtt")); err != nil {
+		return opts, fmt.Errorf("-base-rtt: %w", err)
+	}
+	if opts.WriteLatency = c.Duration("write-latency"); opts.WriteLatency <= 0 || opts.WriteLatency > 10*time.Second {
+		return opts, fmt.Errorf("-write-latency %v: want more than 0, at most 10s", opts.WriteLatency)
+	}
+	if c.IsSet("ping-rate") {
+		if r := c.Int("ping-rate"); r < 1 || r > 100 {
+			return opts, fmt.Errorf("-ping-rate %d: want 1..100 per second (measurement.ping_rate's range)", r)
+		}
+		opts.PingRate = c.Int("ping-rate")
+		w.Measurement.PingRate = opts.PingRate
+	}
+	if opts.ISPBuffer = c.Duration("isp-buffer"); opts.ISPBuffer < time.Millisecond || opts.ISPBuffer > time.Minute {
+		return opts, fmt.Errorf("-isp-buffer %v: want 1ms..1m", opts.ISPBuffer)
+	}
+	return opts, nil
+}
+
 func runSimulate(c *cli.Context, stdio IO) error {
+	if c.Bool("matrix") {
+		return runMatrix(c, stdio)
+	}
+	for _, f := range []string{"seeds", "lhs", "full"} {
+		if c.IsSet(f) {
+			return cli.Exit(fmt.Sprintf("-%s only applies to -matrix", f), 1)
+		}
+	}
 	dur := c.Duration("duration")
 	if dur != 0 && (dur < sim.MinDuration || dur > sim.MaxDuration) {
 		return cli.Exit(fmt.Sprintf("-duration %v: use %v .. %v (e.g. -duration 5m), or leave it out", dur, sim.MinDuration, sim.MaxDuration), 1)
@@ -105,6 +166,13 @@ func runSimulate(c *cli.Context, stdio IO) error {
 		return err
 	}
 	w, err := simulateWAN(cfg, c.String("wan"))
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	// A copy: -ping-rate changes it, and the configuration stays as read.
+	wc := *w
+	w = &wc
+	opts, err := simulateOptions(c, w, cfg.Daemon.Interval)
 	if err != nil {
 		return cli.Exit(err.Error(), 1)
 	}
@@ -131,7 +199,6 @@ func runSimulate(c *cli.Context, stdio IO) error {
 		scenarios = append(scenarios, sc)
 	}
 
-	opts := sim.OptionsFromWAN(w, cfg.Daemon.Interval)
 	results := make([]*sim.Result, 0, len(scenarios))
 	for _, sc := range scenarios {
 		p, err := sim.NewWanctl(w)
@@ -164,6 +231,68 @@ func runSimulate(c *cli.Context, stdio IO) error {
 	} else {
 		fmt.Fprintf(stdio.Out, "wan %s from %s: download ceiling %s, upload ceiling %s, seed %d\n\n",
 			w.Name, cfg.Filename, config.FormatRate(w.Download.Ceiling), config.FormatRate(w.Upload.Ceiling), seed)
+		err = rep.WriteText(stdio.Out)
+	}
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("writing the report: %v", err), 1)
+	}
+	return nil
+}
+
+// runMatrix is simulate -matrix.
+func runMatrix(c *cli.Context, stdio IO) error {
+	for _, f := range []string{"trace", "svg", "jitter", "base-rtt", "write-latency", "ping-rate", "load", "isp-buffer"} {
+		if c.IsSet(f) {
+			return cli.Exit(fmt.Sprintf("-matrix varies the link itself: drop -%s", f), 1)
+		}
+	}
+	dur := c.Duration("duration")
+	if dur != 0 && (dur < sim.MinDuration || dur > sim.MaxDuration) {
+		return cli.Exit(fmt.Sprintf("-duration %v: use %v .. %v (e.g. -duration 1m), or leave it out", dur, sim.MinDuration, sim.MaxDuration), 1)
+	}
+	seeds, lhs := c.Int("seeds"), c.Int("lhs")
+	if seeds < 1 || seeds > 1000 || lhs < 0 || lhs > 1000 {
+		return cli.Exit(fmt.Sprintf("-seeds %d -lhs %d: want 1..1000 seeds and 0..1000 points", seeds, lhs), 1)
+	}
+	names, err := sim.ExpandScenarios(c.String("scenario"))
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("-scenario: %v", err), 1)
+	}
+	cfg, err := simulateConfig(c, stdio)
+	if err != nil {
+		return err
+	}
+	w, err := simulateWAN(cfg, c.String("wan"))
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	base, err := simulateOptions(c, w, cfg.Daemon.Interval) // -flows, -jitter-dist
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	first := c.Int64("seed")
+	mc := sim.MatrixConfig{
+		WAN: w, Interval: cfg.Daemon.Interval, Scenarios: names, Duration: dur,
+		Base:     sim.Options{Flows: base.Flows, JitterDist: base.JitterDist},
+		Points:   sim.MatrixSample(lhs, first),
+		Policies: []sim.PolicyFactory{sim.WanctlFactory()},
+	}
+	if c.Bool("full") {
+		mc.Points = sim.MatrixFull()
+	}
+	for i := range seeds {
+		mc.Seeds = append(mc.Seeds, first+int64(i))
+	}
+	m, err := sim.RunMatrix(c.Context, mc)
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	rep := m.Report()
+	if c.Bool("json") {
+		err = rep.WriteJSON(stdio.Out)
+	} else {
+		fmt.Fprintf(stdio.Out, "wan %s from %s: download ceiling %s, upload ceiling %s, seeds %d..%d\n",
+			w.Name, cfg.Filename, config.FormatRate(w.Download.Ceiling), config.FormatRate(w.Upload.Ceiling), first, first+int64(seeds)-1)
 		err = rep.WriteText(stdio.Out)
 	}
 	if err != nil {

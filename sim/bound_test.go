@@ -52,7 +52,7 @@ func boundRuns(t *testing.T, name string, lag time.Duration) (met bool, table st
 		if err != nil {
 			t.Fatal(err)
 		}
-		opt := OptionsFromWAN(w, interval)
+		opt := v1Options(w, interval)
 		opt.WriteLatency = time.Millisecond
 		res, err := Evaluate(sc, opt, &delayedOracle{sc: sc, lag: lag, f: f, increaseEvery: w.RouterWrites.IncreaseInterval})
 		if err != nil {
@@ -125,7 +125,7 @@ func TestReactionTime(t *testing.T) {
 			first = at - drop
 		}
 	})
-	if _, err := Evaluate(sc, OptionsFromWAN(w, interval), p); err != nil {
+	if _, err := Evaluate(sc, v1Options(w, interval), p); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("step-drop: first decrease %v after the capacity fell", first)

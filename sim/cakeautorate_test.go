@@ -359,7 +359,7 @@ func evalPeer(t *testing.T, name string, d time.Duration) *Result {
 	return res
 }
 
-// On step-drop the fixed shaper sits in a full ISP buffer (over a second)
+// On step-drop the fixed shaper sits in a bloated ISP buffer (most of a second)
 // until the capacity returns (36 s); the peer must find the new capacity
 // and stay near it: delay back under target within seconds, p95 well under
 // the buffer, the link still used.
@@ -370,7 +370,7 @@ func TestCakeAutorateBoundsDelayOnStepDrop(t *testing.T) {
 	}
 	for d := range Dir(2) {
 		peer, fixed := res.Peer.Dirs[d].Scores, res.Fixed.Dirs[d].Scores
-		if fixed.AddedDelayMS.P95 < 1000 {
+		if fixed.AddedDelayMS.P95 < 500 {
 			t.Fatalf("%s: the fixed shaper's p95 %.0f ms: the scenario no longer bloats", d, fixed.AddedDelayMS.P95)
 		}
 		if peer.RecoveryS > 8 || peer.AddedDelayMS.P95 > fixed.AddedDelayMS.P95/4 || peer.Utilisation < 0.75 || res.Peer.Dirs[d].Writes == 0 {
@@ -447,8 +447,8 @@ func TestPeerInReports(t *testing.T) {
 	if n := strings.Count(text.String(), "cake-autorate"); n != 2 {
 		t.Errorf("%d cake-autorate rows, want one per direction:\n%s", n, text.String())
 	}
-	if lines := strings.Count(text.String(), "\n"); lines != 10 {
-		t.Errorf("%d lines, want header + 8 rows + footnote:\n%s", lines, text.String())
+	if lines := strings.Count(text.String(), "\n"); lines != 11 {
+		t.Errorf("%d lines, want header + 8 rows + two lines of footnote:\n%s", lines, text.String())
 	}
 
 	var svg bytes.Buffer

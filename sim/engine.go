@@ -25,13 +25,20 @@ const recoveryHold = 1000 // ms
 // bits (the excess is dropped). It returns the new queue and the bits
 // delivered during dt.
 func ispStep(q, buf, c, in, dt float64) (queue, out float64) {
+	q, out, _ = ispStepDrop(q, buf, c, in, dt)
+	return q, out
+}
+
+// ispStepDrop is ispStep that also returns the bits dropped.
+func ispStepDrop(q, buf, c, in, dt float64) (queue, out, dropped float64) {
 	q += in * dt
 	out = min(c*dt, q)
 	q -= out
 	if q > buf {
+		dropped = q - buf
 		q = buf
 	}
-	return q, out
+	return q, out, dropped
 }
 
 // cakeDelay is the delay a sparse flow (a ping, a game, a call) sees in a
@@ -173,6 +180,9 @@ func (r *recovery) finish(n int64) {
 type dirState struct {
 	capCur  cursor
 	load    spanCursor
+	app     cursor   // application limit, fraction of nominal; p nil: none
+	tcp     *tcpLoad // elastic load; nil: saturating
+	nominal float64
 	idle    float64 // offered load in idle phases, bits/s
 	buf     float64 // ISP buffer, bits
 	rate    float64 // shaper rate, bits/s
@@ -185,10 +195,14 @@ type dirState struct {
 	delays              []float32 // ms, one per loaded ms
 	delivered, capacity float64   // bits while loaded
 	rec                 recovery
-	series              Series
-	bCap, bRate         float64
-	bDelay              float32
-	bN                  int
+	// Per recovery event (until the next one): loaded ms, and loaded ms
+	// with the added delay above 2 x target.
+	evNext          int
+	evLoaded, above []int64
+	series          Series
+	bCap, bRate     float64
+	bDelay          float32
+	bN              int
 }
 
 type engine struct {
@@ -203,6 +217,10 @@ type engine struct {
 	dt       float64
 	target   float64 // s
 	dirs     [2]dirState
+	pathCur  cursor // the scenario's RTT shift, for the elastic flows
+
+	jitterMean float64 // s
+	jitterDist JitterDist
 
 	// router
 	reqs   []request
@@ -241,15 +259,27 @@ func newEngine(sc *Scenario, opt *Options, m mode, p Policy, events [2][]int64) 
 		interval: int64(opt.Interval / time.Millisecond),
 		latMS:    int64((opt.WriteLatency + time.Millisecond - 1) / time.Millisecond),
 		shiftCur: cursor{p: &sc.RTTShift},
+		pathCur:  cursor{p: &sc.RTTShift},
 		lossCur:  cursor{p: &sc.ICMPLoss},
 	}
+	e.jitterMean, e.jitterDist = jitterOf(sc, opt)
 	buckets := int((sc.Duration + SeriesStep - 1) / SeriesStep)
 	for d := range 2 {
 		ds := &e.dirs[d]
 		ds.capCur = cursor{p: &sc.Capacity[d]}
 		ds.load = spanCursor{spans: sc.Loaded[d]}
+		ds.nominal = sc.Nominal[d]
 		ds.idle = opt.IdleLoad * sc.Nominal[d]
 		ds.buf = opt.ISPBuffer.Seconds() * sc.Nominal[d]
+		if len(sc.AppLimit[d].Points) > 0 {
+			ds.app = cursor{p: &sc.AppLimit[d]}
+		}
+		if opt.Load == LoadElastic {
+			// Every run of a scenario (policy, oracle, fixed) gets the same
+			// flows: their base RTTs come from the seed.
+			ds.tcp = newTCPLoad(opt.Flows, newRand(sc.Seed, "flows/"+Dir(d).String()),
+				opt.BaseRTTMin.Seconds(), opt.BaseRTTMax.Seconds(), opt.MTU)
+		}
 		ds.ceiling = float64(opt.Ceiling[d])
 		ds.rate = ds.ceiling
 		var loadedMS int64
@@ -258,6 +288,8 @@ func newEngine(sc *Scenario, opt *Options, m mode, p Policy, events [2][]int64) 
 		}
 		ds.delays = make([]float32, 0, loadedMS+1)
 		ds.rec = recovery{events: events[d], open: make([]int64, 0, len(events[d])), belowStart: -1}
+		ds.evLoaded = make([]int64, len(events[d]))
+		ds.above = make([]int64, len(events[d]))
 		ds.series = Series{
 			Step:     SeriesStep,
 			Capacity: make([]float32, 0, buckets),
@@ -312,17 +344,40 @@ func (e *engine) step() {
 		}
 	}
 	t := time.Duration(ms) * time.Millisecond
-	e.physics(&e.dirs[Download], t, ms)
-	e.physics(&e.dirs[Upload], t, ms)
+	shift := e.pathCur.at(t) / 1e3
+	e.physics(&e.dirs[Download], &e.dirs[Upload], t, ms, shift)
+	e.physics(&e.dirs[Upload], &e.dirs[Download], t, ms, shift)
 	e.ran++
 }
 
-func (e *engine) physics(ds *dirState, t time.Duration, ms int64) {
+// jitterOf is the echo jitter of a run: the options' where set, else the
+// scenario's, else 1 ms exponential.
+func jitterOf(sc *Scenario, opt *Options) (mean float64, dist JitterDist) {
+	m, d := opt.Jitter, opt.JitterDist
+	if m == 0 {
+		m = sc.Jitter.Mean
+	}
+	if m == 0 {
+		m = time.Millisecond
+	}
+	if d == JitterDefault {
+		d = sc.Jitter.Dist
+	}
+	if d == JitterDefault {
+		d = JitterExp
+	}
+	return m.Seconds(), d
+}
+
+// physics advances one direction by a millisecond; other is the reverse
+// direction (the elastic flows' ACKs cross its queue), shift the path's
+// RTT shift (s).
+func (e *engine) physics(ds, other *dirState, t time.Duration, ms int64, shift float64) {
 	c := ds.capCur.at(t)
 	loaded := ds.load.at(t)
-	offered := ds.idle
-	if loaded {
-		offered = math.Inf(1)
+	appCap := math.Inf(1)
+	if ds.app.p != nil && loaded {
+		appCap = ds.app.at(t) * ds.nominal
 	}
 	var r float64
 	switch e.mode {
@@ -333,18 +388,50 @@ func (e *engine) physics(ds *dirState, t time.Duration, ms int64) {
 	default:
 		r = ds.ceiling
 	}
-	q, out := ispStep(ds.q, ds.buf, c, min(r, offered), e.dt)
+	var in float64       // what the shaper passes, bits/s
+	var flowBits float64 // of which the elastic flows', this step
+	var busy bool        // the shaper is saturated: sparse packets wait in CAKE
+	if ds.tcp == nil {
+		offered := ds.idle
+		if loaded {
+			offered = appCap
+		}
+		in, busy = min(r, offered), offered >= r
+	} else {
+		idleIn := 0.0
+		if !loaded {
+			idleIn = min(ds.idle, r)
+		}
+		path := shift + ds.q/c + other.added
+		var flowsBusy bool
+		flowBits, flowsBusy = ds.tcp.step(float64(ms)*e.dt, e.dt, r, idleIn, appCap, path, loaded)
+		in = idleIn + flowBits/e.dt
+		busy = flowsBusy || idleIn >= r
+	}
+	q, out, dropped := ispStepDrop(ds.q, ds.buf, c, in, e.dt)
+	if ds.tcp != nil && dropped > 0 {
+		ds.tcp.ispDrop(float64(ms)*e.dt, dropped, in*e.dt)
+	}
 	ds.q = q
-	ds.shaped += min(r, offered) * e.dt
+	ds.shaped += in * e.dt
 	added := q / c
-	if offered >= r {
+	if busy {
 		added += cakeDelay(e.opt, r)
 	}
 	ds.added = added
+	for ds.evNext < len(ds.rec.events) && ds.rec.events[ds.evNext] <= ms {
+		ds.evNext++
+	}
 	if loaded {
 		ds.delays = append(ds.delays, float32(added*1e3))
 		ds.delivered += out
 		ds.capacity += c * e.dt
+		if ev := ds.evNext - 1; ev >= 0 {
+			ds.evLoaded[ev]++
+			if added > 2*e.target {
+				ds.above[ev]++
+			}
+		}
 	}
 	ds.rec.step(ms, added < e.target)
 
@@ -370,7 +457,6 @@ func (ds *dirState) flushBucket() {
 func (e *engine) sendPings() {
 	end := (e.now + 1) * int64(time.Millisecond)
 	rate := int64(e.opt.PingRate)
-	jitter := e.opt.Jitter.Seconds()
 	for e.nextPing < end {
 		sent := e.nextPing
 		refl := int(e.seq % int64(len(e.base)))
@@ -381,7 +467,7 @@ func (e *engine) sendPings() {
 		// Both draws every time: the random stream must not depend on
 		// the policy's effect on the link.
 		u := e.rng.Float64()
-		j := expDraw(e.rng, jitter)
+		j := jitterDraw(e.rng, e.jitterDist, e.jitterMean)
 		// The pinger cannot tell a lost echo from a slow one: every
 		// request is pending until it is answered or given up.
 		e.pending.push(sent, refl, seq)
@@ -426,7 +512,7 @@ func (e *engine) fallback(t int64) {
 		e.tcpSeq++
 		// The jitter of a connect comes from its own stream: the ICMP
 		// draws must not depend on whether a blackout happened.
-		j := expDraw(e.tcpRNG, e.opt.Jitter.Seconds())
+		j := jitterDraw(e.tcpRNG, e.jitterDist, e.jitterMean)
 		// Busy until answered (arrive shortens this) or given up.
 		e.fbBusy[i] = t + int64(e.opt.PingTimeout)
 		e.flying.push(echo{at: e.outbound(e.fbBase[i], t), seq: e.tcpSeq, sent: t, j: j, refl: i, tcp: true})
@@ -609,6 +695,17 @@ func (e *engine) finish() *Run {
 		ds.flushBucket()
 		ds.rec.finish(e.ran)
 		sc := Scores{RecoveryS: float64(ds.rec.worst) / 1e3, WritesPerHour: float64(ds.writes) / hours}
+		var sum, n int64
+		for i, a := range ds.above {
+			if ds.evLoaded[i] > 0 { // an event in an idle phase has nothing to score until the next
+				sc.AboveMaxS = max(sc.AboveMaxS, float64(a)/1e3)
+				sum += a
+				n++
+			}
+		}
+		if n > 0 {
+			sc.AboveMeanS = float64(sum) / float64(n) / 1e3
+		}
 		if ds.capacity > 0 {
 			sc.Utilisation = ds.delivered / ds.capacity
 		}

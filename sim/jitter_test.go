@@ -29,7 +29,7 @@ func TestQualityUnderJitter(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			opt := OptionsFromWAN(w, interval)
+			opt := v1Options(w, interval)
 			opt.Jitter = c.jitter
 			res, err := Evaluate(sc, opt, p)
 			if err != nil {

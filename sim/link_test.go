@@ -8,7 +8,7 @@ import (
 
 func TestLinkMatchesEvaluate(t *testing.T) {
 	sc, _ := NewScenario("step-drop", ceil100x20, 20*time.Second, 3)
-	opt := Options{Ceiling: ceil100x20}
+	opt := Options{Load: LoadSaturating, Ceiling: ceil100x20}
 	res, err := Evaluate(sc, opt, noop())
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +30,7 @@ func TestLinkMatchesEvaluate(t *testing.T) {
 
 func TestLinkDriver(t *testing.T) {
 	sc, _ := NewScenario("step-drop", ceil100x20, 20*time.Second, 3)
-	l, err := NewLink(sc, Options{Ceiling: ceil100x20, Jitter: time.Nanosecond})
+	l, err := NewLink(sc, Options{Load: LoadSaturating, Ceiling: ceil100x20, Jitter: time.Nanosecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/wanctl/wanctl/config"
@@ -29,11 +30,21 @@ type Options struct {
 	BlackoutAfter time.Duration
 	FallbackRate  float64
 
-	// Each reflector's base RTT is drawn uniformly from [BaseRTTMin,
-	// BaseRTTMax] (8ms..25ms); every echo adds exponential jitter with mean
-	// Jitter (1ms).
+	// Each reflector's and each elastic flow's base RTT is drawn uniformly
+	// from [BaseRTTMin, BaseRTTMax] (8ms..25ms). Every echo adds random
+	// jitter of mean Jitter drawn from JitterDist; zero values take the
+	// scenario's (Scenario.Jitter: 1 ms exponential on wired lines, more
+	// and heavier-tailed on LTE and Starlink).
 	BaseRTTMin, BaseRTTMax time.Duration
 	Jitter                 time.Duration
+	JitterDist             JitterDist
+
+	// Load is what the loaded phases offer: LoadElastic (the default: Flows
+	// TCP-like flows per direction) or LoadSaturating (more than any rate,
+	// at once: the fluid model of the first simulator).
+	Load Load
+	// Flows is the number of elastic flows per direction: 4.
+	Flows int
 
 	WriteLatency time.Duration // how long the router takes per write; one at a time: 30ms
 
@@ -87,7 +98,6 @@ func (o Options) WithDefaults() Options {
 	def(&o.BlackoutAfter, time.Second)
 	def(&o.BaseRTTMin, 8*time.Millisecond)
 	def(&o.BaseRTTMax, 25*time.Millisecond)
-	def(&o.Jitter, time.Millisecond)
 	def(&o.WriteLatency, 30*time.Millisecond)
 	def(&o.ISPBuffer, 500*time.Millisecond)
 	def(&o.CakeBase, time.Millisecond)
@@ -113,6 +123,12 @@ func (o Options) WithDefaults() Options {
 	if o.OracleFactor == 0 {
 		o.OracleFactor = 0.95
 	}
+	if o.Load == LoadDefault {
+		o.Load = LoadElastic
+	}
+	if o.Flows == 0 {
+		o.Flows = 4
+	}
 	return o
 }
 
@@ -136,8 +152,14 @@ func (o Options) Validate() error {
 		return fmt.Errorf("simulator: TCP fallback (%d targets, blackout after %v, %g/s) out of range", o.Fallbacks, o.BlackoutAfter, o.FallbackRate)
 	case o.BaseRTTMin < 0 || o.BaseRTTMax < o.BaseRTTMin:
 		return fmt.Errorf("simulator: base RTT range %v..%v is empty or negative", o.BaseRTTMin, o.BaseRTTMax)
-	case o.Jitter < 0:
-		return fmt.Errorf("simulator: jitter %v must not be negative", o.Jitter)
+	case o.Jitter < 0 || o.Jitter > 10*time.Second:
+		return fmt.Errorf("simulator: jitter %v: want 0..10s", o.Jitter)
+	case o.JitterDist < JitterDefault || o.JitterDist > JitterLognormal:
+		return fmt.Errorf("simulator: unknown jitter distribution %d", o.JitterDist)
+	case o.Load != LoadSaturating && o.Load != LoadElastic:
+		return fmt.Errorf("simulator: unknown load model %d", o.Load)
+	case o.Flows < 1 || o.Flows > maxFlows:
+		return fmt.Errorf("simulator: %d elastic flows per direction: want 1..%d", o.Flows, maxFlows)
 	case o.WriteLatency < 0:
 		return fmt.Errorf("simulator: write latency %v must not be negative", o.WriteLatency)
 	case o.ISPBuffer < time.Millisecond:
@@ -152,4 +174,96 @@ func (o Options) Validate() error {
 		return fmt.Errorf("simulator: target bloat %v must be > 0", o.TargetBloat)
 	}
 	return nil
+}
+
+// Load is the traffic of the loaded phases.
+type Load int
+
+// Load models. The zero value takes the default, LoadElastic.
+const (
+	LoadDefault Load = iota
+	// LoadSaturating offers more than any rate: the shaper always passes
+	// its full rate, a queue grows at r - c the moment r exceeds c.
+	LoadSaturating
+	// LoadElastic is Options.Flows CUBIC-like TCP flows per direction:
+	// slow start, congestion avoidance, backing off on CAKE's AQM and on
+	// the ISP buffer's drops, clocked by their round trips.
+	LoadElastic
+)
+
+// ParseLoad reads a -load value.
+func ParseLoad(s string) (Load, error) {
+	switch s {
+	case "saturating":
+		return LoadSaturating, nil
+	case "elastic":
+		return LoadElastic, nil
+	}
+	return 0, fmt.Errorf("load %q: want saturating or elastic", s)
+}
+
+func (l Load) String() string {
+	switch l {
+	case LoadSaturating:
+		return "saturating"
+	case LoadElastic:
+		return "elastic"
+	}
+	return "default"
+}
+
+// JitterDist is the distribution of the random delay each echo adds.
+type JitterDist int
+
+// Jitter distributions, all parameterised by their mean. The zero value
+// takes the scenario's.
+const (
+	JitterDefault   JitterDist = iota
+	JitterExp                  // exponential
+	JitterPareto               // Lomax (Pareto II from 0), shape 2.5: a heavy tail, p99 = 8 x the mean
+	JitterLognormal            // lognormal, sigma 1: p99 = 6.2 x the mean
+)
+
+// ParseJitterDist reads a -jitter-dist value.
+func ParseJitterDist(s string) (JitterDist, error) {
+	switch s {
+	case "exp":
+		return JitterExp, nil
+	case "pareto":
+		return JitterPareto, nil
+	case "lognormal":
+		return JitterLognormal, nil
+	}
+	return 0, fmt.Errorf("jitter distribution %q: want exp, pareto or lognormal", s)
+}
+
+func (j JitterDist) String() string {
+	switch j {
+	case JitterExp:
+		return "exp"
+	case JitterPareto:
+		return "pareto"
+	case JitterLognormal:
+		return "lognormal"
+	}
+	return "default"
+}
+
+// ParseBaseRTT reads a -base-rtt value: a range "10ms-40ms", or a centre
+// "30ms" that stands for centre ± 25 %.
+func ParseBaseRTT(s string) (lo, hi time.Duration, err error) {
+	if a, b, ok := strings.Cut(s, "-"); ok {
+		if lo, err = time.ParseDuration(a); err == nil {
+			hi, err = time.ParseDuration(b)
+		}
+	} else if lo, err = time.ParseDuration(s); err == nil {
+		lo, hi = lo*3/4, lo*5/4
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("base RTT %q: %w (want e.g. 30ms or 10ms-40ms)", s, err)
+	}
+	if lo < 0 || hi < lo || hi > 10*time.Second {
+		return 0, 0, fmt.Errorf("base RTT %q: want 0 <= low <= high <= 10s", s)
+	}
+	return lo, hi, nil
 }

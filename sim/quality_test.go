@@ -29,6 +29,12 @@ var qualityBaseline = []struct {
 	{"starlink", [2]achieved{{0.5825, 68.99}, {0.6590, 104.38}}},
 	{"idle-then-burst", [2]achieved{{0.9314, 161.71}, {0.8156, 103.69}}},
 	{"icmp-blackout", [2]achieved{{0.8979, 17.53}, {0.9132, 21.28}}},
+	// Added with the v2 model (issue 12), measured on the v1 model; the
+	// unloaded direction scores 0.
+	{"download-only", [2]achieved{{0.8576, 40.74}, {0, 0}}},
+	{"upload-only", [2]achieved{{0, 0}, {0.8583, 123.81}}},
+	{"idle-rise", [2]achieved{{0.9074, 20.64}, {0.9032, 19.58}}},
+	{"app-limited", [2]achieved{{0.7456, 19.52}, {0.7488, 22.90}}},
 }
 
 // Margins: utilisation may drop 3 points, the p99 grow by 30 % (plus

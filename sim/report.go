@@ -34,6 +34,12 @@ type Scores struct {
 	RecoveryS float64 `json:"recovery_s"`
 	// WritesPerHour counts completed router writes, scaled to an hour.
 	WritesPerHour float64 `json:"writes_per_hour"`
+	// AboveMaxS and AboveMeanS are the loaded time with the added delay
+	// above 2 x target_bloat per event (from an event until the next: the
+	// whole loaded time, which p99 leaves 1 % of unscored), the worst
+	// event's and the mean over the events followed by loaded time.
+	AboveMaxS  float64 `json:"above_2x_target_s"`
+	AboveMeanS float64 `json:"above_2x_target_mean_s"`
 }
 
 // ShaperScores are one direction's scores of the shapers.
@@ -120,6 +126,8 @@ func (s Scores) rounded() Scores {
 		},
 		RecoveryS:     round(s.RecoveryS, 0.001),
 		WritesPerHour: round(s.WritesPerHour, 0.1),
+		AboveMaxS:     round(s.AboveMaxS, 0.001),
+		AboveMeanS:    round(s.AboveMeanS, 0.001),
 	}
 }
 
@@ -137,7 +145,7 @@ func (r *Report) WriteJSON(w io.Writer) error {
 // and shaper.
 func (r *Report) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "scenario\tdirection\tshaper\tutilisation\tp50 ms\tp95 ms\tp99 ms\trecovery s\twrites/h\t\n")
+	fmt.Fprintf(tw, "scenario\tdirection\tshaper\tutilisation\tp50 ms\tp95 ms\tp99 ms\trecovery s\t>2x s\twrites/h\t\n")
 	type row struct {
 		dir, shaper string
 		sc          Scores
@@ -162,25 +170,38 @@ func (r *Report) WriteText(w io.Writer) error {
 			if i == 0 {
 				name = s.Name
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f%%\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t\n", name, row.dir, row.shaper,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%.1f%%\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.0f\t\n", name, row.dir, row.shaper,
 				100*row.sc.Utilisation, row.sc.AddedDelayMS.P50, row.sc.AddedDelayMS.P95, row.sc.AddedDelayMS.P99,
-				row.sc.RecoveryS, row.sc.WritesPerHour)
+				row.sc.RecoveryS, row.sc.AboveMaxS, row.sc.WritesPerHour)
 		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "added delay: above base RTT while loaded (ISP queue + CAKE); recovery: worst time after a drop or load onset until delay stays < %g ms for 1 s\n", r.TargetBloatMS)
+	_, err := fmt.Fprintf(w, "added delay: above base RTT while loaded (ISP queue + CAKE); recovery: worst time after a drop or load onset until delay stays < %g ms for 1 s;\n"+
+		">2x s: the most loaded time any such event spent with the delay above 2 x target_bloat (%g ms)\n", r.TargetBloatMS, 2*r.TargetBloatMS)
 	return err
 }
 
 // recoveryEvents lists, in ms, when dir's recovery is measured: each start
-// of a loaded phase, and each capacity drop — the capacity falling below
-// 80% of its maximum over the preceding second, at most one per second.
+// of a loaded phase, each lift of an application limit (the offered load
+// rising by more than a quarter at once), and each capacity drop — the
+// capacity falling below 80% of its maximum over the preceding second, at
+// most one per second.
 func recoveryEvents(sc *Scenario, d Dir) []int64 {
 	var ev []int64
 	for _, s := range sc.Loaded[d] {
 		ev = append(ev, int64(s.Start/time.Millisecond))
+	}
+	if app := &sc.AppLimit[d]; len(app.Points) > 1 {
+		for i := 1; i < len(app.Points); i++ {
+			// A lift is a jump from the previous point (a step profile, or
+			// a ramp of 1 ms).
+			p, q := app.Points[i-1], app.Points[i]
+			if q.V > 1.25*p.V && (app.Step || q.At-p.At <= time.Millisecond) {
+				ev = append(ev, int64(q.At/time.Millisecond))
+			}
+		}
 	}
 	const bucket = 100 // ms; the reference maximum is kept per bucket
 	var ring [10]float64

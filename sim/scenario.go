@@ -34,9 +34,27 @@ type Scenario struct {
 	Nominal  [2]float64
 	Capacity [2]Profile // bits/s
 	Loaded   [2][]Span  // sorted, disjoint
-	RTTShift Profile    // ms added to every reflector's base RTT (path changes)
+	RTTShift Profile    // ms added to every reflector's and flow's base RTT (path changes)
 	ICMPLoss Profile    // probability that an echo or its reply is lost, 0..1
+	// AppLimit caps, per direction, what the loaded phases offer, as a
+	// fraction of Nominal: an application-limited sender (a video stream,
+	// a rate-limited download). A profile without points sets no cap;
+	// NoAppLimit in a profile lifts it.
+	AppLimit [2]Profile
+	// Jitter is the random delay every echo adds, unless Options.Jitter or
+	// Options.JitterDist override it. Zero: 1 ms, exponential.
+	Jitter JitterModel
 }
+
+// JitterModel is a distribution of echo jitter and its mean.
+type JitterModel struct {
+	Mean time.Duration
+	Dist JitterDist
+}
+
+// NoAppLimit is an AppLimit value that caps nothing (a thousand times the
+// nominal capacity).
+const NoAppLimit = 1000.0
 
 // Validate checks a scenario built by hand; the catalogue's always pass.
 func (s *Scenario) Validate() error {
@@ -59,6 +77,16 @@ func (s *Scenario) Validate() error {
 				return fmt.Errorf("%s: loaded phases must be sorted, disjoint and inside the run (phase %d: %v..%v)", what, i, sp.Start, sp.End)
 			}
 		}
+	}
+	for d := range 2 {
+		if len(s.AppLimit[d].Points) > 0 {
+			if err := s.AppLimit[d].validate(fmt.Sprintf("scenario %s: %s application limit", s.Name, Dir(d)), 0, NoAppLimit); err != nil {
+				return err
+			}
+		}
+	}
+	if s.Jitter.Mean < 0 || s.Jitter.Mean > 10*time.Second || s.Jitter.Dist < JitterDefault || s.Jitter.Dist > JitterLognormal {
+		return fmt.Errorf("scenario %s: jitter %v (distribution %d) out of range", s.Name, s.Jitter.Mean, s.Jitter.Dist)
 	}
 	if err := s.RTTShift.validate("scenario "+s.Name+": RTT shift (ms)", 0, 10000); err != nil {
 		return err
@@ -97,12 +125,27 @@ func (g *gen) shape(d Dir, pts ...[2]float64) {
 
 // loaded sets both directions' loaded phases from fraction pairs.
 func (g *gen) loaded(spans ...[2]float64) {
-	for d := range 2 {
-		g.s.Loaded[d] = nil
-		for _, sp := range spans {
-			g.s.Loaded[d] = append(g.s.Loaded[d], Span{g.at(sp[0]), g.at(sp[1])})
-		}
+	for d := range Dir(2) {
+		g.loadedDir(d, spans...)
 	}
+}
+
+// loadedDir sets one direction's loaded phases from fraction pairs.
+func (g *gen) loadedDir(d Dir, spans ...[2]float64) {
+	g.s.Loaded[d] = nil
+	for _, sp := range spans {
+		g.s.Loaded[d] = append(g.s.Loaded[d], Span{g.at(sp[0]), g.at(sp[1])})
+	}
+}
+
+// stepDrop sets dir's capacity to nominal, frac of it from `from` to `to`
+// (fractions of the run).
+func (g *gen) stepDrop(d Dir, frac, from, to float64) {
+	var b builder
+	b.add(0, g.nom[d])
+	b.step(g.at(from), frac*g.nom[d])
+	b.step(g.at(to), g.nom[d])
+	g.s.Capacity[d] = b.profile()
 }
 
 // noisy multiplies dir's capacity by exp(x), x a mean-reverting (AR(1))
@@ -130,11 +173,7 @@ var catalogue = []scenarioDef{
 	}},
 	{"step-drop", "capacity falls to 40% at 30% of the run and recovers at 60%, under load", func(g *gen) {
 		for d := range Dir(2) {
-			var b builder
-			b.add(0, g.nom[d])
-			b.step(g.at(0.3), 0.4*g.nom[d])
-			b.step(g.at(0.6), g.nom[d])
-			g.s.Capacity[d] = b.profile()
+			g.stepDrop(d, 0.4, 0.3, 0.6)
 		}
 		g.loaded([2]float64{0.1, 0.9})
 	}},
@@ -146,6 +185,7 @@ var catalogue = []scenarioDef{
 		g.noisy(Download, g.rng("download"), 250*time.Millisecond, 3*time.Second, 0.06, 0.2, 1)
 		g.noisy(Upload, g.rng("upload"), 250*time.Millisecond, 3*time.Second, 0.04, 0.2, 1)
 		g.s.ICMPLoss = Const(0.002)
+		g.s.Jitter = JitterModel{2 * time.Millisecond, JitterExp} // DOCSIS request-grant cycles
 		g.loaded([2]float64{0.1, 0.9})
 	}},
 	{"lte", "capacity is a correlated random walk (log-normal, 8 s correlation) between 10% and 100% of nominal, 1% ping loss, +20 ms base RTT", func(g *gen) {
@@ -155,6 +195,7 @@ var catalogue = []scenarioDef{
 		g.noisy(Upload, g.rng("upload"), 100*time.Millisecond, 8*time.Second, 0.4, 0.1, 1)
 		g.s.ICMPLoss = Const(0.01)
 		g.s.RTTShift = Const(20)
+		g.s.Jitter = JitterModel{6 * time.Millisecond, JitterLognormal} // scheduling, HARQ retransmissions
 		g.loaded([2]float64{0.1, 0.9})
 	}},
 	{"starlink", "every 15 s the satellite changes: capacity jumps to a new level (45..100%), base RTT to a new +20..32 ms, with a 100 ms dip and ping loss at the boundary", func(g *gen) {
@@ -177,6 +218,7 @@ var catalogue = []scenarioDef{
 		g.s.Capacity = [2]Profile{down.profile(), up.profile()}
 		g.s.RTTShift, g.s.ICMPLoss = shift.profile(), loss.profile()
 		g.s.RTTShift.Step, g.s.ICMPLoss.Step = true, true
+		g.s.Jitter = JitterModel{4 * time.Millisecond, JitterPareto} // rare long stalls beside the slot changes
 		g.loaded([2]float64{0.1, 0.9})
 	}},
 	{"idle-then-burst", "capacity falls to 50% (upload 60%) while the link is idle; then three bulk bursts of 10% of the run each", func(g *gen) {
@@ -202,6 +244,36 @@ var catalogue = []scenarioDef{
 		l.step(g.at(0.6), 0)
 		g.s.ICMPLoss = l.profile()
 		g.s.ICMPLoss.Step = true
+		g.loaded([2]float64{0.1, 0.9})
+	}},
+	{"download-only", "only the download is loaded (10% to 90% of the run); its capacity falls to 40% at 30% and recovers at 60%", func(g *gen) {
+		g.stepDrop(Download, 0.4, 0.3, 0.6)
+		g.shape(Upload, [2]float64{0, 1})
+		g.loadedDir(Download, [2]float64{0.1, 0.9})
+	}},
+	{"upload-only", "only the upload is loaded (10% to 90% of the run); its capacity falls to 40% at 30% and recovers at 60%", func(g *gen) {
+		g.shape(Download, [2]float64{0, 1})
+		g.stepDrop(Upload, 0.4, 0.3, 0.6)
+		g.loadedDir(Upload, [2]float64{0.1, 0.9})
+	}},
+	{"idle-rise", "capacity falls to 50% under load at 25% of the run; the load stops at 40%, the capacity returns at 50% while idle, the load resumes at 60%", func(g *gen) {
+		for d := range Dir(2) {
+			g.stepDrop(d, 0.5, 0.25, 0.5)
+		}
+		g.loaded([2]float64{0.1, 0.4}, [2]float64{0.6, 0.9})
+	}},
+	{"app-limited", "the load is capped at 50% of nominal (a video stream) from 10% to 50% of the run while the capacity falls to 70% at 30%; at 50% the cap lifts and bulk traffic meets the shaper's rate", func(g *gen) {
+		for d := range Dir(2) {
+			var c builder
+			c.add(0, g.nom[d])
+			c.step(g.at(0.3), 0.7*g.nom[d])
+			g.s.Capacity[d] = c.profile()
+			var b builder
+			b.add(0, 0.5)
+			b.step(g.at(0.5), NoAppLimit)
+			g.s.AppLimit[d] = b.profile()
+			g.s.AppLimit[d].Step = true
+		}
 		g.loaded([2]float64{0.1, 0.9})
 	}},
 }
@@ -263,6 +335,7 @@ func NewScenario(name string, nominal [2]int64, duration time.Duration, seed int
 		Name: name, Description: catalogue[i].desc, Seed: seed, Duration: d,
 		Nominal:  [2]float64{float64(nominal[0]), float64(nominal[1])},
 		RTTShift: Const(0), ICMPLoss: Const(0),
+		Jitter: JitterModel{time.Millisecond, JitterExp},
 	}
 	catalogue[i].build(&gen{s: s, d: d, nom: s.Nominal})
 	return s, s.Validate()
@@ -315,6 +388,7 @@ func TraceScenario(tr *Trace, nominal [2]int64, duration time.Duration, seed int
 		Nominal:     [2]float64{peak(tr.Download), peak(tr.Upload)},
 		RTTShift:    Const(0),
 		ICMPLoss:    Const(0),
+		Jitter:      JitterModel{time.Millisecond, JitterExp},
 	}
 	if !tr.HasUpload() {
 		s.Nominal[Upload] = float64(nominal[Upload])

@@ -1,16 +1,19 @@
 // Package sim is wanctl's link simulator: a fluid model of an internet link
 // in virtual time (1 ms steps) with a bloated ISP FIFO behind the router's
-// CAKE shaper, saturating and idle traffic phases, pings to reflectors, and
-// a router that applies shaper writes after a latency, one at a time. A
-// Policy (the controller under test) is ticked every control interval with
-// the ping replies received since its previous tick and changes the shaper
-// through a Writer. Runs are deterministic for a scenario's seed.
+// CAKE shaper, loaded phases (elastic CUBIC-like TCP flows, or saturating
+// load) and idle ones, pings to reflectors with jitter, and a router that
+// applies shaper writes after a latency, one at a time. A Policy (the
+// controller under test) is ticked every control interval with the ping
+// replies received since its previous tick and changes the shaper through
+// a Writer. Runs are deterministic for a scenario's seed.
 //
 // Evaluate runs a policy and the two references (an oracle shaper at 95 %
 // of the true capacity, a fixed shaper at the ceiling) over one scenario and
 // scores them; EvaluateWith adds a peer policy (CakeAutorate, cake-autorate's
 // algorithm) on the same link. Report renders the scores as JSON or a text
-// table, WriteSVG plots them. docs/simulator.md describes the model.
+// table, WriteSVG plots them. RunMatrix plays policies over scenarios × link
+// parameters × seeds and counts how often each meets the quality bar.
+// docs/simulator.md describes the model.
 package sim
 
 import (

@@ -56,6 +56,19 @@ wan "isp" {
 	return cfg.WANs[0], cfg.Daemon.Interval
 }
 
+// v1Options are the simulator's first model, on which the controller's
+// regression bounds (quality, seeds, climbing back, jitter, the
+// out-of-reach bound) were measured and are kept: saturating load and 1 ms
+// exponential jitter on every scenario. The robustness matrix (TestMatrix,
+// wanctl simulate -matrix) judges the controller on the current model.
+func v1Options(w *config.WAN, interval time.Duration) Options {
+	o := OptionsFromWAN(w, interval)
+	o.Load, o.Jitter, o.JitterDist = LoadSaturating, time.Millisecond, JitterExp
+	return o
+}
+
+// evalWanctl plays the production controller on a built-in scenario of
+// the example WAN, on the v1 model.
 func evalWanctl(t testing.TB, name string, d time.Duration, seed int64) *Result {
 	t.Helper()
 	return evalWanctlOn(t, name, d, seed, nil)
@@ -77,7 +90,7 @@ func evalWanctlOn(t testing.TB, name string, d time.Duration, seed int64, edit f
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Evaluate(sc, OptionsFromWAN(w, interval), p)
+	res, err := Evaluate(sc, v1Options(w, interval), p)
 	if err != nil {
 		t.Fatal(err)
 	}
