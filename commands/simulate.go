@@ -275,7 +275,7 @@ func runMatrix(c *cli.Context, stdio IO) error {
 		WAN: w, Interval: cfg.Daemon.Interval, Scenarios: names, Duration: dur,
 		Base:     sim.Options{Flows: base.Flows, JitterDist: base.JitterDist},
 		Points:   sim.MatrixSample(lhs, first),
-		Policies: []sim.PolicyFactory{sim.WanctlFactory()},
+		Policies: []sim.PolicyFactory{sim.WanctlFactory(), sim.CakeAutorateFactory()},
 	}
 	if c.Bool("full") {
 		mc.Points = sim.MatrixFull()

@@ -168,6 +168,12 @@ func WanctlFactory() PolicyFactory {
 	return PolicyFactory{Name: "wanctl", New: func(w *config.WAN, _ Options) (Policy, error) { return NewWanctl(w) }}
 }
 
+// CakeAutorateFactory is the peer policy, cake-autorate's algorithm
+// (NewCakeAutorate), run with its own timing (TimedPolicy).
+func CakeAutorateFactory() PolicyFactory {
+	return PolicyFactory{Name: CakeAutorateName, New: func(w *config.WAN, _ Options) (Policy, error) { return NewCakeAutorate(w) }}
+}
+
 // MatrixConfig is what RunMatrix plays.
 type MatrixConfig struct {
 	WAN       *config.WAN
@@ -297,7 +303,11 @@ func (cfg *MatrixConfig) runCell(c *MatrixCell) error {
 		if err != nil {
 			return fmt.Errorf("policy %s: %w", f.Name, err)
 		}
-		c.Policies[i] = scores(newEngine(sc, &opt, modePolicy, p, events).run())
+		popt, err := policyOptions(opt, p)
+		if err != nil {
+			return fmt.Errorf("policy %s: %w", f.Name, err)
+		}
+		c.Policies[i] = scores(newEngine(sc, &popt, modePolicy, p, events).run())
 	}
 	return nil
 }
