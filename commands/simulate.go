@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/wanctl/wanctl/config"
+	"github.com/wanctl/wanctl/loops/autorate"
 	"github.com/wanctl/wanctl/sim"
 	"github.com/wanctl/wanctl/statefile"
 )
@@ -50,6 +51,7 @@ func simulateCommand(stdio IO) *cli.Command {
 			&cli.IntFlag{Name: "seeds", Value: 5, Usage: "-matrix: seeds per cell, from -seed on"},
 			&cli.IntFlag{Name: "lhs", Value: 9, Usage: "-matrix: Latin hypercube points beside the 11 one-factor-at-a-time ones"},
 			&cli.BoolFlag{Name: "full", Usage: "-matrix: every combination of the factors' levels (324 points) instead of the sample"},
+			&cli.StringFlag{Name: "ablate", Usage: "-matrix: also run wanctl without each of these controller rules, comma-separated, or \"all\" for one run per rule (" + ruleList() + ")"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -141,7 +143,7 @@ func runSimulate(c *cli.Context, stdio IO) error {
 	if c.Bool("matrix") {
 		return runMatrix(c, stdio)
 	}
-	for _, f := range []string{"seeds", "lhs", "full"} {
+	for _, f := range []string{"seeds", "lhs", "full", "ablate"} {
 		if c.IsSet(f) {
 			return cli.Exit(fmt.Sprintf("-%s only applies to -matrix", f), 1)
 		}
@@ -280,6 +282,13 @@ func runMatrix(c *cli.Context, stdio IO) error {
 	if c.Bool("full") {
 		mc.Points = sim.MatrixFull()
 	}
+	ablate, err := ablationRules(c.String("ablate"))
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	for _, r := range ablate {
+		mc.Policies = append(mc.Policies, sim.WanctlWithoutFactory(r))
+	}
 	for i := range seeds {
 		mc.Seeds = append(mc.Seeds, first+int64(i))
 	}
@@ -299,4 +308,32 @@ func runMatrix(c *cli.Context, stdio IO) error {
 		return cli.Exit(fmt.Sprintf("writing the report: %v", err), 1)
 	}
 	return nil
+}
+
+// ablationRules parses -ablate: rule names separated by commas, or "all"
+// (each rule on its own).
+func ablationRules(s string) ([]autorate.Rule, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	if s == "all" {
+		return autorate.Rules(), nil
+	}
+	var rs []autorate.Rule
+	for _, n := range strings.Split(s, ",") {
+		r, ok := autorate.ParseRule(strings.TrimSpace(n))
+		if !ok {
+			return nil, fmt.Errorf("-ablate: unknown rule %q; the rules are %s, or all", n, ruleList())
+		}
+		rs = append(rs, r)
+	}
+	return rs, nil
+}
+
+func ruleList() string {
+	var names []string
+	for _, r := range autorate.Rules() {
+		names = append(names, r.String())
+	}
+	return strings.Join(names, ", ")
 }

@@ -196,6 +196,8 @@ func TestSimulateErrors(t *testing.T) {
 		{[]string{"-matrix", "-jitter", "3ms"}, []string{"-matrix varies the link itself: drop -jitter"}},
 		{[]string{"-matrix", "-trace", "x.csv"}, []string{"drop -trace"}},
 		{[]string{"-matrix", "-seeds", "0"}, []string{"-seeds 0"}},
+		{[]string{"-ablate", "turns"}, []string{"-ablate only applies to -matrix"}},
+		{[]string{"-matrix", "-ablate", "nope"}, []string{`unknown rule "nope"`, "capacity-cut"}},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			code, out, errOut := run(t, nil, "", append([]string{"simulate"}, tc.args...)...)
@@ -247,7 +249,7 @@ func TestSimulateMatrix(t *testing.T) {
 			t.Errorf("matrix table lacks %q:\n%s", want, out)
 		}
 	}
-	code, out, errOut = run(t, nil, "", "simulate", "-matrix", "-json", "-scenario", "steady", "-duration", "10s", "-seeds", "1", "-lhs", "0")
+	code, out, errOut = run(t, nil, "", "simulate", "-matrix", "-json", "-scenario", "steady", "-duration", "10s", "-seeds", "1", "-lhs", "0", "-ablate", "turns,noise")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -262,8 +264,18 @@ func TestSimulateMatrix(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("-matrix -json: %v\n%s", err, out)
 	}
-	if doc.Cells != 14 || len(doc.Summary) != 6 { // steady and all, x wanctl, fixed, oracle
+	// steady and all, x wanctl, cake-autorate, the two ablations, fixed, oracle
+	if doc.Cells != 14 || len(doc.Summary) != 12 {
 		t.Errorf("cells %d, %d summaries:\n%s", doc.Cells, len(doc.Summary), out)
+	}
+	shapers := map[string]bool{}
+	for _, s := range doc.Summary {
+		shapers[s.Shaper] = true
+	}
+	for _, want := range []string{"wanctl", "cake-autorate", "wanctl-no-turns", "wanctl-no-noise", "fixed", "oracle"} {
+		if !shapers[want] {
+			t.Errorf("no %s in the matrix summary: %v", want, shapers)
+		}
 	}
 	for _, s := range doc.Summary {
 		if s.Runs != 14 || s.Fraction < 0 || s.Fraction > 1 || (s.Shaper == "oracle" && s.Met != 14) {

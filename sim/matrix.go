@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/wanctl/wanctl/config"
+	"github.com/wanctl/wanctl/loops/autorate"
 )
 
 // The robustness matrix: every policy against the references over
@@ -166,6 +167,21 @@ type PolicyFactory struct {
 // WanctlFactory is the production autorate loop (NewWanctl).
 func WanctlFactory() PolicyFactory {
 	return PolicyFactory{Name: "wanctl", New: func(w *config.WAN, _ Options) (Policy, error) { return NewWanctl(w) }}
+}
+
+// WanctlWithoutFactory is the production loop with some of the
+// controller's rules removed (autorate.Controller.Disable): the ablation
+// that tells what each rule is worth on the matrix. Its name is
+// "wanctl-no-<rules>".
+func WanctlWithoutFactory(r autorate.Rule) PolicyFactory {
+	return PolicyFactory{Name: "wanctl-no-" + r.String(), New: func(w *config.WAN, _ Options) (Policy, error) {
+		p, err := NewWanctl(w)
+		if err != nil {
+			return nil, err
+		}
+		p.Loop().Controller().Disable(r)
+		return p, nil
+	}}
 }
 
 // CakeAutorateFactory is the peer policy, cake-autorate's algorithm
