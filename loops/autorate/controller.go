@@ -186,6 +186,8 @@ type dirState struct {
 	// offeredAt is since when rate has been above applied (an increase on
 	// its way to the router); zero while it is not.
 	offeredAt time.Time
+
+	load loadState // the queue counters' achieved throughput
 }
 
 // ratePoint is the applied rate from at on.

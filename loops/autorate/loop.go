@@ -72,6 +72,9 @@ type LoopConfig struct {
 	// cannot, e.g. because the file was removed, writes s). It must not
 	// block: the daemon's saves asynchronously.
 	Persist func(s State, heartbeat bool)
+	// Load, when set, gives the WAN's queue counter readings (the load
+	// signal); nil: the controller has none.
+	Load LoadSource
 }
 
 // Loop drives one WAN: each Cycle drains the measurer, feeds the replies to
@@ -84,6 +87,7 @@ type Loop struct {
 	policy   [2]*WritePolicy
 	sink     [2]RateSink
 	measurer Measurer
+	load     LoadSource
 	stats    StatsSource
 	pending  PendingSource
 	pacer    Pacer
@@ -136,6 +140,7 @@ func NewLoop(cfg LoopConfig) *Loop {
 		ctrl:     NewController(cfg.WAN),
 		sink:     [2]RateSink{cfg.Download, cfg.Upload},
 		measurer: cfg.Measurer,
+		load:     cfg.Load,
 		metrics:  cfg.Metrics,
 		log:      cfg.Logger,
 		persist:  cfg.Persist,
@@ -216,6 +221,11 @@ func (l *Loop) Cycle(now time.Time) Decision {
 			p := &l.pend[i]
 			l.ctrl.Pending(l.ctrl.SourceIndex(p.Target, false), p.Sent)
 		}
+	}
+	if l.load != nil {
+		r := l.load.Load()
+		l.ctrl.ObserveLoad(false, r[0])
+		l.ctrl.ObserveLoad(true, r[1])
 	}
 	l.ctrl.SetApplied(false, l.written(0), now)
 	l.ctrl.SetApplied(true, l.written(1), now)
