@@ -41,6 +41,7 @@ type Wanctl struct {
 	targets   []netip.Addr
 	fallbacks []netip.Addr
 	meas      measurer
+	load      simLoad
 	w         Writer
 	onCycle   func(time.Time, autorate.Decision)
 
@@ -106,6 +107,7 @@ func NewWanctl(w *config.WAN) (*Wanctl, error) {
 		Measurer: &a.meas,
 		Download: sink{a, Download},
 		Upload:   sink{a, Upload},
+		Load:     &a.load,
 	})
 	return a, nil
 }
@@ -136,6 +138,7 @@ func (a *Wanctl) Tick(in Input, w Writer) {
 			a.meas.pend = append(a.meas.pend, ping.Pending{Target: a.targets[o.Reflector], Sent: o.Sent})
 		}
 	}
+	a.load.tick(in)
 	d := a.loop.Cycle(in.Now)
 	a.dispatch() // a failed write is retried at the next cycle
 	if a.onCycle != nil {

@@ -22,19 +22,19 @@ func TestRaiseHeldAtTheEstimateDropsIt(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t, instantWAN())
-			h.c.est.noCapacity = false
+			h.c.off &^= RuleCapacityCut
 			h.c.SetApplied(false, 500e6, h.now)
 			h.c.SetApplied(true, 38e6, h.now)
 			h.cycles(40, 0)
 			d := &h.c.dirs[0]
-			d.est, d.hold, d.jump = 520e6, 468e6, firstJump
+			d.capacity.est, d.capacity.hold, d.capacity.jump = 520e6, 468e6, firstJump
 			h.c.SetApplied(false, c.raiseTo, h.now)
 			h.cycles(12, c.delta) // 600 ms
-			if dropped := d.est == 0; dropped != c.dropped {
-				t.Errorf("estimate %d (dropped %v), want dropped %v", d.est, dropped, c.dropped)
+			if dropped := d.capacity.est == 0; dropped != c.dropped {
+				t.Errorf("estimate %d (dropped %v), want dropped %v", d.capacity.est, dropped, c.dropped)
 				return
 			}
-			limit := h.c.climbLimit(d, h.now)
+			limit := h.c.climbLimit(d)
 			if c.dropped {
 				// The next increase is rampJump, grown by rampGrowth for
 				// the raise that held.
@@ -68,7 +68,7 @@ func TestProbeOvershootCutAtOnce(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t, testWAN())
-			h.c.est.noCapacity = false
+			h.c.off &^= RuleCapacityCut
 			const capacity = 600e6
 			h.c.SetApplied(false, capacity, h.now)
 			h.c.SetApplied(true, 30e6, h.now)

@@ -62,7 +62,7 @@ type harness struct {
 
 func newHarness(t *testing.T, w *config.WAN) *harness {
 	h := &harness{t: t, c: NewController(w), now: t0, base: 20 * ms}
-	h.c.est.noCapacity = true
+	h.c.off |= RuleCapacityCut
 	for i := range w.Measurement.Reflectors {
 		h.c.Observe(i, h.base, h.now)
 	}

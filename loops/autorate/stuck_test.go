@@ -111,7 +111,7 @@ func TestFailingDirectionDoesNotBlockTheOther(t *testing.T) {
 func TestProbeCutDoesNotReturnAboveCapacity(t *testing.T) {
 	for _, standing := range []time.Duration{0, 9 * ms} {
 		h := newHarness(t, testWAN())
-		h.c.est.noCapacity = false
+		h.c.off &^= RuleCapacityCut
 		const capacity = 600e6
 		h.c.SetApplied(false, capacity, h.now)
 		h.c.SetApplied(true, 38e6, h.now)
