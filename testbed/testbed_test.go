@@ -39,7 +39,7 @@ func options(t *testing.T, sc *sim.Scenario, p testbed.Policy) testbed.Options {
 // 7.5 s: a fixed shaper at the ceiling (90 %) overfills the ISP's buffer.
 func overCapacity() *sim.Scenario {
 	sc := &sim.Scenario{Name: "over-capacity", Seed: 1, Duration: 8 * time.Second,
-		Nominal: [2]float64{float64(testNominal[0]), float64(testNominal[1])},
+		Nominal:  [2]float64{float64(testNominal[0]), float64(testNominal[1])},
 		RTTShift: sim.Const(0), ICMPLoss: sim.Const(0)}
 	for d := range 2 {
 		sc.Capacity[d] = sim.Const(0.4 * sc.Nominal[d])
