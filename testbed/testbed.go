@@ -638,13 +638,15 @@ func addedDelays(sc *sim.Scenario, d sim.Dir, samples []probeSample, t0 time.Tim
 
 // bridge is the running delay line.
 type bridge struct {
-	p     *proc
-	stdin io.WriteCloser
-	out   *bufio.Reader
+	p      *proc
+	stdin  io.WriteCloser
+	out    *bufio.Reader
+	stdout *os.File
+	log    *os.File
 }
 
 // startBridge starts `wanctl lab bridge` in the net namespace.
-func startBridge(topo *topology, opt Options, log io.Writer) (*bridge, error) {
+func startBridge(topo *topology, opt Options, log *os.File) (*bridge, error) {
 	args := append(append([]string(nil), opt.Exe[1:]...), "lab", "bridge")
 	cmd := exec.Command(opt.Exe[0], args...)
 	cmd.Env = append(os.Environ(), opt.Env...)
@@ -653,15 +655,20 @@ func startBridge(topo *topology, opt Options, log io.Writer) (*bridge, error) {
 	if err != nil {
 		return nil, err
 	}
-	stdout, err := cmd.StdoutPipe()
+	// Not cmd.StdoutPipe: Wait closes that as soon as the process exits,
+	// and the statistics it wrote last could not be read any more.
+	stdout, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
+	cmd.Stdout = w
 	p, err := startIn(topo.ns["net"], cmd)
+	w.Close()
 	if err != nil {
+		stdout.Close()
 		return nil, err
 	}
-	b := &bridge{p: p, stdin: stdin, out: bufio.NewReader(stdout)}
+	b := &bridge{p: p, stdin: stdin, out: bufio.NewReader(stdout), stdout: stdout, log: log}
 	cfg, _ := json.Marshal(BridgeConfig{Up: netIspIf, Down: netSrvIf, Delay: opt.BaseRTT / 2, Seed: opt.Scenario.Seed})
 	if _, err := stdin.Write(append(cfg, '\n')); err != nil {
 		return nil, errors.Join(fmt.Errorf("delay line: %w", err), p.stop(time.Second))
@@ -699,9 +706,13 @@ func (b *bridge) scenario(s BridgeScenario) error {
 // finish ends the delay line and returns its counters.
 func (b *bridge) finish() (*BridgeStats, error) {
 	b.stdin.Close()
+	defer b.stdout.Close()
 	var st BridgeStats
 	l, rerr := b.out.ReadString('\n')
 	perr := b.p.wait(2*time.Second, 3*time.Second)
+	if perr != nil {
+		perr = fmt.Errorf("delay line: %w%s", perr, tail(b.log))
+	}
 	if rerr != nil {
 		return nil, errors.Join(fmt.Errorf("delay line: no statistics: %w", rerr), perr)
 	}
@@ -709,6 +720,15 @@ func (b *bridge) finish() (*BridgeStats, error) {
 		return nil, errors.Join(fmt.Errorf("delay line: statistics: %w", err), perr)
 	}
 	return &st, perr
+}
+
+// tail returns the end of a log file, for an error message.
+func tail(f *os.File) string {
+	b, err := os.ReadFile(f.Name())
+	if err != nil || len(b) == 0 {
+		return ""
+	}
+	return "; its log ends: " + strings.TrimSpace(string(b[max(0, len(b)-500):]))
 }
 
 // cpuSample is /proc/stat's first line and this process's CPU time.
