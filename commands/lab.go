@@ -144,16 +144,22 @@ func runLab(c *cli.Context, stdio IO) error {
 	} else if len(gone) > 0 {
 		fmt.Fprintf(stdio.Err, "removed %d namespaces left by an earlier run: %s\n", len(gone), strings.Join(gone, ", "))
 	}
-	var ceiling [2]int64
-	for d := range 2 {
-		ceiling[d] = int64(sim.CeilingShare * float64(nominal[d]))
+	// A trace's nominal capacity is its peak, not -download/-upload.
+	ceilings := func(sc *sim.Scenario) (nom, ceil [2]int64) {
+		for d := range 2 {
+			nom[d] = int64(sc.Nominal[d])
+			ceil[d] = int64(sim.CeilingShare * sc.Nominal[d])
+		}
+		return nom, ceil
 	}
+	nom, ceil := ceilings(scenarios[0])
 	setup := testbed.Setup{
-		NominalBps: nominal, CeilingBps: ceiling, BufferMS: millis(c.Duration("buffer")), BaseRTTMS: millis(c.Duration("rtt")),
+		NominalBps: nom, CeilingBps: ceil, BufferMS: millis(c.Duration("buffer")), BaseRTTMS: millis(c.Duration("rtt")),
 		Flows: c.Int("flows"), Load: c.String("load"),
 	}
 	var results []*testbed.Result
 	for _, sc := range scenarios {
+		_, ceiling := ceilings(sc)
 		for _, pol := range policies {
 			opt := testbed.Options{
 				Scenario: sc, Policy: pol, Ceiling: ceiling, Buffer: c.Duration("buffer"), BaseRTT: c.Duration("rtt"),
