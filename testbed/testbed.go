@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -483,7 +484,7 @@ func drive(ctx context.Context, t0 time.Time, opt Options, topo *topology, ld *l
 		dt := (t - last).Seconds()
 		last = t
 		for d := range sim.Dir(2) {
-			if c := sc.Capacity[d].At(t); c != cur[d] && (sc.Capacity[d].Step || abs(c-cur[d]) > 0.002*cur[d]) {
+			if c := sc.Capacity[d].At(t); c != cur[d] && (sc.Capacity[d].Step || math.Abs(c-cur[d]) > 0.002*cur[d]) {
 				if err := topo.setTBF(d, int64(c)); err != nil {
 					return nil, err
 				}
@@ -562,13 +563,6 @@ func drive(ctx context.Context, t0 time.Time, opt Options, topo *topology, ld *l
 		}
 	}
 	return &out, nil
-}
-
-func abs(x float64) float64 {
-	if x < 0 {
-		return -x
-	}
-	return x
 }
 
 // addedDelays turns the probe's timestamps into d's added delays: the
