@@ -6,7 +6,10 @@ import (
 )
 
 // The elastic load (Options.Load = LoadElastic): per direction, Flows
-// CUBIC-like TCP flows behind CAKE. Fluid, stepped every millisecond:
+// CUBIC-like TCP flows and CAKE. Fluid, stepped every millisecond. In
+// upload CAKE comes first (flows -> CAKE -> ISP FIFO: step); in download
+// the ISP FIFO does (senders -> ISP FIFO -> CAKE: send, fifo, serve), as
+// the router's shaper sits after the ISP's bottleneck there:
 //
 //   - a flow sends cwnd packets per round trip, RTT = its base RTT + the
 //     scenario's path shift + its own sojourn in CAKE + the ISP queue's
@@ -17,8 +20,9 @@ import (
 //     interval 100 ms) and the flow is signalled (dropped or marked) at
 //     CoDel's pace; CAKE's memory limit drops from the fattest flow;
 //   - the ISP FIFO drops what overflows its buffer, shared among the
-//     flows in proportion to what each sent; every whole packet lost is a
-//     loss for that flow;
+//     flows in proportion to what each put into it; every whole packet
+//     lost is a loss for that flow; before CAKE (download) it delivers to
+//     each flow in proportion to its bits in the FIFO (fifo);
 //   - a flow learns of a loss one RTT after it happened and then backs off
 //     once for that window: CUBIC (beta 0.7, C 0.4, fast convergence, the
 //     TCP-friendly region); slow start from 10 packets with HyStart's
