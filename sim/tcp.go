@@ -299,7 +299,7 @@ func (l *tcpLoad) fifo(now, buf, c, idle, dt float64) (queue, out, idleOut float
 		keep = left / content
 	}
 	var dropShare float64 // of each flow's arrivals, what is dropped
-	if dropped > 0 {
+	if dropped > 0 && arrived > 0 {
 		dropShare = dropped / arrived
 	}
 	idleOut = (l.ispIdle + idle*dt) * (1 - keep)
