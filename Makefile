@@ -2,8 +2,12 @@
 GO        ?= go
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
+# make testbed: the real-kernel closed loop (docs/testbed.md); needs root.
+SCENARIO  ?= step-drop
+DURATION  ?= 60s
+POLICY    ?= all
 
-.PHONY: build test lint fuzz bench clean
+.PHONY: build test lint fuzz bench testbed clean
 
 build:
 	$(GO) build -o bin/wanctl .
@@ -28,6 +32,9 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+testbed: build
+	./bin/wanctl lab -scenario $(SCENARIO) -duration $(DURATION) -policy $(POLICY)
 
 clean:
 	rm -rf bin

@@ -101,6 +101,7 @@ func newApp(stdio IO) *cli.App {
 		steerCommand(stdio),
 		demoCommand(stdio),
 		simulateCommand(stdio),
+		labCommand(stdio),
 	}
 	for _, c := range app.Commands {
 		c.Flags = append(c.Flags, commonFlags()...)

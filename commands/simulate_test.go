@@ -81,7 +81,14 @@ func TestSimulateAllJSON(t *testing.T) {
 		if len(s.Upload) != 4 || (up && (s.Upload["wanctl"].Utilisation <= 0 || s.Upload["cake_autorate"].Utilisation <= 0 || s.Upload["oracle"].Utilisation <= 0)) {
 			t.Errorf("%s: upload %+v", s.Name, s.Upload)
 		}
-		if s.Fixed.AboveMaxS < s.Fixed.AboveMeanS || s.Oracle.AboveMaxS != 0 {
+		// The oracle's download is never above 2 x target but on starlink,
+		// whose dips queue in the ISP FIFO before its CAKE (sim: the
+		// download's ISP FIFO comes before the shaper).
+		oracleAbove := 0.0
+		if s.Name == "starlink" {
+			oracleAbove = 0.5
+		}
+		if s.Fixed.AboveMaxS < s.Fixed.AboveMeanS || s.Oracle.AboveMaxS > oracleAbove {
 			t.Errorf("%s: time above 2 x target: fixed %v/%v, oracle %v", s.Name, s.Fixed.AboveMaxS, s.Fixed.AboveMeanS, s.Oracle.AboveMaxS)
 		}
 		if s.Fixed.WritesPerHour != 0 || s.Oracle.WritesPerHour != 0 {

@@ -182,6 +182,7 @@ type dirState struct {
 	load    spanCursor
 	app     cursor   // application limit, fraction of nominal; p nil: none
 	tcp     *tcpLoad // elastic load; nil: saturating
+	tandem  bool     // elastic download: the ISP FIFO comes before CAKE
 	nominal float64
 	idle    float64 // offered load in idle phases, bits/s
 	buf     float64 // ISP buffer, bits
@@ -279,6 +280,7 @@ func newEngine(sc *Scenario, opt *Options, m mode, p Policy, events [2][]int64) 
 			// flows: their base RTTs come from the seed.
 			ds.tcp = newTCPLoad(opt.Flows, newRand(sc.Seed, "flows/"+Dir(d).String()),
 				opt.BaseRTTMin.Seconds(), opt.BaseRTTMax.Seconds(), opt.MTU)
+			ds.tandem = Dir(d) == Download
 		}
 		ds.ceiling = float64(opt.Ceiling[d])
 		ds.rate = ds.ceiling
@@ -388,29 +390,52 @@ func (e *engine) physics(ds, other *dirState, t time.Duration, ms int64, shift f
 	default:
 		r = ds.ceiling
 	}
-	var in float64       // what the shaper passes, bits/s
-	var flowBits float64 // of which the elastic flows', this step
-	var busy bool        // the shaper is saturated: sparse packets wait in CAKE
-	if ds.tcp == nil {
+	var in float64  // what the shaper passes, bits/s
+	var out float64 // bits delivered this step (to the LAN, or the far end)
+	var busy bool   // the shaper is saturated: sparse packets wait in CAKE
+	var q float64   // the ISP queue after this step, bits
+	now := float64(ms) * e.dt
+	switch {
+	case ds.tcp == nil:
+		// Saturating senders offer more than any rate and follow the
+		// shaper exactly, in either direction: the shaper comes first.
 		offered := ds.idle
 		if loaded {
 			offered = appCap
 		}
 		in, busy = min(r, offered), offered >= r
-	} else {
+		q, out = ispStep(ds.q, ds.buf, c, in, e.dt)
+	case ds.tandem:
+		// Download: the senders -> ISP FIFO (c) -> CAKE (r) -> LAN. The
+		// shaper sees only what the ISP delivers.
+		path := shift + ds.q/c + other.added
+		ds.tcp.send(now, appCap, path, loaded)
+		idle := 0.0
+		if !loaded {
+			idle = ds.idle
+		}
+		var idleOut float64
+		q, _, idleOut = ds.tcp.fifo(now, ds.buf, c, idle, e.dt)
+		idleIn := min(idleOut/e.dt, r)
+		flowBits, flowsBusy := ds.tcp.serve(now, e.dt, r, idleIn)
+		in = idleIn + flowBits/e.dt
+		busy = flowsBusy || idleIn >= r
+		out = in * e.dt
+	default:
+		// Upload: the flows -> CAKE (r) -> ISP FIFO (c).
 		idleIn := 0.0
 		if !loaded {
 			idleIn = min(ds.idle, r)
 		}
 		path := shift + ds.q/c + other.added
-		var flowsBusy bool
-		flowBits, flowsBusy = ds.tcp.step(float64(ms)*e.dt, e.dt, r, idleIn, appCap, path, loaded)
+		flowBits, flowsBusy := ds.tcp.step(now, e.dt, r, idleIn, appCap, path, loaded)
 		in = idleIn + flowBits/e.dt
 		busy = flowsBusy || idleIn >= r
-	}
-	q, out, dropped := ispStepDrop(ds.q, ds.buf, c, in, e.dt)
-	if ds.tcp != nil && dropped > 0 {
-		ds.tcp.ispDrop(float64(ms)*e.dt, dropped, in*e.dt)
+		var dropped float64
+		q, out, dropped = ispStepDrop(ds.q, ds.buf, c, in, e.dt)
+		if dropped > 0 {
+			ds.tcp.ispDrop(now, dropped, in*e.dt)
+		}
 	}
 	ds.q = q
 	ds.shaped += in * e.dt

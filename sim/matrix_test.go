@@ -88,6 +88,12 @@ func TestMatrix(t *testing.T) {
 			t.Errorf("%s: the oracle misses its own bar", what)
 		}
 		for d := range Dir(2) {
+			// An elastic download meets the ISP FIFO before the oracle's
+			// CAKE: slow-start bursts and capacity drops queue there
+			// whatever the oracle does (TestTandem*).
+			if d == Download && c.Point.Load == LoadElastic {
+				continue
+			}
 			if p99 := c.Oracle[d].AddedDelayMS.P99; p99 > 3 {
 				t.Errorf("%s: oracle %s p99 %.1f ms, want CAKE's own delay only", what, d, p99)
 			}

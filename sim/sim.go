@@ -86,9 +86,12 @@ type Input struct {
 	// out, since the pinger cannot tell it from a slow one.
 	Outstanding []Outstanding
 	// ShapedBits is, per direction, the bits the shaper has passed since
-	// the run started, exact at Now: what an interface or queue byte
-	// counter (times 8) reads. A policy derives achieved throughput from
-	// its differences, at whatever rate and staleness it models.
+	// the run started, exact at Now: what the router's queue byte counter
+	// (times 8) reads. A policy derives achieved throughput from its
+	// differences, at whatever rate and staleness it models. Under elastic
+	// load the download shaper sits after the ISP's queue, so its count
+	// never exceeds what the line delivered; the upload's counts what the
+	// flows sent through the shaper, before the bottleneck.
 	ShapedBits [2]float64
 }
 

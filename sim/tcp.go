@@ -6,7 +6,10 @@ import (
 )
 
 // The elastic load (Options.Load = LoadElastic): per direction, Flows
-// CUBIC-like TCP flows behind CAKE. Fluid, stepped every millisecond:
+// CUBIC-like TCP flows and CAKE. Fluid, stepped every millisecond. In
+// upload CAKE comes first (flows -> CAKE -> ISP FIFO: step); in download
+// the ISP FIFO does (senders -> ISP FIFO -> CAKE: send, fifo, serve), as
+// the router's shaper sits after the ISP's bottleneck there:
 //
 //   - a flow sends cwnd packets per round trip, RTT = its base RTT + the
 //     scenario's path shift + its own sojourn in CAKE + the ISP queue's
@@ -17,8 +20,9 @@ import (
 //     interval 100 ms) and the flow is signalled (dropped or marked) at
 //     CoDel's pace; CAKE's memory limit drops from the fattest flow;
 //   - the ISP FIFO drops what overflows its buffer, shared among the
-//     flows in proportion to what each sent; every whole packet lost is a
-//     loss for that flow;
+//     flows in proportion to what each put into it; every whole packet
+//     lost is a loss for that flow; before CAKE (download) it delivers to
+//     each flow in proportion to its bits in the FIFO (fifo);
 //   - a flow learns of a loss one RTT after it happened and then backs off
 //     once for that window: CUBIC (beta 0.7, C 0.4, fast convergence, the
 //     TCP-friendly region); slow start from 10 packets with HyStart's
@@ -107,7 +111,10 @@ type flow struct {
 	soj      float64 // sojourn in CAKE of its last packet served
 	q        float64 // bits queued in CAKE
 	x        float64 // sending rate this step
+	in       float64 // bits that reached its CAKE queue this step
 	served   float64 // bits CAKE passed this step
+	isp      float64 // bits in the ISP FIFO, when it is before CAKE (download)
+	ispIn    float64 // bits it put into the ISP FIFO this step
 	lossAt   float64 // when the sender learns of a loss; < 0 none pending
 	recover  float64 // losses before this belong to a window already reduced
 	credit   float64 // bits the ISP dropped of this flow, not yet a whole packet
@@ -197,6 +204,7 @@ type tcpLoad struct {
 	started bool    // the flows have sent
 	active  bool    // in a loaded phase
 	idleAt  float64 // when the last loaded phase ended
+	ispIdle float64 // other traffic's bits in the ISP FIFO before CAKE (download)
 }
 
 func newTCPLoad(n int, r *rand.Rand, lo, hi float64, mtu int) *tcpLoad {
@@ -207,13 +215,31 @@ func newTCPLoad(n int, r *rand.Rand, lo, hi float64, mtu int) *tcpLoad {
 	return l
 }
 
-// step advances the flows by dt at now. rate is the shaper's rate, idleIn
-// the other traffic it passes first (idle phases), appCap the cap on the
-// flows together (+Inf: none), path the delay every flow adds to its base
-// RTT besides its CAKE sojourn (path shift, ISP queue, reverse
+// step advances the flows by dt at now with CAKE first on their path
+// (upload: the flows -> CAKE -> ISP FIFO). rate is the shaper's rate,
+// idleIn the other traffic it passes first (idle phases), appCap the cap on
+// the flows together (+Inf: none), path the delay every flow adds to its
+// base RTT besides its CAKE sojourn (path shift, ISP queue, reverse
 // direction). It returns the bits CAKE passed from the flows and whether
 // the shaper was busy the whole step.
 func (l *tcpLoad) step(now, dt, rate, idleIn, appCap, path float64, loaded bool) (served float64, busy bool) {
+	l.send(now, appCap, path, loaded)
+	for i := range l.flows {
+		f := &l.flows[i]
+		f.in = f.x * dt
+	}
+	served, busy = l.serve(now, dt, rate, idleIn)
+	for i := range l.flows {
+		f := &l.flows[i]
+		f.ispIn = f.served // what CAKE passed goes on to the ISP FIFO
+	}
+	return served, busy
+}
+
+// send starts a step at now: the loaded phase's start or end, the
+// reductions due, each flow's RTT and its sending rate (f.x), capped at its
+// share of appCap. path is as in step.
+func (l *tcpLoad) send(now, appCap, path float64, loaded bool) {
 	switch {
 	case loaded && !l.active:
 		l.active = true
@@ -231,7 +257,6 @@ func (l *tcpLoad) step(now, dt, rate, idleIn, appCap, path float64, loaded bool)
 		l.idleAt = now
 	}
 	perFlow := appCap / float64(len(l.flows))
-	var demand float64
 	for i := range l.flows {
 		f := &l.flows[i]
 		if f.lossAt >= 0 && now >= f.lossAt {
@@ -242,15 +267,77 @@ func (l *tcpLoad) step(now, dt, rate, idleIn, appCap, path float64, loaded bool)
 		if l.active {
 			f.x = min(f.cwnd*l.pkt/f.rtt, perFlow)
 		}
-		demand += f.q + f.x*dt
+	}
+}
+
+// fifo advances the ISP FIFO that sits before CAKE (download: the
+// senders -> ISP FIFO at c -> CAKE): the flows' sending (f.x) and idle
+// bits/s of other traffic arrive, the link drains min(c dt, content), the
+// excess over buf is dropped. The FIFO is a fluid that keeps each flow's
+// bits (f.isp) but not their order: what leaves is split in proportion to
+// each flow's share of the content (after this step's arrivals), which is a
+// FIFO's split whenever the mix of arrivals is steady over a queueing
+// delay, and serves a flow whose sending just changed a little early or
+// late. Each flow's share goes to its CAKE queue (f.in); drop-tail drops
+// the arrivals, so the drops are shared in proportion to what each sent.
+// It returns the queue (bits), the bits delivered and the other traffic's
+// share of them.
+func (l *tcpLoad) fifo(now, buf, c, idle, dt float64) (queue, out, idleOut float64) {
+	arrived := idle * dt
+	content := l.ispIdle + arrived
+	for i := range l.flows {
+		f := &l.flows[i]
+		f.ispIn = f.x * dt
+		arrived += f.ispIn
+		content += f.isp + f.ispIn
+	}
+	out = min(c*dt, content)
+	left := content - out
+	dropped := max(left-buf, 0)
+	keep := 0.0 // of each flow's content, what stays
+	if content > 0 {
+		keep = left / content
+	}
+	var dropShare float64 // of each flow's arrivals, what is dropped
+	if dropped > 0 && arrived > 0 {
+		dropShare = dropped / arrived
+	}
+	idleOut = (l.ispIdle + idle*dt) * (1 - keep)
+	l.ispIdle = max((l.ispIdle+idle*dt)*keep-idle*dt*dropShare, 0)
+	queue = l.ispIdle
+	for i := range l.flows {
+		f := &l.flows[i]
+		held := f.isp + f.ispIn
+		f.in = held * (1 - keep)
+		// Never negative: a flow's drop share is at most what it keeps
+		// (drops <= arrivals and the queue before <= buf).
+		f.isp = held*keep - f.ispIn*dropShare
+		if f.isp < 1e-9 {
+			f.isp = 0
+		}
+		queue += f.isp
+	}
+	l.ispDrop(now, dropped, arrived)
+	return queue, out, idleOut
+}
+
+// serve is CAKE at rate for a step of dt at now: each flow's arrivals (f.in)
+// join its queue, the queues are served max-min fairly after idleIn (other
+// traffic, idle phases), the memory limit and CoDel signal the flows, and
+// the flows' windows grow on what was served (acked). It returns the bits
+// CAKE passed from the flows and whether the shaper was busy the whole step.
+func (l *tcpLoad) serve(now, dt, rate, idleIn float64) (served float64, busy bool) {
+	var demand float64
+	for i := range l.flows {
+		demand += l.flows[i].q + l.flows[i].in
 	}
 	budget := max(rate-idleIn, 0) * dt
-	l.share(budget, dt)
+	l.share(budget)
 	limit := max(cakeLimitTime*rate, cakeLimitFloor)
 	var queued float64
 	for i := range l.flows {
 		f := &l.flows[i]
-		f.q += f.x*dt - f.served
+		f.q += f.in - f.served
 		if f.q < 1e-9 {
 			f.q = 0
 		}
@@ -316,9 +403,9 @@ func (l *tcpLoad) step(now, dt, rate, idleIn, appCap, path float64, loaded bool)
 
 // share serves budget bits max-min fairly among the flows' demands
 // (queue plus this step's arrivals): CAKE's per-flow round robin.
-func (l *tcpLoad) share(budget, dt float64) {
+func (l *tcpLoad) share(budget float64) {
 	n := len(l.flows)
-	dem := func(i int) float64 { f := &l.flows[i]; return f.q + f.x*dt }
+	dem := func(i int) float64 { f := &l.flows[i]; return f.q + f.in }
 	// Usually every flow wants more than an equal share, or all fit.
 	fair, all, fit := budget/float64(n), true, 0.0
 	for i := range l.flows {
@@ -353,15 +440,15 @@ func (l *tcpLoad) share(budget, dt float64) {
 }
 
 // ispDrop shares bits dropped by the ISP FIFO among the traffic in
-// proportion to what each flow passed this step (of total bits); each
-// whole packet a flow loses is a loss.
+// proportion to what each flow put into it this step (f.ispIn, of total
+// bits); each whole packet a flow loses is a loss.
 func (l *tcpLoad) ispDrop(now, dropped, total float64) {
 	if dropped <= 0 || total <= 0 {
 		return
 	}
 	for i := range l.flows {
 		f := &l.flows[i]
-		f.credit += dropped * f.served / total
+		f.credit += dropped * f.ispIn / total
 		if f.credit >= l.pkt {
 			f.credit = 0
 			f.lost(now)

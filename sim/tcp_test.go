@@ -149,12 +149,14 @@ func TestElasticLoad(t *testing.T) {
 	t.Run("CAKE is the bottleneck", func(t *testing.T) {
 		// Shaper at 90 % of the line: the flows fill it, CoDel holds their
 		// queue in CAKE, nothing queues at the ISP.
+		// (Slow start's burst above the line queues at the ISP first in
+		// download: TestTandemSlowStartBurstQueuesAtTheISPInDownload.)
 		run, q := elasticRun(t, 90e6, 30*time.Second, nil)
 		if u := run.Scores.Utilisation; u < 0.86 || u > 0.9+1e-9 {
 			t.Errorf("utilisation %.4f, want close to the shaper's 0.90 (slow start costs a little)", u)
 		}
-		if slices.Max(q) != 0 {
-			t.Errorf("ISP queue up to %.1f ms with the shaper below capacity", slices.Max(q))
+		if late := q[300:]; slices.Max(late) != 0 {
+			t.Errorf("ISP queue up to %.1f ms after 3 s with the shaper below capacity", slices.Max(late))
 		}
 		if p := run.Scores.AddedDelayMS; p.P99 > 1.2 || p.P50 < 1 {
 			t.Errorf("a sparse flow sees CAKE's own delay only (about 1.1 ms): %+v", p)
@@ -200,6 +202,170 @@ func TestElasticLoad(t *testing.T) {
 			t.Errorf("saturating above capacity: utilisation %v, want 1", run.Scores.Utilisation)
 		}
 	})
+}
+
+// The download's ISP FIFO before CAKE: a fluid that keeps each flow's bits,
+// serves them in proportion to its content and drops (drop-tail) from the
+// arrivals.
+func TestISPFifoBeforeCAKE(t *testing.T) {
+	l := newTCPLoad(2, rand.New(rand.NewPCG(1, 2)), 0.02, 0.02, 1500)
+	for i := range l.flows {
+		l.flows[i].rtt = 0.02
+	}
+	l.flows[0].isp = 3e6 // a standing queue, all of flow 0
+	l.flows[0].x, l.flows[1].x = 50e6, 150e6
+	const c, buf, dt = 100e6, 3.05e6, 1e-3
+	// Content 3e6 + 50e3 + 150e3 bits; 100e3 leave, split 3.05 : 0.15;
+	// 3.1e6 stay, 50e3 over the buffer are dropped from the arrivals, 1 : 3.
+	q, out, idleOut := l.fifo(1, buf, c, 0, dt)
+	near(t, "queue", q, buf, 1e-6)
+	near(t, "delivered", out, 100e3, 1e-6)
+	near(t, "other traffic's", idleOut, 0, 0)
+	near(t, "flow 0 into CAKE", l.flows[0].in, 3.05e6*100e3/3.2e6, 1e-6)
+	near(t, "flow 1 into CAKE", l.flows[1].in, 150e3*100e3/3.2e6, 1e-6)
+	near(t, "flow 0 in the FIFO", l.flows[0].isp, 3.05e6*3.1/3.2-12.5e3, 1e-6)
+	near(t, "flow 1 in the FIFO", l.flows[1].isp, 150e3*3.1/3.2-37.5e3, 1e-6)
+	// 12.5e3 and 37.5e3 bits dropped: at least a packet each, a loss each.
+	for i, f := range l.flows {
+		if f.lossAt != 1.02 || f.credit != 0 {
+			t.Errorf("flow %d: loss at %v, credit %v; want a loss known at 1.02 s", i, f.lossAt, f.credit)
+		}
+	}
+	// Nothing arrives: the queue drains at c, each flow at its share.
+	l.flows[0].x, l.flows[1].x = 0, 0
+	f0, f1 := l.flows[0].isp, l.flows[1].isp
+	q, out, _ = l.fifo(1.001, buf, c, 0, dt)
+	near(t, "queue after a step", q, buf-100e3, 1e-6)
+	near(t, "delivered", out, 100e3, 1e-6)
+	near(t, "flow 0 into CAKE", l.flows[0].in, 100e3*f0/buf, 1e-6)
+	near(t, "flow 1 into CAKE", l.flows[1].in, 100e3*f1/buf, 1e-6)
+}
+
+// oneWayRun plays a flat 100 Mbit/s link both ways with both shapers fixed
+// at r, only dir loaded (elastic, 4 flows, base RTT 20-30 ms, 300 ms ISP
+// buffer) from 1 s to d, and calls each with dir's state after every
+// millisecond (ms simulated so far).
+func oneWayRun(t *testing.T, dir Dir, r int64, d time.Duration, each func(ds *dirState, ms int64)) {
+	t.Helper()
+	sc := flat(d, 100e6, 100e6, false, false)
+	sc.Loaded[dir] = []Span{{time.Second, d}}
+	opt := Options{Ceiling: [2]int64{r, r}, ISPBuffer: 300 * time.Millisecond, BaseRTTMin: 20 * time.Millisecond, BaseRTTMax: 30 * time.Millisecond}.WithDefaults()
+	if err := opt.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ev := [2][]int64{recoveryEvents(sc, Download), recoveryEvents(sc, Upload)}
+	e := newEngine(sc, &opt, modeFixed, nil, ev)
+	for e.ran < e.steps {
+		e.step()
+		each(&e.dirs[dir], e.ran)
+	}
+}
+
+// Download is the tandem ISP FIFO -> CAKE, upload CAKE -> ISP FIFO. With the
+// shaper above the line (r = 1.2 c) the download's shaped bytes are what the
+// ISP delivers, c in every second, while the upload's are what the flows
+// send (all of it: they send less than r), which the ISP's drop-tail
+// sawtooth moves around c.
+func TestTandemShapedBitsRevealCapacityInDownloadOnly(t *testing.T) {
+	const c, r = 100e6, 120e6
+	type window struct{ shaped, sent float64 } // bits/s over one second
+	windows := func(dir Dir) []window {
+		var w []window
+		var shaped0, sent, sent0 float64
+		oneWayRun(t, dir, r, 40*time.Second, func(ds *dirState, ms int64) {
+			for _, f := range ds.tcp.flows {
+				sent += f.x * 1e-3
+			}
+			if ms%1000 == 0 {
+				if ms >= 4000 { // from 3 s: after slow start
+					w = append(w, window{ds.shaped - shaped0, sent - sent0})
+				}
+				shaped0, sent0 = ds.shaped, sent
+			}
+		})
+		return w
+	}
+	for i, w := range windows(Download) {
+		if w.shaped > c*(1+1e-9) || w.shaped < 0.97*c {
+			t.Errorf("download second %d: shaped %.2f Mbit/s, want the line's 100 (within 3 %%, never above)", i+3, w.shaped/1e6)
+		}
+	}
+	lo, hi := math.Inf(1), 0.0
+	for i, w := range windows(Upload) {
+		if want := min(r, w.sent); math.Abs(w.shaped-want) > 1e-6*want {
+			t.Errorf("upload second %d: shaped %.3f Mbit/s, want min(r, sent) = %.3f", i+3, w.shaped/1e6, want/1e6)
+		}
+		lo, hi = min(lo, w.shaped), max(hi, w.shaped)
+	}
+	if lo > 0.95*c || hi < 1.03*c {
+		t.Errorf("upload shaped %.1f..%.1f Mbit/s per second: the counter should follow the flows, not the 100 Mbit/s line", lo/1e6, hi/1e6)
+	}
+}
+
+// A slow-start burst above the line with the shaper below it (r = 0.9 c):
+// in download it queues in the ISP FIFO before CAKE can do anything (the
+// ISP queue grows at arrival - c, CAKE's at c - r), so a ping sees more than
+// CAKE's own delay; in upload CAKE holds the whole burst.
+func TestTandemSlowStartBurstQueuesAtTheISPInDownload(t *testing.T) {
+	const c, r = 100e6, 90e6
+	opt := Options{}.WithDefaults()
+	cake := cakeDelay(&opt, r)
+	type peak struct{ q, added, arrival float64 } // ISP queue delay, added delay (s), flows' sending (bits/s)
+	peaks := func(dir Dir) peak {
+		var p peak
+		oneWayRun(t, dir, r, 5*time.Second, func(ds *dirState, _ int64) {
+			var x float64
+			for _, f := range ds.tcp.flows {
+				x += f.x
+			}
+			p = peak{max(p.q, ds.q/c), max(p.added, ds.added), max(p.arrival, x)}
+		})
+		return p
+	}
+	down, up := peaks(Download), peaks(Upload)
+	for _, p := range []peak{down, up} {
+		if p.arrival < 1.02*c {
+			t.Fatalf("the flows' slow start peaked at %.1f Mbit/s: no burst above the line", p.arrival/1e6)
+		}
+	}
+	if down.q < 3e-3 || down.added < cake+3e-3 {
+		t.Errorf("download: ISP queue up to %.2f ms, added delay up to %.2f ms; want a burst of >= 3 ms above CAKE's %.2f ms", down.q*1e3, down.added*1e3, cake*1e3)
+	}
+	if up.q != 0 || up.added > cake+1e-12 {
+		t.Errorf("upload: ISP queue up to %.2f ms, added delay up to %.2f ms; want none above CAKE's %.2f ms", up.q*1e3, up.added*1e3, cake*1e3)
+	}
+}
+
+// With the shaper well below the line (r = c / 2) the download's ISP FIFO
+// stays empty even in slow start (its rate peaks below twice r) and CAKE's
+// CoDel holds the flows' sojourn near its 5 ms target while they fill r.
+func TestTandemCAKEControlsWellBelowCapacity(t *testing.T) {
+	const c, r = 100e6, 50e6
+	var maxQ, shaped0, shaped1 float64
+	var soj []float64
+	oneWayRun(t, Download, r, 30*time.Second, func(ds *dirState, ms int64) {
+		maxQ = max(maxQ, ds.q/c)
+		switch {
+		case ms == 5000:
+			shaped0 = ds.shaped
+		case ms > 5000:
+			for _, f := range ds.tcp.flows {
+				soj = append(soj, f.soj)
+			}
+			shaped1 = ds.shaped
+		}
+	})
+	if maxQ > 1e-4 {
+		t.Errorf("ISP queue up to %.2f ms with the shaper at half the line", maxQ*1e3)
+	}
+	slices.Sort(soj)
+	p50, p99 := soj[len(soj)/2], soj[len(soj)*99/100]
+	if p50 < 1e-3 || p50 > codelTarget || p99 < codelTarget || p99 > 2*codelTarget {
+		t.Errorf("flows' CAKE sojourn p50 %.2f ms, p99 %.2f ms: want CoDel's sawtooth around its 5 ms target", p50*1e3, p99*1e3)
+	}
+	if u := (shaped1 - shaped0) / 25 / r; u < 0.95 {
+		t.Errorf("the flows fill %.3f of the shaper's rate, want nearly all", u)
+	}
 }
 
 // After an idle gap the flows restart from the initial window: a shaper
