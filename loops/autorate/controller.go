@@ -158,6 +158,7 @@ type Controller struct {
 	minJump      float64
 
 	load    float64 // ns, loaded delta
+	queue   float64 // ns, the loaded delta beyond the shapers' own wire time (see wireTime)
 	loadAt  time.Time
 	hasLoad bool
 	raw     float64 // ns, this cycle's raw delta
@@ -378,6 +379,7 @@ func (c *Controller) Step(now time.Time) Decision {
 			c.loadAt = now
 		}
 	}
+	c.queue = max(0, c.load-c.wireTime())
 	dec.Baseline = c.medianBaseline()
 	dec.Signal = c.signal
 	dec.RawDelta = time.Duration(c.raw)
@@ -426,7 +428,7 @@ func (c *Controller) medianBaseline() time.Duration {
 
 // zoneFor applies thresholds, dwell and deadband to the loaded delta.
 func (c *Controller) zoneFor(d *direction) Zone {
-	x := c.load
+	x := c.queue
 	if x > c.p.target {
 		d.yellowStreak++
 	} else {
@@ -451,6 +453,25 @@ func (c *Controller) zoneFor(d *direction) Zone {
 	default:
 		return Green
 	}
+}
+
+// wireTime is the delay the shapers add by themselves (ns): a ping waits
+// for the packet on the wire in each direction's CAKE, one MTU at its
+// rate. At 1 Mbit/s that is 12 ms: cutting further for it would only make
+// it longer, so the zones judge the delay beyond it.
+func (c *Controller) wireTime() float64 {
+	var t float64
+	for i := range c.dirs {
+		d := &c.dirs[i]
+		r := d.router.applied
+		if r <= 0 {
+			r = d.rate
+		}
+		if r > 0 {
+			t += mtuBits / float64(r) * 1e9
+		}
+	}
+	return t
 }
 
 // Signal reports whether the last Step had a fresh measurement.

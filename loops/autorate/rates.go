@@ -10,6 +10,8 @@ import (
 // How far and how often the rates move (docs/autorate.md, "Rates"). Rates
 // are fractions of a rate unless said otherwise.
 const (
+	// mtuBits is the packet a ping waits for in a busy shaper (1500 bytes).
+	mtuBits = 1500 * 8
 	// appliedHistLen cycles of the router's rate are kept (1.6 s at 50 ms):
 	// a growth measured from replies is judged against the rate the router
 	// had when their requests were sent.
@@ -227,12 +229,12 @@ func (c *Controller) stepDir(d *direction, now time.Time) DirDecision {
 	d.zone = z
 	prev := d.rate
 	act := Hold
-	if z == Green && c.load <= c.p.target {
+	if z == Green && c.queue <= c.p.target {
 		d.greenStreak++
 	} else {
 		d.greenStreak = 0
 	}
-	if z != Green || c.load > c.p.target*calmShare {
+	if z != Green || c.queue > c.p.target*calmShare {
 		d.raise.calm = false
 	}
 	if z != Green {
@@ -514,7 +516,7 @@ func (c *Controller) capacityTarget(d *direction, z Zone, now time.Time, base in
 	if capEst == 0 {
 		return 0, 0
 	}
-	margin := min(max(max(c.load, c.raw)/float64(drainTime), minMargin), maxMargin)
+	margin := min(max(max(c.queue, c.raw-c.wireTime())/float64(drainTime), minMargin), maxMargin)
 	if !c.on(RuleDrain) {
 		margin = minMargin
 	}
