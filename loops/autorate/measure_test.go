@@ -364,4 +364,3 @@ func TestJitterIsNotGrowth(t *testing.T) {
 		t.Errorf("jitter alone cut the rate to %d", lowest)
 	}
 }
-
