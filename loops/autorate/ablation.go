@@ -44,13 +44,16 @@ const (
 	RuleLateRequests
 	// RuleFastFall: the loaded delta follows a falling raw delta at once.
 	RuleFastFall
+	// RuleJitterFloor: the zones judge the delay above the jitter every
+	// reply carries.
+	RuleJitterFloor
 
 	ruleEnd
 )
 
 var ruleNames = [...]string{
 	"capacity-cut", "load-estimate", "drain", "repeat-gate", "load-gate", "idle-relax", "turns",
-	"own-probe-cut", "climb-limit", "hold-return", "silence-decrease", "late-requests", "fast-fall",
+	"own-probe-cut", "climb-limit", "hold-return", "silence-decrease", "late-requests", "fast-fall", "jitter-floor",
 }
 
 // Rules lists every rule that can be removed, in order.

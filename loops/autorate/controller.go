@@ -158,7 +158,8 @@ type Controller struct {
 	minJump      float64
 
 	load    float64 // ns, loaded delta
-	queue   float64 // ns, the loaded delta beyond the shapers' own wire time (see wireTime)
+	queue   float64 // ns, the loaded delta beyond the shapers' own wire time (wireTime) and the jitter floor
+	jitter  jitterFloor
 	loadAt  time.Time
 	hasLoad bool
 	raw     float64 // ns, this cycle's raw delta
@@ -343,6 +344,9 @@ func (c *Controller) Observe(i int, rtt time.Duration, at time.Time) {
 	}
 	r.replies++
 	c.est.add(sample{sent: at.Add(-rtt), at: at, delta: delta, src: i})
+	if c.dirs[0].zone == Green && c.dirs[1].zone == Green && c.on(RuleJitterFloor) {
+		c.jitter.add(delta, at)
+	}
 	// An out-of-order (older) reply does not replace a fresher delta.
 	if !r.heard || !at.Before(r.lastAt) {
 		r.delta = delta
@@ -379,7 +383,7 @@ func (c *Controller) Step(now time.Time) Decision {
 			c.loadAt = now
 		}
 	}
-	c.queue = max(0, c.load-c.wireTime())
+	c.queue = max(0, c.load-c.wireTime()-c.jitter.floor)
 	dec.Baseline = c.medianBaseline()
 	dec.Signal = c.signal
 	dec.RawDelta = time.Duration(c.raw)

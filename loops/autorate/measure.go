@@ -277,3 +277,38 @@ func median(s []float64) float64 {
 	}
 	return (s[n/2-1] + s[n/2]) / 2
 }
+
+// jitterFloor is the delay every reply carries on a link with random
+// delay (radio, a busy path): the replies' level while both directions
+// are GREEN, but no more than jitterK times their scatter (the mean
+// difference between consecutive replies). A small standing queue has a
+// level and no scatter: it is not jitter, and stays counted; random delay
+// of mean J has both (exponential: level J, scatter J). The zones judge
+// the delay above it, so jitter alone does not make a link YELLOW.
+type jitterFloor struct {
+	level, scatter, prev float64
+	at                   time.Time
+	floor                float64
+}
+
+// jitterTC is the floor's time constant: many replies, so that a queue
+// building under GREEN does not move it.
+const (
+	jitterTC = 10 * time.Second
+	jitterK  = 1.5
+)
+
+func (j *jitterFloor) add(delta float64, at time.Time) {
+	if !at.After(j.at) {
+		return
+	}
+	if j.at.IsZero() {
+		j.level, j.prev, j.at = delta, delta, at
+		return
+	}
+	a := ewmaAlpha(at.Sub(j.at), float64(jitterTC))
+	j.scatter += a * (math.Abs(delta-j.prev) - j.scatter)
+	j.level += a * (delta - j.level)
+	j.prev, j.at = delta, at
+	j.floor = min(j.level, jitterK*j.scatter)
+}
