@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -119,6 +120,13 @@ func TestMatrix(t *testing.T) {
 		}
 		if s.Shaper == "oracle" && s.Fraction != 1 {
 			t.Errorf("oracle on %s: %v of the runs meet its own bar", s.Scenario, s.Fraction)
+		}
+		// Every run counts for the writes, loaded or not: wanctl writes at
+		// least its first rate, the references none.
+		w := s.WritesPerHour
+		reference := s.Shaper == "oracle" || s.Shaper == "fixed"
+		if math.IsNaN(w.Download) || math.IsNaN(w.Upload) || (reference && w != DirMedians{}) || (s.Shaper == "wanctl" && (w.Download <= 0 || w.Upload <= 0)) {
+			t.Errorf("summary %s %s: writes/h %+v", s.Scenario, s.Shaper, w)
 		}
 	}
 	for _, f := range m.ByFactor() {
