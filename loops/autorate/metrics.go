@@ -23,6 +23,8 @@ type Metrics struct {
 	writeSeconds  *prometheus.HistogramVec
 	replies       *prometheus.CounterVec
 	timeouts      *prometheus.CounterVec
+	reads         *prometheus.CounterVec
+	achieved      *prometheus.GaugeVec
 }
 
 // NewMetrics creates and registers the collectors.
@@ -80,9 +82,17 @@ func NewMetrics() *Metrics {
 			Name: "wanctl_ping_timeouts_total",
 			Help: "Pings unanswered in time per reflector (TCP fallback targets as address:port).",
 		}, []string{"wan", "reflector"}),
+		reads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wanctl_router_reads_total",
+			Help: "Queue counter reads (one GET for both directions of a WAN), by result (ok, error).",
+		}, []string{"wan", "result"}),
+		achieved: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "wanctl_achieved_bits_per_second",
+			Help: "Throughput the shaper passed between the last two queue counter reads, in bits per second.",
+		}, wd),
 	}
 	m.Registry.MustRegister(m.rate, m.zone, m.baseline, m.delta, m.cycles, m.cycleDuration,
-		m.overruns, m.failures, m.writes, m.writeSeconds, m.replies, m.timeouts)
+		m.overruns, m.failures, m.writes, m.writeSeconds, m.replies, m.timeouts, m.reads, m.achieved)
 	return m
 }
 
@@ -102,6 +112,9 @@ type WANMetrics struct {
 	writeOK       [2]prometheus.Counter
 	writeErr      [2]prometheus.Counter
 	writeSeconds  [2]prometheus.Observer
+	readOK        prometheus.Counter
+	readErr       prometheus.Counter
+	achieved      [2]prometheus.Gauge
 	sources       []string // label per measurement source
 	replies       []prometheus.Counter
 	timeouts      []prometheus.Counter
@@ -122,6 +135,8 @@ func (m *Metrics) WAN(w *config.WAN) *WANMetrics {
 		cycleDuration: m.cycleDuration.WithLabelValues(w.Name),
 		overruns:      m.overruns.WithLabelValues(w.Name),
 		failures:      m.failures.WithLabelValues(w.Name),
+		readOK:        m.reads.WithLabelValues(w.Name, "ok"),
+		readErr:       m.reads.WithLabelValues(w.Name, "error"),
 	}
 	for i, dir := range []string{config.Download, config.Upload} {
 		wm.rate[i] = m.rate.WithLabelValues(w.Name, dir)
@@ -134,6 +149,7 @@ func (m *Metrics) WAN(w *config.WAN) *WANMetrics {
 		wm.writeOK[i] = m.writes.WithLabelValues(w.Name, dir, "ok")
 		wm.writeErr[i] = m.writes.WithLabelValues(w.Name, dir, "error")
 		wm.writeSeconds[i] = m.writeSeconds.WithLabelValues(w.Name, dir)
+		wm.achieved[i] = m.achieved.WithLabelValues(w.Name, dir)
 	}
 	wm.setSources(m, w)
 	return wm
@@ -212,4 +228,24 @@ func (wm *WANMetrics) observeWrite(upload bool, err error, seconds float64) {
 		wm.writeOK[i].Inc()
 	}
 	wm.writeSeconds[i].Observe(seconds)
+}
+
+// observeRead records one counter read of the WAN's queues.
+func (wm *WANMetrics) observeRead(err error) {
+	if wm == nil {
+		return
+	}
+	if err != nil {
+		wm.readErr.Inc()
+	} else {
+		wm.readOK.Inc()
+	}
+}
+
+// observeAchieved sets direction i's achieved throughput.
+func (wm *WANMetrics) observeAchieved(i int, bps float64) {
+	if wm == nil {
+		return
+	}
+	wm.achieved[i].Set(bps)
 }
