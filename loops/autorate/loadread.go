@@ -123,6 +123,16 @@ func (r *LoadReader) Load() [2]LoadReading {
 func (r *LoadReader) Poll(now time.Time) {
 	w := r.w
 	w.mu.Lock()
+	if r.next.IsZero() {
+		// The WANs of one router read in turn, spread over the interval
+		// (2 WANs: 250 ms apart): their loops tick together, and two reads
+		// after one cycle would keep the router busy into the next.
+		for i, x := range w.readers {
+			if x == r && i > 0 {
+				r.next = now.Add(LoadReadInterval * time.Duration(i) / time.Duration(len(w.readers)))
+			}
+		}
+	}
 	if now.Before(r.next) {
 		w.mu.Unlock()
 		return

@@ -303,9 +303,10 @@ func (f *loadFixture) metric(t *testing.T, want string) {
 }
 
 // A simulated minute of steady state on two WANs of one router: each WAN's
-// counters are read every 500 ms (the first read at the first cycle), the
-// achieved throughput is what the emulator's queues pass, and the requests
-// stay within 3 per second per WAN.
+// counters are read every 500 ms (the first WAN's from the first cycle,
+// the second's 250 ms later), the achieved throughput is what the
+// emulator's queues pass, and the requests stay within 3 per second per
+// WAN.
 func TestDaemonReadsLoad(t *testing.T) {
 	f := newLoadFixture(t)
 	f.emu.SetQueueLoad("wanctl-spectrum-down", 300e6) // below the 940M max-limit
@@ -323,7 +324,8 @@ func TestDaemonReadsLoad(t *testing.T) {
 			patches++
 		}
 	}
-	// Reads at 50 ms, 550 ms, ..., 59.55 s: 120 per WAN.
+	// Reads at 50 ms, 550 ms, ..., 59.55 s for spectrum, 250 ms later
+	// for att (the WANs of a router read in turn): 120 each.
 	if reads != 2*120 {
 		t.Errorf("%d reads in a minute for 2 WANs, want 240 (2 per second per WAN)", reads)
 	}
@@ -337,8 +339,8 @@ func TestDaemonReadsLoad(t *testing.T) {
 	if a := st.Achieved; a[0].Bps != 300e6 || a[1].Bps != 38e6 || !a[0].At.Equal(t0.Add(time.Minute-450*ms)) {
 		t.Fatalf("spectrum achieved %+v, want 300M and 38M measured at the last read", a)
 	}
-	if a := f.d.Loops()[1].Status().Achieved; a[0].Bps != 0 || a[0].At.IsZero() {
-		t.Fatalf("att (idle) achieved %+v, want 0 measured", a)
+	if a := f.d.Loops()[1].Status().Achieved; a[0].Bps != 0 || !a[0].At.Equal(t0.Add(time.Minute-200*ms)) {
+		t.Fatalf("att (idle) achieved %+v, want 0 measured at its last read", a)
 	}
 	code, h := f.health()
 	if code != 200 || h.WANs[0].Download.AchievedBps == nil || *h.WANs[0].Download.AchievedBps != 300e6 ||
