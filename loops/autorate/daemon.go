@@ -153,7 +153,6 @@ func NewDaemon(dc DaemonConfig) (_ *Daemon, err error) {
 		upload bool
 	}
 	routes := map[*Writer]map[string]route{}
-	readRoutes := map[*LoadReader]*WANMetrics{}
 	for i, w := range wans {
 		run := dm.wans[i]
 		wr := writers[w.Router]
@@ -176,9 +175,8 @@ func NewDaemon(dc DaemonConfig) (_ *Daemon, err error) {
 					t.m.observeWrite(t.upload, err, dur.Seconds())
 				}
 			}
-			// Filled before Run starts the writer, read only after.
-			wr.o.ObserveRead = func(r *LoadReader, err error, _ time.Duration) {
-				readRoutes[r].observeRead(err)
+			if wr.reader != nil {
+				wr.o.ObserveRead = dm.metrics.readObserver(r.Name)
 			}
 			writers[w.Router] = wr
 			dm.writers = append(dm.writers, wr)
@@ -200,7 +198,6 @@ func NewDaemon(dc DaemonConfig) (_ *Daemon, err error) {
 			Persist: func(s State, heartbeat bool) { dm.pers.save(name, path, s, heartbeat) },
 		}
 		if run.load = wr.Load(w.Download.Queue, w.Upload.Queue); run.load != nil {
-			readRoutes[run.load] = wm
 			lc.Load = run.load
 		}
 		run.loop = NewLoop(lc)

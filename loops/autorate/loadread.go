@@ -2,6 +2,7 @@ package autorate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -9,9 +10,9 @@ import (
 	"github.com/wanctl/wanctl/routeros"
 )
 
-// LoadReadInterval is how often the daemon reads a WAN's queue counters
-// (and the simulator models it): 2 reads per second, one GET each for both
-// directions. Why 500 ms: docs/autorate.md, "Load".
+// LoadReadInterval is how often the daemon reads the queue counters of a
+// router's WANs (and the simulator models it): 2 reads per second, one GET
+// each for all the router's WANs. Why 500 ms: docs/autorate.md, "Load".
 const LoadReadInterval = 500 * time.Millisecond
 
 // loadReadTimeout bounds one counter read. A reply later than this would
@@ -27,13 +28,17 @@ type QueueCounters struct {
 	// MaxLimit is the rate the router applies (bits/s, 0 = unlimited):
 	// the drift check compares it with the last write.
 	MaxLimit int64
+	// Err is this queue's problem (missing, unreadable) in a read that
+	// worked for the others.
+	Err error
 }
 
 // CounterReader is implemented by executors that can read queue counters
 // (RouterExecutor): the Writer then reads them between writes.
 type CounterReader interface {
 	// ReadCounters reads the counters of the named queues with one
-	// request; the result is in the order of queues.
+	// request; the result is in the order of queues. An error is the
+	// request's; a queue's own problem is in its QueueCounters.Err.
 	ReadCounters(ctx context.Context, queues []string) ([]QueueCounters, error)
 }
 
@@ -42,9 +47,9 @@ var loadProplist = []string{"name", "bytes", "max-limit"}
 
 // ReadCounters implements CounterReader with one GET of the queue tree
 // narrowed to name, bytes and max-limit. A GET filter is an AND of
-// equalities (ROUTEROS.md), so it cannot select two names: the whole tree
-// comes back, a few dozen bytes per queue, and the queues are picked from
-// it.
+// equalities (ROUTEROS.md), so it cannot select several names: the whole
+// tree comes back, a few dozen bytes per queue, and the queues are picked
+// from it.
 func (e *RouterExecutor) ReadCounters(ctx context.Context, queues []string) ([]QueueCounters, error) {
 	objs, err := e.api.Query(ctx, routeros.MenuQueueTree, routeros.Query{Proplist: loadProplist})
 	if err != nil {
@@ -60,35 +65,36 @@ func (e *RouterExecutor) ReadCounters(ctx context.Context, queues []string) ([]Q
 			}
 		}
 		if o == nil {
-			return nil, fmt.Errorf("queue %q: %w", q, ErrQueueMissing)
+			out[i].Err = fmt.Errorf("queue %q: %w", q, ErrQueueMissing)
+			continue
 		}
 		b, err := strconv.ParseUint(o["bytes"], 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("queue %q: bytes %q: %w", q, o["bytes"], err)
+			out[i].Err = fmt.Errorf("queue %q: bytes %q: %w", q, o["bytes"], err)
+			continue
 		}
 		ml, err := routeros.ParseRate(o["max-limit"])
 		if err != nil {
-			return nil, fmt.Errorf("queue %q: max-limit %q: %w", q, o["max-limit"], err)
+			out[i].Err = fmt.Errorf("queue %q: max-limit %q: %w", q, o["max-limit"], err)
+			continue
 		}
 		out[i] = QueueCounters{Bytes: b, MaxLimit: ml}
 	}
 	return out, nil
 }
 
-// LoadReader reads one WAN's queue counters through its router's Writer
-// and hands the readings to the WAN's Loop (LoadSource). The loop's
-// runner calls Poll after every cycle; a read is due every
-// LoadReadInterval, and the writer performs it when no write is waiting:
-// writes always go first, and a read that fails is simply made again at
-// the next interval, without backoff and without holding up writes.
+// LoadReader is one WAN's queue counters, read through its router's
+// Writer, for the WAN's Loop (LoadSource). The loops' runner calls Poll
+// after every cycle; a read of the router is due every LoadReadInterval,
+// and the writer performs it when no write is waiting: writes always go
+// first. One GET serves every WAN of the router (it returns the whole
+// queue tree anyway). A read that fails is simply made again at the next
+// interval, without backoff and without holding up writes.
 type LoadReader struct {
 	w      *Writer
 	queues [2]string
 
 	// guarded by w.mu
-	next     time.Time // the next read is due at the first Poll from then
-	due      bool      // a read is requested and not started
-	reading  bool      // a read is in flight
 	last     [2]LoadReading
 	counters [2]QueueCounters
 	lastOK   time.Time
@@ -117,35 +123,27 @@ func (r *LoadReader) Load() [2]LoadReading {
 	return r.last
 }
 
-// Poll requests a read when one is due at now. Called after each control
-// cycle, so a read starts behind the writes the cycle decided, and as far
-// as possible from the next cycle's. It never blocks.
+// Poll requests a read of the router when one is due at now. Called after
+// each control cycle, so a read starts behind the writes the cycle
+// decided, and as far as possible from the next cycle's. It never blocks.
+// The WANs of a router share the read: the first Poll at or after the due
+// time asks for it.
 func (r *LoadReader) Poll(now time.Time) {
 	w := r.w
 	w.mu.Lock()
-	if r.next.IsZero() {
-		// The WANs of one router read in turn, spread over the interval
-		// (2 WANs: 250 ms apart): their loops tick together, and two reads
-		// after one cycle would keep the router busy into the next.
-		for i, x := range w.readers {
-			if x == r && i > 0 {
-				r.next = now.Add(LoadReadInterval * time.Duration(i) / time.Duration(len(w.readers)))
-			}
-		}
-	}
-	if now.Before(r.next) {
+	if now.Before(w.readNext) {
 		w.mu.Unlock()
 		return
 	}
-	if r.next.IsZero() || now.Sub(r.next) >= LoadReadInterval {
-		r.next = now.Add(LoadReadInterval) // first poll, or fell behind: restart the grid
+	if w.readNext.IsZero() || now.Sub(w.readNext) >= LoadReadInterval {
+		w.readNext = now.Add(LoadReadInterval) // first poll, or fell behind: restart the grid
 	} else {
-		r.next = r.next.Add(LoadReadInterval)
+		w.readNext = w.readNext.Add(LoadReadInterval)
 	}
 	// A read still waiting or in flight stands for this one: never more
-	// than one per WAN.
-	request := !r.due && !r.reading
-	r.due = r.due || request
+	// than one at a time.
+	request := !w.readDue && !w.reading
+	w.readDue = w.readDue || request
 	w.mu.Unlock()
 	if request {
 		select {
@@ -159,7 +157,7 @@ func (r *LoadReader) Poll(now time.Time) {
 type LoadReadStatus struct {
 	Queues   [2]string
 	Readings [2]LoadReading   // the newest (zero At: none yet)
-	Counters [2]QueueCounters // as the newest read returned them
+	Counters [2]QueueCounters // as the newest successful read returned them
 	LastRead time.Time        // the last successful read (zero: none)
 	// Failures counts consecutive failed reads; LastError is the latest
 	// failure's ("" after a success).
@@ -176,64 +174,77 @@ func (r *LoadReader) Status() LoadReadStatus {
 		Failures: r.failures, LastError: r.lastErr, LastErrorAt: r.lastErrT}
 }
 
-// pickRead chooses a reader whose read is due, in turn, and marks it in
-// flight.
-func (w *Writer) pickRead() *LoadReader {
+// pickRead marks a due read in flight and returns the queues to read
+// (every reader's, in order), or nil when none is due.
+func (w *Writer) pickRead() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	n := len(w.readers)
-	for i := range n {
-		r := w.readers[(w.nextRead+i)%n]
-		if r.due {
-			w.nextRead = (w.nextRead + i + 1) % n
-			r.due, r.reading = false, true
-			return r
-		}
+	if !w.readDue || len(w.readers) == 0 {
+		return nil
 	}
-	return nil
+	w.readDue, w.reading = false, true
+	q := make([]string, 0, 2*len(w.readers))
+	for _, r := range w.readers {
+		q = append(q, r.queues[0], r.queues[1])
+	}
+	return q
 }
 
-// read performs r's read. Its outcome touches neither the writes' backoff
-// nor the router's write failures: the next read is simply due at the
-// next interval.
-func (w *Writer) read(ctx context.Context, r *LoadReader) {
+// read performs a read of queues (pickRead's) and hands each reader its
+// part. Its outcome touches neither the writes' backoff nor the router's
+// write failures: the next read is simply due at the next interval.
+func (w *Writer) read(ctx context.Context, queues []string) {
 	rctx, cancel := context.WithTimeout(ctx, min(w.o.Timeout, loadReadTimeout))
 	start := time.Now()
-	c, err := w.reader.ReadCounters(rctx, r.queues[:])
+	c, err := w.reader.ReadCounters(rctx, queues)
 	dur := time.Since(start)
 	cancel()
-	if err == nil && len(c) != len(r.queues) {
-		err = fmt.Errorf("read queue counters: %d results for %d queues", len(c), len(r.queues))
+	if err == nil && len(c) != len(queues) {
+		err = fmt.Errorf("read queue counters: %d results for %d queues", len(c), len(queues))
 	}
 	at := w.o.Now() // the reply's arrival
 	w.mu.Lock()
-	r.reading = false
+	w.reading = false
 	if ctx.Err() != nil {
 		w.mu.Unlock()
 		return
 	}
-	failures := r.failures
-	if err == nil {
-		for i := range r.queues {
-			r.counters[i] = c[i]
-			r.last[i] = LoadReading{Bytes: c[i].Bytes, At: at}
+	type outcome struct {
+		r        *LoadReader
+		err      error
+		failures int // before this read
+	}
+	out := make([]outcome, 0, len(w.readers))
+	for i, r := range w.readers {
+		o := outcome{r: r, err: err, failures: r.failures}
+		if err == nil {
+			o.err = errors.Join(c[2*i].Err, c[2*i+1].Err)
 		}
-		r.lastOK, r.failures, r.lastErr = at, 0, ""
-	} else {
-		r.failures++
-		r.lastErr, r.lastErrT = err.Error(), at
+		if o.err == nil {
+			for d := range r.queues {
+				r.counters[d] = c[2*i+d]
+				r.last[d] = LoadReading{Bytes: c[2*i+d].Bytes, At: at}
+			}
+			r.lastOK, r.failures, r.lastErr = at, 0, ""
+		} else {
+			r.failures++
+			r.lastErr, r.lastErrT = o.err.Error(), at
+		}
+		out = append(out, o)
 	}
 	w.mu.Unlock()
 	if w.o.ObserveRead != nil {
-		w.o.ObserveRead(r, err, dur)
+		w.o.ObserveRead(err, dur)
 	}
-	switch {
-	case err != nil && failures == 0:
-		w.o.Logger.Warn("router counter read failed; reading again at the next interval", "router", w.router,
-			"queues", r.queues[0]+","+r.queues[1], "err", err)
-	case err != nil:
-		w.o.Logger.Debug("router counter read failed", "router", w.router, "queues", r.queues[0]+","+r.queues[1], "failures", failures+1, "err", err)
-	case failures > 0:
-		w.o.Logger.Info("router counter reads resumed", "router", w.router, "queues", r.queues[0]+","+r.queues[1], "after_failures", failures)
+	for _, o := range out {
+		queues := o.r.queues[0] + "," + o.r.queues[1]
+		switch {
+		case o.err != nil && o.failures == 0:
+			w.o.Logger.Warn("router counter read failed; reading again at the next interval", "router", w.router, "queues", queues, "err", o.err)
+		case o.err != nil:
+			w.o.Logger.Debug("router counter read failed", "router", w.router, "queues", queues, "failures", o.failures+1, "err", o.err)
+		case o.failures > 0:
+			w.o.Logger.Info("router counter reads resumed", "router", w.router, "queues", queues, "after_failures", o.failures)
+		}
 	}
 }

@@ -44,7 +44,11 @@ func (g *gateReadExec) ReadCounters(ctx context.Context, queues []string) ([]Que
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.bytes += 1000
-	return []QueueCounters{{Bytes: g.bytes, MaxLimit: 900}, {Bytes: g.bytes / 2, MaxLimit: 50}}, nil
+	out := make([]QueueCounters, len(queues))
+	for i := range out {
+		out[i] = QueueCounters{Bytes: g.bytes / uint64(i+1), MaxLimit: 900 / int64(i+1)}
+	}
+	return out, nil
 }
 
 // A read due while a write is in flight waits for it and for every write
@@ -83,7 +87,7 @@ func TestWriterReadsAfterWrites(t *testing.T) {
 	if rd := r.Load(); rd[0] != (LoadReading{Bytes: 1000, At: t0.Add(20 * ms)}) || rd[1] != (LoadReading{Bytes: 500, At: t0.Add(20 * ms)}) {
 		t.Fatalf("readings %+v", rd)
 	}
-	if st.Counters[0].MaxLimit != 900 || st.Counters[1].MaxLimit != 50 || st.Failures != 0 {
+	if st.Counters[0].MaxLimit != 900 || st.Counters[1].MaxLimit != 450 || st.Failures != 0 {
 		t.Fatalf("status %+v", st)
 	}
 	// Not due again before the interval; due at it.
@@ -142,6 +146,46 @@ func TestWriterReadFailureDoesNotBlockWrites(t *testing.T) {
 	}
 }
 
+// The WANs of a router share one GET; a queue missing on the router fails
+// its WAN's reading only.
+func TestWriterOneReadForAllWANs(t *testing.T) {
+	e := emulator.New(emulator.Config{})
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	for _, q := range []string{"a-down", "a-up", "b-down"} {
+		if _, err := e.AddObject(routeros.MenuQueueTree, routeros.Object{"name": q, "parent": "global", "bytes": strconv.Itoa(len(q))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := routeros.New(routeros.Config{Name: "edge", URL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := NewManualClock(t0)
+	reads := map[bool]int{}
+	var mu sync.Mutex
+	w := NewWriter("edge", NewRouterExecutor(c, routeros.IsNotFound), WriterConfig{Now: clock.Now,
+		ObserveRead: func(err error, _ time.Duration) { mu.Lock(); reads[err == nil]++; mu.Unlock() }})
+	a, b := w.Load("a-down", "a-up"), w.Load("b-down", "b-up")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.Run(ctx)
+	a.Poll(t0)
+	b.Poll(t0) // the same read
+	waitFor(t, "read", func() bool { return !a.Status().LastRead.IsZero() && b.Status().Failures == 1 })
+	if got := a.Load(); got[0] != (LoadReading{Bytes: 6, At: t0}) || got[1] != (LoadReading{Bytes: 4, At: t0}) {
+		t.Fatalf("a's readings %+v", got)
+	}
+	if st := b.Status(); !strings.Contains(st.LastError, `queue "b-up"`) || !strings.Contains(st.LastError, "wanctl apply") || !st.Readings[0].At.IsZero() {
+		t.Fatalf("b's status %+v", st)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := len(e.Requests()); n != 1 || reads[true] != 1 {
+		t.Fatalf("%d requests, reads observed %v: want one GET for both WANs", n, reads)
+	}
+}
+
 func TestWriterWithoutCounterReader(t *testing.T) {
 	if r := NewWriter("edge", &recExec{}, WriterConfig{}).Load("a", "b"); r != nil {
 		t.Fatal("a reader for an executor that cannot read counters")
@@ -189,9 +233,9 @@ func TestRouterExecutorReadCounters(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			_, err := x.ReadCounters(context.Background(), []string{tc.name, "up"})
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("error %v, want %q", err, tc.want)
+			got, err := x.ReadCounters(context.Background(), []string{tc.name, "up"})
+			if err != nil || len(got) != 2 || got[0].Err == nil || !strings.Contains(got[0].Err.Error(), tc.want) || got[1].Err != nil {
+				t.Fatalf("counters %+v, error %v: want the first queue's error %q, the second read", got, err, tc.want)
 			}
 		})
 	}
@@ -275,12 +319,7 @@ func writerIdle(w *Writer) bool {
 			return false
 		}
 	}
-	for _, r := range w.readers {
-		if r.due || r.reading {
-			return false
-		}
-	}
-	return true
+	return !w.readDue && !w.reading
 }
 
 // isRead tells a counter read among the emulator's requests.
@@ -302,11 +341,10 @@ func (f *loadFixture) metric(t *testing.T, want string) {
 	}
 }
 
-// A simulated minute of steady state on two WANs of one router: each WAN's
-// counters are read every 500 ms (the first WAN's from the first cycle,
-// the second's 250 ms later), the achieved throughput is what the
-// emulator's queues pass, and the requests stay within 3 per second per
-// WAN.
+// A simulated minute of steady state on two WANs of one router: their
+// counters are read every 500 ms from the first cycle, one GET for both,
+// the achieved throughput is what the emulator's queues pass, and the
+// requests stay within 3 per second per WAN.
 func TestDaemonReadsLoad(t *testing.T) {
 	f := newLoadFixture(t)
 	f.emu.SetQueueLoad("wanctl-spectrum-down", 300e6) // below the 940M max-limit
@@ -324,10 +362,9 @@ func TestDaemonReadsLoad(t *testing.T) {
 			patches++
 		}
 	}
-	// Reads at 50 ms, 550 ms, ..., 59.55 s for spectrum, 250 ms later
-	// for att (the WANs of a router read in turn): 120 each.
-	if reads != 2*120 {
-		t.Errorf("%d reads in a minute for 2 WANs, want 240 (2 per second per WAN)", reads)
+	// Reads at 50 ms, 550 ms, ..., 59.55 s, one GET for both WANs.
+	if reads != 120 {
+		t.Errorf("%d reads in a minute for a router, want 120 (2 per second)", reads)
 	}
 	total := len(f.emu.Requests())
 	if perWAN := float64(total) / 2 / 60; perWAN > 3 {
@@ -339,8 +376,8 @@ func TestDaemonReadsLoad(t *testing.T) {
 	if a := st.Achieved; a[0].Bps != 300e6 || a[1].Bps != 38e6 || !a[0].At.Equal(t0.Add(time.Minute-450*ms)) {
 		t.Fatalf("spectrum achieved %+v, want 300M and 38M measured at the last read", a)
 	}
-	if a := f.d.Loops()[1].Status().Achieved; a[0].Bps != 0 || !a[0].At.Equal(t0.Add(time.Minute-200*ms)) {
-		t.Fatalf("att (idle) achieved %+v, want 0 measured at its last read", a)
+	if a := f.d.Loops()[1].Status().Achieved; a[0].Bps != 0 || !a[0].At.Equal(t0.Add(time.Minute-450*ms)) {
+		t.Fatalf("att (idle) achieved %+v, want 0 measured by the same read", a)
 	}
 	code, h := f.health()
 	if code != 200 || h.WANs[0].Download.AchievedBps == nil || *h.WANs[0].Download.AchievedBps != 300e6 ||
@@ -349,8 +386,8 @@ func TestDaemonReadsLoad(t *testing.T) {
 		t.Fatalf("health %d %+v %+v", code, h.WANs[0], h.WANs[0].LoadReads)
 	}
 	lintMetrics(t, f.d.metrics)
-	f.metric(t, `wanctl_router_reads_total{result="ok",wan="spectrum"} 120`)
-	f.metric(t, `wanctl_router_reads_total{result="error",wan="att"} 0`)
+	f.metric(t, `wanctl_router_reads_total{result="ok",router="edge"} 120`)
+	f.metric(t, `wanctl_router_reads_total{result="error",router="edge"} 0`)
 	f.metric(t, `wanctl_achieved_bits_per_second{direction="download",wan="spectrum"} 3e+08`)
 	f.metric(t, `wanctl_achieved_bits_per_second{direction="upload",wan="spectrum"} 3.8e+07`)
 }
@@ -398,16 +435,14 @@ func TestDaemonReadsYieldToWrites(t *testing.T) {
 	if r := f.d.Loops()[0].Controller().Rate(false); r != 200e6 {
 		t.Fatalf("download at %d after 2 s of heavy bloat, want the red floor", r)
 	}
-	failed := testutil.ToFloat64(f.d.metrics.reads.WithLabelValues("spectrum", "error")) +
-		testutil.ToFloat64(f.d.metrics.reads.WithLabelValues("att", "error"))
-	if failed != 3 {
+	if failed := testutil.ToFloat64(f.d.metrics.reads.WithLabelValues("edge", "error")); failed != 3 {
 		t.Fatalf("%v failed reads counted, want the 3 the router failed", failed)
 	}
 
 	// The last failed read shows, the WAN still controls (a read is not a
 	// write); the next reads succeed.
 	f.meas["spectrum"].set(20*ms, false)
-	f.emu.Inject(emulator.Fault{Kind: emulator.FaultServerError, Count: 2, Status: 503, Method: http.MethodGet, Path: "/queue/tree"})
+	f.emu.Inject(emulator.Fault{Kind: emulator.FaultServerError, Count: 1, Status: 503, Method: http.MethodGet, Path: "/queue/tree"})
 	f.run(LoadReadInterval)
 	code, h := f.health()
 	if h.WANs[0].LoadReads.Failures != 1 || !strings.Contains(h.WANs[0].LoadReads.LastError, "503") || !h.WANs[0].Router.Reachable {

@@ -1,6 +1,8 @@
 package autorate
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wanctl/wanctl/config"
@@ -84,8 +86,8 @@ func NewMetrics() *Metrics {
 		}, []string{"wan", "reflector"}),
 		reads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wanctl_router_reads_total",
-			Help: "Queue counter reads (one GET for both directions of a WAN), by result (ok, error).",
-		}, []string{"wan", "result"}),
+			Help: "Queue counter reads (one GET for all the router's WANs), by result (ok, error).",
+		}, []string{"router", "result"}),
 		achieved: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "wanctl_achieved_bits_per_second",
 			Help: "Throughput the shaper passed between the last two queue counter reads, in bits per second.",
@@ -112,8 +114,6 @@ type WANMetrics struct {
 	writeOK       [2]prometheus.Counter
 	writeErr      [2]prometheus.Counter
 	writeSeconds  [2]prometheus.Observer
-	readOK        prometheus.Counter
-	readErr       prometheus.Counter
 	achieved      [2]prometheus.Gauge
 	sources       []string // label per measurement source
 	replies       []prometheus.Counter
@@ -135,8 +135,6 @@ func (m *Metrics) WAN(w *config.WAN) *WANMetrics {
 		cycleDuration: m.cycleDuration.WithLabelValues(w.Name),
 		overruns:      m.overruns.WithLabelValues(w.Name),
 		failures:      m.failures.WithLabelValues(w.Name),
-		readOK:        m.reads.WithLabelValues(w.Name, "ok"),
-		readErr:       m.reads.WithLabelValues(w.Name, "error"),
 	}
 	for i, dir := range []string{config.Download, config.Upload} {
 		wm.rate[i] = m.rate.WithLabelValues(w.Name, dir)
@@ -230,15 +228,16 @@ func (wm *WANMetrics) observeWrite(upload bool, err error, seconds float64) {
 	wm.writeSeconds[i].Observe(seconds)
 }
 
-// observeRead records one counter read of the WAN's queues.
-func (wm *WANMetrics) observeRead(err error) {
-	if wm == nil {
-		return
-	}
-	if err != nil {
-		wm.readErr.Inc()
-	} else {
-		wm.readOK.Inc()
+// readObserver returns the function that counts a router's counter reads
+// (WriterConfig.ObserveRead); its series exist from then on, at 0.
+func (m *Metrics) readObserver(router string) func(error, time.Duration) {
+	ok, failed := m.reads.WithLabelValues(router, "ok"), m.reads.WithLabelValues(router, "error")
+	return func(err error, _ time.Duration) {
+		if err != nil {
+			failed.Inc()
+		} else {
+			ok.Inc()
+		}
 	}
 }
 

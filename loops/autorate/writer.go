@@ -102,9 +102,10 @@ type WriterConfig struct {
 	// Observe, when set, is called after every write with its queue,
 	// outcome and duration (metrics).
 	Observe func(queue string, err error, d time.Duration)
-	// ObserveRead, when set, is called after every counter read with its
-	// reader, outcome and duration (metrics).
-	ObserveRead func(r *LoadReader, err error, d time.Duration)
+	// ObserveRead, when set, is called after every counter read (one
+	// request for all the router's WANs) with its outcome and duration
+	// (metrics).
+	ObserveRead func(err error, d time.Duration)
 }
 
 // Writer sends desired max-limits to one router from its own goroutine
@@ -123,7 +124,9 @@ type Writer struct {
 	slots    []*Slot
 	next     int // round-robin start
 	readers  []*LoadReader
-	nextRead int // round-robin start of the reads
+	readNext time.Time // the next read is due at the first Poll from then
+	readDue  bool      // a read is requested and not started
+	reading  bool      // a read is in flight
 	failures int
 	lastOK   time.Time
 	lastErr  string
@@ -280,8 +283,8 @@ func (w *Writer) Run(ctx context.Context) {
 			// Only now, with no write waiting: a read never goes before
 			// a write, and one that fails never delays the next write
 			// (no backoff for reads).
-			if r := w.pickRead(); r != nil {
-				w.read(ctx, r)
+			if q := w.pickRead(); q != nil {
+				w.read(ctx, q)
 				if ctx.Err() != nil {
 					return
 				}
