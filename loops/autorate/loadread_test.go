@@ -488,3 +488,33 @@ func TestDaemonCounterReset(t *testing.T) {
 		t.Fatalf("achieved after a reset %+v", a)
 	}
 }
+
+// BenchmarkReadCounters is one counter read of a router with 2 WANs (4
+// queues), over loopback HTTP to the emulator.
+func BenchmarkReadCounters(b *testing.B) {
+	e := emulator.New(emulator.Config{})
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	var queues []string
+	for _, w := range []string{"a", "b"} {
+		for _, d := range []string{"down", "up"} {
+			q := "wanctl-" + w + "-" + d
+			queues = append(queues, q)
+			if _, err := e.AddObject(routeros.MenuQueueTree, routeros.Object{"name": q, "parent": "global", "max-limit": "900000000"}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	c, err := routeros.New(routeros.Config{Name: "edge", URL: srv.URL})
+	if err != nil {
+		b.Fatal(err)
+	}
+	x := NewRouterExecutor(c, routeros.IsNotFound)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := x.ReadCounters(ctx, queues); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
