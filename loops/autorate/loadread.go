@@ -95,6 +95,7 @@ type LoadReader struct {
 	queues [2]string
 
 	// guarded by w.mu
+	polled   time.Time // the last Poll's time (zero: none)
 	last     [2]LoadReading
 	counters [2]QueueCounters
 	lastOK   time.Time
@@ -126,19 +127,32 @@ func (r *LoadReader) Load() [2]LoadReading {
 // Poll requests a read of the router when one is due at now. Called after
 // each control cycle, so a read starts behind the writes the cycle
 // decided, and as far as possible from the next cycle's. It never blocks.
-// The WANs of a router share the read: the first Poll at or after the due
-// time asks for it.
+// The WANs of a router share the read, and their loops tick together: it
+// is asked for once every one of them has finished its cycle at or after
+// the due time (behind all their writes), or, should one of them be stuck,
+// at the next cycle of another.
 func (r *LoadReader) Poll(now time.Time) {
 	w := r.w
 	w.mu.Lock()
-	if now.Before(w.readNext) {
+	due := w.readNext
+	again := !r.polled.IsZero() && !r.polled.Before(due) // polled since it fell due: a later cycle
+	r.polled = now
+	if now.Before(due) {
 		w.mu.Unlock()
 		return
 	}
-	if w.readNext.IsZero() || now.Sub(w.readNext) >= LoadReadInterval {
-		w.readNext = now.Add(LoadReadInterval) // first poll, or fell behind: restart the grid
+	if !again {
+		for _, x := range w.readers {
+			if x.polled.IsZero() || x.polled.Before(due) {
+				w.mu.Unlock()
+				return // that WAN's cycle is not done yet
+			}
+		}
+	}
+	if due.IsZero() || now.Sub(due) >= LoadReadInterval {
+		w.readNext = now.Add(LoadReadInterval) // first read, or fell behind: restart the grid
 	} else {
-		w.readNext = w.readNext.Add(LoadReadInterval)
+		w.readNext = due.Add(LoadReadInterval)
 	}
 	// A read still waiting or in flight stands for this one: never more
 	// than one at a time.

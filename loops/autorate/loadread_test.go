@@ -518,3 +518,49 @@ func BenchmarkReadCounters(b *testing.B) {
 		}
 	}
 }
+
+// The WANs of a router share a read, asked for once all their cycles at
+// the due time are done (so behind every write they decided), or at the
+// next cycle when one of them is stuck.
+func TestWriterReadWaitsForEveryWANsCycle(t *testing.T) {
+	g := &gateReadExec{gateExec: newGateExec()}
+	w := NewWriter("edge", g, WriterConfig{})
+	aDown := w.Queue("a-down")
+	a, b := w.Load("a-down", "a-up"), w.Load("b-down", "b-up")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.Run(ctx)
+
+	aDown.Set(900)
+	if got := recv(t, g.started); got != "a-down=900" {
+		t.Fatalf("request %s", got)
+	}
+	g.release <- nil
+	waitFor(t, "written", func() bool { return aDown.Status().Written == 900 })
+	b.Poll(t0) // b's cycle is done first; a's is still deciding
+	if !writerIdle(w) {
+		t.Fatal("a read asked for before a's cycle was done")
+	}
+	aDown.Set(800) // a's cycle decides a decrease...
+	a.Poll(t0)     // ... and is done
+	if got := recv(t, g.started); got != "a-down=800" {
+		t.Fatalf("request %s, want the decrease before the read", got)
+	}
+	g.release <- nil
+	if got := recv(t, g.started); got != "read:a-down,a-up,b-down,b-up" {
+		t.Fatalf("request %s, want one read for both WANs", got)
+	}
+	g.release <- nil
+	waitFor(t, "read", func() bool { return writerIdle(w) })
+
+	// a's loop is stuck: b reads at its next cycle after the due time.
+	b.Poll(t0.Add(LoadReadInterval))
+	if !writerIdle(w) {
+		t.Fatal("a read asked for while a's cycle at the due time may still come")
+	}
+	b.Poll(t0.Add(LoadReadInterval + 50*ms))
+	if got := recv(t, g.started); got != "read:a-down,a-up,b-down,b-up" {
+		t.Fatalf("request %s", got)
+	}
+	g.release <- nil
+}
