@@ -58,8 +58,8 @@ type DaemonConfig struct {
 	NewMeasurer func(w *config.WAN) (Measurer, error)
 	// NewExecutor returns the executor writing to a router.
 	NewExecutor func(r *config.Router) (Executor, error)
-	// Writer tunes the writers (timeout, backoff); Logger, Now and
-	// Observe are set by the daemon.
+	// Writer tunes the writers (timeout, backoff); Logger, Now, Observe
+	// and ObserveRead are set by the daemon.
 	Writer WriterConfig
 	// Listener replaces listening on daemon.listen (tests); nil listens.
 	Listener net.Listener
