@@ -300,6 +300,9 @@ func newEngine(sc *Scenario, opt *Options, m mode, p Policy, events [2][]int64) 
 		}
 	}
 	if m == modePolicy {
+		if r, ok := p.(routerModel); ok {
+			r.setRequestLatency(time.Duration(e.latMS) * time.Millisecond) // as the writes take
+		}
 		e.rng = newRand(sc.Seed, "pings")
 		e.tcpRNG = newRand(sc.Seed, "tcp")
 		br := newRand(sc.Seed, "reflectors")
