@@ -266,8 +266,8 @@ func TestWanctlLoadSignal(t *testing.T) {
 				return s
 			}
 			s := run()
-			if n := len(s.readings); n < 38 || n > 40 {
-				t.Errorf("%d readings in 20 s, want 40 (2 per second; a few may wait for writes)", n)
+			if n, want := len(s.readings), int(20*time.Second/autorate.LoadReadInterval); n < want-2 || n > want {
+				t.Errorf("%d readings in 20 s, want %d (one per %v; a few may wait for writes)", n, want, autorate.LoadReadInterval)
 			}
 			var prevSlot time.Duration
 			late := 0
@@ -283,7 +283,7 @@ func TestWanctlLoadSignal(t *testing.T) {
 				if got, want := s.seen[r.At], r.At.Add(interval-1).Truncate(interval); !got.Equal(want) {
 					t.Fatalf("reading %d arriving at %v reached the loop at %v, want %v", i, r.At.Sub(Epoch), got.Sub(Epoch), want.Sub(Epoch))
 				}
-				// One read per 500 ms slot from the first tick, at its
+				// One read per LoadReadInterval slot from the first tick, at its
 				// start unless writes were busy then.
 				slot := start.Sub(Epoch) / autorate.LoadReadInterval
 				if i > 0 && slot <= prevSlot {

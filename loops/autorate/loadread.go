@@ -11,9 +11,9 @@ import (
 )
 
 // LoadReadInterval is how often the daemon reads the queue counters of a
-// router's WANs (and the simulator models it): 2 reads per second, one GET
-// each for all the router's WANs. Why 500 ms: docs/autorate.md, "Load".
-const LoadReadInterval = 500 * time.Millisecond
+// router's WANs (and the simulator models it): one GET a second for all
+// the router's WANs. Why 1 s: docs/autorate.md, "Load".
+const LoadReadInterval = time.Second
 
 // loadReadTimeout bounds one counter read. A reply later than this would
 // be stale by two intervals, and while a read is in flight no write can be

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -362,9 +363,11 @@ func TestDaemonReadsLoad(t *testing.T) {
 			patches++
 		}
 	}
-	// Reads at 50 ms, 550 ms, ..., 59.55 s, one GET for both WANs.
-	if reads != 120 {
-		t.Errorf("%d reads in a minute for a router, want 120 (2 per second)", reads)
+	// Reads at 50 ms, 50 ms + LoadReadInterval, ..., one GET for both WANs.
+	want := int(time.Minute / LoadReadInterval)
+	last := t0.Add(50*ms + time.Duration(want-1)*LoadReadInterval)
+	if reads != want {
+		t.Errorf("%d reads in a minute for a router, want %d (one per %v)", reads, want, LoadReadInterval)
 	}
 	total := len(f.emu.Requests())
 	if perWAN := float64(total) / 2 / 60; perWAN > 3 {
@@ -373,20 +376,20 @@ func TestDaemonReadsLoad(t *testing.T) {
 	t.Logf("a minute of steady state, 2 WANs: %d requests (%d reads, %d writes, %d id look-ups)", total, reads, patches, total-reads-patches)
 
 	st := f.d.Loops()[0].Status()
-	if a := st.Achieved; a[0].Bps != 300e6 || a[1].Bps != 38e6 || !a[0].At.Equal(t0.Add(time.Minute-450*ms)) {
+	if a := st.Achieved; a[0].Bps != 300e6 || a[1].Bps != 38e6 || !a[0].At.Equal(last) {
 		t.Fatalf("spectrum achieved %+v, want 300M and 38M measured at the last read", a)
 	}
-	if a := f.d.Loops()[1].Status().Achieved; a[0].Bps != 0 || !a[0].At.Equal(t0.Add(time.Minute-450*ms)) {
+	if a := f.d.Loops()[1].Status().Achieved; a[0].Bps != 0 || !a[0].At.Equal(last) {
 		t.Fatalf("att (idle) achieved %+v, want 0 measured by the same read", a)
 	}
 	code, h := f.health()
 	if code != 200 || h.WANs[0].Download.AchievedBps == nil || *h.WANs[0].Download.AchievedBps != 300e6 ||
-		*h.WANs[0].Upload.AchievedBps != 38e6 || *h.WANs[0].Download.AchievedAgeS != 0.45 ||
+		*h.WANs[0].Upload.AchievedBps != 38e6 || *h.WANs[0].Download.AchievedAgeS != (t0.Add(time.Minute).Sub(last)).Seconds() ||
 		h.WANs[0].LoadReads == nil || h.WANs[0].LoadReads.Failures != 0 || h.WANs[0].LoadReads.LastSuccess == nil {
 		t.Fatalf("health %d %+v %+v", code, h.WANs[0], h.WANs[0].LoadReads)
 	}
 	lintMetrics(t, f.d.metrics)
-	f.metric(t, `wanctl_router_reads_total{result="ok",router="edge"} 120`)
+	f.metric(t, fmt.Sprintf(`wanctl_router_reads_total{result="ok",router="edge"} %d`, want))
 	f.metric(t, `wanctl_router_reads_total{result="error",router="edge"} 0`)
 	f.metric(t, `wanctl_achieved_bits_per_second{direction="download",wan="spectrum"} 3e+08`)
 	f.metric(t, `wanctl_achieved_bits_per_second{direction="upload",wan="spectrum"} 3.8e+07`)
@@ -406,7 +409,9 @@ func TestDaemonReadsYieldToWrites(t *testing.T) {
 	f.emu.Inject(emulator.Fault{Kind: emulator.FaultServerError, Count: 3, Status: 503, Method: http.MethodGet, Path: "/queue/tree"})
 	f.meas["spectrum"].set(320*ms, false) // heavy bloat: a decrease every cycle down to the floor
 	both, failedWithWrite := 0, 0
-	for range 40 {
+	// Long enough for the three failing reads, and for the bloat to take
+	// the rate to its floor.
+	for range int(3*LoadReadInterval/(50*ms)) + 20 {
 		n := len(f.emu.Requests())
 		f.step()
 		cycle := f.emu.Requests()[n:]
