@@ -237,6 +237,7 @@ type tcpLoad struct {
 	// routerFIFO is the router's bulk FIFO in bits when the shaper is
 	// ShaperFIFO (the testbed's HTB); 0: CAKE's flow queues.
 	routerFIFO float64
+	rot        int // the flow that arrives first at the router's FIFO this step
 }
 
 func newTCPLoad(n int, r *rand.Rand, lo, hi float64, mtu int, routerFIFO float64) *tcpLoad {
@@ -389,7 +390,7 @@ func (l *tcpLoad) fifoShaper(now, rate, budget, demand float64) (served float64)
 	if demand > 0 {
 		keep = (demand - out) / demand
 	}
-	var queued, arrived float64
+	var queued float64
 	for i := range l.flows {
 		f := &l.flows[i]
 		held := f.q + f.in
@@ -397,21 +398,27 @@ func (l *tcpLoad) fifoShaper(now, rate, budget, demand float64) (served float64)
 		f.q = held * keep
 		served += f.served
 		queued += f.q
-		arrived += f.in
 	}
-	var dropShare float64 // of each flow's arrivals, what the FIFO drops
-	if queued > l.routerFIFO && arrived > 0 {
-		// Never more than a flow keeps: the FIFO held at most its limit
-		// before this step's arrivals.
-		dropShare = (queued - l.routerFIFO) / arrived
-		queued = l.routerFIFO
+	// Drop-tail drops what arrives once the FIFO is full: the flows'
+	// arrivals of a millisecond come one after another (in an order that
+	// rotates, so that no flow is always last), and the last lose first.
+	// A burst of new connections' initial windows thus costs the late
+	// ones all of theirs and the first nothing, as measured on the
+	// testbed, not every flow a share.
+	over := queued - l.routerFIFO
+	l.rot = (l.rot + 1) % len(l.flows)
+	for k := len(l.flows) - 1; k >= 0 && over > 0; k-- {
+		f := &l.flows[(l.rot+k)%len(l.flows)]
+		// Never more than the flow keeps of its arrivals: the FIFO held at
+		// most its limit before them.
+		cut := min(over, f.in*keep)
+		f.q = max(f.q-cut, 0)
+		l.lose(now, f, cut)
+		over -= cut
+		queued -= cut
 	}
 	for i := range l.flows {
 		f := &l.flows[i]
-		if dropShare > 0 {
-			f.q = max(f.q-f.in*dropShare, 0)
-			l.lose(now, f, f.in*dropShare)
-		}
 		if f.q < 1e-9 {
 			f.q = 0
 		}

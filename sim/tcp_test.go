@@ -592,8 +592,9 @@ func TestParseFlags(t *testing.T) {
 // the pings pass in a class of their own (no delay at all: the ISP queue is
 // empty and there is no CAKE), the bulk flows share one 20 ms drop-tail
 // FIFO, so the four new connections' initial windows (40 packets) overflow
-// its 15 packets at once and every flow loses before CoDel would have
-// signalled anything in CAKE.
+// its 15 packets at once: the last to arrive lose theirs, the first lose in
+// their next round trips, all before CoDel would have signalled anything in
+// CAKE.
 func TestFIFOShaper(t *testing.T) {
 	for _, tc := range []struct {
 		shaper      Shaper
