@@ -270,7 +270,7 @@ func newEngine(sc *Scenario, opt *Options, m mode, p Policy, events [2][]int64) 
 		ds.capCur = cursor{p: &sc.Capacity[d]}
 		ds.load = spanCursor{spans: sc.Loaded[d]}
 		ds.nominal = sc.Nominal[d]
-		ds.idle = opt.IdleLoad * sc.Nominal[d]
+		ds.idle = opt.idleLoad() * sc.Nominal[d]
 		ds.buf = opt.ISPBuffer.Seconds() * sc.Nominal[d]
 		if len(sc.AppLimit[d].Points) > 0 {
 			ds.app = cursor{p: &sc.AppLimit[d]}
@@ -278,8 +278,12 @@ func newEngine(sc *Scenario, opt *Options, m mode, p Policy, events [2][]int64) 
 		if opt.Load == LoadElastic {
 			// Every run of a scenario (policy, oracle, fixed) gets the same
 			// flows: their base RTTs come from the seed.
+			var fifo float64 // bits: the testbed's HTB bulk FIFO, at the ceiling
+			if opt.Shaper == ShaperFIFO {
+				fifo = max(opt.RouterFIFO.Seconds()*float64(opt.Ceiling[d]), float64(10*opt.MTU*8))
+			}
 			ds.tcp = newTCPLoad(opt.Flows, newRand(sc.Seed, "flows/"+Dir(d).String()),
-				opt.BaseRTTMin.Seconds(), opt.BaseRTTMax.Seconds(), opt.MTU)
+				opt.BaseRTTMin.Seconds(), opt.BaseRTTMax.Seconds(), opt.MTU, fifo)
 			ds.tandem = Dir(d) == Download
 		}
 		ds.ceiling = float64(opt.Ceiling[d])
@@ -412,7 +416,7 @@ func (e *engine) physics(ds, other *dirState, t time.Duration, ms int64, shift f
 		// Download: the senders -> ISP FIFO (c) -> CAKE (r) -> LAN. The
 		// shaper sees only what the ISP delivers.
 		path := shift + ds.q/c + other.added
-		ds.tcp.send(now, appCap, path, loaded)
+		ds.tcp.send(now, e.dt, appCap, path, loaded)
 		idle := 0.0
 		if !loaded {
 			idle = ds.idle
@@ -443,7 +447,9 @@ func (e *engine) physics(ds, other *dirState, t time.Duration, ms int64, shift f
 	ds.q = q
 	ds.shaped += in * e.dt
 	added := q / c
-	if busy {
+	if busy && e.opt.Shaper == ShaperCAKE {
+		// The testbed's HTB serves sparse packets in a class of their
+		// own at once: no delay of the router's.
 		added += cakeDelay(e.opt, r)
 	}
 	ds.added = added

@@ -183,6 +183,11 @@ func (r *Report) WriteText(w io.Writer) error {
 	return err
 }
 
+// RecoveryEvents lists, in milliseconds from the run's start, the events
+// that the recovery and the time above 2 x target_bloat are scored from
+// (recoveryEvents' rules): the testbed scores its measurements with them.
+func RecoveryEvents(sc *Scenario, d Dir) []int64 { return recoveryEvents(sc, d) }
+
 // recoveryEvents lists, in ms, when dir's recovery is measured: each start
 // of a loaded phase, each lift of an application limit (the offered load
 // rising by more than a quarter at once), and each capacity drop — the
