@@ -81,7 +81,7 @@ func NewReport(results ...*Result) *Report {
 		if res.Peer == nil {
 			return nil
 		}
-		s := res.Peer.Dirs[d].Scores.rounded()
+		s := res.Peer.Dirs[d].Scores.Rounded()
 		return &s
 	}
 	for _, res := range results {
@@ -89,15 +89,15 @@ func NewReport(results ...*Result) *Report {
 		r.Scenarios = append(r.Scenarios, ScenarioReport{
 			Name:         res.Scenario,
 			Seed:         res.Seed,
-			Wanctl:       res.Wanctl.Dirs[Download].Scores.rounded(),
+			Wanctl:       res.Wanctl.Dirs[Download].Scores.Rounded(),
 			CakeAutorate: peer(res, Download),
-			Oracle:       res.Oracle.Dirs[Download].Scores.rounded(),
-			Fixed:        res.Fixed.Dirs[Download].Scores.rounded(),
+			Oracle:       res.Oracle.Dirs[Download].Scores.Rounded(),
+			Fixed:        res.Fixed.Dirs[Download].Scores.Rounded(),
 			Upload: ShaperScores{
-				Wanctl:       res.Wanctl.Dirs[Upload].Scores.rounded(),
+				Wanctl:       res.Wanctl.Dirs[Upload].Scores.Rounded(),
 				CakeAutorate: peer(res, Upload),
-				Oracle:       res.Oracle.Dirs[Upload].Scores.rounded(),
-				Fixed:        res.Fixed.Dirs[Upload].Scores.rounded(),
+				Oracle:       res.Oracle.Dirs[Upload].Scores.Rounded(),
+				Fixed:        res.Fixed.Dirs[Upload].Scores.Rounded(),
 			},
 		})
 	}
@@ -116,7 +116,9 @@ func round(v, unit float64) float64 {
 	return math.Round(v/unit) * unit
 }
 
-func (s Scores) rounded() Scores {
+// Rounded is s as the reports print it: utilisation to 0.0001, delays to
+// 0.01 ms, times to 1 ms, writes to 0.1 per hour.
+func (s Scores) Rounded() Scores {
 	return Scores{
 		Utilisation: round(s.Utilisation, 1e-4),
 		AddedDelayMS: Percentiles{

@@ -451,12 +451,12 @@ func TestTCPFallbackDuringBlackout(t *testing.T) {
 
 func TestRecovery(t *testing.T) {
 	run := func(events []int64, n int64, above func(ms int64) bool) float64 {
-		r := recovery{events: events, belowStart: -1}
+		r := NewRecovery(events)
 		for ms := range n {
-			r.step(ms, !above(ms))
+			r.Step(ms, !above(ms))
 		}
-		r.finish(n)
-		return float64(r.worst)
+		r.Finish(n)
+		return float64(r.Worst())
 	}
 	if got := run([]int64{100}, 3000, func(ms int64) bool { return ms >= 120 && ms < 600 }); got != 500 {
 		t.Errorf("recovered at 600 after an event at 100: %v ms", got)

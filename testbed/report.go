@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"text/tabwriter"
 	"time"
 
@@ -64,7 +63,7 @@ func NewReport(setup Setup, target time.Duration, results ...*Result) *Report {
 		}
 		s.Runs = append(s.Runs, res)
 		for d, ss := range [2]*ShaperScores{&s.ShaperScores, &s.Upload} {
-			sc := rounded(res.Dirs[d].Scores)
+			sc := res.Dirs[d].Scores.Rounded()
 			switch res.Policy {
 			case PolicyWanctl:
 				ss.Wanctl = &sc
@@ -76,30 +75,6 @@ func NewReport(setup Setup, target time.Duration, results ...*Result) *Report {
 		}
 	}
 	return r
-}
-
-// round rounds v to a multiple of unit, as the simulator's report does.
-func round(v, unit float64) float64 {
-	if unit < 1 {
-		return math.Round(v/unit) / math.Round(1/unit)
-	}
-	return math.Round(v/unit) * unit
-}
-
-// rounded rounds a score as the simulator's report does.
-func rounded(s Scores) Scores {
-	return Scores{
-		Utilisation: round(s.Utilisation, 1e-4),
-		AddedDelayMS: sim.Percentiles{
-			P50: round(s.AddedDelayMS.P50, 0.01),
-			P95: round(s.AddedDelayMS.P95, 0.01),
-			P99: round(s.AddedDelayMS.P99, 0.01),
-		},
-		RecoveryS:     round(s.RecoveryS, 0.001),
-		WritesPerHour: round(s.WritesPerHour, 0.1),
-		AboveMaxS:     round(s.AboveMaxS, 0.001),
-		AboveMeanS:    round(s.AboveMeanS, 0.001),
-	}
 }
 
 // WriteJSON writes the document, indented, with a trailing newline.

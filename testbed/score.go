@@ -19,10 +19,6 @@ type delaySample struct {
 	Delay float64       // ms above the idle link's
 }
 
-// recoveryHold is how long the added delay must stay below target for an
-// event to count as recovered (the simulator's rule).
-const recoveryHold = 1000 // ms
-
 // score computes a direction's scores from its probe samples (in send
 // order), its delivered and offered bits over the loaded phases and its
 // writes.
@@ -49,7 +45,7 @@ func score(sc *sim.Scenario, d sim.Dir, samples []delaySample, delivered, capaci
 	// worst event's and the mean over the events followed by loaded time.
 	events := sim.RecoveryEvents(sc, d)
 	steps := int64(sc.Duration / time.Millisecond)
-	rec := recovery{events: events, belowStart: -1}
+	rec := sim.NewRecovery(events)
 	tgt := float64(target) / float64(time.Millisecond)
 	evLoaded := make([]int64, len(events))
 	above := make([]int64, len(events))
@@ -62,7 +58,7 @@ func score(sc *sim.Scenario, d sim.Dir, samples []delaySample, delivered, capaci
 		for ev+1 < len(events) && events[ev+1] <= ms {
 			ev++
 		}
-		rec.step(ms, cur < tgt)
+		rec.Step(ms, cur < tgt)
 		if ev >= 0 && inSpans(sc.Loaded[d], time.Duration(ms)*time.Millisecond) {
 			evLoaded[ev]++
 			if cur > 2*tgt {
@@ -70,8 +66,8 @@ func score(sc *sim.Scenario, d sim.Dir, samples []delaySample, delivered, capaci
 			}
 		}
 	}
-	rec.finish(steps)
-	s.RecoveryS = float64(rec.worst) / 1e3
+	rec.Finish(steps)
+	s.RecoveryS = float64(rec.Worst()) / 1e3
 	var sum, n int64
 	for k, a := range above {
 		if evLoaded[k] > 0 {
@@ -102,50 +98,4 @@ func percentile(sorted []float64, p float64) float64 {
 	}
 	i := int(math.Ceil(p*float64(len(sorted)))) - 1
 	return sorted[max(i, 0)]
-}
-
-// recovery measures, per event, the time from the event until the added
-// delay has been below target for recoveryHold (the simulator's rule).
-type recovery struct {
-	events     []int64 // ms, increasing
-	next       int
-	open       []int64
-	belowStart int64 // start of the current below-target stretch, -1 if above
-	worst      int64
-}
-
-func (r *recovery) step(ms int64, below bool) {
-	for r.next < len(r.events) && r.events[r.next] == ms {
-		r.open = append(r.open, ms)
-		r.next++
-	}
-	if !below {
-		r.belowStart = -1
-		return
-	}
-	if r.belowStart < 0 {
-		r.belowStart = ms
-	}
-	k := 0
-	for _, t0 := range r.open {
-		start := max(r.belowStart, t0)
-		if ms-start+1 < recoveryHold {
-			break
-		}
-		r.worst = max(r.worst, start-t0)
-		k++
-	}
-	r.open = r.open[k:]
-}
-
-// finish closes the events still open at the end of a run of n ms.
-func (r *recovery) finish(n int64) {
-	for _, t0 := range r.open {
-		if r.belowStart >= 0 {
-			r.worst = max(r.worst, max(r.belowStart, t0)-t0)
-		} else {
-			r.worst = max(r.worst, n-t0)
-		}
-	}
-	r.open = nil
 }
