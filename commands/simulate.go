@@ -47,6 +47,9 @@ func simulateCommand(stdio IO) *cli.Command {
 			&cli.DurationFlag{Name: "write-latency", Value: 30 * time.Millisecond, Usage: "how long the router takes per write"},
 			&cli.IntFlag{Name: "ping-rate", Usage: "echoes per second, all reflectors together (default: the WAN's measurement.ping_rate)"},
 			&cli.DurationFlag{Name: "isp-buffer", Value: 500 * time.Millisecond, Usage: "the ISP's buffer, in time at the nominal capacity"},
+			&cli.StringFlag{Name: "nominal", Usage: "DOWN/UP: simulate the built-in example WAN on a line of this nominal capacity (ceilings 90 % of it), e.g. 50M/10M, the testbed's"},
+			&cli.Float64Flag{Name: "idle-load", Value: 0.01, Usage: "traffic of the idle phases, a fraction of the nominal capacity (0: none, as in the testbed)"},
+			&cli.StringFlag{Name: "shaper", Value: "cake", Usage: "the router's queue: cake, or htb (the testbed's: a priority class for sparse packets, a 20 ms drop-tail FIFO for the rest)"},
 			&cli.BoolFlag{Name: "matrix", Usage: "run the robustness matrix (scenarios x link parameters x seeds) and print how often each policy meets the quality bar"},
 			&cli.IntFlag{Name: "seeds", Value: 5, Usage: "-matrix: seeds per cell, from -seed on"},
 			&cli.IntFlag{Name: "lhs", Value: 9, Usage: "-matrix: Latin hypercube points beside the 11 one-factor-at-a-time ones"},
@@ -63,11 +66,31 @@ func simulateCommand(stdio IO) *cli.Command {
 }
 
 // simulateConfig loads -config (or $WANCTL_CONFIG) without requiring its
-// env() secrets, or the built-in example when neither is set.
+// env() secrets, or the built-in example when neither is set (at -nominal's
+// capacity when given).
 func simulateConfig(c *cli.Context, stdio IO) (*config.Config, error) {
 	path := opt(c, "config")
 	if path == "" {
 		path = stdio.getenv("WANCTL_CONFIG")
+	}
+	if nom := c.String("nominal"); nom != "" {
+		if path != "" {
+			return nil, cli.Exit("-nominal sizes the built-in example WAN; with a configuration, set its ceilings there (90 % of the line's capacity)", 1)
+		}
+		var rates [2]int64
+		down, up, ok := strings.Cut(nom, "/")
+		for d, v := range [2]string{down, up} {
+			r, err := config.ParseRate(v)
+			if !ok || err != nil || r < 100_000 {
+				return nil, cli.Exit(fmt.Sprintf("-nominal %q: want DOWN/UP rates of at least 100k, e.g. 50M/10M", nom), 1)
+			}
+			rates[d] = r
+		}
+		cfg, err := sim.ExampleConfigAt(rates)
+		if err != nil {
+			return nil, cli.Exit(err.Error(), 1)
+		}
+		return cfg, nil
 	}
 	if path == "" {
 		cfg, err := sim.ExampleConfig()
@@ -135,6 +158,17 @@ func simulateOptions(c *cli.Context, w *config.WAN, interval time.Duration) (sim
 	}
 	if opts.ISPBuffer = c.Duration("isp-buffer"); opts.ISPBuffer < time.Millisecond || opts.ISPBuffer > time.Minute {
 		return opts, fmt.Errorf("-isp-buffer %v: want 1ms..1m", opts.ISPBuffer)
+	}
+	switch il := c.Float64("idle-load"); {
+	case il == 0:
+		opts.IdleLoad = sim.NoIdleLoad
+	case il > 0 && il < 1:
+		opts.IdleLoad = il
+	default:
+		return opts, fmt.Errorf("-idle-load %g: want a fraction of the nominal capacity, 0 to below 1", il)
+	}
+	if opts.Shaper, err = sim.ParseShaper(c.String("shaper")); err != nil {
+		return opts, fmt.Errorf("-shaper: %w", err)
 	}
 	return opts, nil
 }
@@ -243,7 +277,7 @@ func runSimulate(c *cli.Context, stdio IO) error {
 
 // runMatrix is simulate -matrix.
 func runMatrix(c *cli.Context, stdio IO) error {
-	for _, f := range []string{"trace", "svg", "jitter", "base-rtt", "write-latency", "ping-rate", "load", "isp-buffer"} {
+	for _, f := range []string{"trace", "svg", "jitter", "base-rtt", "write-latency", "ping-rate", "load", "isp-buffer", "idle-load", "shaper"} {
 		if c.IsSet(f) {
 			return cli.Exit(fmt.Sprintf("-matrix varies the link itself: drop -%s", f), 1)
 		}

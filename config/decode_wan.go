@@ -459,6 +459,31 @@ func (d *decoder) routerWrites(r *rawRouterWrites) RouterWrites {
 		d.errorf(r.IncreaseInterval.Expr.Range(), "increase_interval must not be negative",
 			"increase_interval = %s; use \"0s\" to write every increase.", out.IncreaseInterval)
 	}
-	d.intField(r.MaxPerMinute, &out.MaxPerMinute, 1, 60_000, "max_per_minute (router writes per minute)")
+	d.intField(r.WritesPerMinute, &out.WritesPerMinute, 1, maxWritesPerMinute, "writes_per_minute (the write budget's sustained writes per minute)")
+	d.intField(r.Burst, &out.Burst, 1, maxWritesPerMinute, "burst (writes the budget allows at once)")
+	if a := r.MaxPerMinute; a != nil {
+		if r.WritesPerMinute != nil {
+			d.errorf(a.Range, "max_per_minute and writes_per_minute both set",
+				"max_per_minute is the old name of writes_per_minute; remove it.")
+		} else if d.intField(a, &out.WritesPerMinute, 1, maxWritesPerMinute, "max_per_minute (router writes per minute)") {
+			// The old limit allowed max_per_minute writes in any 60 s:
+			// a bucket as deep as it is the closest reading.
+			burst := "burst"
+			if r.Burst == nil {
+				out.Burst = out.WritesPerMinute
+				burst = "and burst"
+			}
+			d.warnf(a.Range, "max_per_minute is now writes_per_minute",
+				"max_per_minute = %d is read as writes_per_minute = %d %s = %d: a budget refilled at that rate "+
+					"that increases wait for, no longer a cap on every write (decreases are always written). "+
+					"Rename it to writes_per_minute, and consider the defaults (%d a minute, burst %d).",
+				out.WritesPerMinute, out.WritesPerMinute, burst, out.Burst,
+				DefaultRouterWrites().WritesPerMinute, DefaultRouterWrites().Burst)
+		}
+	}
 	return out
 }
+
+// maxWritesPerMinute bounds writes_per_minute and burst: 1000 writes a
+// second is already no budget at all.
+const maxWritesPerMinute = 60_000

@@ -124,7 +124,7 @@ func checkInvariants(c *Config) error {
 			return fmt.Errorf("wan %q thresholds %+v", w.Name, t)
 		}
 		rw := w.RouterWrites
-		if rw.MinChange < 0 || rw.MinChange >= 1 || rw.IncreaseInterval < 0 || rw.MaxPerMinute < 1 {
+		if rw.MinChange < 0 || rw.MinChange >= 1 || rw.IncreaseInterval < 0 || rw.WritesPerMinute < 1 || rw.Burst < 1 {
 			return fmt.Errorf("wan %q router_writes %+v", w.Name, rw)
 		}
 	}

@@ -146,7 +146,7 @@ func TestGolden(t *testing.T) {
 				BaselineUpdateThreshold: 2 * ms, BaselineRiseTimeConstant: 10 * time.Minute,
 				GreenRequired: 10, DwellCycles: 1, Deadband: 0,
 			},
-			RouterWrites: RouterWrites{MinChange: 0, IncreaseInterval: 0, MaxPerMinute: 600},
+			RouterWrites: RouterWrites{MinChange: 0, IncreaseInterval: 0, WritesPerMinute: 600, Burst: 30},
 		}},
 		Steering: &Steering{
 			Primary:   "cable",
@@ -205,8 +205,8 @@ func TestGoldenRanges(t *testing.T) {
 	}{
 		{"router edge", cfg.Routers[0].DeclRange, 3},
 		{"wan cable", cfg.WAN("cable").DeclRange, 27},
-		{"steering", cfg.Steering.DeclRange, 123},
-		{"rule voip", cfg.Steering.Rules[0].DeclRange, 127},
+		{"steering", cfg.Steering.DeclRange, 124},
+		{"rule voip", cfg.Steering.Rules[0].DeclRange, 128},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if c.rng.Filename != "testdata/golden.hcl" || c.rng.Start.Line != c.line {

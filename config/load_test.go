@@ -474,3 +474,40 @@ func BenchmarkParseInvalid(b *testing.B) {
 		}
 	}
 }
+
+// TestRouterWritesBudget: the write budget's defaults, its settings, and
+// max_per_minute (its name before it was a token bucket) still read, with
+// the bucket as deep as the old limit unless burst is given.
+func TestRouterWritesBudget(t *testing.T) {
+	def := DefaultRouterWrites()
+	tests := []struct {
+		name        string
+		block       string
+		want        RouterWrites
+		wantWarning bool
+	}{
+		{"left out", "", def, false},
+		{"new names", "writes_per_minute = 30\n    burst = 4", RouterWrites{def.MinChange, def.IncreaseInterval, 30, 4}, false},
+		{"burst alone", "burst = 4", RouterWrites{def.MinChange, def.IncreaseInterval, def.WritesPerMinute, 4}, false},
+		{"old name", "max_per_minute = 60", RouterWrites{def.MinChange, def.IncreaseInterval, 60, 60}, true},
+		{"old name and burst", "max_per_minute = 60\n    burst = 3", RouterWrites{def.MinChange, def.IncreaseInterval, 60, 3}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := fmt.Sprintf(minimal, `"pw"`)
+			if tt.block != "" {
+				src = strings.Replace(src, "  measurement {", "  router_writes {\n    "+tt.block+"\n  }\n\n  measurement {", 1)
+			}
+			cfg, d := parseString(t, "c.hcl", src, Options{})
+			if cfg == nil {
+				t.Fatal(d.Error())
+			}
+			if got := cfg.WANs[0].RouterWrites; got != tt.want {
+				t.Errorf("router_writes %+v, want %+v", got, tt.want)
+			}
+			if got := len(d.Warnings()) == 1 && strings.Contains(d.Error(), "max_per_minute is now writes_per_minute"); got != tt.wantWarning || len(d.Warnings()) > 1 {
+				t.Errorf("warnings:\n%s", d.Error())
+			}
+		})
+	}
+}

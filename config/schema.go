@@ -137,7 +137,11 @@ type rawRouterWrites struct {
 
 	MinChange        *hcl.Attribute `hcl:"min_change,optional"`
 	IncreaseInterval *hcl.Attribute `hcl:"increase_interval,optional"`
-	MaxPerMinute     *hcl.Attribute `hcl:"max_per_minute,optional"`
+	WritesPerMinute  *hcl.Attribute `hcl:"writes_per_minute,optional"`
+	Burst            *hcl.Attribute `hcl:"burst,optional"`
+	// MaxPerMinute is writes_per_minute's name before the write budget
+	// was a token bucket: still read, with a warning.
+	MaxPerMinute *hcl.Attribute `hcl:"max_per_minute,optional"`
 }
 
 type rawSteering struct {

@@ -216,7 +216,11 @@ type Thresholds struct {
 type RouterWrites struct {
 	MinChange        float64 // fraction of the rate
 	IncreaseInterval time.Duration
-	MaxPerMinute     int
+	// The write budget, per queue: a bucket of Burst writes refilled at
+	// WritesPerMinute. Increases wait for it; decreases are always
+	// written (into debt, at most one burst).
+	WritesPerMinute int
+	Burst           int
 }
 
 // Steering is the optional `steering` block.

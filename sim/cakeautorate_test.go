@@ -411,7 +411,7 @@ func TestPeerInReports(t *testing.T) {
 	if err := json.Unmarshal(s["cake_autorate"], &down); err != nil {
 		t.Fatalf("download cake_autorate: %v in %s", err, with.String())
 	}
-	if down != res.Peer.Dirs[Download].Scores.rounded() || up["cake_autorate"] != res.Peer.Dirs[Upload].Scores.rounded() {
+	if down != res.Peer.Dirs[Download].Scores.Rounded() || up["cake_autorate"] != res.Peer.Dirs[Upload].Scores.Rounded() {
 		t.Errorf("cake_autorate %+v / %+v, want the peer's scores", down, up["cake_autorate"])
 	}
 

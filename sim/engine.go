@@ -127,9 +127,11 @@ func (c *spanCursor) at(t time.Duration) bool {
 	return c.i < len(c.spans) && c.spans[c.i].Start <= t
 }
 
-// recovery measures, per event, the time from the event until the added
-// delay has been below target for recoveryHold.
-type recovery struct {
+// Recovery scores recovery events (RecoveryEvents): per event, the time
+// from the event until the added delay has been below target for 1 s.
+// Feed it every millisecond in order (Step), then Finish; Worst is the
+// score. The testbed scores its runs with it too.
+type Recovery struct {
 	events     []int64 // ms, increasing
 	next       int
 	open       []int64
@@ -137,7 +139,9 @@ type recovery struct {
 	worst      int64
 }
 
-func (r *recovery) step(ms int64, below bool) {
+// Step records millisecond ms: below is whether the added delay was under
+// target.
+func (r *Recovery) Step(ms int64, below bool) {
 	for r.next < len(r.events) && r.events[r.next] == ms {
 		r.open = append(r.open, ms)
 		r.next++
@@ -163,10 +167,10 @@ func (r *recovery) step(ms int64, below bool) {
 	}
 }
 
-// finish closes the events still open at the end of a run of n ms: one in a
+// Finish closes the events still open at the end of a run of n ms: one in a
 // below-target stretch recovered when it began, any other never did (its
 // time is counted to the end).
-func (r *recovery) finish(n int64) {
+func (r *Recovery) Finish(n int64) {
 	for _, t0 := range r.open {
 		if r.belowStart >= 0 {
 			r.worst = max(r.worst, max(r.belowStart, t0)-t0)
@@ -176,6 +180,14 @@ func (r *recovery) finish(n int64) {
 	}
 	r.open = r.open[:0]
 }
+
+// NewRecovery scores the events at these milliseconds (increasing).
+func NewRecovery(events []int64) *Recovery {
+	return &Recovery{events: events, open: make([]int64, 0, len(events)), belowStart: -1}
+}
+
+// Worst is the longest recovery so far, in milliseconds.
+func (r *Recovery) Worst() int64 { return r.worst }
 
 type dirState struct {
 	capCur  cursor
@@ -195,7 +207,7 @@ type dirState struct {
 
 	delays              []float32 // ms, one per loaded ms
 	delivered, capacity float64   // bits while loaded
-	rec                 recovery
+	rec                 Recovery
 	// Per recovery event (until the next one): loaded ms, and loaded ms
 	// with the added delay above 2 x target.
 	evNext          int
@@ -270,7 +282,7 @@ func newEngine(sc *Scenario, opt *Options, m mode, p Policy, events [2][]int64) 
 		ds.capCur = cursor{p: &sc.Capacity[d]}
 		ds.load = spanCursor{spans: sc.Loaded[d]}
 		ds.nominal = sc.Nominal[d]
-		ds.idle = opt.IdleLoad * sc.Nominal[d]
+		ds.idle = opt.idleLoad() * sc.Nominal[d]
 		ds.buf = opt.ISPBuffer.Seconds() * sc.Nominal[d]
 		if len(sc.AppLimit[d].Points) > 0 {
 			ds.app = cursor{p: &sc.AppLimit[d]}
@@ -278,8 +290,12 @@ func newEngine(sc *Scenario, opt *Options, m mode, p Policy, events [2][]int64) 
 		if opt.Load == LoadElastic {
 			// Every run of a scenario (policy, oracle, fixed) gets the same
 			// flows: their base RTTs come from the seed.
+			var fifo float64 // bits: the testbed's HTB bulk FIFO, at the ceiling
+			if opt.Shaper == ShaperFIFO {
+				fifo = max(opt.RouterFIFO.Seconds()*float64(opt.Ceiling[d]), float64(10*opt.MTU*8))
+			}
 			ds.tcp = newTCPLoad(opt.Flows, newRand(sc.Seed, "flows/"+Dir(d).String()),
-				opt.BaseRTTMin.Seconds(), opt.BaseRTTMax.Seconds(), opt.MTU)
+				opt.BaseRTTMin.Seconds(), opt.BaseRTTMax.Seconds(), opt.MTU, fifo)
 			ds.tandem = Dir(d) == Download
 		}
 		ds.ceiling = float64(opt.Ceiling[d])
@@ -289,7 +305,7 @@ func newEngine(sc *Scenario, opt *Options, m mode, p Policy, events [2][]int64) 
 			loadedMS += int64((s.End - s.Start) / time.Millisecond)
 		}
 		ds.delays = make([]float32, 0, loadedMS+1)
-		ds.rec = recovery{events: events[d], open: make([]int64, 0, len(events[d])), belowStart: -1}
+		ds.rec = *NewRecovery(events[d])
 		ds.evLoaded = make([]int64, len(events[d]))
 		ds.above = make([]int64, len(events[d]))
 		ds.series = Series{
@@ -300,6 +316,9 @@ func newEngine(sc *Scenario, opt *Options, m mode, p Policy, events [2][]int64) 
 		}
 	}
 	if m == modePolicy {
+		if r, ok := p.(routerModel); ok {
+			r.setRequestLatency(time.Duration(e.latMS) * time.Millisecond) // as the writes take
+		}
 		e.rng = newRand(sc.Seed, "pings")
 		e.tcpRNG = newRand(sc.Seed, "tcp")
 		br := newRand(sc.Seed, "reflectors")
@@ -409,7 +428,7 @@ func (e *engine) physics(ds, other *dirState, t time.Duration, ms int64, shift f
 		// Download: the senders -> ISP FIFO (c) -> CAKE (r) -> LAN. The
 		// shaper sees only what the ISP delivers.
 		path := shift + ds.q/c + other.added
-		ds.tcp.send(now, appCap, path, loaded)
+		ds.tcp.send(now, e.dt, appCap, path, loaded)
 		idle := 0.0
 		if !loaded {
 			idle = ds.idle
@@ -440,7 +459,9 @@ func (e *engine) physics(ds, other *dirState, t time.Duration, ms int64, shift f
 	ds.q = q
 	ds.shaped += in * e.dt
 	added := q / c
-	if busy {
+	if busy && e.opt.Shaper == ShaperCAKE {
+		// The testbed's HTB serves sparse packets in a class of their
+		// own at once: no delay of the router's.
 		added += cakeDelay(e.opt, r)
 	}
 	ds.added = added
@@ -458,7 +479,7 @@ func (e *engine) physics(ds, other *dirState, t time.Duration, ms int64, shift f
 			}
 		}
 	}
-	ds.rec.step(ms, added < e.target)
+	ds.rec.Step(ms, added < e.target)
 
 	ds.bCap += c
 	ds.bRate += r
@@ -718,8 +739,8 @@ func (e *engine) finish() *Run {
 	for d := range 2 {
 		ds := &e.dirs[d]
 		ds.flushBucket()
-		ds.rec.finish(e.ran)
-		sc := Scores{RecoveryS: float64(ds.rec.worst) / 1e3, WritesPerHour: float64(ds.writes) / hours}
+		ds.rec.Finish(e.ran)
+		sc := Scores{RecoveryS: float64(ds.rec.Worst()) / 1e3, WritesPerHour: float64(ds.writes) / hours}
 		var sum, n int64
 		for i, a := range ds.above {
 			if ds.evLoaded[i] > 0 { // an event in an idle phase has nothing to score until the next

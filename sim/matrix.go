@@ -394,6 +394,10 @@ type MatrixSummary struct {
 	UtilisationVsOracle DirMedians `json:"utilisation_vs_oracle_median"`
 	P99MS               DirMedians `json:"p99_ms_median"`
 	AboveMaxS           DirMedians `json:"above_2x_target_s_median"`
+	// WritesPerHour is the median of completed router writes per hour
+	// over every run, loaded or not: what the shaper costs the router
+	// (router_writes' budget).
+	WritesPerHour DirMedians `json:"writes_per_hour_median"`
 }
 
 // FactorSummary is one shaper's fraction of runs meeting the bar at one
@@ -414,7 +418,7 @@ func (m *Matrix) Summaries() []MatrixSummary {
 	for _, sc := range append(slices.Clone(m.Scenarios), "all") {
 		for _, sh := range m.Shapers() {
 			s := MatrixSummary{Scenario: sc, Shaper: sh}
-			var util, p99, above [2][]float64
+			var util, p99, above, writes [2][]float64
 			for i := range m.Cells {
 				c := &m.Cells[i]
 				if sc != "all" && c.Scenario != sc {
@@ -426,6 +430,7 @@ func (m *Matrix) Summaries() []MatrixSummary {
 				}
 				got := m.Scores(c, sh)
 				for d := range 2 {
+					writes[d] = append(writes[d], got[d].WritesPerHour)
 					if c.Oracle[d].Utilisation == 0 {
 						continue // never loaded
 					}
@@ -440,6 +445,7 @@ func (m *Matrix) Summaries() []MatrixSummary {
 			s.UtilisationVsOracle = DirMedians{median(util[0]), median(util[1])}
 			s.P99MS = DirMedians{median(p99[0]), median(p99[1])}
 			s.AboveMaxS = DirMedians{median(above[0]), median(above[1])}
+			s.WritesPerHour = DirMedians{median(writes[0]), median(writes[1])}
 			out = append(out, s)
 		}
 	}
@@ -521,6 +527,7 @@ func (m *Matrix) Report() *MatrixReport {
 		s.UtilisationVsOracle = rd(s.UtilisationVsOracle, 1e-4)
 		s.P99MS = rd(s.P99MS, 0.01)
 		s.AboveMaxS = rd(s.AboveMaxS, 0.001)
+		s.WritesPerHour = rd(s.WritesPerHour, 0.1)
 	}
 	for i := range r.ByFactor {
 		r.ByFactor[i].Fraction = round(r.ByFactor[i].Fraction, 1e-4)
@@ -555,7 +562,7 @@ func (r *MatrixReport) WriteText(w io.Writer) error {
 		return fmt.Sprintf(f, v)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "scenario\tshaper\tbar met\t\tutil/oracle down\tup\tp99 ms down\tup\t>2x s down\tup\t\n")
+	fmt.Fprintf(tw, "scenario\tshaper\tbar met\t\tutil/oracle down\tup\tp99 ms down\tup\t>2x s down\tup\twrites/h down\tup\t\n")
 	prev := ""
 	for _, s := range r.Summary {
 		name := s.Scenario
@@ -563,10 +570,11 @@ func (r *MatrixReport) WriteText(w io.Writer) error {
 			name = ""
 		}
 		prev = s.Scenario
-		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, s.Shaper, s.Met, s.Runs, pct(s.Fraction),
+		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", name, s.Shaper, s.Met, s.Runs, pct(s.Fraction),
 			pct(s.UtilisationVsOracle.Download), pct(s.UtilisationVsOracle.Upload),
 			num(s.P99MS.Download, "%.1f"), num(s.P99MS.Upload, "%.1f"),
-			num(s.AboveMaxS.Download, "%.1f"), num(s.AboveMaxS.Upload, "%.1f"))
+			num(s.AboveMaxS.Download, "%.1f"), num(s.AboveMaxS.Upload, "%.1f"),
+			num(s.WritesPerHour.Download, "%.0f"), num(s.WritesPerHour.Upload, "%.0f"))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -590,6 +598,6 @@ func (r *MatrixReport) WriteText(w io.Writer) error {
 	for i, p := range r.Points {
 		pts = append(pts, fmt.Sprintf("  %2d  %v", i+1, p))
 	}
-	_, err := fmt.Fprintf(w, "\nmedians over runs with the direction loaded; >2x s: the worst event's loaded time above 2 x target_bloat.\npoints:\n%s\n", strings.Join(pts, "\n"))
+	_, err := fmt.Fprintf(w, "\nmedians over runs with the direction loaded (writes/h: over every run); >2x s: the worst event's loaded time above 2 x target_bloat.\npoints:\n%s\n", strings.Join(pts, "\n"))
 	return err
 }

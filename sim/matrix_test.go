@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"reflect"
 	"slices"
 	"strings"
@@ -23,7 +24,7 @@ var simpleFactory = PolicyFactory{Name: "simple", New: func(_ *config.WAN, o Opt
 
 // bloatsWhileLoaded lists the scenarios whose capacity falls below the
 // ceiling (90 % of nominal) for seconds while loaded: there a shaper at
-// the ceiling fills the ISP buffer.
+// the ceiling fills the ISP buffer, or starts to.
 var bloatsWhileLoaded = []string{"step-drop", "cable-evening", "lte", "idle-then-burst", "icmp-blackout",
 	"download-only", "upload-only", "idle-rise", "app-limited"}
 
@@ -98,9 +99,14 @@ func TestMatrix(t *testing.T) {
 				t.Errorf("%s: oracle %s p99 %.1f ms, want CAKE's own delay only", what, d, p99)
 			}
 		}
+		// Against 2 x target, not the bar (which adds the oracle's p99): in
+		// a 30 s download-only run the oracle's download p99 carries the
+		// load onset's slow-start burst at the ISP (about 20 ms), and the
+		// fixed shaper's ISP queue after the drop grows at CUBIC's pace
+		// (about 50 ms by the end of the 9 s drop).
 		if slices.Contains(bloatsWhileLoaded, c.Scenario) &&
-			MeetsDelayBar(c.Fixed[Download], c.Oracle[Download], m.TargetBloat) && MeetsDelayBar(c.Fixed[Upload], c.Oracle[Upload], m.TargetBloat) {
-			t.Errorf("%s: the fixed shaper meets the delay bar (p99 %.1f / %.1f ms, bar %.0f ms + the oracle's)",
+			c.Fixed[Download].AddedDelayMS.P99 <= target && c.Fixed[Upload].AddedDelayMS.P99 <= target {
+			t.Errorf("%s: the fixed shaper's p99 %.1f / %.1f ms stays within 2 x target_bloat (%.0f ms)",
 				what, c.Fixed[Download].AddedDelayMS.P99, c.Fixed[Upload].AddedDelayMS.P99, target)
 		}
 	}
@@ -119,6 +125,13 @@ func TestMatrix(t *testing.T) {
 		}
 		if s.Shaper == "oracle" && s.Fraction != 1 {
 			t.Errorf("oracle on %s: %v of the runs meet its own bar", s.Scenario, s.Fraction)
+		}
+		// Every run counts for the writes, loaded or not: wanctl writes at
+		// least its first rate, the references none.
+		w := s.WritesPerHour
+		reference := s.Shaper == "oracle" || s.Shaper == "fixed"
+		if math.IsNaN(w.Download) || math.IsNaN(w.Upload) || (reference && w != DirMedians{}) || (s.Shaper == "wanctl" && (w.Download <= 0 || w.Upload <= 0)) {
+			t.Errorf("summary %s %s: writes/h %+v", s.Scenario, s.Shaper, w)
 		}
 	}
 	for _, f := range m.ByFactor() {

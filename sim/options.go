@@ -61,8 +61,21 @@ type Options struct {
 	CakePackets int
 	MTU         int
 
+	// Shaper is the router's queue discipline: ShaperCAKE (the default) or
+	// ShaperFIFO, the testbed's HTB (docs/testbed.md): sparse packets
+	// (pings, a call) in a priority class that never waits, the bulk flows
+	// in one byte FIFO of RouterFIFO at the ceiling, drop-tail, no AQM, no
+	// fairness among them. It is how the simulator plays the testbed's
+	// link, whose kernel has no CAKE (BENCHMARKS.md, "Simulator vs
+	// testbed").
+	Shaper Shaper
+	// RouterFIFO sizes ShaperFIFO's bulk FIFO in time at the ceiling:
+	// 20ms, the testbed's.
+	RouterFIFO time.Duration
+
 	// IdleLoad is the offered load in idle phases as a fraction of the
-	// nominal capacity: 0.01.
+	// nominal capacity: 0.01; NoIdleLoad (any negative value) for none,
+	// as in the testbed, whose idle phases carry no traffic.
 	IdleLoad float64
 	// OracleFactor is the oracle's rate as a fraction of the true capacity:
 	// 0.95.
@@ -119,7 +132,13 @@ func (o Options) WithDefaults() Options {
 	}
 	if o.IdleLoad == 0 {
 		o.IdleLoad = 0.01
+	} else if o.IdleLoad < 0 {
+		o.IdleLoad = NoIdleLoad
 	}
+	if o.Shaper == ShaperDefault {
+		o.Shaper = ShaperCAKE
+	}
+	def(&o.RouterFIFO, 20*time.Millisecond)
 	if o.OracleFactor == 0 {
 		o.OracleFactor = 0.95
 	}
@@ -166,14 +185,60 @@ func (o Options) Validate() error {
 		return fmt.Errorf("simulator: ISP buffer %v must be >= 1ms", o.ISPBuffer)
 	case o.CakeBase < 0 || o.CakePackets < 0 || o.CakePackets > 1000 || o.MTU < 64 || o.MTU > 65535:
 		return fmt.Errorf("simulator: CAKE model (base %v, %d packets, MTU %d) out of range", o.CakeBase, o.CakePackets, o.MTU)
-	case o.IdleLoad < 0 || o.IdleLoad >= 1:
+	case o.IdleLoad != NoIdleLoad && (o.IdleLoad < 0 || o.IdleLoad >= 1):
 		return fmt.Errorf("simulator: idle load %g: want a fraction of capacity in [0, 1)", o.IdleLoad)
+	case o.Shaper != ShaperCAKE && o.Shaper != ShaperFIFO:
+		return fmt.Errorf("simulator: unknown shaper %d", o.Shaper)
+	case o.RouterFIFO < time.Millisecond || o.RouterFIFO > 10*time.Second:
+		return fmt.Errorf("simulator: router FIFO %v: want 1ms..10s", o.RouterFIFO)
 	case o.OracleFactor <= 0 || o.OracleFactor > 1:
 		return fmt.Errorf("simulator: oracle factor %g: want (0, 1]", o.OracleFactor)
 	case o.TargetBloat <= 0:
 		return fmt.Errorf("simulator: target bloat %v must be > 0", o.TargetBloat)
 	}
 	return nil
+}
+
+// NoIdleLoad is Options.IdleLoad for idle phases without any traffic.
+const NoIdleLoad = -1.0
+
+// idleLoad is the idle phases' offered load as a fraction of nominal.
+func (o *Options) idleLoad() float64 { return max(o.IdleLoad, 0) }
+
+// Shaper is the router's queue discipline.
+type Shaper int
+
+// Shapers. The zero value takes the default, ShaperCAKE.
+const (
+	ShaperDefault Shaper = iota
+	// ShaperCAKE: CAKE's flow queues with COBALT (CoDel), and a sparse
+	// flow's delay of Options.CakeBase + CakePackets MTUs at the rate
+	// while it is saturated.
+	ShaperCAKE
+	// ShaperFIFO: the testbed's HTB, a priority class for sparse packets
+	// and one drop-tail byte FIFO for the bulk flows.
+	ShaperFIFO
+)
+
+// ParseShaper reads a -shaper value.
+func ParseShaper(s string) (Shaper, error) {
+	switch s {
+	case "cake":
+		return ShaperCAKE, nil
+	case "htb":
+		return ShaperFIFO, nil
+	}
+	return 0, fmt.Errorf("shaper %q: want cake or htb", s)
+}
+
+func (s Shaper) String() string {
+	switch s {
+	case ShaperCAKE:
+		return "cake"
+	case ShaperFIFO:
+		return "htb"
+	}
+	return "default"
 }
 
 // Load is the traffic of the loaded phases.

@@ -81,7 +81,7 @@ func NewReport(results ...*Result) *Report {
 		if res.Peer == nil {
 			return nil
 		}
-		s := res.Peer.Dirs[d].Scores.rounded()
+		s := res.Peer.Dirs[d].Scores.Rounded()
 		return &s
 	}
 	for _, res := range results {
@@ -89,15 +89,15 @@ func NewReport(results ...*Result) *Report {
 		r.Scenarios = append(r.Scenarios, ScenarioReport{
 			Name:         res.Scenario,
 			Seed:         res.Seed,
-			Wanctl:       res.Wanctl.Dirs[Download].Scores.rounded(),
+			Wanctl:       res.Wanctl.Dirs[Download].Scores.Rounded(),
 			CakeAutorate: peer(res, Download),
-			Oracle:       res.Oracle.Dirs[Download].Scores.rounded(),
-			Fixed:        res.Fixed.Dirs[Download].Scores.rounded(),
+			Oracle:       res.Oracle.Dirs[Download].Scores.Rounded(),
+			Fixed:        res.Fixed.Dirs[Download].Scores.Rounded(),
 			Upload: ShaperScores{
-				Wanctl:       res.Wanctl.Dirs[Upload].Scores.rounded(),
+				Wanctl:       res.Wanctl.Dirs[Upload].Scores.Rounded(),
 				CakeAutorate: peer(res, Upload),
-				Oracle:       res.Oracle.Dirs[Upload].Scores.rounded(),
-				Fixed:        res.Fixed.Dirs[Upload].Scores.rounded(),
+				Oracle:       res.Oracle.Dirs[Upload].Scores.Rounded(),
+				Fixed:        res.Fixed.Dirs[Upload].Scores.Rounded(),
 			},
 		})
 	}
@@ -116,7 +116,9 @@ func round(v, unit float64) float64 {
 	return math.Round(v/unit) * unit
 }
 
-func (s Scores) rounded() Scores {
+// Rounded is s as the reports print it: utilisation to 0.0001, delays to
+// 0.01 ms, times to 1 ms, writes to 0.1 per hour.
+func (s Scores) Rounded() Scores {
 	return Scores{
 		Utilisation: round(s.Utilisation, 1e-4),
 		AddedDelayMS: Percentiles{
@@ -182,6 +184,11 @@ func (r *Report) WriteText(w io.Writer) error {
 		">2x s: the most loaded time any such event spent with the delay above 2 x target_bloat (%g ms)\n", r.TargetBloatMS, 2*r.TargetBloatMS)
 	return err
 }
+
+// RecoveryEvents lists, in milliseconds from the run's start, the events
+// that the recovery and the time above 2 x target_bloat are scored from
+// (recoveryEvents' rules): the testbed scores its measurements with them.
+func RecoveryEvents(sc *Scenario, d Dir) []int64 { return recoveryEvents(sc, d) }
 
 // recoveryEvents lists, in ms, when dir's recovery is measured: each start
 // of a loaded phase, each lift of an application limit (the offered load

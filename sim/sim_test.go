@@ -451,12 +451,12 @@ func TestTCPFallbackDuringBlackout(t *testing.T) {
 
 func TestRecovery(t *testing.T) {
 	run := func(events []int64, n int64, above func(ms int64) bool) float64 {
-		r := recovery{events: events, belowStart: -1}
+		r := NewRecovery(events)
 		for ms := range n {
-			r.step(ms, !above(ms))
+			r.Step(ms, !above(ms))
 		}
-		r.finish(n)
-		return float64(r.worst)
+		r.Finish(n)
+		return float64(r.Worst())
 	}
 	if got := run([]int64{100}, 3000, func(ms int64) bool { return ms >= 120 && ms < 600 }); got != 500 {
 		t.Errorf("recovered at 600 after an event at 100: %v ms", got)
@@ -551,13 +551,15 @@ func TestCatalogue(t *testing.T) {
 					}
 				}
 			}
-			// The oracle keeps the delay small everywhere but in
-			// starlink's download: its 100 ms dips to 20 % every 15 s put
-			// the flows' windows in the ISP FIFO, before the oracle's CAKE.
+			// The oracle keeps the upload's delay small everywhere. In
+			// download the ISP FIFO comes before its CAKE: each load
+			// onset's burst (the initial windows, then slow start until
+			// HyStart, a round late) queues there, as do starlink's 100 ms
+			// dips to 20 % every 15 s, whatever the oracle does.
 			for d := range Dir(2) {
 				limit := 10.0
-				if name == "starlink" && d == Download {
-					limit = 30
+				if d == Download {
+					limit = 40
 				}
 				if p99 := res.Oracle.Dirs[d].Scores.AddedDelayMS.P99; p99 > limit {
 					t.Errorf("oracle %s p99 %.1f ms, want < %.0f", d, p99, limit)
@@ -831,4 +833,30 @@ func BenchmarkRun10Minutes(b *testing.B) {
 		newEngine(sc, &opt, modePolicy, newTestPolicy(ceil100x20, 4, 15*time.Millisecond), ev).run()
 	}
 	b.ReportMetric(float64(b.N)*600/b.Elapsed().Seconds(), "sim-s/s")
+}
+
+// ExampleConfigAt is the example WAN on another line: ceilings 90 % of it,
+// floors following them as the defaults do, the nominal capacity back.
+func TestExampleConfigAt(t *testing.T) {
+	def, err := ExampleConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ExampleConfigAt([2]int64{50e6, 10e6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, d := cfg.WANs[0], def.WANs[0]
+	if w.Download.Ceiling != 45e6 || w.Upload.Ceiling != 9e6 {
+		t.Errorf("ceilings %d / %d, want 45M / 9M", w.Download.Ceiling, w.Upload.Ceiling)
+	}
+	if got := NominalCapacity(w); got != [2]int64{50e6, 10e6} {
+		t.Errorf("nominal %v, want 50M / 10M", got)
+	}
+	if w.Download.Floor.Green*10 != d.Download.Floor.Green || w.Upload.Floor.Red*5 != d.Upload.Floor.Red {
+		t.Errorf("floors %+v / %+v do not follow the ceilings (example's %+v / %+v)", w.Download.Floor, w.Upload.Floor, d.Download.Floor, d.Upload.Floor)
+	}
+	if w.Measurement.PingRate != d.Measurement.PingRate || len(w.Measurement.Reflectors) != len(d.Measurement.Reflectors) {
+		t.Errorf("measurement %+v, want the example's %+v", w.Measurement, d.Measurement)
+	}
 }

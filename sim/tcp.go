@@ -6,34 +6,38 @@ import (
 )
 
 // The elastic load (Options.Load = LoadElastic): per direction, Flows
-// CUBIC-like TCP flows and CAKE. Fluid, stepped every millisecond. In
-// upload CAKE comes first (flows -> CAKE -> ISP FIFO: step); in download
-// the ISP FIFO does (senders -> ISP FIFO -> CAKE: send, fifo, serve), as
-// the router's shaper sits after the ISP's bottleneck there:
+// CUBIC-like TCP flows and the router's shaper (CAKE, or the testbed's HTB
+// FIFO). Fluid, stepped every millisecond. In upload the shaper comes
+// first (flows -> shaper -> ISP FIFO: step); in download the ISP FIFO does
+// (senders -> ISP FIFO -> shaper: send, fifo, serve), as the router's
+// shaper sits after the ISP's bottleneck there:
 //
-//   - a flow sends cwnd packets per round trip, RTT = its base RTT + the
-//     scenario's path shift + its own sojourn in CAKE + the ISP queue's
-//     delay + the reverse direction's added delay (its ACKs cross it);
-//     capped, in an application-limited phase, at its share of the cap;
+//   - each loaded phase opens new connections; a flow sends its initial
+//     window at once, then cwnd packets per round trip, RTT = its base RTT
+//     + the scenario's path shift + its own sojourn in the shaper + the ISP
+//     queue's delay + the reverse direction's added delay (its ACKs cross
+//     it); capped, in an application-limited phase, at its share of the cap;
 //   - CAKE serves the flows' queues fairly (max-min, as its DRR does) at
 //     the shaper rate; each flow queue runs CoDel (COBALT: target 5 ms,
 //     interval 100 ms) and the flow is signalled (dropped or marked) at
-//     CoDel's pace; CAKE's memory limit drops from the fattest flow;
+//     CoDel's pace; CAKE's memory limit drops from the fattest flow. The
+//     testbed's HTB instead holds them in one short drop-tail FIFO;
 //   - the ISP FIFO drops what overflows its buffer, shared among the
 //     flows in proportion to what each put into it; every whole packet
-//     lost is a loss for that flow; before CAKE (download) it delivers to
-//     each flow in proportion to its bits in the FIFO (fifo);
+//     lost is a loss for that flow; before the shaper (download) it
+//     delivers to each flow in proportion to its bits in the FIFO (fifo);
 //   - a flow learns of a loss one RTT after it happened and then backs off
 //     once for that window: CUBIC (beta 0.7, C 0.4, fast convergence, the
-//     TCP-friendly region); slow start from 10 packets with HyStart's
-//     delay exit; growth only while cwnd-limited; RFC 2861: an
-//     application-limited flow's window decays towards what it uses, and a
-//     flow idle for more than an RTO restarts from the initial window
-//     (Linux's tcp_cwnd_restart).
+//     TCP-friendly region, at least 5 % growth per round trip until the
+//     first loss); slow start from 10 packets with HyStart's delay exit (a
+//     round late, as its samples are); growth only while cwnd-limited;
+//     RFC 2861: an application-limited flow's window decays towards what
+//     it uses.
 //
-// This is what the real testbed runs (Linux cubic); RTOs, SACK details,
-// pacing, receive windows and ACK traffic in the reverse direction are
-// left out.
+// This is what the real testbed runs (Linux cubic, checked against it:
+// BENCHMARKS.md, "Simulator vs testbed"); RTOs, SACK details, pacing
+// (beyond the initial window's burst), receive windows and ACK traffic in
+// the reverse direction are left out.
 
 // maxFlows bounds Options.Flows.
 const maxFlows = 64
@@ -43,7 +47,8 @@ const (
 	cubicC         = 0.4  // packets / s³
 	cubicBeta      = 0.7
 	renoAlpha      = 3 * (1 - cubicBeta) / (1 + cubicBeta) // packets per RTT of CUBIC's TCP-friendly estimate
-	hystartLowWin  = 16.0                                  // packets: HyStart acts from this window
+	hystartLowWin  = 16.0                                  // packets: HyStart acts from this window ...
+	hystartSamples = 8.0                                   // ... on the least RTT of a round's first 8 acks
 	codelTarget    = 5e-3                                  // s, CAKE's default
 	codelInterval  = 0.1                                   // s
 	minRTO         = 0.2                                   // s, Linux's tcp_rto_min
@@ -120,6 +125,14 @@ type flow struct {
 	credit   float64 // bits the ISP dropped of this flow, not yet a whole packet
 	appSince float64 // application-limited since; < 0 when cwnd-limited
 	codel    codel
+	// HyStart's round in slow start: it ends at hsEnd, a round trip after
+	// it began with the RTT hsStart; hsLag is the RTT as the previous round
+	// began, hsN the packets acked in this one at a window of at least
+	// hystartLowWin.
+	hsEnd, hsN, hsStart, hsLag float64
+	// A new connection sends its initial window (iw packets, not yet
+	// sent) at once and nothing more until iwEnd, a round trip later.
+	iw, iwEnd float64
 }
 
 // lost notes a loss (or CE mark) at now: the sender reacts one RTT later,
@@ -149,12 +162,10 @@ func (f *flow) reduce(now float64) {
 // on HyStart's delay increase) or CUBIC's congestion avoidance.
 func (f *flow) grow(now, acked float64) {
 	if f.cwnd < f.ssthresh {
+		f.hystart(now, acked)
 		// A packet per packet acked doubles the window per round trip;
 		// in a fluid without the round trip's delay it would grow e-fold.
 		f.cwnd += acked * math.Ln2
-		if f.cwnd >= hystartLowWin && f.minRTT > 0 && f.rtt > f.minRTT+min(max(f.minRTT/8, 0.004), 0.016) {
-			f.ssthresh = f.cwnd
-		}
 		return
 	}
 	if f.epoch < 0 {
@@ -173,6 +184,13 @@ func (f *flow) grow(now, acked float64) {
 	if target > f.cwnd {
 		inc = acked * (target - f.cwnd) / f.cwnd
 	}
+	if f.wMax == 0 {
+		// No loss yet (slow start left on HyStart's delay signal): the
+		// cubic curve from the current window would barely grow while the
+		// bandwidth is still unknown, so Linux grows at least 5 % per
+		// round trip (bictcp_update: cnt <= 20 while last_max_cwnd is 0).
+		inc = max(inc, acked/20)
+	}
 	f.wEst += acked * renoAlpha / f.cwnd
 	if f.wEst > f.cwnd {
 		inc = max(inc, acked*(f.wEst-f.cwnd)/f.cwnd)
@@ -180,35 +198,50 @@ func (f *flow) grow(now, acked float64) {
 	f.cwnd += min(inc, acked/2) // Linux: at most 1.5 x per round trip
 }
 
-func (f *flow) rto() float64 { return f.rtt + minRTO }
-
-// restart is Linux's tcp_cwnd_restart after idle since `since`: halve
-// the window per RTO idle, down to the initial window.
-func (f *flow) restart(now, since float64) {
-	f.ssthresh = max(f.ssthresh, 0.75*f.cwnd)
-	rw := min(initialWindow, f.cwnd)
-	cw := f.cwnd
-	for d := now - since - f.rto(); d > 0 && cw > rw; d -= f.rto() {
-		cw /= 2
+// hystart is Linux's HyStart delay detection (tcp_cubic.c) for acked
+// packets at now in slow start. Per round trip, it takes the least RTT of
+// the first hystartSamples acks of the round at a window of hystartLowWin
+// or more, and ends slow start (ssthresh = cwnd) once that exceeds the
+// least RTT ever by minRTT/8, clamped to 4..16 ms. A round's first acks are
+// for the packets sent as the previous round began, so their RTT is the
+// path's as it was then (hsLag), before that round's burst queued: the
+// exit comes a round after the queue grew, a few packets into the round (at
+// 32 + 8 packets when a flow's own queue starts at 16, as measured), not
+// the moment the RTT rises.
+func (f *flow) hystart(now, acked float64) {
+	if now >= f.hsEnd {
+		f.hsEnd, f.hsN = now+f.rtt, 0
+		f.hsLag, f.hsStart = f.hsStart, f.rtt
 	}
-	f.cwnd = max(cw, rw)
-	f.epoch = -1
-	f.appSince = -1
+	if f.cwnd < hystartLowWin || f.minRTT == 0 || f.hsLag == 0 {
+		return
+	}
+	if f.hsN < hystartSamples {
+		f.hsN += acked
+		return
+	}
+	if f.hsLag > f.minRTT+min(max(f.minRTT/8, 0.004), 0.016) {
+		f.ssthresh = f.cwnd
+	}
 }
+
+func (f *flow) rto() float64 { return f.rtt + minRTO }
 
 // tcpLoad is one direction's elastic flows and CAKE's flow queues.
 type tcpLoad struct {
 	flows   []flow
 	order   []int // scratch: flows by demand
 	pkt     float64
-	started bool    // the flows have sent
 	active  bool    // in a loaded phase
-	idleAt  float64 // when the last loaded phase ended
 	ispIdle float64 // other traffic's bits in the ISP FIFO before CAKE (download)
+	// routerFIFO is the router's bulk FIFO in bits when the shaper is
+	// ShaperFIFO (the testbed's HTB); 0: CAKE's flow queues.
+	routerFIFO float64
+	rot        int // the flow that arrives first at the router's FIFO this step
 }
 
-func newTCPLoad(n int, r *rand.Rand, lo, hi float64, mtu int) *tcpLoad {
-	l := &tcpLoad{flows: make([]flow, n), order: make([]int, n), pkt: float64(mtu * 8)}
+func newTCPLoad(n int, r *rand.Rand, lo, hi float64, mtu int, routerFIFO float64) *tcpLoad {
+	l := &tcpLoad{flows: make([]flow, n), order: make([]int, n), pkt: float64(mtu * 8), routerFIFO: routerFIFO}
 	for i := range l.flows {
 		l.flows[i] = flow{base: lo + (hi-lo)*r.Float64(), lossAt: -1, appSince: -1, epoch: -1}
 	}
@@ -223,7 +256,7 @@ func newTCPLoad(n int, r *rand.Rand, lo, hi float64, mtu int) *tcpLoad {
 // direction). It returns the bits CAKE passed from the flows and whether
 // the shaper was busy the whole step.
 func (l *tcpLoad) step(now, dt, rate, idleIn, appCap, path float64, loaded bool) (served float64, busy bool) {
-	l.send(now, appCap, path, loaded)
+	l.send(now, dt, appCap, path, loaded)
 	for i := range l.flows {
 		f := &l.flows[i]
 		f.in = f.x * dt
@@ -239,22 +272,20 @@ func (l *tcpLoad) step(now, dt, rate, idleIn, appCap, path float64, loaded bool)
 // send starts a step at now: the loaded phase's start or end, the
 // reductions due, each flow's RTT and its sending rate (f.x), capped at its
 // share of appCap. path is as in step.
-func (l *tcpLoad) send(now, appCap, path float64, loaded bool) {
+func (l *tcpLoad) send(now, dt, appCap, path float64, loaded bool) {
 	switch {
 	case loaded && !l.active:
 		l.active = true
 		for i := range l.flows {
+			// Every loaded phase is new connections (a download, an
+			// upload, as the testbed's load): TCP's state from scratch;
+			// what the old ones left in the queues drains as before.
 			f := &l.flows[i]
-			if !l.started {
-				*f = flow{base: f.base, cwnd: initialWindow, ssthresh: math.Inf(1), epoch: -1, lossAt: -1, appSince: -1, rtt: f.base + path}
-				continue
-			}
-			f.restart(now, l.idleAt)
+			*f = flow{base: f.base, q: f.q, isp: f.isp, soj: f.soj, cwnd: initialWindow, ssthresh: math.Inf(1),
+				epoch: -1, lossAt: -1, appSince: -1, rtt: f.base + path, iw: initialWindow, iwEnd: now + f.base + path}
 		}
-		l.started = true
 	case !loaded && l.active:
 		l.active = false
-		l.idleAt = now
 	}
 	perFlow := appCap / float64(len(l.flows))
 	for i := range l.flows {
@@ -264,7 +295,14 @@ func (l *tcpLoad) send(now, appCap, path float64, loaded bool) {
 		}
 		f.rtt = f.base + path + f.soj
 		f.x = 0
-		if l.active {
+		switch {
+		case !l.active:
+		case now < f.iwEnd:
+			// A new connection's first round trip: the initial window
+			// leaves at once (no pacing), then nothing until its acks
+			// come back; a short router FIFO drops much of the burst.
+			f.x, f.iw = f.iw*l.pkt/dt, 0
+		default:
 			f.x = min(f.cwnd*l.pkt/f.rtt, perFlow)
 		}
 	}
@@ -321,17 +359,77 @@ func (l *tcpLoad) fifo(now, buf, c, idle, dt float64) (queue, out, idleOut float
 	return queue, out, idleOut
 }
 
-// serve is CAKE at rate for a step of dt at now: each flow's arrivals (f.in)
-// join its queue, the queues are served max-min fairly after idleIn (other
-// traffic, idle phases), the memory limit and CoDel signal the flows, and
-// the flows' windows grow on what was served (acked). It returns the bits
-// CAKE passed from the flows and whether the shaper was busy the whole step.
+// serve is the router's shaper at rate for a step of dt at now: each
+// flow's arrivals (f.in) join its queue (cake) or the one FIFO (fifo),
+// served after idleIn (other traffic, idle phases); then the flows' windows
+// grow on what was served (acked). It returns the bits the shaper passed
+// from the flows and whether it was busy the whole step.
 func (l *tcpLoad) serve(now, dt, rate, idleIn float64) (served float64, busy bool) {
 	var demand float64
 	for i := range l.flows {
 		demand += l.flows[i].q + l.flows[i].in
 	}
 	budget := max(rate-idleIn, 0) * dt
+	if l.routerFIFO > 0 {
+		served = l.fifoShaper(now, rate, budget, demand)
+	} else {
+		served = l.cake(now, dt, rate, budget)
+	}
+	l.ack(now)
+	return served, budget > 0 && demand >= budget
+}
+
+// fifoShaper is the testbed's HTB bulk class: one byte FIFO of routerFIFO
+// bits served at rate (budget bits this step, demand the bits held and
+// arriving), drop-tail, no AQM and no fairness: what leaves is split as in
+// the ISP's fluid FIFO (fifo), the drops shared among the flows in
+// proportion to their arrivals. Every flow's sojourn is the FIFO's delay.
+func (l *tcpLoad) fifoShaper(now, rate, budget, demand float64) (served float64) {
+	out := min(budget, demand)
+	keep := 0.0
+	if demand > 0 {
+		keep = (demand - out) / demand
+	}
+	var queued float64
+	for i := range l.flows {
+		f := &l.flows[i]
+		held := f.q + f.in
+		f.served = held * (1 - keep)
+		f.q = held * keep
+		served += f.served
+		queued += f.q
+	}
+	// Drop-tail drops what arrives once the FIFO is full: the flows'
+	// arrivals of a millisecond come one after another (in an order that
+	// rotates, so that no flow is always last), and the last lose first.
+	// A burst of new connections' initial windows thus costs the late
+	// ones all of theirs and the first nothing, as measured on the
+	// testbed, not every flow a share.
+	over := queued - l.routerFIFO
+	l.rot = (l.rot + 1) % len(l.flows)
+	for k := len(l.flows) - 1; k >= 0 && over > 0; k-- {
+		f := &l.flows[(l.rot+k)%len(l.flows)]
+		// Never more than the flow keeps of its arrivals: the FIFO held at
+		// most its limit before them.
+		cut := min(over, f.in*keep)
+		f.q = max(f.q-cut, 0)
+		l.lose(now, f, cut)
+		over -= cut
+		queued -= cut
+	}
+	for i := range l.flows {
+		f := &l.flows[i]
+		if f.q < 1e-9 {
+			f.q = 0
+		}
+		f.soj = queued / rate
+	}
+	return served
+}
+
+// cake is CAKE's flow queues for one step: served max-min fairly (budget
+// bits), the memory limit and CoDel signal the flows.
+func (l *tcpLoad) cake(now, dt, rate, budget float64) (served float64) {
 	l.share(budget)
 	limit := max(cakeLimitTime*rate, cakeLimitFloor)
 	var queued float64
@@ -370,6 +468,15 @@ func (l *tcpLoad) serve(now, dt, rate, idleIn float64) (served float64, busy boo
 		if f.codel.signal(now, f.soj, f.q, l.pkt) {
 			f.lost(now)
 		}
+	}
+	return served
+}
+
+// ack grows the flows' windows on what the shaper served this step
+// (acked), within what TCP allows an application-limited flow.
+func (l *tcpLoad) ack(now float64) {
+	for i := range l.flows {
+		f := &l.flows[i]
 		if !l.active {
 			continue
 		}
@@ -377,6 +484,10 @@ func (l *tcpLoad) serve(now, dt, rate, idleIn float64) (served float64, busy boo
 			f.minRTT = f.rtt
 		}
 		acked := f.served / l.pkt
+		if now < f.iwEnd {
+			f.grow(now, acked) // the first round trip is all the window allows
+			continue
+		}
 		if limited := f.x < f.cwnd*l.pkt/f.rtt; limited {
 			used := f.x * f.rtt / l.pkt
 			if f.appSince < 0 {
@@ -398,7 +509,6 @@ func (l *tcpLoad) serve(now, dt, rate, idleIn float64) (served float64, busy boo
 		}
 		f.grow(now, acked)
 	}
-	return served, budget > 0 && demand >= budget
 }
 
 // share serves budget bits max-min fairly among the flows' demands
@@ -448,10 +558,16 @@ func (l *tcpLoad) ispDrop(now, dropped, total float64) {
 	}
 	for i := range l.flows {
 		f := &l.flows[i]
-		f.credit += dropped * f.ispIn / total
-		if f.credit >= l.pkt {
-			f.credit = 0
-			f.lost(now)
-		}
+		l.lose(now, f, dropped*f.ispIn/total)
+	}
+}
+
+// lose counts bits a drop-tail queue dropped of flow f: each whole packet
+// is a loss.
+func (l *tcpLoad) lose(now float64, f *flow, bits float64) {
+	f.credit += bits
+	if f.credit >= l.pkt {
+		f.credit = 0
+		f.lost(now)
 	}
 }

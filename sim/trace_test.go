@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wanctl/wanctl/config"
 )
 
 func TestParseTrace(t *testing.T) {
@@ -142,4 +144,31 @@ func FuzzParseTrace(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The WANs BENCHMARKS.md plays the measured traces on stay valid
+// configurations with ceilings near each trace's maximum.
+func TestTraceConfigs(t *testing.T) {
+	for _, tc := range []struct {
+		file          string
+		down, up, low int64
+	}{
+		{"testdata/trace-lte-short.hcl", 60e6, 30e6, 1e6},
+		{"testdata/trace-umts-driving.hcl", 7e6, 1.5e6, 0.5e6},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			src, err := os.ReadFile(tc.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, diags := config.Parse(tc.file, src, config.Options{LookupEnv: func(string) (string, bool) { return "pw", true }})
+			if diags.HasErrors() {
+				t.Fatal(diags.Error())
+			}
+			w := cfg.WANs[0]
+			if w.Download.Ceiling != tc.down || w.Upload.Ceiling != tc.up || w.Download.Floor.Red != tc.low || w.Upload.Floor.Red != tc.low {
+				t.Errorf("ceilings %d/%d, red floors %d/%d", w.Download.Ceiling, w.Upload.Ceiling, w.Download.Floor.Red, w.Upload.Floor.Red)
+			}
+		})
+	}
 }

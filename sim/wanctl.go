@@ -33,6 +33,9 @@ func NominalCapacity(w *config.WAN) [2]int64 {
 // a decrease (or a first write) goes before an increase, otherwise the
 // queues take turns. The loop never waits for the router.
 //
+// The loop's load signal is the daemon's counter reads
+// (autorate.LoadReader) as the simulator plays them: see counters.
+//
 // The replies' reflector indexes map to the WAN's measurement.reflectors
 // (tcp_fallback for TCP replies) in order, so the Options must have as many
 // of each (OptionsFromWAN).
@@ -41,7 +44,7 @@ type Wanctl struct {
 	targets   []netip.Addr
 	fallbacks []netip.Addr
 	meas      measurer
-	load      simLoad
+	load      counters
 	w         Writer
 	onCycle   func(time.Time, autorate.Decision)
 
@@ -73,6 +76,70 @@ func (m *measurer) Drain(dst []ping.Reply) []ping.Reply {
 	return dst
 }
 
+// counters are the daemon's reads of the WAN's queue byte counters
+// (autorate.LoadReader), for the loop (autorate.LoadSource): a read is due
+// every autorate.LoadReadInterval from the first tick on; it starts at the
+// first tick from then with no write in flight or pending (writes first,
+// as the daemon's writer), carries the bytes the shaper has passed at that
+// tick (Input.ShapedBits / 8), and answers Options.WriteLatency later, the
+// GET's duration: its reading is stamped with that arrival and reaches the
+// loop at the first tick from then. A read due while one is waiting or in
+// flight is the same read. Not modelled: the router is busy during a read,
+// so a write submitted meanwhile would wait for it (at most one
+// WriteLatency, 2 reads per second); the simulated router queues writes
+// only.
+type counters struct {
+	latency  time.Duration
+	next     time.Time // the next read is due at the first tick from then (zero: the first tick)
+	due      bool      // due and not started: a write is in flight or pending
+	inflight bool
+	arrive   time.Time // when the read in flight answers
+	sample   [2]uint64 // the bytes it carries
+	last     [2]autorate.LoadReading
+}
+
+// Load implements autorate.LoadSource.
+func (c *counters) Load() [2]autorate.LoadReading { return c.last }
+
+// deliver hands over the reading of a read answered by now.
+func (c *counters) deliver(now time.Time) {
+	if c.inflight && !now.Before(c.arrive) {
+		c.inflight = false
+		for d := range c.last {
+			c.last[d] = autorate.LoadReading{Bytes: c.sample[d], At: c.arrive}
+		}
+	}
+}
+
+// poll makes a read due on the read interval's grid (as
+// autorate.LoadReader.Poll after each cycle) and starts one that is due
+// unless writes are busy.
+func (c *counters) poll(now time.Time, bits [2]float64, writesBusy bool) {
+	if !now.Before(c.next) {
+		if c.next.IsZero() || now.Sub(c.next) >= autorate.LoadReadInterval {
+			c.next = now.Add(autorate.LoadReadInterval)
+		} else {
+			c.next = c.next.Add(autorate.LoadReadInterval)
+		}
+		c.due = c.due || !c.inflight
+	}
+	if c.due && !c.inflight && !writesBusy {
+		c.due, c.inflight = false, true
+		c.arrive = now.Add(c.latency)
+		for d := range c.sample {
+			c.sample[d] = uint64(bits[d] / 8)
+		}
+	}
+}
+
+// routerModel is implemented by policies that model the router's request
+// time (newEngine tells them Options.WriteLatency).
+type routerModel interface {
+	setRequestLatency(d time.Duration)
+}
+
+func (a *Wanctl) setRequestLatency(d time.Duration) { a.load.latency = d }
+
 // sink receives the rates the write policy lets through (autorate.RateSink).
 type sink struct {
 	a *Wanctl
@@ -96,6 +163,7 @@ func NewWanctl(w *config.WAN) (*Wanctl, error) {
 		return nil, fmt.Errorf("simulator: the WAN needs at least one reflector")
 	}
 	a := &Wanctl{targets: w.Measurement.Reflectors}
+	a.load.latency = Options{}.WithDefaults().WriteLatency // until newEngine says
 	for _, f := range w.Measurement.TCPFallback {
 		a.fallbacks = append(a.fallbacks, f.Addr())
 	}
@@ -138,9 +206,10 @@ func (a *Wanctl) Tick(in Input, w Writer) {
 			a.meas.pend = append(a.meas.pend, ping.Pending{Target: a.targets[o.Reflector], Sent: o.Sent})
 		}
 	}
-	a.load.tick(in)
+	a.load.deliver(in.Now)
 	d := a.loop.Cycle(in.Now)
 	a.dispatch() // a failed write is retried at the next cycle
+	a.load.poll(in.Now, in.ShapedBits, a.inflight || a.slots[Download].pending || a.slots[Upload].pending)
 	if a.onCycle != nil {
 		a.onCycle(in.Now, d)
 	}

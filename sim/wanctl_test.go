@@ -215,3 +215,106 @@ func TestWanctlAllScenarios(t *testing.T) {
 	NewReport(results...).WriteText(&b)
 	t.Log("\n" + b.String())
 }
+
+// loadSpy ticks a Wanctl and records, per tick, the shaper's bits and the
+// state of its counter reads (embedding keeps it a routerModel).
+type loadSpy struct {
+	*Wanctl
+	t        *testing.T
+	bits     map[time.Time][2]float64
+	readings []autorate.LoadReading  // download's, each new one once
+	seen     map[time.Time]time.Time // reading's At -> first tick the loop had it
+	started  int
+}
+
+func (s *loadSpy) Tick(in Input, w Writer) {
+	s.bits[in.Now] = in.ShapedBits
+	wasInflight := s.load.inflight
+	s.Wanctl.Tick(in, w)
+	r := s.load.last[Download]
+	if n := len(s.readings); !r.At.IsZero() && (n == 0 || !r.At.Equal(s.readings[n-1].At)) {
+		s.readings = append(s.readings, r)
+		s.seen[r.At] = in.Now
+	}
+	// A read started at this tick (the one before, if any, was answered
+	// at or before it): never behind a write in flight or pending.
+	if s.load.inflight && s.load.arrive.Sub(in.Now) == s.load.latency && (!wasInflight || s.load.arrive.After(in.Now)) {
+		s.started++
+		if s.inflight || s.slots[Download].pending || s.slots[Upload].pending {
+			s.t.Errorf("%v: a read started with a write in flight or pending", in.Now.Sub(Epoch))
+		}
+	}
+}
+
+// The loop's load signal in the simulator: reads every 500 ms, each
+// carrying the shaper's bytes at its start and stamped a router request's
+// duration later, seen by the loop from the first tick after; the same on
+// every run.
+func TestWanctlLoadSignal(t *testing.T) {
+	for _, lat := range []time.Duration{30 * time.Millisecond, 80 * time.Millisecond} {
+		t.Run(lat.String(), func(t *testing.T) {
+			w, interval := defaultWAN(t)
+			run := func() *loadSpy {
+				sc, _ := NewScenario("step-drop", NominalCapacity(w), 20*time.Second, 1)
+				p, _ := NewWanctl(w)
+				s := &loadSpy{Wanctl: p, t: t, bits: map[time.Time][2]float64{}, seen: map[time.Time]time.Time{}}
+				opt := v1Options(w, interval)
+				opt.WriteLatency = lat
+				if _, err := Evaluate(sc, opt, s); err != nil {
+					t.Fatal(err)
+				}
+				return s
+			}
+			s := run()
+			if n, want := len(s.readings), int(20*time.Second/autorate.LoadReadInterval); n < want-2 || n > want {
+				t.Errorf("%d readings in 20 s, want %d (one per %v; a few may wait for writes)", n, want, autorate.LoadReadInterval)
+			}
+			var prevSlot time.Duration
+			late := 0
+			for i, r := range s.readings {
+				start := r.At.Add(-lat)
+				bits, ok := s.bits[start]
+				if !ok {
+					t.Fatalf("reading %d at %v: not a tick plus %v", i, r.At.Sub(Epoch), lat)
+				}
+				if r.Bytes != uint64(bits[Download]/8) {
+					t.Fatalf("reading %d: %d bytes, the shaper had passed %v at its start", i, r.Bytes, bits[Download]/8)
+				}
+				if got, want := s.seen[r.At], r.At.Add(interval-1).Truncate(interval); !got.Equal(want) {
+					t.Fatalf("reading %d arriving at %v reached the loop at %v, want %v", i, r.At.Sub(Epoch), got.Sub(Epoch), want.Sub(Epoch))
+				}
+				// One read per LoadReadInterval slot from the first tick, at its
+				// start unless writes were busy then.
+				slot := start.Sub(Epoch) / autorate.LoadReadInterval
+				if i > 0 && slot <= prevSlot {
+					t.Fatalf("reading %d started at %v, in the slot of the one before", i, start.Sub(Epoch))
+				}
+				if start.Sub(Epoch)%autorate.LoadReadInterval != 0 {
+					late++
+				}
+				prevSlot = slot
+			}
+			t.Logf("%d of %d reads waited for writes", late, len(s.readings))
+			if late > len(s.readings)/4 {
+				t.Errorf("%d of %d reads waited for writes: they should, rarely", late, len(s.readings))
+			}
+			if s.started != len(s.readings) && s.started != len(s.readings)+1 {
+				t.Errorf("%d reads started, %d readings", s.started, len(s.readings))
+			}
+			// The controller measures the throughput from them: at the end
+			// of step-drop's loaded phase the shaper passes its rate.
+			if bps, _, ok := s.Loop().Controller().Achieved(false); !ok || bps <= 0 || bps > float64(w.Download.Ceiling) {
+				t.Errorf("achieved %v %v", bps, ok)
+			}
+			again := run()
+			if len(again.readings) != len(s.readings) {
+				t.Fatal("two runs read differently")
+			}
+			for i := range s.readings {
+				if again.readings[i] != s.readings[i] {
+					t.Fatalf("reading %d differs between runs: %+v, %+v", i, s.readings[i], again.readings[i])
+				}
+			}
+		})
+	}
+}

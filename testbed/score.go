@@ -8,26 +8,16 @@ import (
 	"github.com/wanctl/wanctl/sim"
 )
 
-// Scores are one direction's figures of one run: the simulator's
-// (sim.Scores, the same JSON keys) and the time the added delay spent
-// above twice target_bloat, per recovery event.
-type Scores struct {
-	sim.Scores
-	// AboveTwiceTargetS is the time in the run with the added delay above
-	// 2 x target_bloat, divided by the number of recovery events (load
-	// onsets and capacity drops), in seconds.
-	AboveTwiceTargetS float64 `json:"above_2x_target_s_per_event"`
-}
+// Scores are one direction's figures of one run: the simulator's, with its
+// definitions and JSON keys (the time above 2 x target_bloat included), so
+// that the two benches compare cell by cell.
+type Scores = sim.Scores
 
 // delaySample is one probe's added delay in one direction.
 type delaySample struct {
 	At    time.Duration // since the scenario's start (send time)
 	Delay float64       // ms above the idle link's
 }
-
-// recoveryHold is how long the added delay must stay below target for an
-// event to count as recovered (the simulator's rule).
-const recoveryHold = 1000 // ms
 
 // score computes a direction's scores from its probe samples (in send
 // order), its delivered and offered bits over the loaded phases and its
@@ -49,27 +39,45 @@ func score(sc *sim.Scenario, d sim.Dir, samples []delaySample, delivered, capaci
 	s.AddedDelayMS = sim.Percentiles{P50: percentile(loaded, 0.50), P95: percentile(loaded, 0.95), P99: percentile(loaded, 0.99)}
 
 	// The probe samples every few milliseconds; the simulator's rules run
-	// on a 1 ms grid, each sample holding until the next.
-	events := recoveryEvents(sc, d)
+	// on a 1 ms grid, each sample holding until the next. The time above
+	// 2 x target is the simulator's: per event, the loaded milliseconds
+	// from it until the next event with the delay above 2 x target; the
+	// worst event's and the mean over the events followed by loaded time.
+	events := sim.RecoveryEvents(sc, d)
 	steps := int64(sc.Duration / time.Millisecond)
-	rec := recovery{events: events, belowStart: -1}
+	rec := sim.NewRecovery(events)
 	tgt := float64(target) / float64(time.Millisecond)
-	above := int64(0)
-	cur, i := 0.0, 0
+	evLoaded := make([]int64, len(events))
+	above := make([]int64, len(events))
+	cur, i, ev := 0.0, 0, -1
 	for ms := range steps {
 		for i < len(samples) && samples[i].At <= time.Duration(ms)*time.Millisecond {
 			cur = samples[i].Delay
 			i++
 		}
-		rec.step(ms, cur < tgt)
-		if cur > 2*tgt {
-			above++
+		for ev+1 < len(events) && events[ev+1] <= ms {
+			ev++
+		}
+		rec.Step(ms, cur < tgt)
+		if ev >= 0 && inSpans(sc.Loaded[d], time.Duration(ms)*time.Millisecond) {
+			evLoaded[ev]++
+			if cur > 2*tgt {
+				above[ev]++
+			}
 		}
 	}
-	rec.finish(steps)
-	s.RecoveryS = float64(rec.worst) / 1e3
-	if len(events) > 0 {
-		s.AboveTwiceTargetS = float64(above) / 1e3 / float64(len(events))
+	rec.Finish(steps)
+	s.RecoveryS = float64(rec.Worst()) / 1e3
+	var sum, n int64
+	for k, a := range above {
+		if evLoaded[k] > 0 {
+			s.AboveMaxS = max(s.AboveMaxS, float64(a)/1e3)
+			sum += a
+			n++
+		}
+	}
+	if n > 0 {
+		s.AboveMeanS = float64(sum) / float64(n) / 1e3
 	}
 	return s
 }
@@ -90,83 +98,4 @@ func percentile(sorted []float64, p float64) float64 {
 	}
 	i := int(math.Ceil(p*float64(len(sorted)))) - 1
 	return sorted[max(i, 0)]
-}
-
-// recoveryEvents lists, in ms, when d's recovery is measured, as the
-// simulator does: each start of a loaded phase, and each capacity drop —
-// the capacity falling below 80% of its maximum over the preceding second,
-// at most one per second.
-func recoveryEvents(sc *sim.Scenario, d sim.Dir) []int64 {
-	var ev []int64
-	for _, s := range sc.Loaded[d] {
-		ev = append(ev, int64(s.Start/time.Millisecond))
-	}
-	const bucket = 100 // ms; the reference maximum is kept per bucket
-	var ring [10]float64
-	cur, last := 0.0, int64(-1)
-	steps := int64(sc.Duration / time.Millisecond)
-	for ms := range steps {
-		if ms > 0 && ms%bucket == 0 {
-			ring[(ms/bucket-1)%10] = cur
-			cur = 0
-		}
-		v := sc.Capacity[d].At(time.Duration(ms) * time.Millisecond)
-		ref := cur
-		for _, m := range ring {
-			ref = max(ref, m)
-		}
-		if v < 0.8*ref && (last < 0 || ms-last >= 1000) {
-			ev = append(ev, ms)
-			last = ms
-		}
-		cur = max(cur, v)
-	}
-	slices.Sort(ev)
-	return slices.Compact(ev)
-}
-
-// recovery measures, per event, the time from the event until the added
-// delay has been below target for recoveryHold (the simulator's rule).
-type recovery struct {
-	events     []int64 // ms, increasing
-	next       int
-	open       []int64
-	belowStart int64 // start of the current below-target stretch, -1 if above
-	worst      int64
-}
-
-func (r *recovery) step(ms int64, below bool) {
-	for r.next < len(r.events) && r.events[r.next] == ms {
-		r.open = append(r.open, ms)
-		r.next++
-	}
-	if !below {
-		r.belowStart = -1
-		return
-	}
-	if r.belowStart < 0 {
-		r.belowStart = ms
-	}
-	k := 0
-	for _, t0 := range r.open {
-		start := max(r.belowStart, t0)
-		if ms-start+1 < recoveryHold {
-			break
-		}
-		r.worst = max(r.worst, start-t0)
-		k++
-	}
-	r.open = r.open[k:]
-}
-
-// finish closes the events still open at the end of a run of n ms.
-func (r *recovery) finish(n int64) {
-	for _, t0 := range r.open {
-		if r.belowStart >= 0 {
-			r.worst = max(r.worst, max(r.belowStart, t0)-t0)
-		} else {
-			r.worst = max(r.worst, n-t0)
-		}
-	}
-	r.open = nil
 }

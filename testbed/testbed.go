@@ -421,7 +421,7 @@ func Run(ctx context.Context, opt Options) (res *Result, err error) {
 		dd := &res.Dirs[d]
 		dd.Samples, dd.BaseDelayMS, dd.ProbeLost, dd.ProbeDiscarded = addedDelays(sc, d, samples, t0)
 		dd.Writes = writes[d]
-		dd.Events = len(recoveryEvents(sc, d))
+		dd.Events = len(sim.RecoveryEvents(sc, d))
 		dd.Scores = score(sc, d, dd.Samples, dr.delivered[d], dr.capacity[d], writes[d], opt.TargetBloat)
 		dd.MaxISPQueueMS = dr.maxQueue[d]
 		if dr.loadedS[d] > 0 {

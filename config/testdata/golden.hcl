@@ -116,7 +116,8 @@ wan "dsl" {
   router_writes {
     min_change        = 0
     increase_interval = "0s"
-    max_per_minute    = 600
+    writes_per_minute = 600
+    burst             = 30
   }
 }
 

@@ -42,7 +42,7 @@ func testWAN() *config.WAN {
 			BaselineUpdateThreshold: 3 * ms, BaselineRiseTimeConstant: 300 * time.Second,
 			GreenRequired: 5, DwellCycles: 3, Deadband: 3 * ms,
 		},
-		RouterWrites: config.RouterWrites{MinChange: 0.02, IncreaseInterval: time.Second, MaxPerMinute: 120},
+		RouterWrites: config.RouterWrites{MinChange: 0.02, IncreaseInterval: time.Second, WritesPerMinute: 120, Burst: 120},
 	}
 }
 

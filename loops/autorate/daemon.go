@@ -58,8 +58,8 @@ type DaemonConfig struct {
 	NewMeasurer func(w *config.WAN) (Measurer, error)
 	// NewExecutor returns the executor writing to a router.
 	NewExecutor func(r *config.Router) (Executor, error)
-	// Writer tunes the writers (timeout, backoff); Logger, Now and
-	// Observe are set by the daemon.
+	// Writer tunes the writers (timeout, backoff); Logger, Now, Observe
+	// and ObserveRead are set by the daemon.
 	Writer WriterConfig
 	// Listener replaces listening on daemon.listen (tests); nil listens.
 	Listener net.Listener
@@ -86,6 +86,7 @@ type wanRun struct {
 	loop     *Loop
 	writer   *Writer
 	slots    [2]*Slot
+	load     *LoadReader // nil: the executor cannot read counters
 	measurer Measurer
 	lock     *lockfile.Lock
 	path     string
@@ -174,6 +175,9 @@ func NewDaemon(dc DaemonConfig) (_ *Daemon, err error) {
 					t.m.observeWrite(t.upload, err, dur.Seconds())
 				}
 			}
+			if wr.reader != nil {
+				wr.o.ObserveRead = dm.metrics.readObserver(r.Name)
+			}
 			writers[w.Router] = wr
 			dm.writers = append(dm.writers, wr)
 		}
@@ -188,11 +192,15 @@ func NewDaemon(dc DaemonConfig) (_ *Daemon, err error) {
 		routes[wr][w.Download.Queue] = route{wm, false}
 		routes[wr][w.Upload.Queue] = route{wm, true}
 		name, path := w.Name, run.path
-		run.loop = NewLoop(LoopConfig{
+		lc := LoopConfig{
 			WAN: w, Measurer: m, Download: run.slots[0], Upload: run.slots[1],
 			Metrics: wm, Logger: dm.log,
 			Persist: func(s State, heartbeat bool) { dm.pers.save(name, path, s, heartbeat) },
-		})
+		}
+		if run.load = wr.Load(w.Download.Queue, w.Upload.Queue); run.load != nil {
+			lc.Load = run.load
+		}
+		run.loop = NewLoop(lc)
 		st, found, lerr := LoadState(run.path)
 		switch {
 		case errors.Is(lerr, statefile.ErrCorrupt):
@@ -247,7 +255,7 @@ func (d *Daemon) Health() Health {
 	now := d.clock.Now()
 	h := Health{Status: "ok", Time: now.UTC(), PID: os.Getpid()}
 	for _, r := range d.wans {
-		wh := wanHealth(now, d.interval, r.loop, r.writer, r.slots)
+		wh := wanHealth(now, d.interval, r.loop, r.writer, r.slots, r.load)
 		if !wh.Controlling {
 			h.Status = "degraded"
 		}
@@ -415,6 +423,10 @@ func (d *Daemon) cycle(r *wanRun, now time.Time) {
 		}
 	}()
 	r.loop.Cycle(now)
+	if r.load != nil {
+		// After the cycle: the writes it decided are queued first.
+		r.load.Poll(now)
+	}
 	dur := time.Since(start)
 	r.loop.recordCycle(now, dur, dur > d.interval, "")
 	r.first.Do(func() { close(r.cycled) })

@@ -36,7 +36,19 @@ type WANHealth struct {
 	ReflectorsAlive int          `json:"reflectors_alive"`
 	ReflectorsTotal int          `json:"reflectors_total"`
 	Router          RouterHealth `json:"router"`
-	Cycles          CycleHealth  `json:"cycles"`
+	// LoadReads are the reads of the WAN's queue counters (absent when
+	// the daemon does not read them).
+	LoadReads *LoadReadHealth `json:"load_reads,omitempty"`
+	Cycles    CycleHealth     `json:"cycles"`
+}
+
+// LoadReadHealth is a WAN's queue counter reads in /health.
+type LoadReadHealth struct {
+	LastSuccess     *time.Time `json:"last_success,omitempty"`
+	LastSuccessAgeS *float64   `json:"last_success_age_s,omitempty"`
+	// Failures counts consecutive failed reads.
+	Failures  int    `json:"failures"`
+	LastError string `json:"last_error,omitempty"`
 }
 
 // DirHealth is one direction in /health.
@@ -51,6 +63,11 @@ type DirHealth struct {
 	LastWrite       *time.Time `json:"last_write,omitempty"`
 	LastWriteAgeS   *float64   `json:"last_write_age_s,omitempty"`
 	LastError       string     `json:"last_error,omitempty"`
+	// AchievedBps is the throughput the shaper passed between the last
+	// two counter reads, measured at AchievedAt (absent: not measured).
+	AchievedBps  *float64   `json:"achieved_bps,omitempty"`
+	AchievedAt   *time.Time `json:"achieved_at,omitempty"`
+	AchievedAgeS *float64   `json:"achieved_age_s,omitempty"`
 }
 
 // RouterHealth is the WAN's router as seen by its writer.
@@ -98,7 +115,7 @@ func stallAfter(interval time.Duration) time.Duration {
 }
 
 // wanHealth composes one WAN's health at now.
-func wanHealth(now time.Time, interval time.Duration, l *Loop, w *Writer, slots [2]*Slot) WANHealth {
+func wanHealth(now time.Time, interval time.Duration, l *Loop, w *Writer, slots [2]*Slot, load *LoadReader) WANHealth {
 	st := l.Status()
 	wan := l.WAN()
 	d := &st.Decision
@@ -134,6 +151,17 @@ func wanHealth(now time.Time, interval time.Duration, l *Loop, w *Writer, slots 
 			dh.LastWriteAgeS = agePtr(now, ss.WrittenAt)
 			dh.LastError = ss.LastError
 		}
+		if a := st.Achieved[i]; !a.At.IsZero() {
+			bps := a.Bps
+			dh.AchievedBps = &bps
+			dh.AchievedAt = timePtr(a.At)
+			dh.AchievedAgeS = agePtr(now, a.At)
+		}
+	}
+	if load != nil {
+		ls := load.Status()
+		h.LoadReads = &LoadReadHealth{LastSuccess: timePtr(ls.LastRead), LastSuccessAgeS: agePtr(now, ls.LastRead),
+			Failures: ls.Failures, LastError: ls.LastError}
 	}
 	reasons := &h.DegradedReasons
 	switch {

@@ -3,13 +3,7 @@ package autorate
 import "time"
 
 // The load signal: how much traffic each direction's shaper passes, from
-// the router's queue byte counters (docs/autorate.md, "Load"). A link that
-// carries less than loadedShare of the rate applied tells nothing about
-// spare capacity: GREEN raises the rate only while loaded.
-const (
-	// loadedShare of the applied rate is what counts as loaded.
-	loadedShare = 0.75
-)
+// the router's queue byte counters (docs/autorate.md, "Load").
 
 // LoadReading is one reading of a direction's queue counter: the bytes its
 // shaper has passed since the counter was last reset, and when the reply

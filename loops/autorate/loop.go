@@ -125,12 +125,22 @@ type LoopStatus struct {
 	// Blackout is true while the ICMP reflectors are silent (TCP fallback
 	// in use, if configured).
 	Blackout bool
+	// Achieved is the throughput per direction from the load signal (zero
+	// At: none, or none since a counter reset).
+	Achieved [2]AchievedRate
 	// Cycles counts completed cycles; Overruns those longer than the
 	// interval; Failures those that panicked.
 	Cycles, Overruns, Failures uint64
 	LastCycle                  time.Time // time of the last completed cycle (zero: none)
 	LastDuration               time.Duration
 	LastFailure                string
+}
+
+// AchievedRate is a direction's measured throughput (Controller.Achieved):
+// bits/s between the two newest counter readings, measured At the newer.
+type AchievedRate struct {
+	Bps float64
+	At  time.Time
 }
 
 // NewLoop builds a loop starting from the controller's initial state.
@@ -222,10 +232,17 @@ func (l *Loop) Cycle(now time.Time) Decision {
 			l.ctrl.Pending(l.ctrl.SourceIndex(p.Target, false), p.Sent)
 		}
 	}
+	var achieved [2]AchievedRate
 	if l.load != nil {
 		r := l.load.Load()
 		l.ctrl.ObserveLoad(false, r[0])
 		l.ctrl.ObserveLoad(true, r[1])
+		for i := range 2 {
+			if bps, at, ok := l.ctrl.Achieved(i == 1); ok {
+				achieved[i] = AchievedRate{Bps: bps, At: at}
+				l.metrics.observeAchieved(i, bps)
+			}
+		}
 	}
 	l.ctrl.SetApplied(false, l.written(0), now)
 	l.ctrl.SetApplied(true, l.written(1), now)
@@ -260,6 +277,7 @@ func (l *Loop) Cycle(now time.Time) Decision {
 	l.status.Decision = dec
 	l.status.Verdict = verdict
 	l.status.Blackout = blackout
+	l.status.Achieved = achieved
 	l.mu.Unlock()
 
 	if l.persist != nil {

@@ -1,6 +1,8 @@
 package autorate
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wanctl/wanctl/config"
@@ -23,6 +25,8 @@ type Metrics struct {
 	writeSeconds  *prometheus.HistogramVec
 	replies       *prometheus.CounterVec
 	timeouts      *prometheus.CounterVec
+	reads         *prometheus.CounterVec
+	achieved      *prometheus.GaugeVec
 }
 
 // NewMetrics creates and registers the collectors.
@@ -80,9 +84,17 @@ func NewMetrics() *Metrics {
 			Name: "wanctl_ping_timeouts_total",
 			Help: "Pings unanswered in time per reflector (TCP fallback targets as address:port).",
 		}, []string{"wan", "reflector"}),
+		reads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wanctl_router_reads_total",
+			Help: "Queue counter reads (one GET for all the router's WANs), by result (ok, error).",
+		}, []string{"router", "result"}),
+		achieved: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "wanctl_achieved_bits_per_second",
+			Help: "Throughput the shaper passed between the last two queue counter reads, in bits per second.",
+		}, wd),
 	}
 	m.Registry.MustRegister(m.rate, m.zone, m.baseline, m.delta, m.cycles, m.cycleDuration,
-		m.overruns, m.failures, m.writes, m.writeSeconds, m.replies, m.timeouts)
+		m.overruns, m.failures, m.writes, m.writeSeconds, m.replies, m.timeouts, m.reads, m.achieved)
 	return m
 }
 
@@ -102,6 +114,7 @@ type WANMetrics struct {
 	writeOK       [2]prometheus.Counter
 	writeErr      [2]prometheus.Counter
 	writeSeconds  [2]prometheus.Observer
+	achieved      [2]prometheus.Gauge
 	sources       []string // label per measurement source
 	replies       []prometheus.Counter
 	timeouts      []prometheus.Counter
@@ -134,6 +147,7 @@ func (m *Metrics) WAN(w *config.WAN) *WANMetrics {
 		wm.writeOK[i] = m.writes.WithLabelValues(w.Name, dir, "ok")
 		wm.writeErr[i] = m.writes.WithLabelValues(w.Name, dir, "error")
 		wm.writeSeconds[i] = m.writeSeconds.WithLabelValues(w.Name, dir)
+		wm.achieved[i] = m.achieved.WithLabelValues(w.Name, dir)
 	}
 	wm.setSources(m, w)
 	return wm
@@ -212,4 +226,25 @@ func (wm *WANMetrics) observeWrite(upload bool, err error, seconds float64) {
 		wm.writeOK[i].Inc()
 	}
 	wm.writeSeconds[i].Observe(seconds)
+}
+
+// readObserver returns the function that counts a router's counter reads
+// (WriterConfig.ObserveRead); its series exist from then on, at 0.
+func (m *Metrics) readObserver(router string) func(error, time.Duration) {
+	ok, failed := m.reads.WithLabelValues(router, "ok"), m.reads.WithLabelValues(router, "error")
+	return func(err error, _ time.Duration) {
+		if err != nil {
+			failed.Inc()
+		} else {
+			ok.Inc()
+		}
+	}
+}
+
+// observeAchieved sets direction i's achieved throughput.
+func (wm *WANMetrics) observeAchieved(i int, bps float64) {
+	if wm == nil {
+		return
+	}
+	wm.achieved[i].Set(bps)
 }

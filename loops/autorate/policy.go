@@ -15,10 +15,10 @@ const (
 	SkipSame                    // the router already has (or is being sent) this rate
 	SkipSmall                   // change below min_change, no floor or ceiling hit
 	HoldIncrease                // increase coalesced: one per increase_interval
-	HoldCap                     // max_per_minute reached
+	HoldBudget                  // an increase waits for a token of the write budget
 )
 
-var verdictNames = [...]string{"write", "same", "small", "coalesced", "capped"}
+var verdictNames = [...]string{"write", "same", "small", "coalesced", "budget"}
 
 func (v Verdict) String() string {
 	if int(v) < len(verdictNames) {
@@ -37,22 +37,79 @@ func (v Verdict) String() string {
 // the controller); an unchanged rate is skipped; a change smaller than
 // min_change of the last written rate is skipped unless the new rate is the
 // ceiling or one of the floors; increases are written at most once per
-// increase_interval; at most max_per_minute writes in any 60 s window, and
-// increases stop a tenth of that budget early so a decrease always finds a
-// slot: decreases are never held behind increases.
+// increase_interval; and every write spends a token of the write budget, a
+// bucket of burst tokens refilled at writes_per_minute. An increase waits
+// for a whole token; a decrease (and a first write) is written whatever the
+// bucket holds, so the budget never keeps a congested link congested: it
+// may take the bucket into debt, at most one burst deep, which later
+// increases repay by waiting. The budget knows nothing of the controller:
+// it only tells increases from decreases.
 type WritePolicy struct {
 	minChange        float64
 	increaseInterval time.Duration
-	maxPerMinute     int
 	ceiling          int64
 	floors           [3]int64
+	bucket           bucket
 
 	written      int64 // 0: nothing written yet
 	lastIncrease time.Time
 	increased    bool
-	window       []time.Time // ring of the last maxPerMinute write times
-	head, n      int
 }
+
+// bucket is the write budget, in exact integer arithmetic so that a token
+// is due exactly 60 s / perMinute after the last: credit counts
+// token-minutes (one token is time.Minute of credit) and each nanosecond
+// adds perMinute of them.
+type bucket struct {
+	perMinute int64
+	burst     int64
+	credit    int64     // within [-burst, burst] tokens
+	at        time.Time // when credit was last brought up to date
+}
+
+const token = int64(time.Minute)
+
+func (b *bucket) configure(perMinute, burst int) {
+	first := b.perMinute == 0
+	b.perMinute, b.burst = max(int64(perMinute), 1), max(int64(burst), 1)
+	if first {
+		b.credit = b.burst * token
+	}
+	// A reload keeps the balance: it neither refills an empty bucket nor
+	// forgives a debt, only holds them within the new burst.
+	b.credit = min(max(b.credit, -b.burst*token), b.burst*token)
+}
+
+func (b *bucket) refill(now time.Time) {
+	if !now.After(b.at) {
+		return // a clock stepped back credits nothing
+	}
+	elapsed := int64(now.Sub(b.at)) // the first time, from the zero time: saturated
+	b.at = now
+	full := b.burst * token
+	// Compared before multiplying: elapsed × perMinute overflows after
+	// a few idle weeks.
+	if elapsed >= (full-b.credit)/b.perMinute+1 {
+		b.credit = full
+		return
+	}
+	b.credit = min(full, b.credit+elapsed*b.perMinute)
+}
+
+// spend takes one token at now; force spends it even without one (into
+// debt, at most one burst deep). It reports whether it spent.
+func (b *bucket) spend(now time.Time, force bool) bool {
+	b.refill(now)
+	if b.credit < token && !force {
+		return false
+	}
+	b.credit = max(b.credit-token, -b.burst*token)
+	return true
+}
+
+// tokens returns the budget's balance (negative: debt) as of the last
+// offer.
+func (p *WritePolicy) tokens() float64 { return float64(p.bucket.credit) / float64(token) }
 
 // NewWritePolicy builds the policy for direction d under rw.
 func NewWritePolicy(rw config.RouterWrites, d *config.Direction) *WritePolicy {
@@ -62,59 +119,13 @@ func NewWritePolicy(rw config.RouterWrites, d *config.Direction) *WritePolicy {
 }
 
 // Reconfigure applies new router_writes settings and rates (SIGHUP), keeping
-// the last written rate and the write history.
+// the last written rate, the increase coalescing and the budget's balance.
 func (p *WritePolicy) Reconfigure(rw config.RouterWrites, d *config.Direction) {
 	p.minChange = rw.MinChange
 	p.increaseInterval = rw.IncreaseInterval
 	p.ceiling = d.Ceiling
 	p.floors = [3]int64{d.Floor.Red, d.Floor.SoftRed, d.Floor.Yellow}
-	limit := max(rw.MaxPerMinute, 0)
-	if limit == p.maxPerMinute && p.window != nil {
-		return
-	}
-	old := p.times()
-	p.maxPerMinute = limit
-	p.window = make([]time.Time, limit)
-	p.head, p.n = 0, 0
-	if len(old) > limit {
-		old = old[len(old)-limit:]
-	}
-	for _, t := range old {
-		p.push(t)
-	}
-}
-
-// times returns the recorded write times, oldest first.
-func (p *WritePolicy) times() []time.Time {
-	out := make([]time.Time, 0, p.n)
-	for i := range p.n {
-		out = append(out, p.window[(p.head+len(p.window)-p.n+i)%len(p.window)])
-	}
-	return out
-}
-
-func (p *WritePolicy) push(t time.Time) {
-	if len(p.window) == 0 {
-		return
-	}
-	p.window[p.head] = t
-	p.head = (p.head + 1) % len(p.window)
-	if p.n < len(p.window) {
-		p.n++
-	}
-}
-
-// recent counts the writes in the 60 s before now, forgetting older ones
-// (oldest first, so the cost is amortised O(1)).
-func (p *WritePolicy) recent(now time.Time) int {
-	for p.n > 0 {
-		oldest := (p.head + len(p.window) - p.n) % len(p.window)
-		if now.Sub(p.window[oldest]) < time.Minute {
-			break
-		}
-		p.n--
-	}
-	return p.n
+	p.bucket.configure(rw.WritesPerMinute, rw.Burst)
 }
 
 func (p *WritePolicy) bound(r int64) bool {
@@ -132,6 +143,9 @@ func (p *WritePolicy) bound(r int64) bool {
 // Offer asks whether desired is written at now; on Write it is recorded as
 // the last written rate.
 func (p *WritePolicy) Offer(now time.Time, desired int64) Verdict {
+	// Refilled every offer, so that a reload's new rate counts from the
+	// reload on.
+	p.bucket.refill(now)
 	if desired <= 0 {
 		return SkipSame
 	}
@@ -148,23 +162,17 @@ func (p *WritePolicy) Offer(now time.Time, desired int64) Verdict {
 		}
 	}
 	increase := p.written != 0 && desired > p.written
-	recent := p.recent(now)
-	if increase {
-		if p.increased && now.Sub(p.lastIncrease) < p.increaseInterval {
-			return HoldIncrease
-		}
-		if recent >= p.maxPerMinute-p.maxPerMinute/10 {
-			return HoldCap
-		}
-	} else if recent >= p.maxPerMinute {
-		return HoldCap
+	if increase && p.increased && now.Sub(p.lastIncrease) < p.increaseInterval {
+		return HoldIncrease
+	}
+	if !p.bucket.spend(now, !increase) {
+		return HoldBudget
 	}
 	if increase {
 		p.increased = true
 		p.lastIncrease = now
 	}
 	p.written = desired
-	p.push(now)
 	return Write
 }
 

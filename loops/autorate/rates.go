@@ -61,7 +61,9 @@ const (
 	// is idle: it relaxes to its safe rate. A counter reading older than
 	// loadStale tells nothing (the direction counts as loaded).
 	idleAfter = 2 * time.Second
-	loadStale = 2 * time.Second
+	loadStale = 2*LoadReadInterval + time.Second
+	// loadedShare of the router's rate is what counts as loaded.
+	loadedShare = 0.75
 )
 
 type dirParams struct {

@@ -99,24 +99,34 @@ type WriterConfig struct {
 	// BackoffMin and BackoffMax bound the exponential retry delay after a
 	// failed request (defaults 100 ms and 5 s).
 	BackoffMin, BackoffMax time.Duration
-	// Observe, when set, is called after every request with its queue,
+	// Observe, when set, is called after every write with its queue,
 	// outcome and duration (metrics).
 	Observe func(queue string, err error, d time.Duration)
+	// ObserveRead, when set, is called after every counter read (one
+	// request for all the router's WANs) with its outcome and duration
+	// (metrics).
+	ObserveRead func(err error, d time.Duration)
 }
 
 // Writer sends desired max-limits to one router from its own goroutine
 // (Run): for each queue only the newest desired rate is kept (latest wins),
 // at most one request is in flight, and Set never blocks the caller.
-// Decreases go before increases when several queues wait.
+// Decreases go before increases when several queues wait. When no write
+// waits, it reads the queue counters its LoadReaders ask for.
 type Writer struct {
 	router string
 	exec   Executor
+	reader CounterReader // nil: the executor cannot read counters
 	o      WriterConfig
 	wake   chan struct{}
 
 	mu       sync.Mutex
 	slots    []*Slot
 	next     int // round-robin start
+	readers  []*LoadReader
+	readNext time.Time // the next read is due at the first Poll from then
+	readDue  bool      // a read is requested and not started
+	reading  bool      // a read is in flight
 	failures int
 	lastOK   time.Time
 	lastErr  string
@@ -152,7 +162,8 @@ func NewWriter(router string, exec Executor, o WriterConfig) *Writer {
 	if o.BackoffMax < o.BackoffMin {
 		o.BackoffMax = max(5*time.Second, o.BackoffMin)
 	}
-	return &Writer{router: router, exec: exec, o: o, wake: make(chan struct{}, 1)}
+	cr, _ := exec.(CounterReader)
+	return &Writer{router: router, exec: exec, reader: cr, o: o, wake: make(chan struct{}, 1)}
 }
 
 // Router returns the router's name.
@@ -259,7 +270,8 @@ func (w *Writer) pick() (*Slot, int64) {
 	return pick, pick.want
 }
 
-// Run sends pending rates until ctx ends.
+// Run sends pending rates, and reads counters when no rate is pending,
+// until ctx ends.
 func (w *Writer) Run(ctx context.Context) {
 	backoff := time.Duration(0)
 	timer := time.NewTimer(time.Hour)
@@ -268,6 +280,16 @@ func (w *Writer) Run(ctx context.Context) {
 	for {
 		s, bps := w.pick()
 		if s == nil {
+			// Only now, with no write waiting: a read never goes before
+			// a write, and one that fails never delays the next write
+			// (no backoff for reads).
+			if q := w.pickRead(); q != nil {
+				w.read(ctx, q)
+				if ctx.Err() != nil {
+					return
+				}
+				continue
+			}
 			select {
 			case <-ctx.Done():
 				return

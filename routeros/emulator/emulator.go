@@ -21,8 +21,9 @@ type Config struct {
 	// Latency is added to every request while it holds the router (requests
 	// are processed one at a time, so latency also queues them).
 	Latency time.Duration
-	// Now is the clock for uptime, creation times and address-list
-	// timeouts; nil is time.Now.
+	// Now is the clock for uptime, creation times, address-list timeouts
+	// and the counters of queues with an offered load (SetQueueLoad); nil
+	// is time.Now.
 	Now func() time.Time
 	// OnRequest, when set, is called after each request with its record
 	// (for logging). It must not call back into the emulator's handler.
@@ -68,6 +69,7 @@ type Emulator struct {
 	tables   map[string]*table
 	faults   []*pendingFault
 	requests []Request
+	loads    map[string]*queueLoad // by queue-tree name (SetQueueLoad)
 
 	inflight atomic.Int32
 	maxConc  atomic.Int32

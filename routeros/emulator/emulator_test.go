@@ -2,6 +2,7 @@ package emulator_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -358,5 +359,90 @@ func TestBadJSONBody(t *testing.T) {
 	st, body = rawRequest(t, s.URL, "PUT", "/rest/queue/tree", `{"name":{"a":1},"parent":"global"}`, user, pass)
 	if st != 400 || string(body) != bad("invalid value for argument name") {
 		t.Fatalf("%d %s", st, body)
+	}
+}
+
+// fakeClock is a settable clock for the emulator's Config.Now.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// An offered load moves a queue's counters at min(offered, max-limit) of
+// the emulator's clock, through every change that affects them.
+func TestQueueLoad(t *testing.T) {
+	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	e, s := newServer(t, emulator.Config{Now: clk.now})
+	rawRequest(t, s.URL, "PUT", "/rest/queue/tree", `{"name":"q","parent":"global","max-limit":"100M"}`, user, pass)
+	read := func() string {
+		t.Helper()
+		_, body := rawRequest(t, s.URL, "GET", "/rest/queue/tree?name=q&.proplist=bytes,packets,rate,packet-rate", "", user, pass)
+		return string(body)
+	}
+	stats := func(bytes, packets, rate, prate int64) string {
+		return fmt.Sprintf(`[{"bytes":"%d","packet-rate":"%d","packets":"%d","rate":"%d"}]`, bytes, prate, packets, rate)
+	}
+	steps := []struct {
+		name string
+		do   func()
+		want string
+	}{
+		{"no load: nothing moves", func() { clk.advance(time.Second) }, stats(0, 0, 0, 0)},
+		{"50M offered for 2 s", func() { e.SetQueueLoad("q", 50e6); clk.advance(2 * time.Second) },
+			stats(12_500_000, 8333, 50e6, 4166)},
+		{"200M offered, limited to 100M", func() { e.SetQueueLoad("q", 200e6); clk.advance(time.Second) },
+			stats(25_000_000, 16666, 100e6, 8333)},
+		{"max-limit PATCHed to 10M: the second before at 100M", func() {
+			clk.advance(time.Second)
+			rawRequest(t, s.URL, "PATCH", "/rest/queue/tree/q", `{"max-limit":"10M"}`, user, pass)
+			clk.advance(time.Second)
+		}, stats(38_750_000, 25833, 10e6, 833)},
+		{"reset-counters", func() {
+			rawRequest(t, s.URL, "POST", "/rest/queue/tree/reset-counters", `{"numbers":"q"}`, user, pass)
+			clk.advance(500 * time.Millisecond)
+		}, stats(625_000, 417, 10e6, 833)},
+		{"SetQueueStats: the counters go on from its values", func() {
+			e.SetQueueStats("q", emulator.QueueStats{Bytes: 1000, Packets: 1})
+			clk.advance(800 * time.Millisecond)
+		}, stats(1_001_000, 667, 10e6, 833)},
+		{"disabled: nothing passes", func() {
+			rawRequest(t, s.URL, "PATCH", "/rest/queue/tree/q", `{"disabled":"true"}`, user, pass)
+			clk.advance(time.Second)
+		}, stats(1_001_000, 667, 0, 0)},
+		{"unlimited (max-limit 0): the offered load", func() {
+			rawRequest(t, s.URL, "PATCH", "/rest/queue/tree/q", `{"disabled":"false","max-limit":"0"}`, user, pass)
+			clk.advance(time.Second)
+		}, stats(26_001_000, 17334, 200e6, 16666)},
+		{"load stopped", func() { e.SetQueueLoad("q", 0); clk.advance(time.Second) }, stats(26_001_000, 17334, 0, 0)},
+		{"fractions of a byte carry over: 3 bit/s for 3 s", func() {
+			e.SetQueueLoad("q", 3)
+			clk.advance(2 * time.Second)
+			read() // 6 bits: no whole byte yet
+			clk.advance(time.Second)
+		}, stats(26_001_001, 17334, 3, 0)},
+	}
+	for _, st := range steps {
+		st.do()
+		if got := read(); got != st.want {
+			t.Fatalf("%s: %s, want %s", st.name, got, st.want)
+		}
+	}
+	// Objects shows the counters up to date too.
+	e.SetQueueLoad("q", 8000)
+	clk.advance(time.Second)
+	if o := e.Objects(routeros.MenuQueueTree); len(o) != 1 || o[0]["bytes"] != "26002001" {
+		t.Fatalf("Objects: %v", o)
 	}
 }

@@ -23,6 +23,7 @@ func (e *Emulator) handle(r *http.Request, body []byte) (int, []byte) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.expire()
+	e.accrueLoads()
 	rt := route{last: segs[len(segs)-1]}
 	for k := len(segs); k > 0; k-- {
 		if x, ok := e.tables[strings.Join(segs[:k], "/")]; ok {

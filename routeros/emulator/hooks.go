@@ -9,10 +9,12 @@ import (
 )
 
 // SetQueueStats sets the statistics of the queue-tree entry with that name
-// (the simulator's view of the shaper). Unknown names are ignored.
+// (the simulator's view of the shaper). Unknown names are ignored. With an
+// offered load (SetQueueLoad) the counters go on growing from these values.
 func (e *Emulator) SetQueueStats(name string, s QueueStats) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.accrueLoads()
 	t := e.tables[routeros.MenuQueueTree]
 	if i := t.find(name); i >= 0 {
 		o := t.rows[i]
@@ -78,6 +80,7 @@ func (e *Emulator) Objects(menu string) []routeros.Object {
 		return nil
 	}
 	e.expire()
+	e.accrueLoads()
 	return e.list(t, func(routeros.Object) bool { return true }, nil)
 }
 
@@ -95,6 +98,7 @@ func (e *Emulator) AddObject(menu string, o routeros.Object) (string, error) {
 	if t.m.singleton {
 		return "", errorf("menu %q holds one object: use SetObject", menu)
 	}
+	e.accrueLoads()
 	return e.insert(t, o)
 }
 
@@ -166,6 +170,7 @@ func (e *Emulator) RemoveObject(menu, id string) error {
 	if i < 0 {
 		return errorf("%s: no object %s", menu, id)
 	}
+	e.accrueLoads()
 	delete(t.expires, t.rows[i][".id"])
 	t.rows = append(t.rows[:i], t.rows[i+1:]...)
 	return nil
@@ -188,6 +193,7 @@ func (e *Emulator) SetObject(menu, id string, fields routeros.Object) error {
 	if i < 0 || i >= len(t.rows) {
 		return errorf("%s: no object %s", menu, id)
 	}
+	e.accrueLoads()
 	o := t.rows[i]
 	for k, v := range fields {
 		if k == ".id" {

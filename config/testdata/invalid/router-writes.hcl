@@ -13,7 +13,8 @@ wan "cable" {
   router_writes {
     min_change        = 1 # ERROR: min_change out of range
     increase_interval = "-1s" # ERROR: increase_interval must not be negative
-    max_per_minute    = 0 # ERROR: max_per_minute out of range
+    writes_per_minute = 0 # ERROR: writes_per_minute out of range
+    burst             = 2.5 # ERROR: burst out of range
   }
 
   measurement {

@@ -1,0 +1,264 @@
+package autorate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/wanctl/wanctl/routeros"
+)
+
+// LoadReadInterval is how often the daemon reads the queue counters of a
+// router's WANs (and the simulator models it): one GET a second for all
+// the router's WANs. Why 1 s: docs/autorate.md, "Load".
+const LoadReadInterval = time.Second
+
+// loadReadTimeout bounds one counter read. A reply later than this would
+// be stale by two intervals, and while a read is in flight no write can be
+// sent (one request at a time per router): a slow read is given up instead
+// of holding back a decrease for the writer's full timeout.
+const loadReadTimeout = time.Second
+
+// QueueCounters is what one read returned for a queue-tree entry.
+type QueueCounters struct {
+	// Bytes the queue has passed since its counters were last reset.
+	Bytes uint64
+	// MaxLimit is the rate the router applies (bits/s, 0 = unlimited):
+	// the drift check compares it with the last write.
+	MaxLimit int64
+	// Err is this queue's problem (missing, unreadable) in a read that
+	// worked for the others.
+	Err error
+}
+
+// CounterReader is implemented by executors that can read queue counters
+// (RouterExecutor): the Writer then reads them between writes.
+type CounterReader interface {
+	// ReadCounters reads the counters of the named queues with one
+	// request; the result is in the order of queues. An error is the
+	// request's; a queue's own problem is in its QueueCounters.Err.
+	ReadCounters(ctx context.Context, queues []string) ([]QueueCounters, error)
+}
+
+// loadProplist are the fields a counter read asks for.
+var loadProplist = []string{"name", "bytes", "max-limit"}
+
+// ReadCounters implements CounterReader with one GET of the queue tree
+// narrowed to name, bytes and max-limit. A GET filter is an AND of
+// equalities (ROUTEROS.md), so it cannot select several names: the whole
+// tree comes back, a few dozen bytes per queue, and the queues are picked
+// from it.
+func (e *RouterExecutor) ReadCounters(ctx context.Context, queues []string) ([]QueueCounters, error) {
+	objs, err := e.api.Query(ctx, routeros.MenuQueueTree, routeros.Query{Proplist: loadProplist})
+	if err != nil {
+		return nil, fmt.Errorf("read queue counters: %w", err)
+	}
+	out := make([]QueueCounters, len(queues))
+	for i, q := range queues {
+		var o routeros.Object
+		for _, x := range objs {
+			if x["name"] == q {
+				o = x
+				break
+			}
+		}
+		if o == nil {
+			out[i].Err = fmt.Errorf("queue %q: %w", q, ErrQueueMissing)
+			continue
+		}
+		b, err := strconv.ParseUint(o["bytes"], 10, 64)
+		if err != nil {
+			out[i].Err = fmt.Errorf("queue %q: bytes %q: %w", q, o["bytes"], err)
+			continue
+		}
+		ml, err := routeros.ParseRate(o["max-limit"])
+		if err != nil {
+			out[i].Err = fmt.Errorf("queue %q: max-limit %q: %w", q, o["max-limit"], err)
+			continue
+		}
+		out[i] = QueueCounters{Bytes: b, MaxLimit: ml}
+	}
+	return out, nil
+}
+
+// LoadReader is one WAN's queue counters, read through its router's
+// Writer, for the WAN's Loop (LoadSource). The loops' runner calls Poll
+// after every cycle; a read of the router is due every LoadReadInterval,
+// and the writer performs it when no write is waiting: writes always go
+// first. One GET serves every WAN of the router (it returns the whole
+// queue tree anyway). A read that fails is simply made again at the next
+// interval, without backoff and without holding up writes.
+type LoadReader struct {
+	w      *Writer
+	queues [2]string
+
+	// guarded by w.mu
+	polled   time.Time // the last Poll's time (zero: none)
+	last     [2]LoadReading
+	counters [2]QueueCounters
+	lastOK   time.Time
+	failures int // consecutive
+	lastErr  string
+	lastErrT time.Time
+}
+
+// Load returns a reader of the download and upload queues' counters on
+// this writer's router, or nil when its executor cannot read counters.
+func (w *Writer) Load(download, upload string) *LoadReader {
+	if w.reader == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r := &LoadReader{w: w, queues: [2]string{download, upload}}
+	w.readers = append(w.readers, r)
+	return r
+}
+
+// Load implements LoadSource: the newest readings, download then upload.
+func (r *LoadReader) Load() [2]LoadReading {
+	r.w.mu.Lock()
+	defer r.w.mu.Unlock()
+	return r.last
+}
+
+// Poll requests a read of the router when one is due at now. Called after
+// each control cycle, so a read starts behind the writes the cycle
+// decided, and as far as possible from the next cycle's. It never blocks.
+// The WANs of a router share the read, and their loops tick together: it
+// is asked for once every one of them has finished its cycle at or after
+// the due time (behind all their writes), or, should one of them be stuck,
+// at the next cycle of another.
+func (r *LoadReader) Poll(now time.Time) {
+	w := r.w
+	w.mu.Lock()
+	due := w.readNext
+	again := !r.polled.IsZero() && !r.polled.Before(due) // polled since it fell due: a later cycle
+	r.polled = now
+	if now.Before(due) {
+		w.mu.Unlock()
+		return
+	}
+	if !again {
+		for _, x := range w.readers {
+			if x.polled.IsZero() || x.polled.Before(due) {
+				w.mu.Unlock()
+				return // that WAN's cycle is not done yet
+			}
+		}
+	}
+	if due.IsZero() || now.Sub(due) >= LoadReadInterval {
+		w.readNext = now.Add(LoadReadInterval) // first read, or fell behind: restart the grid
+	} else {
+		w.readNext = due.Add(LoadReadInterval)
+	}
+	// A read still waiting or in flight stands for this one: never more
+	// than one at a time.
+	request := !w.readDue && !w.reading
+	w.readDue = w.readDue || request
+	w.mu.Unlock()
+	if request {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// LoadReadStatus is a WAN's counter reads.
+type LoadReadStatus struct {
+	Queues   [2]string
+	Readings [2]LoadReading   // the newest (zero At: none yet)
+	Counters [2]QueueCounters // as the newest successful read returned them
+	LastRead time.Time        // the last successful read (zero: none)
+	// Failures counts consecutive failed reads; LastError is the latest
+	// failure's ("" after a success).
+	Failures    int
+	LastError   string
+	LastErrorAt time.Time
+}
+
+// Status returns the reader's state.
+func (r *LoadReader) Status() LoadReadStatus {
+	r.w.mu.Lock()
+	defer r.w.mu.Unlock()
+	return LoadReadStatus{Queues: r.queues, Readings: r.last, Counters: r.counters, LastRead: r.lastOK,
+		Failures: r.failures, LastError: r.lastErr, LastErrorAt: r.lastErrT}
+}
+
+// pickRead marks a due read in flight and returns the queues to read
+// (every reader's, in order), or nil when none is due.
+func (w *Writer) pickRead() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.readDue || len(w.readers) == 0 {
+		return nil
+	}
+	w.readDue, w.reading = false, true
+	q := make([]string, 0, 2*len(w.readers))
+	for _, r := range w.readers {
+		q = append(q, r.queues[0], r.queues[1])
+	}
+	return q
+}
+
+// read performs a read of queues (pickRead's) and hands each reader its
+// part. Its outcome touches neither the writes' backoff nor the router's
+// write failures: the next read is simply due at the next interval.
+func (w *Writer) read(ctx context.Context, queues []string) {
+	rctx, cancel := context.WithTimeout(ctx, min(w.o.Timeout, loadReadTimeout))
+	start := time.Now()
+	c, err := w.reader.ReadCounters(rctx, queues)
+	dur := time.Since(start)
+	cancel()
+	if err == nil && len(c) != len(queues) {
+		err = fmt.Errorf("read queue counters: %d results for %d queues", len(c), len(queues))
+	}
+	at := w.o.Now() // the reply's arrival
+	w.mu.Lock()
+	w.reading = false
+	if ctx.Err() != nil {
+		w.mu.Unlock()
+		return
+	}
+	type outcome struct {
+		r        *LoadReader
+		err      error
+		failures int // before this read
+	}
+	out := make([]outcome, 0, len(w.readers))
+	for i, r := range w.readers {
+		o := outcome{r: r, err: err, failures: r.failures}
+		if err == nil {
+			o.err = errors.Join(c[2*i].Err, c[2*i+1].Err)
+		}
+		if o.err == nil {
+			for d := range r.queues {
+				r.counters[d] = c[2*i+d]
+				r.last[d] = LoadReading{Bytes: c[2*i+d].Bytes, At: at}
+			}
+			r.lastOK, r.failures, r.lastErr = at, 0, ""
+		} else {
+			r.failures++
+			r.lastErr, r.lastErrT = o.err.Error(), at
+		}
+		out = append(out, o)
+	}
+	w.mu.Unlock()
+	if w.o.ObserveRead != nil {
+		w.o.ObserveRead(err, dur)
+	}
+	for _, o := range out {
+		queues := o.r.queues[0] + "," + o.r.queues[1]
+		switch {
+		case o.err != nil && o.failures == 0:
+			w.o.Logger.Warn("router counter read failed; reading again at the next interval", "router", w.router, "queues", queues, "err", o.err)
+		case o.err != nil:
+			w.o.Logger.Debug("router counter read failed", "router", w.router, "queues", queues, "failures", o.failures+1, "err", o.err)
+		case o.failures > 0:
+			w.o.Logger.Info("router counter reads resumed", "router", w.router, "queues", queues, "after_failures", o.failures)
+		}
+	}
+}
