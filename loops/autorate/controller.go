@@ -1012,8 +1012,8 @@ const onsetSlack = 150 * time.Millisecond
 // below half of target_bloat when that raise landed; and, when the growth
 // can be dated, it started within onsetSlack of that raise and not of d's,
 // no faster than twice the raise. Undated growth is blamed on the other's
-// raise (asking also that it be more recent than d's measured worse over
-// seeds 1-20: the turns already keep the raises apart).
+// raise whichever of the two raised last: the turns already keep the
+// raises apart.
 func (c *Controller) otherProbe(d *dirState, now time.Time) bool {
 	o := &c.dirs[1-dirIndex(d.p.upload)]
 	if !c.on(RuleOtherProbe) || o.lastRaise.IsZero() || now.Sub(o.lastRaise) >= 2*c.probeSlot {
