@@ -144,40 +144,37 @@ func rateSpec(bps uint64) []byte {
 
 // do sends m and waits for its ack.
 func (c *tcConn) do(m *nlMsg) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.seq++
-	binary.NativeEndian.PutUint32(m.b[0:], uint32(len(m.b)))
-	binary.NativeEndian.PutUint32(m.b[8:], c.seq)
-	if err := unix.Sendto(c.fd, m.b, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return fmt.Errorf("netlink send: %w", err)
-	}
-	for {
-		n, _, err := unix.Recvfrom(c.fd, c.buf, 0)
-		if err != nil {
-			return fmt.Errorf("netlink receive: %w", err)
+	return c.exchange(m, func(msg syscall.NetlinkMessage) (bool, error) {
+		if msg.Header.Type != unix.NLMSG_ERROR {
+			return false, nil
 		}
-		msgs, err := syscall.ParseNetlinkMessage(c.buf[:n])
-		if err != nil {
-			return fmt.Errorf("netlink parse: %w", err)
+		if len(msg.Data) < 4 {
+			return true, errors.New("netlink: short error message")
 		}
-		for _, msg := range msgs {
-			if msg.Header.Seq != c.seq || msg.Header.Type != unix.NLMSG_ERROR {
-				continue
-			}
-			if len(msg.Data) < 4 {
-				return errors.New("netlink: short error message")
-			}
-			if e := int32(binary.NativeEndian.Uint32(msg.Data)); e != 0 {
-				return unix.Errno(-e)
-			}
-			return nil
-		}
-	}
+		return true, ackErr(msg.Data)
+	})
 }
 
 // dump sends a dump request and calls fn with each reply's payload.
 func (c *tcConn) dump(m *nlMsg, fn func(typ uint16, data []byte)) error {
+	return c.exchange(m, func(msg syscall.NetlinkMessage) (bool, error) {
+		switch msg.Header.Type {
+		case unix.NLMSG_DONE:
+			return true, nil
+		case unix.NLMSG_ERROR:
+			if len(msg.Data) >= 4 {
+				return true, ackErr(msg.Data)
+			}
+			return true, nil
+		}
+		fn(msg.Header.Type, msg.Data)
+		return false, nil
+	})
+}
+
+// exchange sends m and hands each reply of its sequence number to each
+// until that says the exchange is over (with its error).
+func (c *tcConn) exchange(m *nlMsg, each func(syscall.NetlinkMessage) (bool, error)) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.seq++
@@ -199,20 +196,19 @@ func (c *tcConn) dump(m *nlMsg, fn func(typ uint16, data []byte)) error {
 			if msg.Header.Seq != c.seq {
 				continue
 			}
-			switch msg.Header.Type {
-			case unix.NLMSG_DONE:
-				return nil
-			case unix.NLMSG_ERROR:
-				if len(msg.Data) >= 4 {
-					if e := int32(binary.NativeEndian.Uint32(msg.Data)); e != 0 {
-						return unix.Errno(-e)
-					}
-				}
-				return nil
+			if done, err := each(msg); done {
+				return err
 			}
-			fn(msg.Header.Type, msg.Data)
 		}
 	}
+}
+
+// ackErr is the error an NLMSG_ERROR payload carries (nil for an ack).
+func ackErr(data []byte) error {
+	if e := int32(binary.NativeEndian.Uint32(data)); e != 0 {
+		return unix.Errno(-e)
+	}
+	return nil
 }
 
 // htbClass is the parameters of one HTB class, as tc created it.
