@@ -478,6 +478,20 @@ func (c *Controller) wireTime() float64 {
 	return t
 }
 
+// LoadBusy reports whether the counters should be read at the busy
+// cadence (LoadReadIntervalBusy): a direction is out of GREEN or cut less
+// than loadBusyHold ago, when a capacity estimate is being made and a
+// fresh one is worth a read.
+func (c *Controller) LoadBusy(now time.Time) bool {
+	for i := range c.dirs {
+		d := &c.dirs[i]
+		if d.zone != Green || (d.cut.done && now.Sub(d.cut.at) < loadBusyHold) {
+			return true
+		}
+	}
+	return false
+}
+
 // Signal reports whether the last Step had a fresh measurement.
 func (c *Controller) Signal() bool { return c.signal }
 

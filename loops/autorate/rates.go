@@ -35,11 +35,11 @@ const (
 	// a cut, growing by jumpGrowth with each raise that lands beyond the
 	// estimate, up to maxJump. Within nearBand of the estimate the jump is
 	// the smallest and a direction raises once per nearEvery slots.
-	firstJump  = 0.04
+	firstJump  = 0.08
+	nearEvery  = 2
 	jumpGrowth = 1.3
 	maxJump    = 0.25
 	nearBand   = 0.05
-	nearEvery  = 2
 	// A raise that held at or above the estimate ends the congestion: the
 	// next is at least rampJump; with no estimate each raise that holds
 	// makes the next rampGrowth times larger.
@@ -62,6 +62,13 @@ const (
 	// loadStale tells nothing (the direction counts as loaded).
 	idleAfter = 2 * time.Second
 	loadStale = 2*LoadReadInterval + time.Second
+	// After a cut the counters are read at the busy cadence for
+	// loadBusyHold: the climb back is judged by the load too.
+	loadBusyHold = 3 * time.Second
+	// A throughput measured over more than estimateWindow (a calm read's
+	// second) averages the moment a queue built with what came before
+	// (flows still ramping up, an idle spell): it estimates nothing.
+	estimateWindow = LoadReadIntervalBusy + LoadReadIntervalBusy/2
 	// loadedShare of the router's rate is what counts as loaded.
 	loadedShare = 0.75
 )
@@ -531,6 +538,9 @@ func (c *Controller) capacityTarget(d *direction, z Zone, now time.Time, base in
 func (d *direction) achievedUnderQueue(now time.Time) (float64, bool) {
 	l := &d.load
 	if !l.valid || now.Sub(l.at) > loadStale {
+		return 0, false
+	}
+	if l.at.Sub(l.from) > estimateWindow {
 		return 0, false
 	}
 	r := float64(d.router.at(l.at))
