@@ -316,26 +316,18 @@ func (c *Controller) green(d *direction, now time.Time) Action {
 	return act
 }
 
-// climbLimit is the highest rate GREEN may offer now: one jump above the
-// router's rate, the smallest jump near the estimate, and at once back to
-// the hold level after a cut.
+// climbLimit is the highest rate GREEN may offer now: maxJump above the
+// router's rate, and at once back to the hold level after a cut. (A
+// smaller first jump after a cut, growing with each raise, was slower to
+// undo a false cut: BENCHMARKS.md, "Controller v2".)
 func (c *Controller) climbLimit(d *direction) int64 {
 	if !c.on(RuleClimbLimit) {
 		return math.MaxInt64
 	}
 	a := float64(d.router.applied)
-	jump := d.capacity.jump
-	if jump == 0 {
-		jump = maxJump
-	}
-	limit := int64(a * (1 + max(jump, c.minJump)))
-	cv := &d.capacity
-	switch {
-	case cv.est == 0:
-	case a < float64(cv.hold) && c.on(RuleHoldReturn):
+	limit := int64(a * (1 + max(maxJump, c.minJump)))
+	if cv := &d.capacity; cv.est > 0 && a < float64(cv.hold) && c.on(RuleHoldReturn) {
 		limit = max(limit, cv.hold)
-	case a < float64(cv.est)*(1+nearBand):
-		limit = int64(a * (1 + c.minJump))
 	}
 	return limit
 }
