@@ -178,6 +178,16 @@ func NewDaemon(dc DaemonConfig) (_ *Daemon, err error) {
 			if wr.reader != nil {
 				wr.o.ObserveRead = dm.metrics.readObserver(r.Name)
 			}
+			if m, ok := exec.(interface{ OnMisdirected(func(MisdirectedWrite)) }); ok {
+				router := r.Name
+				m.OnMisdirected(func(mw MisdirectedWrite) {
+					dm.log.Error("router write landed on a queue-tree entry that is not the configured queue (its .id was reused); looking the queue up again by name. Restore the overwritten entry's max-limit on the router (its previous value is not known)",
+						"router", router, "queue", mw.Queue, "id", mw.ID, "overwritten_queue", mw.Name, "overwritten_comment", mw.Comment, "max_limit_written", mw.MaxLimit)
+					if t, ok := rt[mw.Queue]; ok {
+						t.m.observeMisdirected(t.upload)
+					}
+				})
+			}
 			writers[w.Router] = wr
 			dm.writers = append(dm.writers, wr)
 		}

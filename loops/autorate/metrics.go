@@ -23,6 +23,8 @@ type Metrics struct {
 	failures      *prometheus.CounterVec
 	writes        *prometheus.CounterVec
 	writeSeconds  *prometheus.HistogramVec
+	misdirected   *prometheus.CounterVec
+	stateWrites   *prometheus.CounterVec
 	replies       *prometheus.CounterVec
 	timeouts      *prometheus.CounterVec
 	reads         *prometheus.CounterVec
@@ -76,6 +78,14 @@ func NewMetrics() *Metrics {
 			Help:    "Duration of queue max-limit writes to the router.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 11), // 5 ms .. 5.1 s
 		}, wd),
+		misdirected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wanctl_router_misdirected_writes_total",
+			Help: "Max-limit writes the router applied to another queue-tree entry than the configured queue (its .id had been reused); the id is looked up again by name.",
+		}, wd),
+		stateWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wanctl_state_writes_total",
+			Help: "State file writes (contents or heartbeat), by result (ok, error).",
+		}, []string{"wan", "result"}),
 		replies: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wanctl_ping_replies_total",
 			Help: "Ping replies received per reflector (TCP fallback targets as address:port).",
@@ -94,7 +104,7 @@ func NewMetrics() *Metrics {
 		}, wd),
 	}
 	m.Registry.MustRegister(m.rate, m.zone, m.baseline, m.delta, m.cycles, m.cycleDuration,
-		m.overruns, m.failures, m.writes, m.writeSeconds, m.replies, m.timeouts, m.reads, m.achieved)
+		m.overruns, m.failures, m.writes, m.writeSeconds, m.misdirected, m.stateWrites, m.replies, m.timeouts, m.reads, m.achieved)
 	return m
 }
 
@@ -114,6 +124,9 @@ type WANMetrics struct {
 	writeOK       [2]prometheus.Counter
 	writeErr      [2]prometheus.Counter
 	writeSeconds  [2]prometheus.Observer
+	misdirected   [2]prometheus.Counter
+	stateWriteOK  prometheus.Counter
+	stateWriteErr prometheus.Counter
 	achieved      [2]prometheus.Gauge
 	sources       []string // label per measurement source
 	replies       []prometheus.Counter
@@ -135,6 +148,8 @@ func (m *Metrics) WAN(w *config.WAN) *WANMetrics {
 		cycleDuration: m.cycleDuration.WithLabelValues(w.Name),
 		overruns:      m.overruns.WithLabelValues(w.Name),
 		failures:      m.failures.WithLabelValues(w.Name),
+		stateWriteOK:  m.stateWrites.WithLabelValues(w.Name, "ok"),
+		stateWriteErr: m.stateWrites.WithLabelValues(w.Name, "error"),
 	}
 	for i, dir := range []string{config.Download, config.Upload} {
 		wm.rate[i] = m.rate.WithLabelValues(w.Name, dir)
@@ -147,6 +162,7 @@ func (m *Metrics) WAN(w *config.WAN) *WANMetrics {
 		wm.writeOK[i] = m.writes.WithLabelValues(w.Name, dir, "ok")
 		wm.writeErr[i] = m.writes.WithLabelValues(w.Name, dir, "error")
 		wm.writeSeconds[i] = m.writeSeconds.WithLabelValues(w.Name, dir)
+		wm.misdirected[i] = m.misdirected.WithLabelValues(w.Name, dir)
 		wm.achieved[i] = m.achieved.WithLabelValues(w.Name, dir)
 	}
 	wm.setSources(m, w)
@@ -226,6 +242,26 @@ func (wm *WANMetrics) observeWrite(upload bool, err error, seconds float64) {
 		wm.writeOK[i].Inc()
 	}
 	wm.writeSeconds[i].Observe(seconds)
+}
+
+// observeMisdirected counts a write the router applied to another queue.
+func (wm *WANMetrics) observeMisdirected(upload bool) {
+	if wm == nil {
+		return
+	}
+	wm.misdirected[dirIndex(upload)].Inc()
+}
+
+// observeStateWrite counts one state write (or heartbeat) of the WAN.
+func (wm *WANMetrics) observeStateWrite(err error) {
+	if wm == nil {
+		return
+	}
+	if err != nil {
+		wm.stateWriteErr.Inc()
+	} else {
+		wm.stateWriteOK.Inc()
+	}
 }
 
 // readObserver returns the function that counts a router's counter reads

@@ -27,12 +27,16 @@ type QueueAPI interface {
 
 // RouterExecutor writes max-limit with PATCH /rest/queue/tree/<id>. The
 // .id is looked up by name once (one filtered GET) and looked up again when
-// the router answers 404 (the queue was recreated, e.g. by apply).
+// the router answers 404 (the queue was recreated, e.g. by apply) or when
+// the PATCH reply names another entry: ids are reused after a router reset
+// or when another tool deletes and adds queues, and the cached id then
+// points at a queue that is not ours.
 type RouterExecutor struct {
-	api        QueueAPI
-	isNotFound func(error) bool
-	mu         sync.Mutex
-	ids        map[string]string
+	api         QueueAPI
+	isNotFound  func(error) bool
+	mu          sync.Mutex
+	ids         map[string]string
+	onMisdirect func(MisdirectedWrite)
 }
 
 // NewRouterExecutor returns an executor over api; isNotFound tells a 404
@@ -41,9 +45,34 @@ func NewRouterExecutor(api QueueAPI, isNotFound func(error) bool) *RouterExecuto
 	return &RouterExecutor{api: api, isNotFound: isNotFound, ids: map[string]string{}}
 }
 
+// MisdirectedWrite is a max-limit write the router applied to a queue-tree
+// entry other than the configured queue, because the cached .id had been
+// given to that entry. The entry's previous max-limit is not in the reply,
+// so it cannot be put back: the operator has to.
+type MisdirectedWrite struct {
+	Queue    string // the configured queue the write was meant for
+	ID       string // the .id the write went to
+	Name     string // the name of the entry that took it ("" if the reply had none)
+	Comment  string
+	MaxLimit int64 // the rate written into it
+}
+
+// OnMisdirected sets the function told about every misdirected write
+// (the daemon logs it and counts it). Call it before the first write.
+func (e *RouterExecutor) OnMisdirected(f func(MisdirectedWrite)) {
+	e.mu.Lock()
+	e.onMisdirect = f
+	e.mu.Unlock()
+}
+
 // ErrQueueMissing is wrapped when the router has no queue-tree entry of
 // that name.
 var ErrQueueMissing = errors.New("queue-tree entry not found on the router (run 'wanctl apply' to create it)")
+
+// ErrMisdirected is wrapped when a write landed on another queue-tree
+// entry even with a freshly looked-up .id (the router is being changed
+// under the daemon right now).
+var ErrMisdirected = errors.New("the router applied the write to another queue-tree entry")
 
 func (e *RouterExecutor) resolve(ctx context.Context, queue string) (string, error) {
 	objs, err := e.api.Query(ctx, routeros.MenuQueueTree, routeros.Query{Filter: map[string]string{"name": queue}})
@@ -61,6 +90,35 @@ func (e *RouterExecutor) resolve(ctx context.Context, queue string) (string, err
 	return "", fmt.Errorf("queue %q: %w", queue, ErrQueueMissing)
 }
 
+func (e *RouterExecutor) forget(queue string) {
+	e.mu.Lock()
+	delete(e.ids, queue)
+	e.mu.Unlock()
+}
+
+// set PATCHes id and checks that the reply is the configured queue. A
+// reply without a name (an empty body, which the client turns into just
+// the .id) cannot be checked and is taken as ours: RouterOS always
+// answers a PATCH with the whole object.
+func (e *RouterExecutor) set(ctx context.Context, queue, id string, bps int64) (misdirected bool, err error) {
+	reply, err := e.api.Set(ctx, routeros.MenuQueueTree, id, routeros.Object{"max-limit": strconv.FormatInt(bps, 10)})
+	if err != nil {
+		return false, err
+	}
+	name, named := reply["name"]
+	if !named || name == queue {
+		return false, nil
+	}
+	e.forget(queue)
+	e.mu.Lock()
+	f := e.onMisdirect
+	e.mu.Unlock()
+	if f != nil {
+		f(MisdirectedWrite{Queue: queue, ID: id, Name: name, Comment: reply["comment"], MaxLimit: bps})
+	}
+	return true, nil
+}
+
 // SetMaxLimit implements Executor.
 func (e *RouterExecutor) SetMaxLimit(ctx context.Context, queue string, bps int64) error {
 	e.mu.Lock()
@@ -72,16 +130,19 @@ func (e *RouterExecutor) SetMaxLimit(ctx context.Context, queue string, bps int6
 			return err
 		}
 	}
-	fields := routeros.Object{"max-limit": strconv.FormatInt(bps, 10)}
-	_, err = e.api.Set(ctx, routeros.MenuQueueTree, id, fields)
-	if err != nil && e.isNotFound != nil && e.isNotFound(err) {
-		e.mu.Lock()
-		delete(e.ids, queue)
-		e.mu.Unlock()
+	misdirected, err := e.set(ctx, queue, id, bps)
+	retry := misdirected || (err != nil && e.isNotFound != nil && e.isNotFound(err))
+	if retry {
+		// Once, with the id the router has for the name now: a second
+		// miss means the router is changing under us; the writer's
+		// backoff paces the next attempt.
+		e.forget(queue)
 		if id, err = e.resolve(ctx, queue); err != nil {
 			return err
 		}
-		_, err = e.api.Set(ctx, routeros.MenuQueueTree, id, fields)
+		if misdirected, err = e.set(ctx, queue, id, bps); err == nil && misdirected {
+			err = fmt.Errorf("%w (.id %s)", ErrMisdirected, id)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("queue %q: set max-limit %d: %w", queue, bps, err)
