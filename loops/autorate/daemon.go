@@ -80,6 +80,9 @@ type Daemon struct {
 	writers  []*Writer
 	ln       net.Listener
 	pers     *persister
+	// writeFinal is the state write at shutdown (WriteState; tests
+	// inject failures).
+	writeFinal func(path string, s *State) error
 }
 
 type wanRun struct {
@@ -108,7 +111,7 @@ func NewDaemon(dc DaemonConfig) (_ *Daemon, err error) {
 	}
 	dm := &Daemon{
 		cfg: cfg, log: dc.Logger, clock: dc.Clock, notify: dc.Notifier, metrics: dc.Metrics,
-		interval: cfg.Daemon.Interval,
+		interval: cfg.Daemon.Interval, writeFinal: WriteState,
 	}
 	if dm.log == nil {
 		dm.log = slog.New(slog.DiscardHandler)
@@ -146,6 +149,8 @@ func NewDaemon(dc DaemonConfig) (_ *Daemon, err error) {
 		dm.wans = append(dm.wans, &wanRun{lock: lk, path: StatePath(cfg.Daemon.StateDir, w.Name), cycled: make(chan struct{})})
 	}
 	dm.pers = newPersister(dm.log)
+	stateMetrics := map[string]*WANMetrics{}
+	dm.pers.observe = func(wan string, err error) { stateMetrics[wan].observeStateWrite(err) }
 
 	writers := map[string]*Writer{}
 	type route struct {
@@ -199,6 +204,7 @@ func NewDaemon(dc DaemonConfig) (_ *Daemon, err error) {
 		run.writer = wr
 		run.slots = [2]*Slot{wr.Queue(w.Download.Queue), wr.Queue(w.Upload.Queue)}
 		wm := dm.metrics.WAN(w)
+		stateMetrics[w.Name] = wm
 		routes[wr][w.Download.Queue] = route{wm, false}
 		routes[wr][w.Upload.Queue] = route{wm, true}
 		name, path := w.Name, run.path
@@ -266,6 +272,7 @@ func (d *Daemon) Health() Health {
 	h := Health{Status: "ok", Time: now.UTC(), PID: os.Getpid()}
 	for _, r := range d.wans {
 		wh := wanHealth(now, d.interval, r.loop, r.writer, r.slots, r.load)
+		stateFileHealth(&wh, now, r.path, d.pers.Status(wh.WAN))
 		if !wh.Controlling {
 			h.Status = "degraded"
 		}
@@ -370,10 +377,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// state cannot land after them.
 	persisting.Wait()
 	now := d.clock.Now()
+	var unsaved []string
 	for _, r := range d.wans {
 		st := r.loop.State(now)
-		if err := WriteState(r.path, &st); err != nil {
+		if err := d.writeFinal(r.path, &st); err != nil {
 			d.log.Error("final state write failed", "wan", st.WAN, "err", err)
+			unsaved = append(unsaved, st.WAN)
 		}
 	}
 	shctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -381,7 +390,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	cancel()
 	stopWriters()
 	bg.Wait()
-	d.log.Info("autorate stopped; state written")
+	if len(unsaved) > 0 {
+		// The next start restores an older state for these (or none).
+		d.log.Error("autorate stopped; state NOT written", "wans", strings.Join(unsaved, ","))
+	} else {
+		d.log.Info("autorate stopped; state written")
+	}
 	return nil
 }
 
@@ -601,12 +615,28 @@ func (d *Daemon) release() {
 type persister struct {
 	log *slog.Logger
 	// write and touch are refreshState and touchState (tests replace them).
-	write   func(path string, s *State) error
-	touch   func(path string, t time.Time) error
+	write func(path string, s *State) error
+	touch func(path string, t time.Time) error
+	// observe, when set, is told the outcome of every write or touch
+	// (metrics).
+	observe func(wan string, err error)
 	wake    chan struct{}
 	mu      sync.Mutex
 	pending map[string]*persistItem
 	lastErr map[string]string
+	status  map[string]*PersistStatus
+}
+
+// PersistStatus is a WAN's state file writes as /health reports them.
+type PersistStatus struct {
+	// LastSuccess is the (daemon clock) time of the state last written
+	// or touched; zero: none since the start.
+	LastSuccess time.Time
+	// Failures counts consecutive failed writes; LastError is the last
+	// one's ("" after a success).
+	Failures    int
+	LastError   string
+	LastErrorAt time.Time
 }
 
 type persistItem struct {
@@ -646,6 +676,46 @@ func (p *persister) run(ctx context.Context) {
 	}
 }
 
+// record notes the outcome of a write (or touch) of wan's state made at
+// the daemon's time at.
+func (p *persister) record(wan string, at time.Time, err error) {
+	p.mu.Lock()
+	if p.lastErr == nil {
+		p.lastErr = map[string]string{}
+	}
+	if p.status == nil {
+		p.status = map[string]*PersistStatus{}
+	}
+	st := p.status[wan]
+	if st == nil {
+		st = &PersistStatus{}
+		p.status[wan] = st
+	}
+	if err != nil {
+		p.lastErr[wan] = err.Error()
+		st.Failures++
+		st.LastError, st.LastErrorAt = err.Error(), at
+	} else {
+		delete(p.lastErr, wan)
+		st.Failures, st.LastError = 0, ""
+		st.LastSuccess = at
+	}
+	p.mu.Unlock()
+	if p.observe != nil {
+		p.observe(wan, err)
+	}
+}
+
+// Status returns wan's state file writes so far.
+func (p *persister) Status(wan string) PersistStatus {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if st := p.status[wan]; st != nil {
+		return *st
+	}
+	return PersistStatus{}
+}
+
 // flush writes (or touches) what is pending.
 func (p *persister) flush() {
 	p.mu.Lock()
@@ -663,16 +733,7 @@ func (p *persister) flush() {
 		if !it.heartbeat || prev != "" || p.touch(it.path, it.state.Timestamp) != nil {
 			err = p.write(it.path, &it.state)
 		}
-		p.mu.Lock()
-		if p.lastErr == nil {
-			p.lastErr = map[string]string{}
-		}
-		if err != nil {
-			p.lastErr[wan] = err.Error()
-		} else {
-			delete(p.lastErr, wan)
-		}
-		p.mu.Unlock()
+		p.record(wan, it.state.Timestamp, err)
 		switch {
 		case err != nil && err.Error() != prev:
 			p.log.Error("state write failed", "wan", wan, "err", err)

@@ -36,6 +36,8 @@ type WANHealth struct {
 	ReflectorsAlive int          `json:"reflectors_alive"`
 	ReflectorsTotal int          `json:"reflectors_total"`
 	Router          RouterHealth `json:"router"`
+	// StateFile is the WAN's state file writes (steer reads the file).
+	StateFile StateFileHealth `json:"state_file"`
 	// LoadReads are the reads of the WAN's queue counters (absent when
 	// the daemon does not read them).
 	LoadReads *LoadReadHealth `json:"load_reads,omitempty"`
@@ -79,6 +81,28 @@ type RouterHealth struct {
 	LastError       string     `json:"last_error,omitempty"`
 	LastSuccess     *time.Time `json:"last_success,omitempty"`
 	LastSuccessAgeS *float64   `json:"last_success_age_s,omitempty"`
+}
+
+// StateFileHealth is a WAN's state file writes in /health.
+type StateFileHealth struct {
+	Path            string     `json:"path"`
+	LastSuccess     *time.Time `json:"last_success,omitempty"`
+	LastSuccessAgeS *float64   `json:"last_success_age_s,omitempty"`
+	// Failures counts consecutive failed writes.
+	Failures  int    `json:"failures"`
+	LastError string `json:"last_error,omitempty"`
+}
+
+// stateFileHealth adds the state file's writes to h: a failing write
+// degrades the WAN, since steer then sees its state go stale and the next
+// start loses what was learned.
+func stateFileHealth(h *WANHealth, now time.Time, path string, st PersistStatus) {
+	h.StateFile = StateFileHealth{Path: path, LastSuccess: timePtr(st.LastSuccess), LastSuccessAgeS: agePtr(now, st.LastSuccess),
+		Failures: st.Failures, LastError: st.LastError}
+	if st.Failures > 0 {
+		h.DegradedReasons = append(h.DegradedReasons, fmt.Sprintf("state file %s: %d writes failed in a row: %s", path, st.Failures, st.LastError))
+		h.Controlling = false
+	}
 }
 
 // CycleHealth are the WAN's control cycle counters.
