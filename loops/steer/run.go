@@ -305,6 +305,9 @@ func readWAN(stateDir, wan string, now time.Time, maxAge time.Duration) (WANStat
 		return WANState{Why: "no state file " + path + ": autorate is not running for " + wan}, nil
 	case err != nil:
 		return WANState{Why: err.Error()}, nil
+	case st.WAN != wan:
+		// A copy of another WAN's file must not stand in for this one.
+		return WANState{Why: fmt.Sprintf("state file %s belongs to wan %q, not %q", path, st.WAN, wan)}, nil
 	}
 	w := WANState{
 		BaselineRTT:  autorate.MsDuration(st.BaselineRTTMs),

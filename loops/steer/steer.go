@@ -355,8 +355,12 @@ func alternateProblem(w WANState, name string) string {
 		return fmt.Sprintf("alternate %s untrusted (%s)", name, why)
 	}
 	switch z := strings.ToUpper(w.DownloadZone); z {
+	case "GREEN", "YELLOW":
+		return ""
 	case "RED", "SOFT_RED":
 		return fmt.Sprintf("alternate %s is %s", name, z)
+	default:
+		// Only autorate's own zone names are evidence of a usable link.
+		return fmt.Sprintf("alternate %s untrusted (unknown download zone %q)", name, w.DownloadZone)
 	}
-	return ""
 }
