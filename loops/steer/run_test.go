@@ -571,3 +571,66 @@ func TestRunTrustsTheHeartbeatNotACalibration(t *testing.T) {
 		t.Fatalf("a calibration was taken for a live daemon: %q", r.Decision.Assessment.Reason)
 	}
 }
+
+// A parseable but forged alternate state is not a usable alternate: a zone
+// that is not one of autorate's (it counted as GREEN), or another WAN's
+// file copied over the alternate's.
+func TestRunForgedAlternateState(t *testing.T) {
+	for _, tc := range []struct {
+		name, blocked string
+		forge         func(b []byte, spectrum []byte) []byte
+	}{
+		{"unknown zone", `unknown download zone "BOGUS"`, func(b, _ []byte) []byte {
+			return bytes.Replace(b, []byte(`"zone": "GREEN"`), []byte(`"zone": "BOGUS"`), 1)
+		}},
+		{"lower case zone", `unknown download zone "red"`, func(b, _ []byte) []byte {
+			return bytes.Replace(b, []byte(`"zone": "GREEN"`), []byte(`"zone": "red"`), 1)
+		}},
+		{"empty zone", `unknown download zone ""`, func(b, _ []byte) []byte {
+			return bytes.Replace(b, []byte(`"zone": "GREEN"`), []byte(`"zone": ""`), 1)
+		}},
+		{"no zone", `no download zone`, func(b, _ []byte) []byte {
+			return bytes.Replace(b, []byte(`"zone": "GREEN",`), nil, 1)
+		}},
+		{"another wan's state", `belongs to wan "spectrum", not "att"`, func(_, spectrum []byte) []byte {
+			return spectrum
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, 0, "")
+			dropped := e.congestUntilOneShort() + 100
+			// A healthy spectrum file to copy, then the real (RED) one.
+			e.autorate("spectrum", autorate.Green, 500*time.Millisecond)
+			spectrum, err := os.ReadFile(autorate.StatePath(e.cfg.Daemon.StateDir, "spectrum"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.fresh(autorate.Red, autorate.Green)
+			att := autorate.StatePath(e.cfg.Daemon.StateDir, "att")
+			b, err := os.ReadFile(att)
+			if err != nil {
+				t.Fatal(err)
+			}
+			forged := tc.forge(b, spectrum)
+			if bytes.Equal(forged, b) {
+				t.Fatal("nothing forged")
+			}
+			if err := os.WriteFile(att, forged, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(att, e.now.Add(-500*time.Millisecond), e.now.Add(-500*time.Millisecond)); err != nil {
+				t.Fatal(err)
+			}
+			e.queue(dropped, 80)
+			r := e.mustRun()
+			if r.State.Degraded() || r.Action != ActionNone || !strings.Contains(r.Decision.Blocked, "alternate att untrusted") ||
+				!strings.Contains(r.Decision.Blocked, tc.blocked) {
+				t.Fatalf("state %s action %s blocked %q: want no steering, blocked naming %q", r.State.State, r.Action, r.Decision.Blocked, tc.blocked)
+			}
+			e.wantRules("true")
+			if !strings.Contains(e.log.String(), "not steering: alternate att untrusted") {
+				t.Errorf("the reason is not logged:\n%s", e.log.String())
+			}
+		})
+	}
+}

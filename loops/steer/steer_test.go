@@ -292,6 +292,9 @@ func TestStepAlternateBlocksDegraded(t *testing.T) {
 		{"SOFT_RED", WANState{Trusted: true, DownloadZone: "SOFT_RED"}, true, "alternate att is SOFT_RED"},
 		{"soft_red lower case", WANState{Trusted: true, DownloadZone: "soft_red"}, true, "alternate att is SOFT_RED"},
 		{"YELLOW is fine", WANState{Trusted: true, DownloadZone: "YELLOW"}, false, ""},
+		// Only autorate's zone names count as evidence (not GREEN).
+		{"unknown zone", WANState{Trusted: true, DownloadZone: "BOGUS"}, true, `alternate att untrusted (unknown download zone "BOGUS")`},
+		{"no zone", WANState{Trusted: true, DownloadZone: ""}, true, `alternate att untrusted (unknown download zone "")`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
