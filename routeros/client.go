@@ -318,6 +318,9 @@ type request struct {
 	read    bool   // a read: safe to retry once after a transport error
 }
 
+// maxLoggedBody is how much of a reply body Config.Debug logs.
+const maxLoggedBody = 64 << 10
+
 // maxReply is the largest reply body the request may get.
 func (rq request) maxReply() int64 {
 	if rq.method == http.MethodGet && rq.id == "" {
@@ -399,8 +402,10 @@ func (c *Client) once(ctx context.Context, rq request) ([]byte, *Error) {
 			slog.String("path", strings.TrimPrefix(rq.url(""), "/")), slog.Int("status", status),
 			slog.Int("bytes", len(body)), slog.Duration("duration", time.Since(start)))
 		if c.debug && err == nil {
+			// Redacted before it is cut: a cut could split the password.
+			shown := c.redact(string(body))
 			c.log.LogAttrs(ctx, slog.LevelDebug, "router reply", slog.String("router", c.name),
-				slog.String("body", c.redact(string(body))))
+				slog.String("body", shown[:min(len(shown), maxLoggedBody)]))
 		}
 	}
 	if err != nil {
