@@ -207,8 +207,8 @@ func (c *Client) Get(ctx context.Context, menu, id string) (Object, error) {
 }
 
 // Add creates an object (PUT) and returns it as the router stored it,
-// including its ".id" (a reply without one is an error). A "place-before" field (an .id) positions ordered
-// entries such as firewall rules.
+// including its ".id" (a reply without one is an error). A "place-before"
+// field (an .id) positions ordered entries such as firewall rules.
 func (c *Client) Add(ctx context.Context, menu string, fields Object) (Object, error) {
 	b, err := json.Marshal(fields)
 	if err != nil {
@@ -228,9 +228,9 @@ func (c *Client) Add(ctx context.Context, menu string, fields Object) (Object, e
 }
 
 // Set changes fields of one object (PATCH) and returns the whole updated
-// object (a reply that is not an object with an ".id" is an error: the
-// write may or may not have been applied). After a bad-request error, re-read: the router does not always
-// roll a refused PATCH back.
+// object; a reply that is not an object with an ".id" is an error (the
+// write may or may not have been applied). After a bad-request error,
+// re-read: the router does not always roll a refused PATCH back.
 func (c *Client) Set(ctx context.Context, menu, id string, fields Object) (Object, error) {
 	b, err := json.Marshal(fields)
 	if err != nil {
