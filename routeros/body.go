@@ -71,7 +71,12 @@ func readBody(ctx context.Context, resp *http.Response, limit int64) ([]byte, er
 	var rd io.Reader = ctxReader{ctx, resp.Body}
 	// The transport decompresses when it asked for gzip itself; a custom
 	// transport may not have.
-	if strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") && !resp.Uncompressed {
+	gzipped := strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") && !resp.Uncompressed
+	if !gzipped && resp.ContentLength > limit {
+		// Announced too large: refused without reading it.
+		return nil, &tooLargeError{limit: limit}
+	}
+	if gzipped {
 		zr, err := gzip.NewReader(rd)
 		if errors.Is(err, io.EOF) {
 			return nil, nil

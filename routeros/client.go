@@ -127,6 +127,10 @@ func New(cfg Config) (*Client, error) {
 			MaxIdleConnsPerHost: 1,
 			IdleConnTimeout:     90 * time.Second,
 			ForceAttemptHTTP2:   false,
+			// RouterOS does not compress its replies; asking for gzip would
+			// only invite compression bombs (a reply sent compressed anyway
+			// is still decoded, within the cap).
+			DisableCompression: true,
 		}
 	}
 
