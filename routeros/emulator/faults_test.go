@@ -123,6 +123,20 @@ func TestFaultBigReply(t *testing.T) {
 	}
 }
 
+// A DELETE's 204 becomes a 200 that can carry the padding.
+func TestFaultBigReplyToDelete(t *testing.T) {
+	e, s := newServer(t, emulator.Config{})
+	rawRequest(t, s.URL, "PUT", "/rest/queue/tree", `{"name":"q","parent":"global"}`, user, pass)
+	e.Inject(emulator.Fault{Kind: emulator.FaultBigReply, Size: 100})
+	st, body := rawRequest(t, s.URL, "DELETE", "/rest/queue/tree/q", "", user, pass)
+	if st != 200 || len(body) != 100 || strings.TrimSpace(string(body)) != "" {
+		t.Fatalf("%d %q", st, body)
+	}
+	if _, ok := e.QueueMaxLimit("q"); ok {
+		t.Fatal("the DELETE was not applied")
+	}
+}
+
 func TestFaultBody(t *testing.T) {
 	e, s := newServer(t, emulator.Config{})
 	for name, want := range map[string]string{"empty": "", "null": "null", "object": "{}", "error": `{"error":400,`} {

@@ -107,6 +107,9 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case FaultStallBody:
+		if status == http.StatusNoContent {
+			status = http.StatusOK // a 204 has no body to stall
+		}
 		rec.Status = e.stall(ctx, w, status, out, f.Duration)
 		return
 	case FaultBigReply:
@@ -144,6 +147,9 @@ const padChunk = 1 << 20
 // whitespace after the value), gzip-encoded when the request accepts it. It
 // stops when the client stops reading.
 func (e *Emulator) replyBig(w http.ResponseWriter, r *http.Request, status int, body []byte, size int64) int {
+	if status == http.StatusNoContent {
+		status = http.StatusOK // a 204 cannot carry the padding
+	}
 	pad := size - int64(len(body))
 	if pad < 0 {
 		pad = 0
