@@ -292,6 +292,29 @@ func TestDestroyOnlyOwned(t *testing.T) {
 	}
 }
 
+// An unused CAKE type in wanctl's namespace is a left-over of an interrupted
+// apply: destroyed. Other unused types are not wanctl's to remove.
+func TestLeftOverQueueTypes(t *testing.T) {
+	d := desiredFor(t, singleWAN)
+	f := newFixture()
+	f.defconf()
+	f.applied(d)
+	f.add(routeros.MenuQueueType, routeros.Object{"name": "wanctl-att-upload", "kind": "cake"})
+	f.add(routeros.MenuQueueType, routeros.Object{"name": "wanctl-fifo", "kind": "pfifo"})
+	f.add(routeros.MenuQueueType, routeros.Object{"name": "my-cake", "kind": "cake"})
+	changes, diags := Diff(d, f.act)
+	var got []string
+	for _, c := range changes {
+		got = append(got, string(c.Action)+" "+c.Address+" "+c.Name)
+	}
+	if want := []string{"delete queue_type.wanctl-att-upload wanctl-att-upload"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("changes %v, want %v", got, want)
+	}
+	if len(diags) != 1 || !strings.Contains(diags[0].Summary, `"wanctl-fifo" is not used`) {
+		t.Errorf("diags %+v, want a warning about wanctl-fifo", diags)
+	}
+}
+
 func TestSavedPlanRoundTrip(t *testing.T) {
 	p := goldenPlan(t)
 	path := filepath.Join(t.TempDir(), "p.plan")

@@ -29,6 +29,18 @@ const (
 	MenuResource        = "system/resource"
 )
 
+// isSingleton reports whether a menu holds one object without an .id, which
+// a GET returns as an object rather than an array (system/resource). Only
+// for these is an object a menu's reply.
+func isSingleton(menu string) bool {
+	switch strings.Trim(menu, "/") {
+	case MenuResource, "system/identity", "system/clock", "system/routerboard",
+		"ip/dns", "ip/settings", "ipv6/settings", "ip/cloud":
+		return true
+	}
+	return false
+}
+
 // Object is one RouterOS object as the REST API returns it: every value is a
 // string, absent keys are absent (an empty comment is never ""), flags are ""
 // when set. It is also the field set for writes.

@@ -73,6 +73,9 @@ type Emulator struct {
 
 	inflight atomic.Int32
 	maxConc  atomic.Int32
+
+	padOnce sync.Once // FaultBigReply's compressed padding
+	padGz   []byte
 }
 
 // New returns an emulator holding a default-configuration router (see the
