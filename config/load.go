@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"sort"
 	"strings"
 
@@ -36,14 +35,7 @@ func Load(path string) (*Config, *Diagnostics) { return LoadFile(path, Options{}
 // LoadFile is Load with options: LookupEnv and ReadFile as for Parse; the
 // file mode, when opts.FileMode is zero, is the file's own.
 func LoadFile(path string, opts Options) (*Config, *Diagnostics) {
-	src, err := os.ReadFile(path)
-	var mode fs.FileMode
-	if err == nil {
-		var st fs.FileInfo
-		if st, err = os.Stat(path); err == nil {
-			mode = st.Mode().Perm()
-		}
-	}
+	src, mode, err := ReadFile(path)
 	if err != nil {
 		return nil, &Diagnostics{Files: map[string]*hcl.File{}, Diags: hcl.Diagnostics{{
 			Severity: hcl.DiagError,
@@ -53,7 +45,7 @@ func LoadFile(path string, opts Options) (*Config, *Diagnostics) {
 		}}}
 	}
 	if opts.FileMode == 0 {
-		opts.FileMode = mode
+		opts.FileMode = mode.Perm()
 	}
 	return Parse(path, src, opts)
 }
@@ -63,6 +55,12 @@ func LoadFile(path string, opts Options) (*Config, *Diagnostics) {
 // relative to its directory. The Config is nil when the diagnostics have
 // errors; warnings alone leave it set.
 func Parse(filename string, src []byte, opts Options) (*Config, *Diagnostics) {
+	if diags := checkSize(filename, src); diags != nil {
+		return nil, &Diagnostics{Files: map[string]*hcl.File{}, Diags: diags}
+	}
+	if diags := checkNesting(filename, src); diags != nil {
+		return nil, &Diagnostics{Files: snippetFile(filename, src, diags[0].Subject), Diags: diags}
+	}
 	p := hclparse.NewParser()
 	f, diags := p.ParseHCL(src, filename)
 	out := &Diagnostics{Files: p.Files()}
@@ -88,6 +86,20 @@ func Parse(filename string, src []byte, opts Options) (*Config, *Diagnostics) {
 		return nil, out
 	}
 	return cfg, out
+}
+
+// snippetFile offers the source for the diagnostic's snippet unless its
+// line is too long to show (a generated line of brackets).
+func snippetFile(filename string, src []byte, at *hcl.Range) map[string]*hcl.File {
+	start := bytes.LastIndexByte(src[:at.Start.Byte], '\n') + 1
+	end := bytes.IndexByte(src[at.Start.Byte:], '\n')
+	if end < 0 {
+		end = len(src) - at.Start.Byte
+	}
+	if at.Start.Byte+end-start > 200 {
+		return map[string]*hcl.File{}
+	}
+	return map[string]*hcl.File{filename: {Bytes: src}}
 }
 
 // sortDiags orders diagnostics by position, so that output is stable and
