@@ -94,3 +94,16 @@ func checkSize(filename string, src []byte) hcl.Diagnostics {
 		Subject: &hcl.Range{Filename: filename, Start: pos, End: pos},
 	}}
 }
+
+// CheckSource reports a source that Parse would refuse before parsing it
+// (too large, or nested too deeply for HCL's parser), for commands that
+// hand the source to HCL themselves (fmt). Nil when it may be parsed.
+func CheckSource(filename string, src []byte) *Diagnostics {
+	if diags := checkSize(filename, src); diags != nil {
+		return &Diagnostics{Files: map[string]*hcl.File{}, Diags: diags}
+	}
+	if diags := checkNesting(filename, src); diags != nil {
+		return &Diagnostics{Files: snippetFile(filename, src, diags[0].Subject), Diags: diags}
+	}
+	return nil
+}

@@ -56,11 +56,8 @@ func LoadFile(path string, opts Options) (*Config, *Diagnostics) {
 // relative to its directory. The Config is nil when the diagnostics have
 // errors; warnings alone leave it set.
 func Parse(filename string, src []byte, opts Options) (*Config, *Diagnostics) {
-	if diags := checkSize(filename, src); diags != nil {
-		return nil, &Diagnostics{Files: map[string]*hcl.File{}, Diags: diags}
-	}
-	if diags := checkNesting(filename, src); diags != nil {
-		return nil, &Diagnostics{Files: snippetFile(filename, src, diags[0].Subject), Diags: diags}
+	if d := CheckSource(filename, src); d != nil {
+		return nil, d
 	}
 	p := hclparse.NewParser()
 	f, diags := p.ParseHCL(src, filename)
