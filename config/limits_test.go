@@ -184,3 +184,18 @@ func TestStringLengthLimit(t *testing.T) {
 		t.Errorf("%d bytes refused: %s", MaxStringLength, d.Error())
 	}
 }
+
+// TestUnsupportedExpressionsReportedOnce: an unsupported expression is
+// reported once, not again for the ones inside it, and many of them are
+// checked in linear time (the check compared each with every earlier
+// report).
+func TestUnsupportedExpressionsReportedOnce(t *testing.T) {
+	_, d := parseString(t, "e.hcl", "x = [1+1, (true ? 1+2 : [3*4]), -(-1), \"${1+1}\"]\n", Options{})
+	if n := len(d.Errors()); n != 4 {
+		t.Errorf("%d errors, want 4:\n%s", n, d.Error())
+	}
+	_, d = parseString(t, "e.hcl", "x = ["+strings.Repeat("1+1, ", 100000)+"]\n", Options{})
+	if n := len(d.Errors()); n != 100000 {
+		t.Errorf("%d errors, want 100000", n)
+	}
+}
