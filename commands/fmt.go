@@ -107,6 +107,9 @@ func hclFiles(arg string) ([]string, error) {
 // formatHCL returns src in canonical form; it refuses source that does not
 // parse, since hclwrite would happily reformat garbage.
 func formatHCL(name string, src []byte) ([]byte, *config.Diagnostics) {
+	if d := config.CheckSource(name, src); d != nil {
+		return nil, d
+	}
 	f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
 	if diags.HasErrors() {
 		return nil, &config.Diagnostics{Diags: diags, Files: map[string]*hcl.File{name: f}}
@@ -115,7 +118,9 @@ func formatHCL(name string, src []byte) ([]byte, *config.Diagnostics) {
 }
 
 func fmtFile(stdio IO, path string, check, color bool) (ok, changed bool) {
-	src, err := os.ReadFile(path)
+	// Only a regular file of at most config.MaxFileSize: a FIFO would hang
+	// the read and /dev/zero fill the memory.
+	src, _, err := config.ReadFile(path)
 	if err != nil {
 		fmt.Fprintf(stdio.Err, "Error: %v\n", err)
 		return false, false
@@ -148,9 +153,13 @@ func fmtStdin(stdio IO, check, color bool) (ok, changed bool) {
 		fmt.Fprintln(stdio.Err, "Error: no standard input")
 		return false, false
 	}
-	src, err := io.ReadAll(stdio.In)
+	src, err := io.ReadAll(io.LimitReader(stdio.In, config.MaxFileSize+1))
 	if err != nil {
 		fmt.Fprintf(stdio.Err, "Error: reading standard input: %v\n", err)
+		return false, false
+	}
+	if len(src) > config.MaxFileSize {
+		fmt.Fprintf(stdio.Err, "Error: standard input is larger than %d bytes\n", config.MaxFileSize)
 		return false, false
 	}
 	out, diags := formatHCL("<stdin>", src)
