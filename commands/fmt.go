@@ -28,8 +28,8 @@ func fmtCommand(stdio IO) *cli.Command {
 		Usage:     "rewrite configuration files in the canonical HCL format",
 		ArgsUsage: "[FILE|DIR|-]...",
 		Description: "Formats each FILE in place (every *.hcl file of a DIR), listing the files it changed.\n" +
-			"\"-\", or no argument with standard input not a terminal, formats standard input to standard output.\n" +
-			"No argument on a terminal formats the configuration file (-config, $WANCTL_CONFIG, then " + DefaultConfigPath + ").\n" +
+			"No argument formats the configuration file (-config, $WANCTL_CONFIG, then " + DefaultConfigPath + "), as validate reads it.\n" +
+			"\"-\" formats standard input to standard output (with -check: only the exit status).\n" +
 			"Exit status: 0 done, 1 a file could not be read, parsed or written, 3 -check found unformatted files.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "check", Usage: "change nothing; list the files that are not formatted and exit 3 if any"},
@@ -37,12 +37,11 @@ func fmtCommand(stdio IO) *cli.Command {
 		Action: func(c *cli.Context) error {
 			check := c.Bool("check")
 			args := c.Args().Slice()
+			// Standard input only when asked for: guessing it from "not a
+			// terminal" made `fmt -check` in CI read an empty stdin and pass
+			// without looking at the configuration file.
 			if len(args) == 0 {
-				if isTerminal(stdio.In) {
-					args = []string{configPath(c, stdio)}
-				} else {
-					args = []string{"-"}
-				}
+				args = []string{configPath(c, stdio)}
 			}
 			color := useColor(c, stdio, stdio.Err)
 			var failed, unformatted []string

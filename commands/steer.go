@@ -29,6 +29,7 @@ func steerCommand(stdio IO) *cli.Command {
 			"ICMP burst, reads its download queue's drops and backlog, and enables the steering\n" +
 			"mark-connection rules while the primary stays congested (disables them once it is healthy).\n" +
 			"State: daemon.state_dir/steering.json; metrics: daemon.state_dir/steering.prom.\n" +
+			"Logs one line per run at info level when it changed or blocked something, at debug when quiet.\n" +
 			"Exit status: 0, also when another run holds daemon.lock_dir/steer.lock (it logs \"skipped\");\n" +
 			"1 on a configuration, state or router error (the steering state is then left as it was).",
 		Action: func(c *cli.Context) error {

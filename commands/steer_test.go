@@ -427,8 +427,8 @@ func scriptedSteer(t *testing.T, cfg string) result {
 }
 
 // steerProcess runs the test binary as `wanctl steer` in a real process.
-func (s *steerEnv) steerProcess(delay time.Duration) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], "steer", "-config", s.cfg)
+func (s *steerEnv) steerProcess(delay time.Duration, args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], append([]string{"steer", "-config", s.cfg}, args...)...)
 	cmd.Env = append(os.Environ(), steerChildEnv+"=1", steerRTTEnv+"=20ms", steerDelayEnv+"="+delay.String())
 	return cmd
 }
@@ -459,9 +459,14 @@ func TestSteerProcessLockHeld(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(s.stateDir, steer.StateFileName)); !os.IsNotExist(err) {
 		t.Errorf("state written by a skipped run: %v", err)
 	}
-	// Without the lock the same command runs.
+	// Without the lock the same command runs: a quiet run logs nothing at
+	// the default level (the timer starts one every 2 s), its line at debug.
 	out, err = s.steerProcess(0).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "steer run") {
+	if err != nil || len(out) != 0 {
+		t.Fatalf("quiet run at the default level: %v\n%s", err, out)
+	}
+	out, err = s.steerProcess(0, "-log-level", "debug").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `level=DEBUG msg="steer run"`) || !strings.Contains(string(out), "action=none") {
 		t.Fatalf("%v\n%s", err, out)
 	}
 }
@@ -475,7 +480,7 @@ func TestSteerProcessesRace(t *testing.T) {
 	s.autorateState("spectrum", autorate.Green, 0)
 	s.autorateState("att", autorate.Green, 0)
 	for round := 0; round < 3; round++ {
-		a, b := s.steerProcess(300*time.Millisecond), s.steerProcess(300*time.Millisecond)
+		a, b := s.steerProcess(300*time.Millisecond, "-log-level", "debug"), s.steerProcess(300*time.Millisecond, "-log-level", "debug")
 		var oa, ob bytes.Buffer
 		a.Stdout, a.Stderr, b.Stdout, b.Stderr = &oa, &oa, &ob, &ob
 		if err := a.Start(); err != nil {

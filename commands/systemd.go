@@ -90,7 +90,7 @@ func systemdCommand(stdio IO) *cli.Command {
 		Subcommands: sub,
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return cli.Exit(fmt.Sprintf("unknown systemd subcommand %q: use render or install", c.Args().First()), 1)
+				return unknownCommand("systemd subcommand", c.Args().First(), c.Command.Subcommands, "wanctl systemd -h")
 			}
 			return cli.Exit("systemd needs a subcommand: render -dir DIR, or install [-now]", 1)
 		},

@@ -491,10 +491,16 @@ func (c *countingRouter) Set(ctx context.Context, menu, id string, fields router
 	return c.r.Set(ctx, menu, id, fields)
 }
 
-// logRun writes the run's one log line.
+// logRun writes the run's one log line. The timer runs steer every 2 s, so
+// a quiet run (no transition, nothing put back, nothing blocked, both WANs'
+// states trusted) is DEBUG: at INFO the journal keeps only what changed or
+// needs a look.
 func logRun(ctx context.Context, log *slog.Logger, res *Result, in *Inputs, alternate string) {
 	dec, a := res.Decision, res.Decision.Assessment
-	msg, level := "steer run", slog.LevelInfo
+	msg, level := "steer run", slog.LevelDebug
+	if dec.Transition != nil || res.Action != ActionNone || dec.Blocked != "" || !in.Primary.Trusted || !in.Alternate.Trusted {
+		level = slog.LevelInfo
+	}
 	if tr := dec.Transition; tr != nil {
 		msg = "steering " + tr.From + " -> " + tr.To
 	}

@@ -297,12 +297,16 @@ func TestRunAlternateRedBlocks(t *testing.T) {
 		dropped += 100
 		e.fresh(autorate.Red, autorate.Red)
 		e.queue(dropped, 80)
+		before := len(e.log.String())
 		r := e.mustRun()
 		if r.State.Degraded() || r.Action != ActionNone {
 			t.Fatalf("steered onto a RED alternate: %+v", r)
 		}
 		if r.Decision.Blocked != "" {
 			blocked++
+			if lvl := runLineLevel(t, e.log.String()[before:]); lvl != "INFO" {
+				t.Errorf("blocked run logged at %s, want INFO", lvl)
+			}
 			if !strings.Contains(r.Decision.Blocked, "alternate att is RED") {
 				t.Errorf("blocked %q", r.Decision.Blocked)
 			}
@@ -633,4 +637,78 @@ func TestRunForgedAlternateState(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRunLogLevels: the timer runs steer every 2 s, so the run line of a
+// quiet run is DEBUG and only what changed or needs a look reaches INFO.
+func TestRunLogLevels(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(e *env) // everything before the run whose line is checked
+		last  func(e *env)
+		level string
+	}{
+		{"quiet", func(e *env) {
+			e.fresh(autorate.Green, autorate.Green)
+			e.queue(0, 0)
+			e.mustRun()
+		}, func(e *env) { e.fresh(autorate.Green, autorate.Green) }, "DEBUG"},
+		{"first run", func(*env) {}, func(e *env) {
+			e.fresh(autorate.Green, autorate.Green)
+			e.queue(0, 0)
+		}, "DEBUG"},
+		{"congested, not yet steering", func(*env) {}, func(e *env) {
+			e.rtt = 60 * time.Millisecond
+			e.fresh(autorate.Red, autorate.Green)
+			e.queue(100, 80)
+		}, "DEBUG"},
+		{"transition", func(e *env) {
+			e.queue(e.congestUntilOneShort()+100, 80)
+		}, func(e *env) { e.fresh(autorate.Red, autorate.Green) }, "INFO"},
+		{"reconcile", func(e *env) {
+			e.fresh(autorate.Green, autorate.Green)
+			e.queue(0, 0)
+			e.mustRun()
+			rules := plan.SteeringRules(e.emu.Objects(routeros.MenuMangle))
+			if err := e.emu.SetObject(routeros.MenuMangle, rules[0].ID(), routeros.Object{"disabled": "false"}); err != nil {
+				e.t.Fatal(err)
+			}
+		}, func(e *env) { e.fresh(autorate.Green, autorate.Green) }, "INFO"},
+		{"alternate untrusted", func(e *env) {
+			e.fresh(autorate.Green, autorate.Green)
+			e.queue(0, 0)
+			e.mustRun()
+		}, func(e *env) {
+			e.autorate("spectrum", autorate.Green, 0)
+			e.autorate("att", autorate.Green, time.Minute)
+		}, "INFO"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, 0, "")
+			tc.setup(e)
+			tc.last(e)
+			e.log.Reset()
+			r := e.mustRun()
+			if tc.name == "congested, not yet steering" && (r.Decision.Transition != nil || r.Decision.Assessment.Level == Green) {
+				t.Fatalf("not the case under test: %+v", r.Decision)
+			}
+			if got := runLineLevel(t, e.log.String()); got != tc.level {
+				t.Errorf("run line at %s, want %s:\n%s", got, tc.level, e.log.String())
+			}
+		})
+	}
+}
+
+// runLineLevel returns the level of the run's one summary line.
+func runLineLevel(t *testing.T, log string) string {
+	t.Helper()
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, `msg="steer run"`) || strings.Contains(l, `msg="steering `) && strings.Contains(l, " -> ") {
+			_, rest, _ := strings.Cut(l, "level=")
+			lvl, _, _ := strings.Cut(rest, " ")
+			return lvl
+		}
+	}
+	t.Fatalf("no run line:\n%s", log)
+	return ""
 }

@@ -1,0 +1,76 @@
+package commands
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+)
+
+// commandPaths lists every visible command, subcommands as
+// "systemd render" (hidden ones are wanctl's own plumbing, e.g. lab's
+// delay line, which takes no common flags).
+func commandPaths(cmds []*cli.Command, prefix []string) [][]string {
+	var out [][]string
+	for _, c := range cmds {
+		if c.Hidden {
+			continue
+		}
+		p := append(append([]string{}, prefix...), c.Name)
+		out = append(out, p)
+		out = append(out, commandPaths(c.Subcommands, p)...)
+	}
+	return out
+}
+
+// Every command refuses a bad -log-format or -log-level before doing
+// anything, whether the flag comes before or after its name, not only the
+// commands that log.
+func TestCommonFlagsCheckedByEveryCommand(t *testing.T) {
+	paths := commandPaths(newApp(IO{}).Commands, nil)
+	if len(paths) < 16 {
+		t.Fatalf("commands: %v", paths)
+	}
+	// A configuration that does not exist: a command that does not check
+	// the flags fails fast on it, with another message.
+	const missing = "/nonexistent/wanctl.hcl"
+	for _, p := range paths {
+		for _, bad := range []struct{ flag, value, want string }{
+			{"-log-format", "yaml", `Error: -log-format "yaml": use text or json` + "\n"},
+			{"-log-level", "loud", `Error: -log-level "loud": use debug, info, warn or error` + "\n"},
+		} {
+			after := append(append([]string{}, p...), bad.flag, bad.value, "-config", missing)
+			before := append([]string{bad.flag, bad.value, "-config", missing}, p...)
+			for _, args := range [][]string{after, before} {
+				t.Run(strings.Join(args, " "), func(t *testing.T) {
+					code, out, errOut := run(t, nil, "", args...)
+					if code != 1 || out != "" || errOut != bad.want {
+						t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and %q", code, out, errOut, bad.want)
+					}
+				})
+			}
+		}
+	}
+}
+
+func TestUnknownCommandSuggests(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"platn"}, `Error: unknown command "platn"; did you mean "plan"? (see 'wanctl -h')`},
+		{[]string{"PLAN"}, `Error: unknown command "PLAN"; did you mean "plan"? (see 'wanctl -h')`},
+		{[]string{"valdate", "-json"}, `Error: unknown command "valdate"; did you mean "validate"? (see 'wanctl -h')`},
+		{[]string{"sim"}, `Error: unknown command "sim"; did you mean "simulate"? (see 'wanctl -h')`},
+		{[]string{"frobnicate"}, `Error: unknown command "frobnicate" (see 'wanctl -h')`},
+		{[]string{"systemd", "rendr"}, `Error: unknown systemd subcommand "rendr"; did you mean "render"? (see 'wanctl systemd -h')`},
+		{[]string{"systemd", "frobnicate"}, `Error: unknown systemd subcommand "frobnicate" (see 'wanctl systemd -h')`},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, out, errOut := run(t, nil, "", tc.args...)
+			if code != 1 || out != "" || errOut != tc.want+"\n" {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and %q", code, out, errOut, tc.want)
+			}
+		})
+	}
+}
