@@ -55,7 +55,8 @@ type router struct {
 
 type trigger struct {
 	method string
-	n      int // 1-based position among the method's writes
+	read   bool // count reads (GET, print) of method, not writes
+	n      int  // 1-based position among the method's writes (reads)
 	fault  emulator.Fault
 	seen   int
 }
@@ -84,7 +85,7 @@ func isWrite(method, path string) bool {
 
 func (r *router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
-	if tr := r.armed; tr != nil && req.Method == tr.method && isWrite(req.Method, req.URL.Path) {
+	if tr := r.armed; tr != nil && req.Method == tr.method && isWrite(req.Method, req.URL.Path) != tr.read {
 		tr.seen++
 		if tr.seen == tr.n {
 			r.emu.Inject(tr.fault)
@@ -100,6 +101,15 @@ func (r *router) arm(method string, n int, f emulator.Fault) {
 	f.Method, f.Count = method, 1
 	r.mu.Lock()
 	r.armed = &trigger{method: method, n: n, fault: f}
+	r.mu.Unlock()
+}
+
+// armRead injects f (limited to GET, its Count kept) at the n-th GET
+// from now.
+func (r *router) armRead(n int, f emulator.Fault) {
+	f.Method = http.MethodGet
+	r.mu.Lock()
+	r.armed = &trigger{method: http.MethodGet, read: true, n: n, fault: f}
 	r.mu.Unlock()
 }
 
