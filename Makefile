@@ -37,6 +37,7 @@ bench:
 # leaves it out. Its cases mostly wait on client timeouts, hence -parallel.
 reliability:
 	$(GO) test -tags reliability -count=1 -parallel 8 ./reliability/...
+	$(GO) test -tags reliability -count=1 -run '^TestReliability' ./loops/autorate/
 
 testbed: build
 	./bin/wanctl lab -scenario $(SCENARIO) -duration $(DURATION) -policy $(POLICY)
