@@ -103,6 +103,7 @@ func TestFaultDuringApply(t *testing.T) {
 	t.Run("matrix", func(t *testing.T) {
 		for _, s := range scenarios {
 			ref := referenceRun(t, s)
+			t.Logf("%s: the fault-free apply writes %v", s.name, ref.writes)
 			verbs := 0
 			for _, v := range writeVerbs {
 				if ref.writes[v] > 0 {
