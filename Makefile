@@ -7,7 +7,7 @@ SCENARIO  ?= step-drop
 DURATION  ?= 60s
 POLICY    ?= all
 
-.PHONY: build test lint fuzz bench testbed clean
+.PHONY: build test lint fuzz bench reliability testbed clean
 
 build:
 	$(GO) build -o bin/wanctl .
@@ -33,6 +33,12 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+# The fault matrix (docs/reliability.md): behind a build tag, so go test ./...
+# leaves it out. Its cases mostly wait on client timeouts, hence -parallel.
+reliability:
+	$(GO) test -tags reliability -count=1 -parallel 8 ./reliability/...
+	$(GO) test -tags reliability -count=1 -run '^TestReliability' ./loops/autorate/
 
 testbed: build
 	./bin/wanctl lab -scenario $(SCENARIO) -duration $(DURATION) -policy $(POLICY)

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"golang.org/x/net/netutil"
 
 	"github.com/wanctl/wanctl/config"
 	"github.com/wanctl/wanctl/lockfile"
@@ -91,8 +90,9 @@ type Daemon struct {
 // 5,000 idle keep-alive connections took it from 23 to 130 MB, and 20,000
 // exhausted its file descriptors (state writes failed).
 type httpLimits struct {
-	// conns is the most connections served at once; more wait in the
-	// listen backlog. Prometheus and a health check need a few.
+	// conns is the most connections served at once; beyond it a new one
+	// replaces the longest idle (connLimit). Prometheus and a health
+	// check need a few.
 	conns int
 	// readHeader bounds a request's headers (slow clients), read the
 	// whole request, write the reply; idle is how long a keep-alive
@@ -114,7 +114,9 @@ func (d *Daemon) httpServer(ln net.Listener) (*http.Server, net.Listener) {
 		IdleTimeout:       d.http.idle,
 		MaxHeaderBytes:    16 << 10,
 	}
-	return srv, netutil.LimitListener(ln, d.http.conns)
+	lim := newConnLimit(ln, d.http.conns)
+	srv.ConnState = lim.connState
+	return srv, lim
 }
 
 type wanRun struct {

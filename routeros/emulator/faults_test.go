@@ -167,3 +167,25 @@ func TestFaultBody(t *testing.T) {
 		t.Fatal("the PUT was not applied")
 	}
 }
+
+// A DELETE's empty reply is stalled too: the client waits for a body that
+// does not come (before, it had its whole empty reply at once, and the
+// router stayed blocked for a minute after).
+func TestFaultStallBodyOfDelete(t *testing.T) {
+	e, s := newServer(t, emulator.Config{})
+	rawRequest(t, s.URL, "PUT", "/rest/queue/tree", `{"name":"q","parent":"global"}`, user, pass)
+	e.Inject(emulator.Fault{Kind: emulator.FaultStallBody})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	resp, err := send(t, ctx, "DELETE", s.URL+"/rest/queue/tree/q", "", nil)
+	if err != nil {
+		t.Fatalf("the headers should arrive: %v", err)
+	}
+	defer resp.Body.Close()
+	if b, err := io.ReadAll(resp.Body); err == nil {
+		t.Fatalf("read the whole reply (%q, status %d): want the body held until the client's deadline", b, resp.StatusCode)
+	}
+	if st, _ := rawRequest(t, s.URL, "GET", "/rest/queue/tree/q", "", user, pass); st != 404 {
+		t.Fatalf("after the stalled DELETE: %d, want 404 (applied)", st)
+	}
+}

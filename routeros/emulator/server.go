@@ -110,6 +110,12 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if status == http.StatusNoContent {
 			status = http.StatusOK // a 204 has no body to stall
 		}
+		if len(out) < 2 {
+			// Something must be held back: with a whole (empty) reply
+			// the client is done, and the stall only blocked the router
+			// for the next request, up to a minute.
+			out = append(out, ' ', ' ')
+		}
 		rec.Status = e.stall(ctx, w, status, out, f.Duration)
 		return
 	case FaultBigReply:
