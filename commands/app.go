@@ -238,11 +238,22 @@ func newLogger(c *cli.Context, stdio IO) (*slog.Logger, *slog.LevelVar, error) {
 	}
 	lv := new(slog.LevelVar)
 	lv.Set(level)
-	ho := &slog.HandlerOptions{Level: lv}
+	ho := &slog.HandlerOptions{Level: lv, ReplaceAttr: durationAsText}
 	if asJSON {
 		return slog.New(slog.NewJSONHandler(stdio.Err, ho)), lv, nil
 	}
 	return slog.New(slog.NewTextHandler(stdio.Err, ho)), lv, nil
+}
+
+// durationAsText renders a time.Duration as its String ("50ms"). The
+// text handler already does; the JSON handler would write nanoseconds
+// (50000000), so one log line would read differently in the two formats
+// and a reader of the JSON would have to know the unit.
+func durationAsText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		a.Value = slog.StringValue(a.Value.Duration().String())
+	}
+	return a
 }
 
 // suggestCommand returns the visible command closest to name (a unique

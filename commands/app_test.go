@@ -1,8 +1,11 @@
 package commands
 
 import (
+	"bytes"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/urfave/cli/v2"
 )
@@ -70,6 +73,43 @@ func TestUnknownCommandSuggests(t *testing.T) {
 			code, out, errOut := run(t, nil, "", tc.args...)
 			if code != 1 || out != "" || errOut != tc.want+"\n" {
 				t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and %q", code, out, errOut, tc.want)
+			}
+		})
+	}
+}
+
+// A duration reads the same in both log formats: "50ms", never the JSON
+// handler's nanoseconds.
+func TestLogDurationsAsText(t *testing.T) {
+	for _, c := range []struct {
+		format string
+		want   []string
+	}{
+		{"json", []string{`"interval":"50ms"`, `"wan":{"cycle":"1.5s"}`, `"count":3`}},
+		{"text", []string{`interval=50ms`, `wan.cycle=1.5s`, `count=3`}},
+	} {
+		t.Run(c.format, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			stdio := IO{In: strings.NewReader(""), Out: &out, Err: &errOut, Getenv: func(string) string { return "" }}
+			app := &cli.App{
+				Flags:          commonFlags(),
+				ExitErrHandler: func(*cli.Context, error) {},
+				Action: func(ctx *cli.Context) error {
+					log, _, err := newLogger(ctx, stdio)
+					if err != nil {
+						return err
+					}
+					log.Info("tick", "interval", 50*time.Millisecond, slog.Group("wan", "cycle", 1500*time.Millisecond), "count", 3)
+					return nil
+				},
+			}
+			if err := app.Run([]string{"wanctl", "-log-format", c.format}); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(errOut.String(), w) {
+					t.Errorf("log %q lacks %s", errOut.String(), w)
+				}
 			}
 		})
 	}
