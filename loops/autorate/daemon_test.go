@@ -530,14 +530,16 @@ func TestDaemonReload(t *testing.T) {
 // wanctl_shaper_rate_bits_per_second, which promlint's unit rule would
 // rename to bytes: RouterOS max-limit and every rate in the config are
 // bits/s, so the name is kept and only that exact problem is tolerated
-// (for the achieved throughput too, compared with it).
+// (for the achieved throughput and the floor and ceiling too, compared
+// with it).
 func lintMetrics(t *testing.T, m *Metrics) {
 	t.Helper()
 	probs, err := testutil.CollectAndLint(m.Registry)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bitRates := map[string]bool{"wanctl_shaper_rate_bits_per_second": true, "wanctl_achieved_bits_per_second": true}
+	bitRates := map[string]bool{"wanctl_shaper_rate_bits_per_second": true, "wanctl_achieved_bits_per_second": true,
+		"wanctl_shaper_rate_floor_bits_per_second": true, "wanctl_shaper_rate_ceiling_bits_per_second": true}
 	for _, p := range probs {
 		if bitRates[p.Metric] && strings.Contains(p.Text, `base unit "bytes"`) {
 			continue
