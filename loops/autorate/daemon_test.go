@@ -34,7 +34,16 @@ type scriptMeasurer struct {
 	mute     bool
 	panic    bool // the next Drain panics
 	panicAll bool // every Drain panics
+	blackout bool // StatsInto reports an ICMP blackout
 	drain    int
+}
+
+// StatsInto reports the scripted blackout (the replies Drain gives are
+// then, as from a ping.Stream, the TCP fallback's).
+func (s *scriptMeasurer) StatsInto(dst *ping.Stats) {
+	s.mu.Lock()
+	dst.Blackout = s.blackout
+	s.mu.Unlock()
 }
 
 func (s *scriptMeasurer) set(rtt time.Duration, mute bool) {
