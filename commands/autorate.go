@@ -154,9 +154,11 @@ func runAutorate(c *cli.Context, stdio IO, log *slog.Logger, level *slog.LevelVa
 		defer signal.Stop(sigs)
 	}
 
+	ver, rev := buildVersion()
 	d, err := autorate.NewDaemon(autorate.DaemonConfig{
 		Config: cfg, WANs: c.StringSlice("wan"), Logger: log, Clock: deps.clock, Notifier: deps.notifier,
 		NewMeasurer: deps.newMeasurer, NewExecutor: deps.newExecutor, Writer: deps.writer,
+		Version: ver, Revision: rev,
 	})
 	if err != nil {
 		return cli.Exit(err.Error(), 1)

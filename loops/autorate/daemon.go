@@ -53,6 +53,8 @@ type DaemonConfig struct {
 	Clock    Clock    // nil: RealClock
 	Notifier Notifier // nil: none
 	Metrics  *Metrics // nil: NewMetrics()
+	// Version and Revision label wanctl_build_info ("" : "unknown").
+	Version, Revision string
 	// NewMeasurer starts a WAN's measurement (a *ping.Stream in
 	// production). A measurer with a Close() method is closed on exit.
 	NewMeasurer func(w *config.WAN) (Measurer, error)
@@ -209,7 +211,9 @@ func NewDaemon(dc DaemonConfig) (_ *Daemon, err error) {
 			wr = NewWriter(r.Name, exec, o)
 			rt := map[string]route{}
 			routes[wr] = rt
+			failed := dm.metrics.writeFailureObserver(r.Name)
 			wr.o.Observe = func(q string, err error, dur time.Duration) {
+				failed(err)
 				if t, ok := rt[q]; ok {
 					t.m.observeWrite(t.upload, err, dur.Seconds())
 				}
@@ -270,6 +274,9 @@ func NewDaemon(dc DaemonConfig) (_ *Daemon, err error) {
 				"download", snap.Download.Rate, "upload", snap.Upload.Rate, "baseline", snap.Baseline)
 		}
 	}
+	if err := dm.metrics.Registry.Register(newDaemonCollector(dm, dc.Version, dc.Revision)); err != nil {
+		return nil, fmt.Errorf("metrics: %w (a Metrics serves one daemon)", err)
+	}
 	dm.ln = dc.Listener
 	if dm.ln == nil {
 		dm.ln, err = net.Listen("tcp", cfg.Daemon.Listen)
@@ -306,14 +313,21 @@ func (d *Daemon) Health() Health {
 	now := d.clock.Now()
 	h := Health{Status: "ok", Time: now.UTC(), PID: os.Getpid()}
 	for _, r := range d.wans {
-		wh := wanHealth(now, d.interval, r.loop, r.writer, r.slots, r.load)
-		stateFileHealth(&wh, now, r.path, d.pers.Status(wh.WAN))
+		wh := d.wanHealth(r, now)
 		if !wh.Controlling {
 			h.Status = "degraded"
 		}
 		h.WANs = append(h.WANs, wh)
 	}
 	return h
+}
+
+// wanHealth is r's part of /health at now (and of the metrics that
+// report the same state).
+func (d *Daemon) wanHealth(r *wanRun, now time.Time) WANHealth {
+	wh := wanHealth(now, d.interval, r.loop, r.writer, r.slots, r.load)
+	stateFileHealth(&wh, now, r.path, d.pers.Status(wh.WAN))
+	return wh
 }
 
 // Reload applies a new configuration (SIGHUP): each running WAN takes the

@@ -34,7 +34,16 @@ type scriptMeasurer struct {
 	mute     bool
 	panic    bool // the next Drain panics
 	panicAll bool // every Drain panics
+	blackout bool // StatsInto reports an ICMP blackout
 	drain    int
+}
+
+// StatsInto reports the scripted blackout (the replies Drain gives are
+// then, as from a ping.Stream, the TCP fallback's).
+func (s *scriptMeasurer) StatsInto(dst *ping.Stats) {
+	s.mu.Lock()
+	dst.Blackout = s.blackout
+	s.mu.Unlock()
 }
 
 func (s *scriptMeasurer) set(rtt time.Duration, mute bool) {
@@ -530,14 +539,16 @@ func TestDaemonReload(t *testing.T) {
 // wanctl_shaper_rate_bits_per_second, which promlint's unit rule would
 // rename to bytes: RouterOS max-limit and every rate in the config are
 // bits/s, so the name is kept and only that exact problem is tolerated
-// (for the achieved throughput too, compared with it).
+// (for the achieved throughput and the floor and ceiling too, compared
+// with it).
 func lintMetrics(t *testing.T, m *Metrics) {
 	t.Helper()
 	probs, err := testutil.CollectAndLint(m.Registry)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bitRates := map[string]bool{"wanctl_shaper_rate_bits_per_second": true, "wanctl_achieved_bits_per_second": true}
+	bitRates := map[string]bool{"wanctl_shaper_rate_bits_per_second": true, "wanctl_achieved_bits_per_second": true,
+		"wanctl_shaper_rate_floor_bits_per_second": true, "wanctl_shaper_rate_ceiling_bits_per_second": true}
 	for _, p := range probs {
 		if bitRates[p.Metric] && strings.Contains(p.Text, `base unit "bytes"`) {
 			continue

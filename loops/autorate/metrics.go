@@ -1,15 +1,21 @@
 package autorate
 
 import (
+	"context"
+	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/wanctl/wanctl/config"
+	"github.com/wanctl/wanctl/routeros"
 )
 
 // Metrics are the daemon's Prometheus collectors, in their own registry
-// (no process or Go collectors unless the caller adds them).
+// (with the standard process_* and go_* collectors: a registry of its own
+// keeps tests and the demo, which run several daemons in one process,
+// apart).
 type Metrics struct {
 	Registry *prometheus.Registry
 
@@ -29,6 +35,7 @@ type Metrics struct {
 	timeouts      *prometheus.CounterVec
 	reads         *prometheus.CounterVec
 	achieved      *prometheus.GaugeVec
+	writeFailures *prometheus.CounterVec
 }
 
 // NewMetrics creates and registers the collectors.
@@ -102,10 +109,90 @@ func NewMetrics() *Metrics {
 			Name: "wanctl_achieved_bits_per_second",
 			Help: "Throughput the shaper passed between the last two queue counter reads, in bits per second.",
 		}, wd),
+		writeFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wanctl_router_write_failures_total",
+			Help: "Failed queue max-limit writes to the router, by reason (" + writeFailureReasonList + ").",
+		}, []string{"router", "reason"}),
 	}
 	m.Registry.MustRegister(m.rate, m.zone, m.baseline, m.delta, m.cycles, m.cycleDuration,
-		m.overruns, m.failures, m.writes, m.writeSeconds, m.misdirected, m.stateWrites, m.replies, m.timeouts, m.reads, m.achieved)
+		m.overruns, m.failures, m.writes, m.writeSeconds, m.misdirected, m.stateWrites, m.replies, m.timeouts, m.reads, m.achieved,
+		m.writeFailures,
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
 	return m
+}
+
+// Reasons of failed router writes (wanctl_router_write_failures_total):
+// the REST client's error kinds, the executor's own two, and other.
+const (
+	reasonQueueMissing = "queue_missing"
+	reasonMisdirected  = "misdirected"
+	reasonTimeout      = "timeout"
+	reasonOther        = "other"
+)
+
+var writeFailureReasons = []string{
+	"transport", reasonTimeout, "server_error", "unauthorized", "bad_request", "not_found",
+	"not_acceptable", "tls", "protocol", "canceled", reasonQueueMissing, reasonMisdirected, reasonOther,
+}
+
+const writeFailureReasonList = "transport, timeout, server_error, unauthorized, bad_request, not_found, " +
+	"not_acceptable, tls, protocol, canceled, queue_missing, misdirected, other"
+
+// writeFailureReason is the reason label of a failed write: a small fixed
+// set, so that an alert can name the cause without a series per message.
+func writeFailureReason(err error) string {
+	switch {
+	case errors.Is(err, ErrQueueMissing):
+		return reasonQueueMissing
+	case errors.Is(err, ErrMisdirected):
+		return reasonMisdirected
+	}
+	var re *routeros.Error
+	if errors.As(err, &re) {
+		switch re.Kind {
+		case routeros.KindTransport:
+			return "transport"
+		case routeros.KindTimeout:
+			return reasonTimeout
+		case routeros.KindServer:
+			return "server_error"
+		case routeros.KindUnauthorized:
+			return "unauthorized"
+		case routeros.KindBadRequest:
+			return "bad_request"
+		case routeros.KindNotFound:
+			return "not_found"
+		case routeros.KindNotAcceptable:
+			return "not_acceptable"
+		case routeros.KindTLS:
+			return "tls"
+		case routeros.KindProtocol:
+			return "protocol"
+		case routeros.KindCanceled:
+			return "canceled"
+		}
+	}
+	// The writer's own per-request timeout, around an executor that is
+	// not the REST client (the simulator's).
+	if errors.Is(err, context.DeadlineExceeded) {
+		return reasonTimeout
+	}
+	return reasonOther
+}
+
+// writeFailureObserver returns the function that counts router's failed
+// writes by reason; every reason's series exists from then on, at 0, so
+// that increase() sees the first failure.
+func (m *Metrics) writeFailureObserver(router string) func(error) {
+	byReason := make(map[string]prometheus.Counter, len(writeFailureReasons))
+	for _, r := range writeFailureReasons {
+		byReason[r] = m.writeFailures.WithLabelValues(router, r)
+	}
+	return func(err error) {
+		if err != nil {
+			byReason[writeFailureReason(err)].Inc()
+		}
+	}
 }
 
 // WANMetrics are one WAN's pre-resolved metric children: updating them

@@ -192,6 +192,9 @@ type Writer struct {
 	lastOK   time.Time
 	lastErr  string
 	lastErrT time.Time
+	// changed is when reachability last changed: the first request of
+	// the current run of successes or failures (zero: no request yet).
+	changed time.Time
 }
 
 // Slot is one queue's latest-wins mailbox in a Writer.
@@ -287,6 +290,9 @@ type RouterStatus struct {
 	LastSuccess time.Time
 	LastError   string
 	LastErrorAt time.Time
+	// Since is when Reachable last changed (the first request of the
+	// current streak); zero before the first request.
+	Since time.Time
 }
 
 // Status returns the router's state.
@@ -295,7 +301,7 @@ func (w *Writer) Status() RouterStatus {
 	defer w.mu.Unlock()
 	return RouterStatus{
 		Router: w.router, Reachable: w.failures == 0, Failures: w.failures,
-		LastSuccess: w.lastOK, LastError: w.lastErr, LastErrorAt: w.lastErrT,
+		LastSuccess: w.lastOK, LastError: w.lastErr, LastErrorAt: w.lastErrT, Since: w.changed,
 	}
 }
 
@@ -372,6 +378,9 @@ func (w *Writer) Run(ctx context.Context) {
 		now := w.o.Now()
 		w.mu.Lock()
 		s.sending = false
+		if w.changed.IsZero() || (err == nil) != (w.failures == 0) {
+			w.changed = now
+		}
 		if err == nil {
 			s.written = bps
 			s.writtenAt = now
