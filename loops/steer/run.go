@@ -148,8 +148,8 @@ func Run(ctx context.Context, d Config) (res Result, err error) {
 
 	in := Inputs{Now: start}
 	var primBase map[string]time.Duration
-	in.Primary, primBase = readWAN(stateDir, prim.Name, start, s.Thresholds.StateMaxAge)
-	in.Alternate, _ = readWAN(stateDir, alt.Name, start, s.Thresholds.StateMaxAge)
+	in.Primary, primBase = readWAN(stateDir, prim, start, s.Thresholds.StateMaxAge)
+	in.Alternate, _ = readWAN(stateDir, alt, start, s.Thresholds.StateMaxAge)
 
 	rt := d.Router
 	if rt == nil {
@@ -297,7 +297,8 @@ func SaveState(path string, st State) error {
 
 // readWAN turns a WAN's autorate state file into what steering trusts, and
 // the per-source baselines (reflector "1.1.1.1", TCP target "1.1.1.1:443").
-func readWAN(stateDir, wan string, now time.Time, maxAge time.Duration) (WANState, map[string]time.Duration) {
+func readWAN(stateDir string, cw *config.WAN, now time.Time, maxAge time.Duration) (WANState, map[string]time.Duration) {
+	wan := cw.Name
 	path := autorate.StatePath(stateDir, wan)
 	st, err := autorate.ReadState(path)
 	switch {
@@ -312,6 +313,13 @@ func readWAN(stateDir, wan string, now time.Time, maxAge time.Duration) (WANStat
 	w := WANState{
 		BaselineRTT:  autorate.MsDuration(st.BaselineRTTMs),
 		DownloadZone: st.Download.Zone.String(),
+		DownloadRate: st.Download.Rate,
+	}
+	switch st.Download.Zone {
+	case autorate.Red:
+		w.DownloadFloor = cw.Download.Floor.Red
+	case autorate.SoftRed:
+		w.DownloadFloor = cw.Download.Floor.SoftRed
 	}
 	switch seen := st.LastSeen(); {
 	case !Fresh(seen, now, maxAge):

@@ -712,3 +712,46 @@ func runLineLevel(t *testing.T, log string) string {
 	t.Fatalf("no run line:\n%s", log)
 	return ""
 }
+
+// The emulator's CAKE trees report `dropped` 0 whatever they drop, as
+// RouterOS 7.23 does: steering must still engage when the delay is high
+// and autorate sits at its floor, or the queue is deep; and not on the
+// delay alone.
+func TestRunEngagesWithoutDropCounter(t *testing.T) {
+	floor := func(e *env) int64 { return e.cfg.WAN("spectrum").Download.Floor.Red }
+	for _, tc := range []struct {
+		name   string
+		rate   func(*env) int64
+		queued int64
+		engage bool
+	}{
+		{"autorate RED at its floor", floor, 0, true},
+		{"deep queue", func(*env) int64 { return 500_000_000 }, 80, true},
+		{"delay alone", func(*env) int64 { return 500_000_000 }, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, 0, "")
+			e.rtt = 60 * time.Millisecond
+			e.primaryRate = tc.rate(e)
+			var dropped int64
+			var r Result
+			for range 4 {
+				dropped += 500 // CAKE drops; the tree does not count them
+				e.fresh(autorate.Red, autorate.Green)
+				e.queue(dropped, tc.queued)
+				r = e.mustRun()
+				if r.Decision.Assessment.Drops != 0 {
+					t.Fatalf("the CAKE tree reported %d drops", r.Decision.Assessment.Drops)
+				}
+			}
+			if got := r.State.Degraded(); got != tc.engage {
+				t.Fatalf("degraded %v, want %v (%s)\n%s", got, tc.engage, r.Decision.Assessment.Reason, e.log.String())
+			}
+			if tc.engage {
+				e.wantRules("false")
+			} else {
+				e.wantRules("true")
+			}
+		})
+	}
+}
