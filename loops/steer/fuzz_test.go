@@ -39,8 +39,8 @@ func FuzzLoadState(f *testing.F) {
 		if next.LastRun != t0 || next.Dropped["wanctl-spectrum-down"] != 1010 {
 			t.Fatalf("%+v", next)
 		}
-		if len(Textfile(next, "spectrum", time.Millisecond)) == 0 {
-			t.Fatal("empty textfile")
+		if b, err := Textfile(next, "spectrum", time.Millisecond, false); err != nil || len(b) == 0 {
+			t.Fatalf("textfile: %v", err)
 		}
 	})
 }

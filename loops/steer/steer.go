@@ -60,6 +60,8 @@ type Transition struct {
 	From   string    `json:"from"`
 	To     string    `json:"to"`
 	Reason string    `json:"reason"`
+	// DryRun: a dry run decided it; the router's rules were not touched.
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 // State is the persisted steering state (state_dir/steering.json).
@@ -81,6 +83,9 @@ type State struct {
 	TransitionsTotal int64            `json:"transitions_total"`
 	// History holds the last HistoryLimit transitions, oldest first.
 	History []Transition `json:"history"`
+	// DryRun: the last run was a dry run, so State is what steering would
+	// be, not what the router's rules are.
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 // NewState is the state of a first run: GOOD, nothing measured yet.
