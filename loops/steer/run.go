@@ -76,7 +76,8 @@ type Result struct {
 	Decision Decision
 	Action   Action
 	// Patched are the comments of the rules whose `disabled` was changed;
-	// in a dry run, of those a transition would have changed.
+	// in a dry run, on a transition, every managed rule (what a real run
+	// following the dry state would switch).
 	Patched []string
 	// DryRun: nothing was written to the router (Config.DryRun or
 	// steering.dry_run).
@@ -258,7 +259,10 @@ func Run(ctx context.Context, d Config) (res Result, err error) {
 	}
 	switch {
 	case dryRun:
-		res.Patched = comments(fix)
+		if dec.Transition != nil {
+			// A real run following the dry state would switch them all.
+			res.Patched = comments(rules)
+		}
 	case len(fix) > 0:
 		if err := setRules(ctx, cr, fix, dec.Disabled); err != nil {
 			return res, fmt.Errorf("%w; the steering state stays %s and the next run retries", err, prev.stateName(prim.Name))

@@ -810,7 +810,7 @@ func TestRunDryRun(t *testing.T) {
 			if engaged.Action != ActionEnable || len(engaged.Patched) != 3 || engaged.State.State != "SPECTRUM_DEGRADED" {
 				t.Fatalf("dry engage: %+v", engaged)
 			}
-			if returned.Action != ActionDisable || returned.State.State != "SPECTRUM_GOOD" {
+			if returned.Action != ActionDisable || len(returned.Patched) != 3 || returned.State.State != "SPECTRUM_GOOD" {
 				t.Fatalf("dry return: %+v", returned)
 			}
 			for _, r := range e.emu.Requests() {
