@@ -523,3 +523,37 @@ func TestRouterWritesBudget(t *testing.T) {
 		})
 	}
 }
+
+func TestSteeringDryRun(t *testing.T) {
+	src, err := os.ReadFile("testdata/golden.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, attr string
+		want       bool
+		err        string
+	}{
+		{"absent", "", false, ""},
+		{"true", "dry_run = true", true, ""},
+		{"false", "dry_run = false", false, ""},
+		{"not a bool", `dry_run = "maybe"`, false, "a bool"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := strings.Replace(string(src), "steering {\n", "steering {\n  "+tc.attr+"\n", 1)
+			cfg, d := parseString(t, "testdata/golden.hcl", s, Options{})
+			if tc.err != "" {
+				if e := only(t, d); !strings.Contains(e.Detail, tc.err) {
+					t.Fatalf("error %q, want it to say %q", e.Detail, tc.err)
+				}
+				return
+			}
+			if d.HasErrors() {
+				t.Fatal(d.Error())
+			}
+			if cfg.Steering.DryRun != tc.want {
+				t.Fatalf("DryRun %v, want %v", cfg.Steering.DryRun, tc.want)
+			}
+		})
+	}
+}

@@ -87,7 +87,10 @@ type Summary struct {
 	Requests            int        // every REST request the emulator served
 	SteeringRuns        int
 	SteeringTransitions int
-	SteeringState       string
+	// SteeringEngaged and SteeringReturned count the transitions to
+	// DEGRADED (rules enabled) and back to GOOD.
+	SteeringEngaged, SteeringReturned int
+	SteeringState                     string
 }
 
 // wanRun is one WAN of the demo: its simulated link and the feed that
@@ -202,8 +205,10 @@ func Run(ctx context.Context, o Config) (*Summary, error) {
 	}
 
 	st := newSteerer(cfg, client, clock, o.Logger, runs[0].feed, out)
-	fmt.Fprintf(out, "Running autorate (every %v) and steer (every 2 s) for %v: %s's capacity falls to 40%% at %v and recovers at %v.\n",
-		cfg.Daemon.Interval, o.Duration, primary.Name, dropAt(o.Duration), recoverAt(o.Duration))
+	fmt.Fprintf(out, "Running autorate (every %v) and steer (every 2 s) for %v: %s's capacity falls to 40%% at %v,\n",
+		cfg.Daemon.Interval, o.Duration, primary.Name, dropAt(o.Duration))
+	fmt.Fprintf(out, "below autorate's floor (%.1f%%) at %v, where only steering helps, and recovers at %v.\n",
+		100*belowFloor, deepAt(o.Duration), recoverAt(o.Duration))
 	fmt.Fprintf(out, "Health and metrics of the daemon: http://%s/health, /metrics\n\n", dln.Addr())
 	fmt.Fprintf(out, "%5s  %-13s  %-13s  %8s  %-17s  %-8s  %s\n", "", primary.Name+" download", primary.Name+" upload", "added", primary.Name+" zone", runs[1].w.Name, "")
 	fmt.Fprintf(out, "%5s  %-13s  %-13s  %8s  %-17s  %-8s  %s\n", "t", "cap / shaper", "cap / shaper", "delay", "down/up", "zone", "steering")
@@ -216,7 +221,8 @@ func Run(ctx context.Context, o Config) (*Summary, error) {
 		return nil, err
 	}
 
-	sum := &Summary{Primary: primary.Name, SteeringRuns: st.runs, SteeringTransitions: st.transitions, SteeringState: st.state}
+	sum := &Summary{Primary: primary.Name, SteeringRuns: st.runs, SteeringTransitions: st.transitions, SteeringState: st.state,
+		SteeringEngaged: st.engaged, SteeringReturned: st.returned}
 	pr := runs[0]
 	res := pr.link.Finish()
 	sum.Download, sum.Upload = res.Dirs[sim.Download].Scores, res.Dirs[sim.Upload].Scores
@@ -360,19 +366,27 @@ func printSummary(out io.Writer, s *Summary, dur time.Duration) {
 	fmt.Fprintf(out, "  router: %d max-limit writes, %d REST requests in all\n", s.Writes, s.Requests)
 	fmt.Fprintf(out, "  steering: %d runs, %d transitions, now %s\n", s.SteeringRuns, s.SteeringTransitions, s.SteeringState)
 	if s.SteeringTransitions == 0 {
-		fmt.Fprintf(out, "    (steering engages only when %s stays RED for red_samples runs in a row: a high RTT with\n", s.Primary)
-		fmt.Fprintln(out, "     the shaper dropping and queueing; here autorate kept the delay down, so nothing was steered)")
+		fmt.Fprintf(out, "    (steering engages only when %s stays RED for red_samples runs in a row: a high RTT while\n", s.Primary)
+		fmt.Fprintln(out, "     the shaper drops, queues deeply or sits at autorate's floor; nothing here was bad enough)")
 	}
 	fmt.Fprintln(out, "\nNext: README.md (install on a real router), docs/config.md, `wanctl simulate -scenario all`.")
 }
 
 func dropAt(d time.Duration) time.Duration    { return d * 8 / 30 }
-func recoverAt(d time.Duration) time.Duration { return d * 18 / 30 }
+func deepAt(d time.Duration) time.Duration    { return d * 10 / 30 }
+func recoverAt(d time.Duration) time.Duration { return d * 16 / 30 }
+
+// belowFloor is the primary's capacity, as a share of nominal, in the
+// demo's worst phase: just under autorate's RED floor (20 % of the 90 %
+// ceiling, 18 % of nominal), so that the delay grows slowly while autorate
+// can cut no further. That is the case steering is for.
+const belowFloor = 0.175
 
 // scenarioFor is the link a WAN of the demo runs on: the primary's
-// capacity falls to 40 % and recovers; the alternate is steady. Both are
-// loaded after the first second (someone starts a big download and an
-// upload).
+// capacity falls to 40 % (autorate copes), then just below autorate's
+// floor (steering engages), and recovers (steering returns); the alternate
+// is steady. Both are loaded after the first second (someone starts a big
+// download and an upload).
 func scenarioFor(w *config.WAN, primary bool, d time.Duration, seed int64) *sim.Scenario {
 	nom := [2]float64{float64(w.Download.Ceiling) / 0.9, float64(w.Upload.Ceiling) / 0.9}
 	sc := &sim.Scenario{
@@ -389,7 +403,7 @@ func scenarioFor(w *config.WAN, primary bool, d time.Duration, seed int64) *sim.
 		sc.Capacity[i] = sim.Const(nom[i])
 		if primary {
 			sc.Capacity[i] = sim.Profile{Step: true, Points: []sim.Point{
-				{At: 0, V: nom[i]}, {At: dropAt(d), V: 0.4 * nom[i]}, {At: recoverAt(d), V: nom[i]},
+				{At: 0, V: nom[i]}, {At: dropAt(d), V: 0.4 * nom[i]}, {At: deepAt(d), V: belowFloor * nom[i]}, {At: recoverAt(d), V: nom[i]},
 			}}
 		}
 	}

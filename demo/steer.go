@@ -21,8 +21,8 @@ type steerer struct {
 	cfg steer.Config
 	out io.Writer
 
-	runs, transitions int
-	state             string
+	runs, transitions, engaged, returned int
+	state                                string
 }
 
 func newSteerer(cfg *config.Config, c *routeros.Client, clock *scaledClock, log *slog.Logger, primary *feed, out io.Writer) *steerer {
@@ -52,6 +52,11 @@ func (s *steerer) run(ctx context.Context) {
 	}
 	if t := res.Decision.Transition; t != nil {
 		s.transitions++
+		if res.State.Degraded() {
+			s.engaged++
+		} else {
+			s.returned++
+		}
 		fmt.Fprintf(s.out, "       steer: %s -> %s (%s): %d steering rules %sd\n", t.From, t.To, t.Reason, len(res.Patched), res.Action)
 	}
 	s.state = res.State.State

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -711,4 +712,155 @@ func runLineLevel(t *testing.T, log string) string {
 	}
 	t.Fatalf("no run line:\n%s", log)
 	return ""
+}
+
+// The emulator's CAKE trees report `dropped` 0 whatever they drop, as
+// RouterOS 7.23 does: steering must still engage when the delay is high
+// and autorate sits at its floor, or the queue is deep; and not on the
+// delay alone.
+func TestRunEngagesWithoutDropCounter(t *testing.T) {
+	floor := func(e *env) int64 { return e.cfg.WAN("spectrum").Download.Floor.Red }
+	for _, tc := range []struct {
+		name   string
+		rate   func(*env) int64
+		queued int64
+		engage bool
+	}{
+		{"autorate RED at its floor", floor, 0, true},
+		{"deep queue", func(*env) int64 { return 500_000_000 }, 80, true},
+		{"delay alone", func(*env) int64 { return 500_000_000 }, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, 0, "")
+			e.rtt = 60 * time.Millisecond
+			e.primaryRate = tc.rate(e)
+			var dropped int64
+			var r Result
+			for range 4 {
+				dropped += 500 // CAKE drops; the tree does not count them
+				e.fresh(autorate.Red, autorate.Green)
+				e.queue(dropped, tc.queued)
+				r = e.mustRun()
+				if r.Decision.Assessment.Drops != 0 {
+					t.Fatalf("the CAKE tree reported %d drops", r.Decision.Assessment.Drops)
+				}
+			}
+			if got := r.State.Degraded(); got != tc.engage {
+				t.Fatalf("degraded %v, want %v (%s)\n%s", got, tc.engage, r.Decision.Assessment.Reason, e.log.String())
+			}
+			if tc.engage {
+				e.wantRules("false")
+			} else {
+				e.wantRules("true")
+			}
+		})
+	}
+}
+
+// A dry run assesses and applies the hysteresis like a real one, records
+// the would-be state and transitions (state file, metrics with
+// dry_run="true", log), and sends the router nothing but GETs. Ending the
+// dry run starts the real runs from GOOD, as the rules still are.
+func TestRunDryRun(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		flag      bool
+		configure bool
+	}{
+		{"Config.DryRun", true, false},
+		{"steering.dry_run", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, 0, "")
+			e.cfg.Steering.DryRun = tc.configure
+			dry := func() Result {
+				t.Helper()
+				e.now = e.now.Add(2 * time.Second)
+				d := e.deps()
+				d.DryRun = tc.flag
+				r, err := Run(context.Background(), d)
+				if err != nil {
+					t.Fatalf("run: %v\n%s", err, e.log.String())
+				}
+				if !r.DryRun {
+					t.Fatal("Result.DryRun false")
+				}
+				return r
+			}
+			e.rtt = 60 * time.Millisecond
+			var engaged, returned Result
+			for i := 0; i < 40 && returned.Decision.Transition == nil; i++ {
+				if engaged.Decision.Transition == nil {
+					e.fresh(autorate.Red, autorate.Green)
+					e.queue(0, 80)
+				} else {
+					e.rtt = 20 * time.Millisecond
+					e.fresh(autorate.Green, autorate.Green)
+					e.queue(0, 0)
+				}
+				r := dry()
+				switch {
+				case r.Decision.Transition == nil:
+				case engaged.Decision.Transition == nil:
+					engaged = r
+				default:
+					returned = r
+				}
+			}
+			if engaged.Action != ActionEnable || len(engaged.Patched) != 3 || engaged.State.State != "SPECTRUM_DEGRADED" {
+				t.Fatalf("dry engage: %+v", engaged)
+			}
+			if returned.Action != ActionDisable || len(returned.Patched) != 3 || returned.State.State != "SPECTRUM_GOOD" {
+				t.Fatalf("dry return: %+v", returned)
+			}
+			for _, r := range e.emu.Requests() {
+				if r.Method != http.MethodGet {
+					t.Errorf("dry run sent %s %s", r.Method, r.Path)
+				}
+			}
+			e.wantRules("true")
+			st, err := LoadState(e.statePath())
+			if err != nil || !st.DryRun || st.TransitionsTotal != 2 || len(st.History) != 2 || !st.History[0].DryRun || !st.History[1].DryRun {
+				t.Fatalf("saved state %+v %v", st, err)
+			}
+			if !strings.Contains(e.log.String(), `msg="dry run: steering SPECTRUM_GOOD -> SPECTRUM_DEGRADED"`) || !strings.Contains(e.log.String(), "dry_run=true") {
+				t.Errorf("log:\n%s", e.log.String())
+			}
+			prom, err := os.ReadFile(filepath.Join(e.cfg.Daemon.StateDir, TextfileFileName))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v := value(t, parse(t, prom), "wanctl_steering_transitions_total", map[string]string{"wan": "spectrum", "dry_run": "true"}); v != 2 {
+				t.Errorf("transitions_total{dry_run=true} %v", v)
+			}
+
+			// A dry DEGRADED, then the dry run ends: GOOD, rules untouched.
+			e.rtt = 60 * time.Millisecond
+			for i := 0; i < 10 && !e.stateNow().Degraded(); i++ {
+				e.fresh(autorate.Red, autorate.Green)
+				e.queue(0, 80)
+				dry()
+			}
+			e.wantRules("true")
+			e.cfg.Steering.DryRun = false
+			e.rtt = 20 * time.Millisecond
+			e.fresh(autorate.Green, autorate.Green)
+			e.queue(0, 0)
+			e.emu.ClearRequests()
+			r := e.mustRun()
+			if r.DryRun || r.State.State != "SPECTRUM_GOOD" || r.State.DryRun || r.Action != ActionNone {
+				t.Fatalf("first real run: %+v", r)
+			}
+			e.wantRules("true")
+		})
+	}
+}
+
+func (e *env) stateNow() State {
+	e.t.Helper()
+	st, err := LoadState(e.statePath())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return st
 }

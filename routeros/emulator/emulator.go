@@ -28,6 +28,11 @@ type Config struct {
 	// OnRequest, when set, is called after each request with its record
 	// (for logging). It must not call back into the emulator's handler.
 	OnRequest func(Request)
+	// CAKEDropped makes CAKE queue trees report the `dropped` set by
+	// SetQueueStats. By default it stays 0 on them, as a public report
+	// (RB5009, RouterOS 7.23) has it on the router whether CAKE drops or
+	// not; other queue kinds always report it.
+	CAKEDropped bool
 }
 
 // Request is the record of one request the emulator received.

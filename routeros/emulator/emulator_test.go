@@ -463,3 +463,30 @@ func TestQueueLoad(t *testing.T) {
 		t.Fatalf("Objects: %v", o)
 	}
 }
+
+// A CAKE queue tree's `dropped` stays 0 on RouterOS 7.23 whether CAKE
+// drops or not (a public RB5009 report); the emulator reproduces it unless
+// Config.CAKEDropped turns counting on. Other kinds count.
+func TestCAKETreeDropped(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		cakeDropped bool
+		kind        string
+		want        string
+	}{
+		{"cake, default", false, "cake", `"dropped":"0","queued-packets":"80"`},
+		{"cake, CAKEDropped", true, "cake", `"dropped":"40","queued-packets":"80"`},
+		{"fq-codel", false, "fq-codel", `"dropped":"40","queued-packets":"80"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, s := newServer(t, emulator.Config{CAKEDropped: tc.cakeDropped})
+			rawRequest(t, s.URL, "PUT", "/rest/queue/type", `{"name":"t","kind":"`+tc.kind+`"}`, user, pass)
+			rawRequest(t, s.URL, "PUT", "/rest/queue/tree", `{"name":"q","parent":"global","queue":"t"}`, user, pass)
+			e.SetQueueStats("q", emulator.QueueStats{Dropped: 40, QueuedPackets: 80})
+			_, body := rawRequest(t, s.URL, "GET", "/rest/queue/tree?.proplist=dropped,queued-packets", "", user, pass)
+			if got := string(body); got != "[{"+tc.want+"}]" {
+				t.Fatalf("stats: %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
