@@ -227,10 +227,7 @@ func (a *applier) resolve(router string, r *plan.Ref) (string, error) {
 }
 
 func (a *applier) create(ctx context.Context, cl Client, c *plan.Change) (string, string, error) {
-	fields := routeros.Object{}
-	for k, v := range c.After {
-		fields[k] = v
-	}
+	fields := plan.WireFields(c.After, false)
 	if c.PlaceBefore != nil {
 		id, err := a.resolve(c.Router, c.PlaceBefore)
 		if err != nil {
@@ -275,11 +272,11 @@ func isCreated(c *plan.Change, x routeros.Object) bool {
 }
 
 func (a *applier) update(ctx context.Context, cl Client, c *plan.Change) (string, error) {
-	fields := routeros.Object{}
+	want := routeros.Object{}
 	for _, k := range c.ChangedFields {
-		fields[k] = c.After[k] // "" empties a field
+		want[k] = c.After[k] // absent: the field is removed
 	}
-	_, err := cl.Set(ctx, c.Menu, c.ID, fields)
+	_, err := cl.Set(ctx, c.Menu, c.ID, plan.WireFields(want, true))
 	if err == nil {
 		return "", nil
 	}
@@ -290,7 +287,7 @@ func (a *applier) update(ctx context.Context, cl Client, c *plan.Change) (string
 	if gerr != nil {
 		return "", fmt.Errorf("%w (re-reading to check whether it was applied anyway also failed: %v)", err, gerr)
 	}
-	if plan.Matches(c.Menu, fields, x) {
+	if plan.Matches(c.Menu, want, x) {
 		return note400, nil
 	}
 	return "", err

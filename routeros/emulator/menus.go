@@ -26,7 +26,10 @@ type menu struct {
 	// protected returns what o is when it may not be changed or removed
 	// ("default queue type", "dynamic entry"), "" otherwise.
 	protected func(o routeros.Object) string
-	counters  []string // zeroed by reset-counters
+	// emptyOK, when not nil, lists the only fields that take "" (the
+	// schema's "string value" fields); "" for any other field is refused.
+	emptyOK  map[string]bool
+	counters []string // zeroed by reset-counters
 	// render adjusts an object for a reply (computed or state-dependent fields).
 	render func(e *Emulator, o routeros.Object) routeros.Object
 }
@@ -301,6 +304,9 @@ func firewallMenu(path string, actions []string, v6 bool) *menu {
 		fields:   f,
 		readOnly: set("bytes", "packets", "dynamic", "invalid"),
 		required: []string{"chain"},
+		// A matcher has no empty value (an address list, a mark, a port):
+		// RouterOS refuses "" or keeps the old value; unset removes it.
+		emptyOK: set("comment", "log-prefix"),
 		defaults: func(o routeros.Object) routeros.Object {
 			d := routeros.Object{"action": "accept", "log": "false", "log-prefix": "", "disabled": "false",
 				"dynamic": "false", "invalid": "false", "bytes": "0", "packets": "0"}
