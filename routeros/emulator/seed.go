@@ -86,10 +86,9 @@ func (e *Emulator) seed() {
 		must(routeros.MenuInterfaceList, l)
 	}
 	must(routeros.MenuInterfaceMember, obj{"list": "LAN", "interface": "bridge", "comment": "defconf"})
+	// defconf puts only ether1 in WAN: a second WAN is not masqueraded
+	// until the user adds it.
 	must(routeros.MenuInterfaceMember, obj{"list": "WAN", "interface": "ether1", "comment": "defconf"})
-	must(routeros.MenuInterfaceMember, obj{"list": "WAN", "interface": "ether2"})
-	must(routeros.MenuInterfaceMember, obj{"list": "WAN", "interface": "pppoe-out1"})
-	must(routeros.MenuInterfaceMember, obj{"list": "WAN", "interface": "lte1"})
 
 	must(routeros.MenuRoutingTable, obj{"name": "main", "fib": "", "dynamic": "true"})
 
