@@ -113,6 +113,9 @@ type Result struct {
 	Added     int `json:"added"`
 	Changed   int `json:"changed"`
 	Destroyed int `json:"destroyed"`
+	// Warnings are what reading back the result found (a WAN's route that
+	// is not active).
+	Warnings plan.Diagnostics `json:"warnings,omitempty"`
 }
 
 // Error is the first failure of an apply: which object, which operation,
@@ -153,7 +156,50 @@ func Apply(ctx context.Context, p *plan.Plan, clients map[string]Client, out io.
 			return a.res, &Error{Step: s, Err: err, Done: a.res}
 		}
 	}
+	a.readBack(ctx, p)
 	return a.res, nil
+}
+
+// readBack reads /ip/route once per router whose WAN routes were written
+// and warns about those the router does not hold active (a gateway that
+// does not resolve; one that stops answering pings shows up at the next
+// plan). A failed read is a warning too: the apply itself succeeded.
+func (a *applier) readBack(ctx context.Context, p *plan.Plan) {
+	byRouter := map[string][]*plan.Change{}
+	var routers []string
+	for _, c := range p.Changes {
+		if c.Menu != routeros.MenuRoute || c.Action == plan.Delete || !strings.HasSuffix(c.Address, ".route") {
+			continue
+		}
+		if byRouter[c.Router] == nil {
+			routers = append(routers, c.Router)
+		}
+		byRouter[c.Router] = append(byRouter[c.Router], c)
+	}
+	for _, r := range routers {
+		routes, err := a.clients[r].List(ctx, routeros.MenuRoute)
+		if err != nil {
+			a.warn(plan.Diagnostic{Severity: plan.SeverityWarning, Router: r, Summary: "could not read the routes back to check that they are active",
+				Detail: fmt.Sprintf("%v. Run 'wanctl plan': it reports a WAN route that is not active.", err)})
+			continue
+		}
+		for _, c := range byRouter[r] {
+			for _, x := range routes {
+				if x["comment"] != c.After["comment"] {
+					continue
+				}
+				if dg, bad := plan.InactiveRoute(c.Address, x); bad {
+					dg.Router = r
+					a.warn(dg)
+				}
+			}
+		}
+	}
+}
+
+func (a *applier) warn(d plan.Diagnostic) {
+	a.res.Warnings = append(a.res.Warnings, d)
+	fmt.Fprintf(a.out, "\nWarning: %s\n\n  %s\n", d.Summary, d.Detail)
 }
 
 type applier struct {

@@ -27,6 +27,19 @@ func Check(d *Desired, act Actual) Diagnostics {
 		ds = append(ds, fastTrackDiags(r, act[routeros.MenuFilter6], true)...)
 	}
 	ds = append(ds, simpleQueueDiags(act[routeros.MenuQueueSimple])...)
+	for _, o := range d.Objects {
+		if o.Menu != routeros.MenuRoute {
+			continue
+		}
+		for _, a := range act[routeros.MenuRoute] {
+			// A route about to change (another gateway) says nothing yet.
+			if a["comment"] == o.Fields["comment"] && sameValue(routeros.MenuRoute, "gateway", o.Fields["gateway"], a) {
+				if dg, bad := InactiveRoute(o.Address, a); bad {
+					ds = append(ds, dg)
+				}
+			}
+		}
+	}
 	if alt := d.SteerAltInterface; alt != "" && !natCovers(act, alt) {
 		ds.warnf("", "no srcnat rule covers the steering alternate's interface %q",
 			"Steered connections would leave %q with their LAN source addresses and get no replies. Add a masquerade rule, e.g. /ip firewall nat add chain=srcnat out-interface=%s action=masquerade (or put %s in an interface list that an existing masquerade rule uses as out-interface-list).", alt, alt, alt, alt)
@@ -78,6 +91,26 @@ func Check(d *Desired, act Actual) Diagnostics {
 			"The CAKE type has cake-bandwidth=%s and the queue-tree entry a max-limit: two shapers fight and the lower one wins. Set cake-bandwidth=0 on the type (/queue type set [find name=%q] cake-bandwidth=0) and let the queue's max-limit shape.", q, t["name"], qt["cake-bandwidth"], q)
 	}
 	return ds
+}
+
+// InactiveRoute reports a WAN's default route (address wan.NAME.route) that
+// the router holds enabled but not active: only the router knows whether
+// its gateway resolves and answers. Connections steered to the WAN, and the
+// pinned reflector pings (lookup-only-in-table), then have no route.
+func InactiveRoute(address string, a routeros.Object) (Diagnostic, bool) {
+	// A route without either flag tells nothing: say nothing.
+	_, hasActive := a["active"]
+	if isTrue(a, "disabled") || !isTrue(a, "inactive") && (!hasActive || isTrue(a, "active")) {
+		return Diagnostic{}, false
+	}
+	wan := strings.TrimSuffix(strings.TrimPrefix(address, "wan."), ".route")
+	gw := a["gateway"]
+	host, _, _ := strings.Cut(gw, "@")
+	var ds Diagnostics
+	ds.warnf(address, "wan %q: its default route (table %s, gateway %s) is not active",
+		"The router holds /ip/route %s enabled but not active, so what wanctl sends through table %s (steered connections, pinned reflector pings) has no route. Check on the router: /ip route print detail where comment=%q. Causes and fixes: the gateway does not answer (check-gateway=ping marks it unreachable: /ping %s); an IP gateway must resolve through a connected route in main (gateway=%s@main: the WAN's address must be up on its interface); for a DHCP or PPPoE WAN the gateway may have changed (compare /ip dhcp-client print with gateway in wan %q, fix the configuration, then plan and apply).",
+		wan, a["routing-table"], gw, a.ID(), a["routing-table"], a["comment"], host, host, wan)
+	return ds[0], true
 }
 
 // fastTrackDiags: an enabled FastTrack rule is an error unless

@@ -1,10 +1,12 @@
 package plan_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/wanctl/wanctl/apply"
 	"github.com/wanctl/wanctl/config"
 	"github.com/wanctl/wanctl/internal/testenv"
 	"github.com/wanctl/wanctl/plan"
@@ -129,5 +131,47 @@ func TestSimpleQueuesWarned(t *testing.T) {
 		if strings.Contains(w, not) {
 			t.Errorf("warning names %s:\n%s", not, w)
 		}
+	}
+}
+
+// Only the router knows whether a WAN's default route is active: apply
+// reads it back and plan checks it, with the fix.
+func TestInactiveWANRoute(t *testing.T) {
+	e := newRouterEnv(t)
+	e.disableFastTrack()
+	cfg := e.configFT(false)
+	e.emu.SetRouteInactive("192.168.1.254", true)
+	p := e.mustPlan(cfg)
+	if strings.Contains(diagsText(p.Warnings), "is not active") {
+		t.Fatalf("no routes yet, but:\n%s", diagsText(p.Warnings))
+	}
+	var out strings.Builder
+	res, err := apply.Apply(context.Background(), p, map[string]apply.Client{"edge": e.client()}, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `wan "att": its default route (table wanctl-att, gateway 192.168.1.254@main) is not active`
+	if len(res.Warnings) != 1 || res.Warnings[0].Summary != want || res.Warnings[0].Router != "edge" ||
+		!strings.Contains(out.String(), "Warning: "+want) || !strings.Contains(out.String(), "/ping 192.168.1.254") {
+		t.Errorf("apply warnings %+v\noutput:\n%s", res.Warnings, out.String())
+	}
+	e.emu.ClearRequests()
+	p = e.mustPlan(cfg)
+	e.oneGETPerMenu()
+	if p.HasChanges() {
+		t.Errorf("changes after apply: %+v", p.Changes)
+	}
+	var got []string
+	for _, w := range p.Warnings {
+		if strings.Contains(w.Summary, "is not active") {
+			got = append(got, w.Address+": "+w.Summary)
+		}
+	}
+	if len(got) != 1 || got[0] != "wan.att.route: "+want {
+		t.Errorf("plan warnings: %q", got)
+	}
+	e.emu.SetRouteInactive("192.168.1.254", false)
+	if w := diagsText(e.mustPlan(cfg).Warnings); strings.Contains(w, "is not active") {
+		t.Errorf("active again, yet:\n%s", w)
 	}
 }

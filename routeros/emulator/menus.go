@@ -462,7 +462,11 @@ func routeMenu() *menu {
 			return nil
 		},
 		protected: dynamicEntry,
-		render: func(_ *Emulator, o routeros.Object) routeros.Object {
+		render: func(e *Emulator, o routeros.Object) routeros.Object {
+			if h, _, _ := strings.Cut(o["gateway"], "@"); e.deadGW[h] {
+				o["active"], o["inactive"] = "false", "true"
+				delete(o, "immediate-gw")
+			}
 			// A disabled static route is a much smaller object.
 			if o["disabled"] == "true" {
 				for _, k := range []string{"active", "inactive", "immediate-gw", "hw-offloaded"} {
