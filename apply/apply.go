@@ -113,6 +113,9 @@ type Result struct {
 	Added     int `json:"added"`
 	Changed   int `json:"changed"`
 	Destroyed int `json:"destroyed"`
+	// Warnings are what reading back the result found (a WAN's route that
+	// is not active).
+	Warnings plan.Diagnostics `json:"warnings,omitempty"`
 }
 
 // Error is the first failure of an apply: which object, which operation,
@@ -153,7 +156,50 @@ func Apply(ctx context.Context, p *plan.Plan, clients map[string]Client, out io.
 			return a.res, &Error{Step: s, Err: err, Done: a.res}
 		}
 	}
+	a.readBack(ctx, p)
 	return a.res, nil
+}
+
+// readBack reads /ip/route once per router whose WAN routes were written
+// and warns about those the router does not hold active (a gateway that
+// does not resolve; one that stops answering pings shows up at the next
+// plan). A failed read is a warning too: the apply itself succeeded.
+func (a *applier) readBack(ctx context.Context, p *plan.Plan) {
+	byRouter := map[string][]*plan.Change{}
+	var routers []string
+	for _, c := range p.Changes {
+		if c.Menu != routeros.MenuRoute || c.Action == plan.Delete || !strings.HasSuffix(c.Address, ".route") {
+			continue
+		}
+		if byRouter[c.Router] == nil {
+			routers = append(routers, c.Router)
+		}
+		byRouter[c.Router] = append(byRouter[c.Router], c)
+	}
+	for _, r := range routers {
+		routes, err := a.clients[r].List(ctx, routeros.MenuRoute)
+		if err != nil {
+			a.warn(plan.Diagnostic{Severity: plan.SeverityWarning, Router: r, Summary: "could not read the routes back to check that they are active",
+				Detail: fmt.Sprintf("%v. Run 'wanctl plan': it reports a WAN route that is not active.", err)})
+			continue
+		}
+		for _, c := range byRouter[r] {
+			for _, x := range routes {
+				if x["comment"] != c.After["comment"] {
+					continue
+				}
+				if dg, bad := plan.InactiveRoute(c.Address, x); bad {
+					dg.Router = r
+					a.warn(dg)
+				}
+			}
+		}
+	}
+}
+
+func (a *applier) warn(d plan.Diagnostic) {
+	a.res.Warnings = append(a.res.Warnings, d)
+	fmt.Fprintf(a.out, "\nWarning: %s\n\n  %s\n", d.Summary, d.Detail)
 }
 
 type applier struct {
@@ -227,10 +273,7 @@ func (a *applier) resolve(router string, r *plan.Ref) (string, error) {
 }
 
 func (a *applier) create(ctx context.Context, cl Client, c *plan.Change) (string, string, error) {
-	fields := routeros.Object{}
-	for k, v := range c.After {
-		fields[k] = v
-	}
+	fields := plan.WireFields(c.After, false)
 	if c.PlaceBefore != nil {
 		id, err := a.resolve(c.Router, c.PlaceBefore)
 		if err != nil {
@@ -275,11 +318,11 @@ func isCreated(c *plan.Change, x routeros.Object) bool {
 }
 
 func (a *applier) update(ctx context.Context, cl Client, c *plan.Change) (string, error) {
-	fields := routeros.Object{}
+	want := routeros.Object{}
 	for _, k := range c.ChangedFields {
-		fields[k] = c.After[k] // "" empties a field
+		want[k] = c.After[k] // absent: the field is removed
 	}
-	_, err := cl.Set(ctx, c.Menu, c.ID, fields)
+	_, err := cl.Set(ctx, c.Menu, c.ID, plan.WireFields(want, true))
 	if err == nil {
 		return "", nil
 	}
@@ -290,7 +333,7 @@ func (a *applier) update(ctx context.Context, cl Client, c *plan.Change) (string
 	if gerr != nil {
 		return "", fmt.Errorf("%w (re-reading to check whether it was applied anyway also failed: %v)", err, gerr)
 	}
-	if plan.Matches(c.Menu, fields, x) {
+	if plan.Matches(c.Menu, want, x) {
 		return note400, nil
 	}
 	return "", err

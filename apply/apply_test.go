@@ -99,7 +99,7 @@ func TestPlaceBeforeResolvesCreatedRules(t *testing.T) {
 	if !reflect.DeepEqual(fc.calls, want) {
 		t.Errorf("calls %q, want %q", fc.calls, want)
 	}
-	if res != (Result{Added: 2, Changed: 1}) {
+	if !reflect.DeepEqual(res, Result{Added: 2, Changed: 1}) {
 		t.Errorf("result %+v", res)
 	}
 	if !strings.Contains(out.String(), "b: Creation complete (id *Nwanctl:b)") {
@@ -116,7 +116,7 @@ func TestFailureStopsAndReports(t *testing.T) {
 	if !errors.As(err, &ae) || ae.Step.Change.Address != "q" || !errors.Is(err, bad) {
 		t.Fatalf("error %v", err)
 	}
-	if res != (Result{Changed: 1}) || len(fc.calls) != 2 {
+	if !reflect.DeepEqual(res, Result{Changed: 1}) || len(fc.calls) != 2 {
 		t.Errorf("result %+v calls %v: nothing after the failure may run", res, fc.calls)
 	}
 	var out bytes.Buffer

@@ -580,8 +580,17 @@ func TestWarnings(t *testing.T) {
 			t.Errorf("plan lacks warning %q:\n%s", want, r.out)
 		}
 	}
-	// Masquerade through an interface list that holds the interface: fine.
+	// defconf's masquerade: out-interface-list WAN, which holds ether1
+	// only, so the second WAN (the alternate, ether2) is not covered.
 	if _, err := e.emu.AddObject(routeros.MenuNAT, routeros.Object{"chain": "srcnat", "action": "masquerade", "out-interface-list": "WAN"}); err != nil {
+		t.Fatal(err)
+	}
+	r = e.mustRun(nil, 0, "plan", "-config", e.config("", dualWAN))
+	if !strings.Contains(r.out, `no srcnat rule covers the steering alternate's interface "ether2"`) {
+		t.Errorf("plan lacks the masquerade warning for ether2:\n%s", r.out)
+	}
+	// Masquerade through an interface list that holds the interface: fine.
+	if _, err := e.emu.AddObject(routeros.MenuInterfaceMember, routeros.Object{"list": "WAN", "interface": "ether2"}); err != nil {
 		t.Fatal(err)
 	}
 	r = e.mustRun(nil, 0, "plan", "-config", e.config("", dualWAN))

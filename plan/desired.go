@@ -94,9 +94,11 @@ type Desired struct {
 	Interfaces     []nameRef
 	InterfaceLists []nameRef
 	// FastTrackMatters: a download queue at global or steering: FastTrack
-	// would bypass them.
-	FastTrackMatters bool
-	Diags            Diagnostics
+	// would bypass them. FastTrack6Matters: a download queue at global
+	// (steering is IPv4 only), which IPv6 FastTrack (7.18+) bypasses.
+	FastTrackMatters  bool
+	FastTrack6Matters bool
+	Diags             Diagnostics
 }
 
 type nameRef struct{ Name, Where string }
@@ -179,9 +181,12 @@ func (d *Desired) sortObjects() {
 
 func (d *Desired) menusToRead() []string {
 	read := append([]string(nil), ManagedMenus...)
-	read = append(read, routeros.MenuInterface, routeros.MenuInterfaceList)
+	read = append(read, routeros.MenuInterface, routeros.MenuInterfaceList, routeros.MenuQueueSimple)
 	if d.FastTrackMatters {
 		read = append(read, routeros.MenuFilter)
+	}
+	if d.FastTrack6Matters {
+		read = append(read, routeros.MenuFilter6)
 	}
 	if d.SteerAltInterface != "" {
 		read = append(read, routeros.MenuNAT, routeros.MenuInterfaceMember)
@@ -289,6 +294,7 @@ func (d *Desired) addDirection(w *config.WAN, dir *config.Direction) {
 		// separates this WAN's downloads.
 		tree["packet-mark"] = dir.Queue
 		d.FastTrackMatters = true
+		d.FastTrack6Matters = true
 	}
 	d.add(&Object{
 		Address: treeAddr, Menu: routeros.MenuQueueTree, Fields: tree,

@@ -15,9 +15,11 @@ import (
 const (
 	MenuQueueType       = "queue/type"
 	MenuQueueTree       = "queue/tree"
+	MenuQueueSimple     = "queue/simple"
 	MenuMangle          = "ip/firewall/mangle"
 	MenuMangle6         = "ipv6/firewall/mangle"
 	MenuFilter          = "ip/firewall/filter"
+	MenuFilter6         = "ipv6/firewall/filter"
 	MenuNAT             = "ip/firewall/nat"
 	MenuAddressList     = "ip/firewall/address-list"
 	MenuRoutingTable    = "routing/table"

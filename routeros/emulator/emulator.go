@@ -75,6 +75,7 @@ type Emulator struct {
 	faults   []*pendingFault
 	requests []Request
 	loads    map[string]*queueLoad // by queue-tree name (SetQueueLoad)
+	deadGW   map[string]bool       // gateways whose routes are inactive (SetRouteInactive)
 
 	inflight atomic.Int32
 	maxConc  atomic.Int32
