@@ -125,6 +125,9 @@ func TestKillDuringApply(t *testing.T) {
 						}
 						close(killed)
 					}
+					// Under the lock the handler takes: it sees the hook,
+					// the counters and the started process.
+					r.mu.Lock()
 					r.intercept = func(w http.ResponseWriter, req *http.Request) bool {
 						select {
 						case <-killed:
@@ -148,7 +151,9 @@ func TestKillDuringApply(t *testing.T) {
 						kill()
 						return true
 					}
-					if err := cmd.Start(); err != nil {
+					err := cmd.Start()
+					r.mu.Unlock()
+					if err != nil {
 						t.Fatal(err)
 					}
 					if k.n == 0 {
@@ -159,7 +164,7 @@ func TestKillDuringApply(t *testing.T) {
 						})
 						defer timer.Stop()
 					}
-					err := cmd.Wait()
+					err = cmd.Wait()
 					r.mu.Lock()
 					r.intercept = nil
 					nSeen, nLanded := seen, landed
