@@ -6,11 +6,11 @@
 //
 // Router id reuse under the running daemon is not repeated here: it is
 // loops/autorate's TestDaemonReusedQueueIDs (misdirect_test.go), part of
-// the ordinary go test ./... run. The idle connection flood lives in
-// loops/autorate (http_reliability_test.go, same tag) because the HTTP
-// limits it shortens are not exported. Hostile configuration files
-// (nesting, size, FIFO, /dev/zero) for validate and SIGHUP are not covered
-// yet.
+// the ordinary go test ./... run. The idle connection flood and the odd
+// replies to the daemon's writes and counter reads live in loops/autorate
+// (*_reliability_test.go, same tag) because what they shorten, step and
+// watch is not exported. kill -9 during apply and hostile configuration
+// files for validate and SIGHUP run the built wanctl as a process.
 //
 // The package has no code outside its tests; this file only gives
 // go build ./... a package to find when the tag is off.

@@ -51,6 +51,9 @@ type router struct {
 
 	mu    sync.Mutex
 	armed *trigger
+	// intercept, when set, sees every request first; true means it
+	// answered (or dropped) the request itself.
+	intercept func(w http.ResponseWriter, req *http.Request) bool
 }
 
 type trigger struct {
@@ -85,6 +88,10 @@ func isWrite(method, path string) bool {
 
 func (r *router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
+	if r.intercept != nil && r.intercept(w, req) {
+		r.mu.Unlock()
+		return
+	}
 	if tr := r.armed; tr != nil && req.Method == tr.method && isWrite(req.Method, req.URL.Path) != tr.read {
 		tr.seen++
 		if tr.seen == tr.n {
@@ -128,6 +135,21 @@ var urlLine = regexp.MustCompile(`(?m)^(\s*url\s*=\s*)"https://192\.168\.88\.1"`
 // replacements (old, new pairs; each must occur), then extra appended.
 func (r *router) config(extra string, edits ...string) *config.Config {
 	r.t.Helper()
+	src := r.configSource(extra, edits...)
+	cfg, diags := config.Parse("wanctl.hcl", []byte(src), config.Options{
+		LookupEnv: func(k string) (string, bool) { return "pw", k == "WANCTL_ROUTER_PASSWORD" },
+	})
+	if cfg == nil {
+		var sb strings.Builder
+		diags.WriteText(&sb, false)
+		r.t.Fatalf("configuration does not parse:\n%s", sb.String())
+	}
+	return cfg
+}
+
+// configSource is the text config parses, for a wanctl run as a process.
+func (r *router) configSource(extra string, edits ...string) string {
+	r.t.Helper()
 	b, err := os.ReadFile(example)
 	if err != nil {
 		r.t.Fatal(err)
@@ -142,16 +164,7 @@ func (r *router) config(extra string, edits ...string) *config.Config {
 		}
 		src = strings.Replace(src, edits[i], edits[i+1], 1)
 	}
-	src += extra
-	cfg, diags := config.Parse("wanctl.hcl", []byte(src), config.Options{
-		LookupEnv: func(k string) (string, bool) { return "pw", k == "WANCTL_ROUTER_PASSWORD" },
-	})
-	if cfg == nil {
-		var sb strings.Builder
-		diags.WriteText(&sb, false)
-		r.t.Fatalf("configuration does not parse:\n%s", sb.String())
-	}
-	return cfg
+	return src + extra
 }
 
 func (r *router) client(cfg *config.Config) *routeros.Client {
