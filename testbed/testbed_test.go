@@ -140,7 +140,7 @@ func TestClosedLoop(t *testing.T) {
 		// the FIFO before the shaper once, whatever the rate. The probe
 		// passes the user-space delay line, which a machine busy with
 		// other test packages stalls by several ms (5-10 ms seen at 100 %
-		// CPU); an unshaped download's p50 is hundreds.
+		// CPU).
 		if down.Scores.AddedDelayMS.P50 > 15 {
 			t.Errorf("download under the oracle: probe p50 %.1f ms, want < 15 ms", down.Scores.AddedDelayMS.P50)
 		}
