@@ -42,14 +42,14 @@ func applyCommand(stdio IO) *cli.Command {
 			if jsonOut && planFile == "" && !c.Bool("auto-approve") {
 				return cli.Exit("apply -json cannot ask for confirmation: add -auto-approve, or apply a saved plan (wanctl plan -out FILE; wanctl apply -json FILE)", 1)
 			}
-			cfg, err := loadForPlan(c, stdio)
+			cfg, src, err := loadForPlan(c, stdio)
 			if err != nil {
 				return err
 			}
 			var p *plan.Plan
 			var clients map[string]*routeros.Client
 			if planFile != "" {
-				if p, clients, err = loadSavedPlan(c, planFile, cfg); err != nil {
+				if p, clients, err = loadSavedPlan(c, planFile, cfg, src); err != nil {
 					return err
 				}
 			} else {
@@ -124,13 +124,23 @@ func confirm(stdio IO) error {
 	return nil
 }
 
-// loadSavedPlan reads a saved plan, connects to its routers with the
-// configuration's credentials, and checks that each router still holds
-// what the plan was made against.
-func loadSavedPlan(c *cli.Context, path string, cfg *config.Config) (*plan.Plan, map[string]*routeros.Client, error) {
-	p, err := plan.LoadSaved(path)
+// loadSavedPlan reads a saved plan, checks that it was made from the
+// configuration src, connects to its routers with the configuration's
+// credentials, and checks that each router still holds what the plan was
+// made against.
+func loadSavedPlan(c *cli.Context, path string, cfg *config.Config, src plan.ConfigSource) (*plan.Plan, map[string]*routeros.Client, error) {
+	remake := fmt.Sprintf("Nothing was changed. Make a new plan from the configuration you mean to apply (wanctl plan%s -out %s) and apply that", configArg(c), path)
+	p, made, err := plan.LoadSaved(path)
+	if errors.Is(err, plan.ErrNoConfig) {
+		return nil, nil, cli.Exit(fmt.Sprintf("%v. %s", err, remake), 1)
+	}
 	if err != nil {
 		return nil, nil, cli.Exit(fmt.Sprintf("reading the saved plan: %v", err), 1)
+	}
+	// Router names alone do not tie a plan to its configuration: another
+	// file naming the same router would have planned other changes.
+	if err := made.CheckConfig(src); err != nil {
+		return nil, nil, cli.Exit(fmt.Sprintf("%v. %s", err, remake), 1)
 	}
 	clients := map[string]*routeros.Client{}
 	for _, rp := range p.Routers {
