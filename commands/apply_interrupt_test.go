@@ -3,6 +3,8 @@ package commands
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -72,9 +74,11 @@ func TestApplyInterrupt(t *testing.T) {
 		notice   string
 		head     string
 		complete int // progress lines that say a step completed
+		json     bool
 	}{
-		{"once", 1, "Interrupt received: finishing the request in flight, then stopping", "\nApply interrupted. Done: 3 added, 0 changed, 0 destroyed.\n", nth},
-		{"twice", 2, "Second interrupt received: stopping at once.", "\nApply stopped at once. Done: 2 added, 0 changed, 0 destroyed.\n", nth - 1},
+		{"once", 1, "Interrupt received: finishing the request in flight, then stopping", "\nApply interrupted. Done: 3 added, 0 changed, 0 destroyed.\n", nth, false},
+		{"twice", 2, "Second interrupt received: stopping at once.", "\nApply stopped at once. Done: 2 added, 0 changed, 0 destroyed.\n", nth - 1, false},
+		{"json", 1, "Interrupt received: finishing the request in flight, then stopping", "", 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			emu := emulator.New(emulator.Config{Username: "wanctl", Password: testPassword})
@@ -109,22 +113,43 @@ func TestApplyInterrupt(t *testing.T) {
 			cfg := e.config("", dualWAN)
 			before := e.planJSON(cfg)
 
+			args := []string{"wanctl", "apply", "-config", cfg, "-auto-approve"}
+			if tc.json {
+				args = append(args, "-json")
+			}
 			var out bytes.Buffer
-			code := Run([]string{"wanctl", "apply", "-config", cfg, "-auto-approve"},
+			code := Run(args,
 				IO{In: strings.NewReader(""), Out: &out, Err: stderr, Getenv: func(string) string { return "" }, interrupts: sigs})
 			<-served
 			errs := stderr.String()
 			if code != 1 {
 				t.Errorf("exit %d, want 1", code)
 			}
+			if got := writes.Load(); got != nth {
+				t.Errorf("%d writes, want %d: apply went on after the interrupt", got, nth)
+			}
+			if tc.json {
+				var doc struct {
+					Result struct{ Added int }
+					Error  struct{ Message string }
+				}
+				if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+					t.Fatalf("apply -json: %v\n%s", err, out.String())
+				}
+				left := len(before.Changes) - nth
+				if want := fmt.Sprintf("apply interrupted; %d steps not attempted", left); doc.Result.Added != nth || doc.Error.Message != want {
+					t.Errorf("apply -json: added %d, error %q; want %d, %q", doc.Result.Added, doc.Error.Message, nth, want)
+				}
+				if n := len(e.planJSON(cfg).Changes); n != left {
+					t.Errorf("a new plan has %d changes, want %d", n, left)
+				}
+				return
+			}
 			if !strings.Contains(errs, tc.head) || !strings.Contains(errs, "Run 'wanctl plan' to see exactly what is left and 'wanctl apply' to finish.") {
 				t.Errorf("stderr:\n%s", errs)
 			}
 			if got := strings.Count(out.String(), " complete (id "); got != tc.complete {
 				t.Errorf("%d steps completed, want %d:\n%s", got, tc.complete, out.String())
-			}
-			if got := writes.Load(); got != nth {
-				t.Errorf("%d writes, want %d: apply went on after the interrupt", got, nth)
 			}
 			if abandoned := strings.Contains(errs, "In flight, outcome unknown"); abandoned != (tc.signals == 2) {
 				t.Errorf("abandoned step reported: %v:\n%s", abandoned, errs)
