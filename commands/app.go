@@ -27,6 +27,8 @@ type IO struct {
 	autorate  *autorateDeps
 	calibrate *calibrateDeps
 	steer     *steerDeps
+	// interrupts replaces SIGINT/SIGTERM for apply (tests only).
+	interrupts <-chan os.Signal
 }
 
 func (s IO) getenv(k string) string {
