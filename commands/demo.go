@@ -18,13 +18,18 @@ func demoCommand(stdio IO) *cli.Command {
 		Description: `Starts the built-in RouterOS emulator on a free loopback port, applies a built-in
 dual-WAN configuration to it, then runs the real autorate daemon and steer every 2 s
 against simulated links whose capacity drops and recovers. No router, no
-configuration and no privileges needed.`,
+configuration and no privileges needed: the demo always runs its built-in
+configuration, so -config is refused and $WANCTL_CONFIG ignored.`,
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "duration", Value: 30 * time.Second, Usage: "how long to run"},
 			&cli.Float64Flag{Name: "speed", Value: 1, Usage: "virtual seconds per wall second", Hidden: true},
 			&cli.Int64Flag{Name: "seed", Value: 1, Usage: "link simulator seed"},
 		},
 		Action: func(c *cli.Context) error {
+			if opt(c, "config") != "" {
+				// Given before the name, the app-level flag reaches here.
+				return cli.Exit("-config: the demo runs its built-in configuration against the emulator; use 'wanctl emulator' to try your own", 1)
+			}
 			log, _, err := newLogger(c, stdio)
 			if err != nil {
 				return err
