@@ -106,7 +106,7 @@ func newApp(stdio IO) *cli.App {
 		labCommand(stdio),
 	}
 	for _, c := range app.Commands {
-		c.Flags = append(c.Flags, commonFlags()...)
+		c.Flags = append(c.Flags, commonFlagsFor(c.Name)...)
 		if c.OnUsageError == nil {
 			c.OnUsageError = app.OnUsageError
 		}
@@ -144,6 +144,47 @@ func commonFlags() []cli.Flag {
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn or error"},
 		&cli.BoolFlag{Name: "no-color", Usage: "never colour the output (also: NO_COLOR set in the environment)"},
 	}
+}
+
+// commonFlagsFor are the common flags command name lists after its name:
+// those it has a use for. version uses none; demo runs its built-in
+// configuration and prints no colour. A flag left out is refused after
+// the name ("flag provided but not defined") and not shown in its help;
+// before the name the app still takes it.
+func commonFlagsFor(name string) []cli.Flag {
+	var out []cli.Flag
+	for _, f := range commonFlags() {
+		switch n := f.Names()[0]; {
+		case name == "version":
+			continue
+		case name == "demo" && (n == "config" || n == "no-color"):
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// singleDash rewrites a flag's help line from urfave/cli's "--config
+// value\tusage" to "-config value\tusage", as the docs and Go's flag
+// convention write it (urfave accepts both spellings on the command line).
+func singleDash(stringer cli.FlagStringFunc) cli.FlagStringFunc {
+	return func(f cli.Flag) string {
+		s := stringer(f)
+		names, usage, ok := strings.Cut(s, "\t")
+		if !ok {
+			return s
+		}
+		return strings.ReplaceAll(names, "--", "-") + "\t" + usage
+	}
+}
+
+// The help's flag format is a package variable of urfave/cli v2 (no
+// per-App setting exists; its FlagNamePrefixer is never consulted in
+// v2.27), so it is wrapped once here, before any App runs, rather than in
+// newApp where concurrent tests would race on it.
+func init() {
+	cli.FlagStringer = singleDash(cli.FlagStringer)
 }
 
 // opt returns a common flag's value: the innermost command that set it on the

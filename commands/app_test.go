@@ -42,17 +42,66 @@ func TestCommonFlagsCheckedByEveryCommand(t *testing.T) {
 			{"-log-format", "yaml", `Error: -log-format "yaml": use text or json` + "\n"},
 			{"-log-level", "loud", `Error: -log-level "loud": use debug, info, warn or error` + "\n"},
 		} {
-			after := append(append([]string{}, p...), bad.flag, bad.value, "-config", missing)
-			before := append([]string{bad.flag, bad.value, "-config", missing}, p...)
+			cfg := []string{"-config", missing}
+			if p[0] == "demo" || p[0] == "version" {
+				cfg = nil // they take no -config (TestHelpFlags)
+			}
+			after := append(append(append([]string{}, p...), bad.flag, bad.value), cfg...)
+			before := append(append([]string{bad.flag, bad.value}, cfg...), p...)
 			for _, args := range [][]string{after, before} {
+				want := bad.want
+				if p[0] == "version" && len(args) > 0 && args[0] == "version" {
+					// version takes no common flag after its name at all.
+					want = "Error: flag provided but not defined: " + bad.flag + " (see 'wanctl version -h')\n"
+				}
 				t.Run(strings.Join(args, " "), func(t *testing.T) {
 					code, out, errOut := run(t, nil, "", args...)
-					if code != 1 || out != "" || errOut != bad.want {
-						t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and %q", code, out, errOut, bad.want)
+					if code != 1 || out != "" || errOut != want {
+						t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and %q", code, out, errOut, want)
 					}
 				})
 			}
 		}
+	}
+}
+
+// The help writes flags as the docs do (-flag, not --flag), lists only the
+// flags a command uses, and shows one default per flag.
+func TestHelpFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args          []string
+		want, without []string
+	}{
+		{[]string{"-h"}, []string{"\n   -config value ", "\n   -log-level value "}, nil},
+		{[]string{"plan", "-h"}, []string{"\n   -config value ", "\n   -help, -h "}, nil},
+		{[]string{"demo", "-h"}, []string{"\n   -duration value ", "\n   -log-level value "}, []string{"-config value", "-no-color"}},
+		{[]string{"version", "-h"}, []string{"\n   -help, -h "}, []string{"-config", "-log-level", "-log-format", "-no-color"}},
+		{[]string{"simulate", "-h"}, []string{"\n   -duration value       length of each run, 10s..24h (default: 2m for scenarios, the trace's length for -trace)\n"}, nil},
+		{[]string{"systemd", "render", "-h"}, []string{"\n   -config value "}, nil},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, out, errOut := run(t, nil, "", tc.args...)
+			if code != 0 || errOut != "" {
+				t.Fatalf("exit %d, stderr %q", code, errOut)
+			}
+			if strings.Contains(out, "--") {
+				t.Errorf("help shows a --flag:\n%s", out)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("help lacks %q:\n%s", w, out)
+				}
+			}
+			for _, w := range tc.without {
+				if strings.Contains(out, w) {
+					t.Errorf("help shows %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+	code, _, errOut := run(t, nil, "", "-config", "x.hcl", "demo")
+	if want := "Error: -config: the demo runs its built-in configuration against the emulator; use 'wanctl emulator' to try your own\n"; code != 1 || errOut != want {
+		t.Errorf("demo with -config: exit %d, stderr %q; want 1, %q", code, errOut, want)
 	}
 }
 

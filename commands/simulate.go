@@ -35,7 +35,7 @@ func simulateCommand(stdio IO) *cli.Command {
 			&cli.StringFlag{Name: "wan", Usage: "the WAN of the configuration to simulate (needed when it declares several)"},
 			&cli.StringFlag{Name: "scenario", Value: "all", Usage: "built-in scenario to run, or all"},
 			&cli.StringFlag{Name: "trace", Usage: "play this capacity trace (CSV) instead of a built-in scenario"},
-			&cli.DurationFlag{Name: "duration", Usage: "length of each run, 10s..24h (default: 2m for scenarios, the trace's length for -trace)"},
+			&cli.DurationFlag{Name: "duration", Usage: "length of each run, 10s..24h", DefaultText: "2m for scenarios, the trace's length for -trace"},
 			&cli.Int64Flag{Name: "seed", Value: 1, Usage: "random seed: the same seed gives the same link and the same figures"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document instead of the table"},
 			&cli.StringFlag{Name: "svg", Usage: "also write a plot of capacity, rate and delay over time to this file"},
