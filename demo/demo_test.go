@@ -149,7 +149,7 @@ func TestDemoSteers(t *testing.T) {
 			var out bytes.Buffer
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			sum, err := Run(ctx, Config{Out: &out, Speed: 6, Latency: 2 * time.Millisecond, Dir: t.TempDir(), Seed: seed})
+			sum, err := Run(ctx, Config{Out: &out, Speed: 3, Latency: 2 * time.Millisecond, Dir: t.TempDir(), Seed: seed})
 			if err != nil {
 				t.Fatalf("demo: %v\n%s", err, out.String())
 			}

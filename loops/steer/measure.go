@@ -83,6 +83,23 @@ type PingMeasurer struct {
 	icmp func(ctx context.Context, w *config.WAN, rounds int, interval, timeout time.Duration, deadline time.Time) ([]Sample, error)
 }
 
+// EchoTimeout is how long the burst waits for each echo.
+func (m *PingMeasurer) EchoTimeout() time.Duration {
+	if m.Timeout <= 0 {
+		return DefaultBurstTimeout
+	}
+	return m.Timeout
+}
+
+// echoTimeout is m's echo timeout when it tells (PingMeasurer does), else
+// DefaultBurstTimeout.
+func echoTimeout(m RTTMeasurer) time.Duration {
+	if t, ok := m.(interface{ EchoTimeout() time.Duration }); ok {
+		return t.EchoTimeout()
+	}
+	return DefaultBurstTimeout
+}
+
 // MeasureRTT implements RTTMeasurer.
 func (m *PingMeasurer) MeasureRTT(ctx context.Context, w *config.WAN) ([]Sample, error) {
 	rounds, interval, timeout, budget := m.Rounds, m.Interval, m.Timeout, m.Budget

@@ -219,11 +219,21 @@ func Run(ctx context.Context, d Config) (res Result, err error) {
 	if rr.err != nil {
 		res.RTTError = rr.err.Error()
 	}
-	if len(rr.samples) > 0 {
+	switch {
+	case len(rr.samples) > 0:
 		res.RTT = medianRTT(rr.samples)
 		delta := aggregateDelta(rr.samples, primBase, in.Primary.BaselineRTT)
 		in.RTTOK = true
 		in.RTT = in.Primary.BaselineRTT + delta
+	case in.Primary.Trusted && in.Primary.Congested():
+		// No echo came back within its timeout while the primary's own
+		// autorate says it is congested: the queue holds the echoes
+		// longer than the timeout, the worst case steering is for, not
+		// a missing measurement. The delay is at least the timeout.
+		in.RTTOK = true
+		in.RTT = in.Primary.BaselineRTT + echoTimeout(meas)
+		log.Info("no echo answered within its timeout while the primary is congested: taking the delay as at least the timeout",
+			"wan", prim.Name, "zone", in.Primary.DownloadZone, "timeout", echoTimeout(meas))
 	}
 
 	next, dec := Step(prev, in, s.Thresholds, prim.Name, alt.Name)

@@ -864,3 +864,41 @@ func (e *env) stateNow() State {
 	}
 	return st
 }
+
+// A primary so congested that no echo of the burst comes back within its
+// timeout is the case steering is for: with the primary's autorate RED at
+// its floor, a burst without answers counts as a delay of at least the
+// timeout (it held steering off before). With the primary's autorate GREEN
+// the same silence is a missing measurement and steering holds.
+func TestRunEngagesWhenNoEchoAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		zone   autorate.Zone
+		engage bool
+	}{
+		{"autorate RED at its floor", autorate.Red, true},
+		{"autorate GREEN", autorate.Green, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, 0, "")
+			e.primaryRate = e.cfg.WAN("spectrum").Download.Floor.Red
+			var r Result
+			for range 4 {
+				e.fresh(tc.zone, autorate.Green)
+				e.queue(0, 0)
+				e.now = e.now.Add(2 * time.Second)
+				d := e.deps()
+				d.RTT = RTTFunc(func(context.Context, *config.WAN) ([]Sample, error) {
+					return nil, errors.New("no echo answered")
+				})
+				var err error
+				if r, err = Run(context.Background(), d); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := r.State.Degraded(); got != tc.engage {
+				t.Fatalf("degraded %v, want %v (%s)\n%s", got, tc.engage, r.Decision.Assessment.Reason, e.log.String())
+			}
+		})
+	}
+}

@@ -179,13 +179,20 @@ type Assessment struct {
 	AtFloor bool
 }
 
+// Congested reports whether w's autorate is in SOFT_RED or RED.
+func (w WANState) Congested() bool {
+	switch strings.ToUpper(w.DownloadZone) {
+	case "SOFT_RED", "RED":
+		return true
+	}
+	return false
+}
+
 // AtFloor reports whether w's autorate is in SOFT_RED or RED with the
 // download rate at (or within 1 % above) that zone's floor. The margin
 // absorbs rounding of the rate in the state file.
 func (w WANState) AtFloor() bool {
-	switch strings.ToUpper(w.DownloadZone) {
-	case "SOFT_RED", "RED":
-	default:
+	if !w.Congested() {
 		return false
 	}
 	return w.DownloadFloor > 0 && w.DownloadRate > 0 && w.DownloadRate <= w.DownloadFloor+w.DownloadFloor/100
