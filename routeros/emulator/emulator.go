@@ -80,6 +80,8 @@ type Emulator struct {
 	inflight atomic.Int32
 	maxConc  atomic.Int32
 
+	schema *Schema // the request fields the router accepts (SchemaVersion)
+
 	padOnce sync.Once // FaultBigReply's compressed padding
 	padGz   []byte
 }
@@ -87,7 +89,7 @@ type Emulator struct {
 // New returns an emulator holding a default-configuration router (see the
 // package documentation in docs/emulator.md for its objects).
 func New(c Config) *Emulator {
-	e := &Emulator{cfg: c, latency: c.Latency, tables: map[string]*table{}}
+	e := &Emulator{cfg: c, latency: c.Latency, tables: map[string]*table{}, schema: mustEnforcedSchema()}
 	e.started = e.now()
 	for _, m := range allMenus() {
 		e.tables[m.path] = &table{m: m, next: 1, nextDyn: 0xFFFFFFFF, expires: map[string]time.Time{}}
