@@ -481,6 +481,10 @@ func (w *Writer) Run(ctx context.Context) {
 		s.sending = false
 		if w.changed.IsZero() || (err == nil) != (w.failures == 0) {
 			w.changed = now
+			if err != nil && !w.unanswered.IsZero() && now.Sub(w.unanswered) >= RouterUnreachableAfter {
+				// Already unreachable by the silence, not from now.
+				w.changed = w.unanswered.Add(RouterUnreachableAfter)
+			}
 		}
 		if err == nil {
 			w.replied(now)
