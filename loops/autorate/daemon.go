@@ -220,6 +220,11 @@ func NewDaemon(dc DaemonConfig) (_ *Daemon, err error) {
 			}
 			if wr.reader != nil {
 				wr.o.ObserveRead = dm.metrics.readObserver(r.Name)
+				wr.o.ObserveDrift = func(q string) {
+					if t, ok := rt[q]; ok {
+						t.m.observeDrift(t.upload)
+					}
+				}
 			}
 			if m, ok := exec.(interface{ OnMisdirected(func(MisdirectedWrite)) }); ok {
 				router := r.Name
@@ -496,6 +501,7 @@ func (d *Daemon) cycle(r *wanRun, now time.Time) {
 		}
 	}()
 	r.loop.Cycle(now)
+	d.reassert(r, now)
 	if r.load != nil {
 		// After the cycle: the writes it decided are queued first.
 		r.load.Poll(now)
@@ -503,6 +509,29 @@ func (d *Daemon) cycle(r *wanRun, now time.Time) {
 	dur := time.Since(start)
 	r.loop.recordCycle(now, dur, dur > d.interval, "")
 	r.first.Do(func() { close(r.cycled) })
+}
+
+// reassert hands r's writer the last written rate of a queue whose
+// max-limit a read found changed behind the daemon's back, as a write of
+// the WAN's own: it spends a token of the direction's write budget, and
+// waits for one at most one token's refill (60 s / writes_per_minute)
+// from the drift's discovery, then goes into debt like a decrease. Run in
+// the loop's goroutine, which owns the policies.
+func (d *Daemon) reassert(r *wanRun, now time.Time) {
+	for i, s := range r.slots {
+		if s == nil {
+			continue
+		}
+		due, ok := s.reassertDue()
+		if !ok {
+			continue
+		}
+		b := &r.loop.Policy(i == 1).bucket
+		force := now.Sub(due) >= time.Minute/time.Duration(b.perMinute)
+		if b.spend(now, force) {
+			s.reassert()
+		}
+	}
 }
 
 // supervise sends READY=1 once every loop completed a cycle, then

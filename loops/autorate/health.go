@@ -74,13 +74,19 @@ type DirHealth struct {
 
 // RouterHealth is the WAN's router as seen by its writer.
 type RouterHealth struct {
-	Name      string `json:"name"`
-	Reachable bool   `json:"reachable"`
+	Name string `json:"name"`
+	// Reachable is false while the latest write failed, or once no
+	// request (counter read or write) succeeded for
+	// RouterUnreachableAfter.
+	Reachable bool `json:"reachable"`
 	// Failures counts consecutive failed writes.
 	Failures        int        `json:"failures"`
 	LastError       string     `json:"last_error,omitempty"`
 	LastSuccess     *time.Time `json:"last_success,omitempty"`
 	LastSuccessAgeS *float64   `json:"last_success_age_s,omitempty"`
+	// LastReply is the last request of any kind that succeeded.
+	LastReply     *time.Time `json:"last_reply,omitempty"`
+	LastReplyAgeS *float64   `json:"last_reply_age_s,omitempty"`
 }
 
 // StateFileHealth is a WAN's state file writes in /health.
@@ -202,9 +208,16 @@ func wanHealth(now time.Time, interval time.Duration, l *Loop, w *Writer, slots 
 		h.Router = RouterHealth{
 			Name: rs.Router, Reachable: rs.Reachable, Failures: rs.Failures, LastError: rs.LastError,
 			LastSuccess: timePtr(rs.LastSuccess), LastSuccessAgeS: agePtr(now, rs.LastSuccess),
+			LastReply: timePtr(rs.LastReply), LastReplyAgeS: agePtr(now, rs.LastReply),
 		}
-		if !rs.Reachable {
+		switch {
+		case rs.Failures > 0:
 			*reasons = append(*reasons, fmt.Sprintf("router %s: %d writes failed in a row: %s", rs.Router, rs.Failures, rs.LastError))
+		case !rs.Reachable:
+			// Nothing to write, but the reads that go out every second
+			// fail: the router went away while the rates held still.
+			*reasons = append(*reasons, fmt.Sprintf("router %s: no request succeeded for %.1fs: %s",
+				rs.Router, now.Sub(rs.Unanswered).Seconds(), rs.LastReadError))
 		}
 	}
 	h.Controlling = len(h.DegradedReasons) == 0

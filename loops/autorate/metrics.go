@@ -30,6 +30,7 @@ type Metrics struct {
 	writes        *prometheus.CounterVec
 	writeSeconds  *prometheus.HistogramVec
 	misdirected   *prometheus.CounterVec
+	drift         *prometheus.CounterVec
 	stateWrites   *prometheus.CounterVec
 	replies       *prometheus.CounterVec
 	timeouts      *prometheus.CounterVec
@@ -89,6 +90,10 @@ func NewMetrics() *Metrics {
 			Name: "wanctl_router_misdirected_writes_total",
 			Help: "Max-limit writes the router applied to another queue-tree entry than the configured queue (its .id had been reused); the id is looked up again by name.",
 		}, wd),
+		drift: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wanctl_router_rate_drift_total",
+			Help: "Times a counter read found the queue's max-limit on the router different from the rate last written (a hand edit, another tool, a router reset); the rate is written again.",
+		}, wd),
 		stateWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wanctl_state_writes_total",
 			Help: "State file writes (contents or heartbeat), by result (ok, error).",
@@ -115,7 +120,7 @@ func NewMetrics() *Metrics {
 		}, []string{"router", "reason"}),
 	}
 	m.Registry.MustRegister(m.rate, m.zone, m.baseline, m.delta, m.cycles, m.cycleDuration,
-		m.overruns, m.failures, m.writes, m.writeSeconds, m.misdirected, m.stateWrites, m.replies, m.timeouts, m.reads, m.achieved,
+		m.overruns, m.failures, m.writes, m.writeSeconds, m.misdirected, m.drift, m.stateWrites, m.replies, m.timeouts, m.reads, m.achieved,
 		m.writeFailures,
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
 	return m
@@ -212,6 +217,7 @@ type WANMetrics struct {
 	writeErr      [2]prometheus.Counter
 	writeSeconds  [2]prometheus.Observer
 	misdirected   [2]prometheus.Counter
+	drift         [2]prometheus.Counter
 	stateWriteOK  prometheus.Counter
 	stateWriteErr prometheus.Counter
 	achieved      [2]prometheus.Gauge
@@ -250,6 +256,7 @@ func (m *Metrics) WAN(w *config.WAN) *WANMetrics {
 		wm.writeErr[i] = m.writes.WithLabelValues(w.Name, dir, "error")
 		wm.writeSeconds[i] = m.writeSeconds.WithLabelValues(w.Name, dir)
 		wm.misdirected[i] = m.misdirected.WithLabelValues(w.Name, dir)
+		wm.drift[i] = m.drift.WithLabelValues(w.Name, dir)
 		wm.achieved[i] = m.achieved.WithLabelValues(w.Name, dir)
 	}
 	wm.setSources(m, w)
@@ -337,6 +344,14 @@ func (wm *WANMetrics) observeMisdirected(upload bool) {
 		return
 	}
 	wm.misdirected[dirIndex(upload)].Inc()
+}
+
+// observeDrift counts a max-limit found changed behind the daemon's back.
+func (wm *WANMetrics) observeDrift(upload bool) {
+	if wm == nil {
+		return
+	}
+	wm.drift[dirIndex(upload)].Inc()
 }
 
 // observeStateWrite counts one state write (or heartbeat) of the WAN.

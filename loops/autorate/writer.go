@@ -167,6 +167,9 @@ type WriterConfig struct {
 	// request for all the router's WANs) with its outcome and duration
 	// (metrics).
 	ObserveRead func(err error, d time.Duration)
+	// ObserveDrift, when set, is called with the queue whenever a read
+	// finds its max-limit changed behind the writer's back (metrics).
+	ObserveDrift func(queue string)
 }
 
 // Writer sends desired max-limits to one router from its own goroutine
@@ -195,7 +198,23 @@ type Writer struct {
 	// changed is when reachability last changed: the first request of
 	// the current run of successes or failures (zero: no request yet).
 	changed time.Time
+	// lastReply is the last request of any kind (write or read) the
+	// router answered; unanswered is when the first request after it
+	// started (zero: none is waiting or has failed since). Reads go out
+	// once a second even when no rate changes, so a router that went
+	// away shows here within RouterUnreachableAfter.
+	lastReply   time.Time
+	unanswered  time.Time
+	lastReadErr string
 }
+
+// RouterUnreachableAfter is how long the router may leave every request
+// (counter reads, writes) unanswered before it counts as unreachable:
+// three reads in a row, so that one lost or slow read on a loaded machine
+// does not flip /health, and a router that went away shows within a few
+// seconds even when no rate changes. A failed write makes it unreachable
+// at once, as before: a rate the controller wants is not on the router.
+const RouterUnreachableAfter = 3 * LoadReadInterval
 
 // Slot is one queue's latest-wins mailbox in a Writer.
 type Slot struct {
@@ -207,6 +226,43 @@ type Slot struct {
 	written   int64 // last rate the router accepted
 	writtenAt time.Time
 	lastErr   string
+	// tried is the rate of the latest failed write since the last
+	// success (0: none): a write that failed may have been applied all
+	// the same (a reply lost after the router acted), so a read finding
+	// it is our own write, not someone else's change.
+	tried int64
+	drift driftState
+}
+
+// driftState is a queue whose max-limit a read found different from the
+// last write (a hand edit, another tool, a router reset).
+type driftState struct {
+	// episode: a drift was found and no read has matched the last write
+	// since; it is logged once per episode.
+	episode bool
+	found   int64 // the max-limit the read found
+	// due is when a re-assert fell due (zero: none waiting for the
+	// write budget); queued: it was handed to the writer.
+	due    time.Time
+	queued bool
+}
+
+// sameRate tells whether the router's max-limit found is the rate written,
+// allowing for the router's rounding: RouterOS may keep fewer significant
+// digits than it was sent, and a difference under 1% is below any
+// min_change anyway. Unlimited (0) is never the same as a rate.
+func sameRate(found, written int64) bool {
+	if found == written {
+		return true
+	}
+	if found <= 0 || written <= 0 {
+		return false
+	}
+	d := found - written
+	if d < 0 {
+		d = -d
+	}
+	return d*100 <= written
 }
 
 // NewWriter returns a writer for the router named router.
@@ -253,7 +309,9 @@ func (s *Slot) Set(bps int64) {
 	w := s.w
 	w.mu.Lock()
 	s.want = bps
-	s.pending = bps != s.written
+	// A queued re-assert stays pending: the router does not have
+	// s.written, whatever the controller asks for.
+	s.pending = bps != s.written || s.drift.queued
 	w.mu.Unlock()
 	select {
 	case w.wake <- struct{}{}:
@@ -283,9 +341,10 @@ func (s *Slot) Status() SlotStatus {
 // RouterStatus is the writer's view of its router.
 type RouterStatus struct {
 	Router string
-	// Reachable is false while the latest request failed.
+	// Reachable is false while the latest write failed, or when no
+	// request (read or write) was answered for RouterUnreachableAfter.
 	Reachable bool
-	// Failures counts consecutive failed requests.
+	// Failures counts consecutive failed writes.
 	Failures    int
 	LastSuccess time.Time
 	LastError   string
@@ -293,16 +352,57 @@ type RouterStatus struct {
 	// Since is when Reachable last changed (the first request of the
 	// current streak); zero before the first request.
 	Since time.Time
+	// LastReply is the last request of any kind the router answered
+	// (zero: none yet); Unanswered is when the first request after it
+	// started (zero: none since).
+	LastReply  time.Time
+	Unanswered time.Time
+	// LastReadError is the latest failed counter read's ("" after a
+	// successful read).
+	LastReadError string
 }
 
-// Status returns the router's state.
+// Silent tells whether no request was answered for
+// RouterUnreachableAfter as of now.
+func (s RouterStatus) Silent(now time.Time) bool {
+	return !s.Unanswered.IsZero() && now.Sub(s.Unanswered) >= RouterUnreachableAfter
+}
+
+// Status returns the router's state as of the writer's clock.
 func (w *Writer) Status() RouterStatus {
+	now := w.o.Now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return RouterStatus{
+	rs := RouterStatus{
 		Router: w.router, Reachable: w.failures == 0, Failures: w.failures,
 		LastSuccess: w.lastOK, LastError: w.lastErr, LastErrorAt: w.lastErrT, Since: w.changed,
+		LastReply: w.lastReply, Unanswered: w.unanswered, LastReadError: w.lastReadErr,
 	}
+	if rs.Silent(now) {
+		rs.Reachable = false
+		if w.failures == 0 {
+			// It became unreachable by the clock, not at a request.
+			rs.Since = w.unanswered.Add(RouterUnreachableAfter)
+		}
+	}
+	return rs
+}
+
+// attempt notes a request starting at now.
+func (w *Writer) attempt(now time.Time) {
+	w.mu.Lock()
+	if w.unanswered.IsZero() {
+		w.unanswered = now
+	}
+	w.mu.Unlock()
+}
+
+// replied notes an answered request at now; w.mu is held.
+func (w *Writer) replied(now time.Time) {
+	if !w.unanswered.IsZero() && now.Sub(w.unanswered) >= RouterUnreachableAfter && w.failures == 0 {
+		w.changed = now // reachable again after a silence
+	}
+	w.lastReply, w.unanswered = now, time.Time{}
 }
 
 // pick chooses the next pending slot: a decrease (or a first write) first,
@@ -364,6 +464,7 @@ func (w *Writer) Run(ctx context.Context) {
 				continue
 			}
 		}
+		w.attempt(w.o.Now())
 		rctx, cancel := context.WithTimeout(ctx, w.o.Timeout)
 		start := time.Now()
 		err := w.exec.SetMaxLimit(rctx, s.queue, bps)
@@ -380,11 +481,19 @@ func (w *Writer) Run(ctx context.Context) {
 		s.sending = false
 		if w.changed.IsZero() || (err == nil) != (w.failures == 0) {
 			w.changed = now
+			if err != nil && !w.unanswered.IsZero() && now.Sub(w.unanswered) >= RouterUnreachableAfter {
+				// Already unreachable by the silence, not from now.
+				w.changed = w.unanswered.Add(RouterUnreachableAfter)
+			}
 		}
 		if err == nil {
+			w.replied(now)
 			s.written = bps
 			s.writtenAt = now
-			s.lastErr = ""
+			s.lastErr, s.tried = "", 0
+			// The router has what was last written: a re-assert waiting
+			// or queued is done.
+			s.drift.due, s.drift.queued = time.Time{}, false
 			s.pending = s.want != bps
 			if w.failures > 0 {
 				w.o.Logger.Info("router writes resumed", "router", w.router, "queue", s.queue, "after_failures", w.failures)
@@ -392,7 +501,7 @@ func (w *Writer) Run(ctx context.Context) {
 			w.failures = 0
 			w.lastOK = now
 		} else {
-			s.lastErr = err.Error()
+			s.lastErr, s.tried = err.Error(), bps
 			w.failures++
 			w.lastErr = err.Error()
 			w.lastErrT = now
