@@ -7,7 +7,7 @@ SCENARIO  ?= step-drop
 DURATION  ?= 60s
 POLICY    ?= all
 
-.PHONY: build test lint fuzz bench reliability testbed clean
+.PHONY: build test lint lint-rules fuzz bench reliability testbed clean
 
 build:
 	$(GO) build -o bin/wanctl .
@@ -20,6 +20,13 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 	@test -z "$$(gofmt -l .)" || { echo "not gofmt-formatted:"; gofmt -l .; exit 1; }
+	$(MAKE) lint-rules
+
+# promtool checks the alerting rules. Not in .ci/run: its first build takes
+# minutes (the Prometheus module and its Kubernetes dependencies); later
+# runs use the module and build caches.
+lint-rules:
+	$(GO) run github.com/prometheus/prometheus/cmd/promtool@v0.316.0 check rules contrib/prometheus/wanctl.rules.yml
 
 # Every FuzzXxx of every package, FUZZTIME each. A short minimisation time
 # keeps the fuzzer exploring instead of shrinking one input for a minute.
