@@ -105,6 +105,25 @@ func TestHelpFlags(t *testing.T) {
 	}
 }
 
+// No flag of any command shows two defaults (a default written into the
+// usage text besides the one the library prints).
+func TestHelpOneDefaultPerFlag(t *testing.T) {
+	for _, cmd := range newApp(IO{}).Commands {
+		args := [][]string{{cmd.Name, "-h"}}
+		for _, sub := range cmd.Subcommands {
+			args = append(args, []string{cmd.Name, sub.Name, "-h"})
+		}
+		for _, a := range args {
+			_, out, _ := run(t, nil, "", a...)
+			for _, line := range strings.Split(out, "\n") {
+				if strings.Count(line, "(default") > 1 {
+					t.Errorf("%s: two defaults: %s", strings.Join(a, " "), line)
+				}
+			}
+		}
+	}
+}
+
 func TestUnknownCommandSuggests(t *testing.T) {
 	for _, tc := range []struct {
 		args []string

@@ -65,7 +65,7 @@ func emulatorCommand(stdio IO) *cli.Command {
 			&cli.StringFlag{Name: "ca-out", Usage: "with -tls: file to write the CA certificate to (default: in a new temporary directory)"},
 			&cli.StringFlag{Name: "faults", Usage: "faults for the first matching requests, e.g. \"5xx:3,hang:2s,drop:1,400applied:1@PATCH\" (see docs/emulator.md)"},
 			&cli.BoolFlag{Name: "allow-remote", Usage: "allow a -listen address that is not loopback (anyone who can reach it can change the emulated router)"},
-			&cli.BoolFlag{Name: "no-fasttrack", Usage: "start with the defconf FastTrack rule disabled, ready for wanctl plan (default: enabled, as on a new router)"},
+			&cli.BoolFlag{Name: "no-fasttrack", Usage: "start with the defconf FastTrack rule disabled, ready for wanctl plan (without it FastTrack is on, as on a new router)"},
 			&cli.StringFlag{Name: "write-config", Usage: "write the configuration for this emulator to `FILE` instead of printing it (only a file it wrote before is overwritten)"},
 		},
 		Action: func(c *cli.Context) error {
