@@ -1,0 +1,213 @@
+package plan
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/wanctl/wanctl/config"
+	"github.com/wanctl/wanctl/routeros"
+	"github.com/wanctl/wanctl/routeros/emulator"
+)
+
+// replyMeter serves an emulator and counts the reply bytes per menu, so a
+// test sees what a read cost whatever request shape it took.
+type replyMeter struct {
+	emu *emulator.Emulator
+	mu  sync.Mutex
+	n   map[string]int
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	n int
+}
+
+func (w *countingWriter) Write(b []byte) (int, error) {
+	n, err := w.ResponseWriter.Write(b)
+	w.n += n
+	return n, err
+}
+
+func (m *replyMeter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	cw := &countingWriter{ResponseWriter: w}
+	m.emu.ServeHTTP(cw, r)
+	menu := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, "/rest/"), "/print")
+	m.mu.Lock()
+	m.n[menu] += cw.n
+	m.mu.Unlock()
+}
+
+func (m *replyMeter) bytes(menu string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.n[menu]
+}
+
+func (m *replyMeter) reset() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.n = map[string]int{}
+}
+
+// hugeRouter is an emulated router holding n foreign address-list entries
+// (a blocklist) and n foreign routes in main and in a BGP-fed table.
+func hugeRouter(tb testing.TB, n int) (*emulator.Emulator, *replyMeter, *config.Config) {
+	tb.Helper()
+	emu := emulator.New(emulator.Config{Username: "wanctl", Password: "pw"})
+	meter := &replyMeter{emu: emu, n: map[string]int{}}
+	srv := httptest.NewServer(meter)
+	tb.Cleanup(srv.Close)
+	if _, err := emu.AddObject(routeros.MenuRoutingTable, routeros.Object{"name": "bgp", "fib": ""}); err != nil {
+		tb.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		a, b, c := i>>16&0xff, i>>8&0xff, i&0xff
+		if _, err := emu.AddObject(routeros.MenuAddressList, routeros.Object{"list": "blocklist",
+			"address": fmt.Sprintf("100.%d.%d.%d", 64+a, b, c)}); err != nil {
+			tb.Fatal(err)
+		}
+		table := "main"
+		if i%2 == 1 {
+			table = "bgp"
+		}
+		if _, err := emu.AddObject(routeros.MenuRoute, routeros.Object{"dst-address": fmt.Sprintf("%d.%d.%d.0/24", 11+a, b, c),
+			"gateway": "192.0.2.1", "routing-table": table}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	cfg := parseConfig(tb, goldenConfig)
+	cfg.Routers[0].URL = srv.URL
+	cfg.Routers[0].Password = "pw"
+	return emu, meter, cfg
+}
+
+func connectClient(r *config.Router) (Reader, error) { return routeros.New(r.ClientConfig()) }
+
+// TestPlanReadsOnlyWhatWanctlCanOwn plans against a router with thousands
+// of foreign address-list entries and routes: the replies for those menus
+// must hold wanctl's objects only, and what wanctl left behind (a removed
+// WAN's table and route, a removed steering rule's list) is still read and
+// deleted.
+func TestPlanReadsOnlyWhatWanctlCanOwn(t *testing.T) {
+	const foreign = 5000
+	emu, meter, cfg := hugeRouter(t, foreign)
+	add := func(menu string, o routeros.Object) {
+		t.Helper()
+		if _, err := emu.AddObject(menu, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add(routeros.MenuRoutingTable, routeros.Object{"name": "wanctl-gone", "fib": "", "comment": Marker(RoutingTableAddress("gone"))})
+	add(routeros.MenuRoute, routeros.Object{"dst-address": "0.0.0.0/0", "gateway": "192.0.2.9", "routing-table": "wanctl-gone",
+		"comment": Marker(RouteAddress("gone"))})
+	add(routeros.MenuMangle, routeros.Object{"chain": "prerouting", "action": "mark-connection", "new-connection-mark": SteerConnectionMark,
+		"src-address-list": "old-office", "comment": Marker(SteerRuleAddress("gone"))})
+	add(routeros.MenuAddressList, routeros.Object{"list": "old-office", "address": "192.168.77.0/24",
+		"comment": Marker(AddressListAddress("old-office", "192.168.77.0/24"))})
+
+	p, err := Make(context.Background(), cfg, connectClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Errors) > 0 {
+		t.Fatalf("plan errors: %v", p.Errors)
+	}
+	// Each of wanctl's objects is a few hundred bytes; one foreign object
+	// more per menu would not break this, a whole menu of 5,000 would.
+	for _, m := range []string{routeros.MenuAddressList, routeros.MenuRoute} {
+		if b := meter.bytes(m); b == 0 || b > 8<<10 {
+			t.Errorf("/%s: %d reply bytes, want wanctl's objects only (0 < bytes <= 8 KiB)", m, b)
+		}
+	}
+	deleted := map[string]bool{}
+	for _, c := range p.Changes {
+		if c.Action == Delete {
+			deleted[c.Address] = true
+		}
+		if c.Action == Create && c.Menu == routeros.MenuAddressList && c.After["list"] != NotSteeredList &&
+			c.After["list"] != "work-laptops" {
+			t.Errorf("unexpected address-list create %s", c.Address)
+		}
+	}
+	for _, a := range []string{RoutingTableAddress("gone"), RouteAddress("gone"), SteerRuleAddress("gone"),
+		AddressListAddress("old-office", "192.168.77.0/24")} {
+		if !deleted[a] {
+			t.Errorf("%s left behind: plan does not delete it", a)
+		}
+	}
+	f := p.Routers[0].ReadFilters
+	if got := f[routeros.MenuRoute].Values; strings.Join(got, ",") != "wanctl-att,wanctl-gone,wanctl-spectrum" {
+		t.Errorf("route filter %v", got)
+	}
+	if got := f[routeros.MenuAddressList].Values; !strings.Contains(strings.Join(got, ","), "old-office") {
+		t.Errorf("address-list filter %v lacks the list of a marked rule", got)
+	}
+}
+
+// BenchmarkPlanHugeRouter plans the golden configuration against an
+// emulated router holding 100,000 foreign address-list entries and 100,000
+// foreign routes (half in main, half in a "bgp" table), 20 ms per request.
+// "whole-menus" is what one GET of each of the two menus costs, the way
+// plan read them before it filtered. WANCTL_HUGE_N changes the size.
+//
+//	go test ./plan -run '^$' -bench PlanHugeRouter -benchtime 5x
+func BenchmarkPlanHugeRouter(b *testing.B) {
+	n := 100_000
+	if s := envInt(b, "WANCTL_HUGE_N"); s > 0 {
+		n = s
+	}
+	emu, meter, cfg := hugeRouter(b, n)
+	emu.SetLatency(20 * time.Millisecond)
+	b.Run("plan", func(b *testing.B) {
+		meter.reset()
+		emu.ClearRequests()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			p, err := Make(context.Background(), cfg, connectClient)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(p.Changes) == 0 {
+				b.Fatal("no changes planned")
+			}
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(len(emu.Requests()))/float64(b.N), "requests/op")
+		b.ReportMetric(float64(meter.bytes(routeros.MenuAddressList)+meter.bytes(routeros.MenuRoute))/float64(b.N), "big-menu-bytes/op")
+	})
+	b.Run("whole-menus", func(b *testing.B) {
+		cl, err := routeros.New(cfg.Routers[0].ClientConfig())
+		if err != nil {
+			b.Fatal(err)
+		}
+		meter.reset()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			for _, m := range []string{routeros.MenuAddressList, routeros.MenuRoute} {
+				if _, err := cl.List(context.Background(), m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(meter.bytes(routeros.MenuAddressList)+meter.bytes(routeros.MenuRoute))/float64(b.N), "big-menu-bytes/op")
+	})
+}
+
+func envInt(tb testing.TB, name string) int {
+	tb.Helper()
+	var n int
+	if s, ok := os.LookupEnv(name); ok {
+		if _, err := fmt.Sscan(s, &n); err != nil {
+			tb.Fatalf("%s=%q: %v", name, s, err)
+		}
+	}
+	return n
+}
