@@ -158,7 +158,32 @@ func TestPlanReadsOnlyWhatWanctlCanOwn(t *testing.T) {
 			t.Errorf("%s left behind: plan does not delete it", a)
 		}
 	}
-	f := p.Routers[0].ReadFilters
+	// A saved plan is re-read with its filters: the same objects, the same
+	// fingerprint; read whole, the foreign routes would make it stale.
+	rp := p.Routers[0]
+	cl, err := connectClient(cfg.Routers[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		filters map[string]ReadFilter
+		same    bool
+	}{
+		{"saved filters", rp.ReadFilters, true},
+		{"no filters", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			act, _, err := ReadActual(context.Background(), cl, rp.MenusRead, tc.filters)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if same := Fingerprint(act) == rp.Fingerprint; same != tc.same {
+				t.Errorf("re-read fingerprint matches the plan's: %v, want %v", same, tc.same)
+			}
+		})
+	}
+	f := rp.ReadFilters
 	if got := f[routeros.MenuRoute].Values; strings.Join(got, ",") != "wanctl-att,wanctl-gone,wanctl-spectrum" {
 		t.Errorf("route filter %v", got)
 	}
