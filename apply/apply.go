@@ -20,6 +20,7 @@ import (
 // Client is what apply needs of a router (routeros.Client has it).
 type Client interface {
 	List(ctx context.Context, menu string) ([]routeros.Object, error)
+	Print(ctx context.Context, menu string, query []string) ([]routeros.Object, error)
 	Get(ctx context.Context, menu, id string) (routeros.Object, error)
 	Add(ctx context.Context, menu string, fields routeros.Object) (routeros.Object, error)
 	Set(ctx context.Context, menu, id string, fields routeros.Object) (routeros.Object, error)
@@ -233,7 +234,14 @@ func (a *applier) readBack(ctx context.Context, p *plan.Plan) {
 		byRouter[c.Router] = append(byRouter[c.Router], c)
 	}
 	for _, r := range routers {
-		routes, err := a.clients[r].List(ctx, routeros.MenuRoute)
+		// Only the tables written: a router with full BGP tables would
+		// send its whole /ip/route.
+		var tables []string
+		for _, c := range byRouter[r] {
+			tables = append(tables, c.After["routing-table"])
+		}
+		f := plan.ReadFilter{Field: "routing-table", Values: tables}
+		routes, err := a.clients[r].Print(ctx, routeros.MenuRoute, f.Query())
 		if err != nil {
 			a.warn(plan.Diagnostic{Severity: plan.SeverityWarning, Router: r, Summary: "could not read the routes back to check that they are active",
 				Detail: fmt.Sprintf("%v. Run 'wanctl plan': it reports a WAN route that is not active.", err)})

@@ -54,6 +54,9 @@ type fakeClient struct {
 }
 
 func (f *fakeClient) List(context.Context, string) ([]routeros.Object, error) { return f.objs, nil }
+func (f *fakeClient) Print(context.Context, string, []string) ([]routeros.Object, error) {
+	return f.objs, nil
+}
 func (f *fakeClient) Get(_ context.Context, _, id string) (routeros.Object, error) {
 	for _, o := range f.objs {
 		if o.ID() == id {

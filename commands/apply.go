@@ -209,7 +209,7 @@ func loadSavedPlan(c *cli.Context, path string, cfg *config.Config, src plan.Con
 		if err != nil {
 			return nil, nil, cli.Exit(fmt.Sprintf("router %q: %v", rp.Name, err), 1)
 		}
-		act, err := plan.ReadActual(c.Context, cl, rp.MenusRead)
+		act, _, err := plan.ReadActual(c.Context, cl, rp.MenusRead, rp.ReadFilters)
 		if err != nil {
 			return nil, nil, cli.Exit(fmt.Sprintf("router %q: re-reading to check the saved plan failed, nothing was changed: %v", rp.Name, err), 1)
 		}

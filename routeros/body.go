@@ -15,7 +15,7 @@ import (
 // nor a compression bomb can take the memory or the time of plan, steer or
 // the daemon's loop.
 const (
-	// MaxMenuReply caps a menu's reply (GET of a whole menu). RouterOS
+	// MaxMenuReply caps a menu's reply (GET of a menu, or a print). RouterOS
 	// sends about 150-300 bytes per object: 64 MiB holds a few hundred
 	// thousand address-list entries or routes, far more than the menus
 	// wanctl reads hold on a router it shapes.

@@ -195,6 +195,28 @@ func (c *Client) Query(ctx context.Context, menu string, q Query) ([]Object, err
 	return objs, nil
 }
 
+// Print reads a menu with one POST <menu>/print whose ".query" is a RouterOS
+// API query (stack words such as "list=a", "list=b", "#|"): unlike a GET's
+// ANDed equalities it can OR, so objects of several lists or tables come
+// back in one request instead of one request each.
+func (c *Client) Print(ctx context.Context, menu string, query []string) ([]Object, error) {
+	b, err := json.Marshal(map[string][]string{".query": query})
+	if err != nil {
+		return nil, fmt.Errorf("routeros: encode print: %w", err)
+	}
+	rq := request{method: http.MethodPost, menu: menu, command: "print", body: b, read: true}
+	body, derr := c.do(ctx, rq)
+	if derr != nil {
+		return nil, derr
+	}
+	objs, perr := decodeObjects(body, false)
+	if perr != nil {
+		return nil, c.protocolError(rq, perr)
+	}
+	c.remember(menu, objs...)
+	return objs, nil
+}
+
 // Get reads one object by .id (or by name, for menus with names).
 func (c *Client) Get(ctx context.Context, menu, id string) (Object, error) {
 	rq := request{method: http.MethodGet, menu: menu, id: id, read: true}
@@ -327,7 +349,7 @@ const maxLoggedBody = 64 << 10
 
 // maxReply is the largest reply body the request may get.
 func (rq request) maxReply() int64 {
-	if rq.method == http.MethodGet && rq.id == "" {
+	if rq.method == http.MethodGet && rq.id == "" || rq.command == "print" {
 		return MaxMenuReply
 	}
 	return MaxObjectReply

@@ -800,3 +800,44 @@ func BenchmarkSetMaxLimit(b *testing.B) {
 		}
 	}
 }
+
+// TestPrint: one POST <menu>/print whose .query ORs equalities returns the
+// objects of several lists, and nothing else, in one request.
+func TestPrint(t *testing.T) {
+	e, _, c := setup(t, emulator.Config{})
+	ctx := context.Background()
+	for i, l := range []string{"a", "b", "c", "a"} {
+		if _, err := e.AddObject(routeros.MenuAddressList, routeros.Object{"list": l, "address": fmt.Sprintf("192.0.2.%d", i+1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		query []string
+		want  int
+	}{
+		{"or", []string{"list=a", "list=b", "#|"}, 3},
+		{"one", []string{"list=c"}, 1},
+		{"none", []string{"list=zzz"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.ClearRequests()
+			objs, err := c.Print(ctx, routeros.MenuAddressList, tc.query)
+			if err != nil || objs == nil || len(objs) != tc.want {
+				t.Fatalf("Print(%q) = %v, %v; want %d objects", tc.query, objs, err, tc.want)
+			}
+			for _, o := range objs {
+				if o["list"] == "c" && tc.name != "one" {
+					t.Errorf("Print(%q) returned %v", tc.query, o)
+				}
+			}
+			reqs := e.Requests()
+			if len(reqs) != 1 || reqs[0].Method != http.MethodPost || reqs[0].Path != "/rest/ip/firewall/address-list/print" {
+				t.Errorf("requests %+v, want one POST .../print", reqs)
+			}
+		})
+	}
+	if _, err := c.Print(ctx, routeros.MenuAddressList, []string{"#|"}); asError(t, err).Kind != routeros.KindBadRequest {
+		t.Errorf("a malformed query: %v, want a bad request", err)
+	}
+}
