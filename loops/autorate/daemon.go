@@ -527,7 +527,7 @@ func (d *Daemon) reassert(r *wanRun, now time.Time) {
 			continue
 		}
 		b := &r.loop.Policy(i == 1).bucket
-		force := now.Sub(due) >= time.Minute/time.Duration(b.perMinute)
+		force := b.perMinute <= 0 || now.Sub(due) >= time.Minute/time.Duration(b.perMinute)
 		if b.spend(now, force) {
 			s.reassert()
 		}
