@@ -102,15 +102,12 @@ func echoTimeout(m RTTMeasurer) time.Duration {
 
 // MeasureRTT implements RTTMeasurer.
 func (m *PingMeasurer) MeasureRTT(ctx context.Context, w *config.WAN) ([]Sample, error) {
-	rounds, interval, timeout, budget := m.Rounds, m.Interval, m.Timeout, m.Budget
+	rounds, interval, timeout, budget := m.Rounds, m.Interval, m.EchoTimeout(), m.Budget
 	if rounds <= 0 {
 		rounds = DefaultBurstRounds
 	}
 	if interval <= 0 {
 		interval = DefaultBurstInterval
-	}
-	if timeout <= 0 {
-		timeout = DefaultBurstTimeout
 	}
 	if budget <= 0 {
 		budget = DefaultRTTBudget

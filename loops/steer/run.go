@@ -230,10 +230,11 @@ func Run(ctx context.Context, d Config) (res Result, err error) {
 		// autorate says it is congested: the queue holds the echoes
 		// longer than the timeout, the worst case steering is for, not
 		// a missing measurement. The delay is at least the timeout.
+		timeout := echoTimeout(meas)
 		in.RTTOK = true
-		in.RTT = in.Primary.BaselineRTT + echoTimeout(meas)
+		in.RTT = in.Primary.BaselineRTT + timeout
 		log.Info("no echo answered within its timeout while the primary is congested: taking the delay as at least the timeout",
-			"wan", prim.Name, "zone", in.Primary.DownloadZone, "timeout", echoTimeout(meas))
+			"wan", prim.Name, "zone", in.Primary.DownloadZone, "timeout", timeout)
 	}
 
 	next, dec := Step(prev, in, s.Thresholds, prim.Name, alt.Name)
