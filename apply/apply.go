@@ -20,6 +20,7 @@ import (
 // Client is what apply needs of a router (routeros.Client has it).
 type Client interface {
 	List(ctx context.Context, menu string) ([]routeros.Object, error)
+	Print(ctx context.Context, menu string, query []string) ([]routeros.Object, error)
 	Get(ctx context.Context, menu, id string) (routeros.Object, error)
 	Add(ctx context.Context, menu string, fields routeros.Object) (routeros.Object, error)
 	Set(ctx context.Context, menu, id string, fields routeros.Object) (routeros.Object, error)
@@ -113,6 +114,9 @@ type Result struct {
 	Added     int `json:"added"`
 	Changed   int `json:"changed"`
 	Destroyed int `json:"destroyed"`
+	// Warnings are what reading back the result found (a WAN's route that
+	// is not active).
+	Warnings plan.Diagnostics `json:"warnings,omitempty"`
 }
 
 // Error is the first failure of an apply: which object, which operation,
@@ -147,13 +151,119 @@ func verb(op Op) string {
 // complete (id *1A)"). clients has one Client per router name in the plan.
 // On failure it returns an *Error; the Result counts what was done anyway.
 func Apply(ctx context.Context, p *plan.Plan, clients map[string]Client, out io.Writer) (Result, error) {
+	return ApplyWith(ctx, p, clients, out, Options{})
+}
+
+// Options adjust an apply.
+type Options struct {
+	// Stop, once it is closed, makes the apply end before its next step
+	// with an *Interrupted: the request in flight completes, so that every
+	// object is either done or untouched. Cancelling the context instead
+	// abandons the request in flight. Nil: never.
+	Stop <-chan struct{}
+}
+
+// ApplyWith is Apply with options. Stopped or cancelled, it returns an
+// *Interrupted.
+func ApplyWith(ctx context.Context, p *plan.Plan, clients map[string]Client, out io.Writer, opt Options) (Result, error) {
 	a := &applier{clients: clients, out: out, created: map[string]string{}}
-	for _, s := range Steps(p) {
+	steps := Steps(p)
+	for i, s := range steps {
+		select {
+		case <-opt.Stop:
+			return a.res, &Interrupted{Done: a.res, Left: steps[i:]}
+		default:
+		}
+		if ctx.Err() != nil {
+			return a.res, &Interrupted{Done: a.res, Left: steps[i:], Cancelled: true}
+		}
 		if err := a.step(ctx, s); err != nil {
+			if ctx.Err() != nil {
+				return a.res, &Interrupted{Done: a.res, Abandoned: &steps[i], Left: steps[i+1:], Cancelled: true}
+			}
 			return a.res, &Error{Step: s, Err: err, Done: a.res}
 		}
 	}
+	a.readBack(ctx, p)
 	return a.res, nil
+}
+
+// Interrupted is the end of an apply stopped before it was done (by
+// Options.Stop or its context).
+type Interrupted struct {
+	Done Result
+	// Abandoned is the step whose request was in flight when the context
+	// was cancelled: the router may or may not have applied it.
+	Abandoned *Step
+	// Left are the steps not attempted.
+	Left []Step
+	// Cancelled: the context ended it (rather than Stop).
+	Cancelled bool
+}
+
+func (e *Interrupted) Error() string {
+	if e.Abandoned != nil {
+		c := e.Abandoned.Change
+		return fmt.Sprintf("apply stopped at once during %s (/%s %q: %s, outcome unknown); %d more %s not attempted",
+			c.Address, c.Menu, c.Name, verb(e.Abandoned.Op), len(e.Left), plural(len(e.Left)))
+	}
+	return fmt.Sprintf("apply interrupted; %d %s not attempted", len(e.Left), plural(len(e.Left)))
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return "step"
+	}
+	return "steps"
+}
+
+// readBack reads /ip/route once per router whose WAN routes were written
+// and warns about those the router does not hold active (a gateway that
+// does not resolve; one that stops answering pings shows up at the next
+// plan). A failed read is a warning too: the apply itself succeeded.
+func (a *applier) readBack(ctx context.Context, p *plan.Plan) {
+	byRouter := map[string][]*plan.Change{}
+	var routers []string
+	for _, c := range p.Changes {
+		if c.Menu != routeros.MenuRoute || c.Action == plan.Delete || !strings.HasSuffix(c.Address, ".route") {
+			continue
+		}
+		if byRouter[c.Router] == nil {
+			routers = append(routers, c.Router)
+		}
+		byRouter[c.Router] = append(byRouter[c.Router], c)
+	}
+	for _, r := range routers {
+		// Only the tables written: a router with full BGP tables would
+		// send its whole /ip/route.
+		var tables []string
+		for _, c := range byRouter[r] {
+			tables = append(tables, c.After["routing-table"])
+		}
+		f := plan.ReadFilter{Field: "routing-table", Values: tables}
+		routes, err := a.clients[r].Print(ctx, routeros.MenuRoute, f.Query())
+		if err != nil {
+			a.warn(plan.Diagnostic{Severity: plan.SeverityWarning, Router: r, Summary: "could not read the routes back to check that they are active",
+				Detail: fmt.Sprintf("%v. Run 'wanctl plan': it reports a WAN route that is not active.", err)})
+			continue
+		}
+		for _, c := range byRouter[r] {
+			for _, x := range routes {
+				if x["comment"] != c.After["comment"] {
+					continue
+				}
+				if dg, bad := plan.InactiveRoute(c.Address, x); bad {
+					dg.Router = r
+					a.warn(dg)
+				}
+			}
+		}
+	}
+}
+
+func (a *applier) warn(d plan.Diagnostic) {
+	a.res.Warnings = append(a.res.Warnings, d)
+	fmt.Fprintf(a.out, "\nWarning: %s\n\n  %s\n", d.Summary, d.Detail)
 }
 
 type applier struct {
@@ -227,10 +337,7 @@ func (a *applier) resolve(router string, r *plan.Ref) (string, error) {
 }
 
 func (a *applier) create(ctx context.Context, cl Client, c *plan.Change) (string, string, error) {
-	fields := routeros.Object{}
-	for k, v := range c.After {
-		fields[k] = v
-	}
+	fields := plan.WireFields(c.After, false)
 	if c.PlaceBefore != nil {
 		id, err := a.resolve(c.Router, c.PlaceBefore)
 		if err != nil {
@@ -275,11 +382,11 @@ func isCreated(c *plan.Change, x routeros.Object) bool {
 }
 
 func (a *applier) update(ctx context.Context, cl Client, c *plan.Change) (string, error) {
-	fields := routeros.Object{}
+	want := routeros.Object{}
 	for _, k := range c.ChangedFields {
-		fields[k] = c.After[k] // "" empties a field
+		want[k] = c.After[k] // absent: the field is removed
 	}
-	_, err := cl.Set(ctx, c.Menu, c.ID, fields)
+	_, err := cl.Set(ctx, c.Menu, c.ID, plan.WireFields(want, true))
 	if err == nil {
 		return "", nil
 	}
@@ -290,7 +397,7 @@ func (a *applier) update(ctx context.Context, cl Client, c *plan.Change) (string
 	if gerr != nil {
 		return "", fmt.Errorf("%w (re-reading to check whether it was applied anyway also failed: %v)", err, gerr)
 	}
-	if plan.Matches(c.Menu, fields, x) {
+	if plan.Matches(c.Menu, want, x) {
 		return note400, nil
 	}
 	return "", err
@@ -346,10 +453,15 @@ func (a *applier) remove(ctx context.Context, cl Client, c *plan.Change) (string
 
 // Report writes the end of an apply for humans: the summary line, or on
 // failure what failed, the router's words, what had been done and what to
-// do next.
+// do next; interrupted, what was done and each step that was not.
 func Report(w io.Writer, res Result, err error) {
 	if err == nil {
 		fmt.Fprintf(w, "\nApply complete! Resources: %d added, %d changed, %d destroyed.\n", res.Added, res.Changed, res.Destroyed)
+		return
+	}
+	var ie *Interrupted
+	if errors.As(err, &ie) {
+		reportInterrupted(w, ie)
 		return
 	}
 	var ae *Error
@@ -365,4 +477,33 @@ func Report(w io.Writer, res Result, err error) {
 		fmt.Fprintf(w, "\nError: %v\n", err)
 	}
 	fmt.Fprintln(w, "\n  Nothing after this step was attempted. Fix the cause, then run 'wanctl plan' to see exactly what is left and 'wanctl apply' to finish.")
+}
+
+// reportInterrupted says what an interrupted apply did and did not do.
+func reportInterrupted(w io.Writer, ie *Interrupted) {
+	d := ie.Done
+	if ie.Cancelled {
+		fmt.Fprintf(w, "\nApply stopped at once. Done: %d added, %d changed, %d destroyed.\n", d.Added, d.Changed, d.Destroyed)
+	} else {
+		fmt.Fprintf(w, "\nApply interrupted. Done: %d added, %d changed, %d destroyed.\n", d.Added, d.Changed, d.Destroyed)
+	}
+	if s := ie.Abandoned; s != nil {
+		fmt.Fprintf(w, "\nIn flight, outcome unknown (the router may or may not have applied it):\n  %s\n", stepLine(*s))
+	}
+	if len(ie.Left) > 0 {
+		fmt.Fprintf(w, "\nNot done (%d %s, not sent to the router):\n", len(ie.Left), plural(len(ie.Left)))
+		for _, s := range ie.Left {
+			fmt.Fprintf(w, "  %s\n", stepLine(s))
+		}
+	}
+	fmt.Fprintln(w, "\n  Run 'wanctl plan' to see exactly what is left and 'wanctl apply' to finish.")
+}
+
+func stepLine(s Step) string {
+	c := s.Change
+	line := fmt.Sprintf("%s: %s /%s %q", c.Address, verb(s.Op), c.Menu, c.Name)
+	if c.ID != "" && s.Op != OpCreate {
+		line += fmt.Sprintf(" (id %s)", c.ID)
+	}
+	return line
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"reflect"
 	"strings"
 	"testing"
@@ -53,6 +54,9 @@ type fakeClient struct {
 }
 
 func (f *fakeClient) List(context.Context, string) ([]routeros.Object, error) { return f.objs, nil }
+func (f *fakeClient) Print(context.Context, string, []string) ([]routeros.Object, error) {
+	return f.objs, nil
+}
 func (f *fakeClient) Get(_ context.Context, _, id string) (routeros.Object, error) {
 	for _, o := range f.objs {
 		if o.ID() == id {
@@ -99,7 +103,7 @@ func TestPlaceBeforeResolvesCreatedRules(t *testing.T) {
 	if !reflect.DeepEqual(fc.calls, want) {
 		t.Errorf("calls %q, want %q", fc.calls, want)
 	}
-	if res != (Result{Added: 2, Changed: 1}) {
+	if !reflect.DeepEqual(res, Result{Added: 2, Changed: 1}) {
 		t.Errorf("result %+v", res)
 	}
 	if !strings.Contains(out.String(), "b: Creation complete (id *Nwanctl:b)") {
@@ -116,7 +120,7 @@ func TestFailureStopsAndReports(t *testing.T) {
 	if !errors.As(err, &ae) || ae.Step.Change.Address != "q" || !errors.Is(err, bad) {
 		t.Fatalf("error %v", err)
 	}
-	if res != (Result{Changed: 1}) || len(fc.calls) != 2 {
+	if !reflect.DeepEqual(res, Result{Changed: 1}) || len(fc.calls) != 2 {
 		t.Errorf("result %+v calls %v: nothing after the failure may run", res, fc.calls)
 	}
 	var out bytes.Buffer
@@ -126,5 +130,78 @@ func TestFailureStopsAndReports(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// interruptingClient runs during its nth Set, as a signal arriving while
+// that request is in flight.
+type interruptingClient struct {
+	*fakeClient
+	nth, n int
+	during func() error
+}
+
+func (c *interruptingClient) Set(ctx context.Context, menu, id string, o routeros.Object) (routeros.Object, error) {
+	if c.n++; c.n == c.nth {
+		if err := c.during(); err != nil {
+			c.calls = append(c.calls, "abandoned "+id)
+			return nil, err
+		}
+	}
+	return c.fakeClient.Set(ctx, menu, id, o)
+}
+
+func TestInterrupt(t *testing.T) {
+	p := &plan.Plan{Changes: []*plan.Change{ch("a", routeros.MenuQueueTree, plan.Update), ch("b", routeros.MenuQueueTree, plan.Update),
+		ch("c", routeros.MenuQueueTree, plan.Update), ch("d", routeros.MenuQueueTree, plan.Update)}}
+	for _, tc := range []struct {
+		name      string
+		cancel    bool
+		calls     []string
+		changed   int
+		abandoned string
+		report    []string
+	}{
+		{"stop", false, []string{"set *a", "set *b"}, 2, "",
+			[]string{"Apply interrupted. Done: 0 added, 2 changed, 0 destroyed.", "Not done (2 steps, not sent to the router):\n  c: update /queue/tree \"\" (id *c)\n  d: update"}},
+		{"cancel", true, []string{"set *a", "abandoned *b"}, 1, "b",
+			[]string{"Apply stopped at once. Done: 0 added, 1 changed, 0 destroyed.", "In flight, outcome unknown (the router may or may not have applied it):\n  b: update",
+				"Not done (2 steps, not sent to the router):\n  c: update"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			stop := make(chan struct{})
+			cl := &interruptingClient{fakeClient: &fakeClient{}, nth: 2, during: func() error {
+				if tc.cancel {
+					cancel()
+					return ctx.Err()
+				}
+				close(stop)
+				return nil
+			}}
+			res, err := ApplyWith(ctx, p, map[string]Client{"edge": cl}, io.Discard, Options{Stop: stop})
+			var ie *Interrupted
+			if !errors.As(err, &ie) || ie.Cancelled != tc.cancel || len(ie.Left) != 2 {
+				t.Fatalf("error %#v", err)
+			}
+			got := ""
+			if ie.Abandoned != nil {
+				got = ie.Abandoned.Change.Address
+			}
+			if got != tc.abandoned {
+				t.Errorf("abandoned %q, want %q", got, tc.abandoned)
+			}
+			if !reflect.DeepEqual(cl.calls, tc.calls) || res.Changed != tc.changed {
+				t.Errorf("calls %q result %+v, want %q and %d changed", cl.calls, res, tc.calls, tc.changed)
+			}
+			var out bytes.Buffer
+			Report(&out, res, err)
+			for _, want := range append(tc.report, "Run 'wanctl plan' to see exactly what is left") {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("report lacks %q:\n%s", want, out.String())
+				}
+			}
+		})
 	}
 }

@@ -2,11 +2,16 @@ package commands
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"strings"
+	"sync"
+	"syscall"
 
 	"github.com/urfave/cli/v2"
 
@@ -27,8 +32,9 @@ func applyCommand(stdio IO) *cli.Command {
 		Description: "Without PLANFILE: plans, shows the plan and asks for 'yes' before changing the router\n" +
 			"(-auto-approve skips the question; without a terminal on stdin it is required).\n" +
 			"With PLANFILE (from 'wanctl plan -out'): re-reads the router and executes exactly that plan,\n" +
-			"refusing it when the router changed since (\"saved plan is stale\").\n" +
-			"Exit status: 0 success or no changes, 1 error.",
+			"refusing it when the router changed since (\"saved plan is stale\") or it was made from another configuration.\n" +
+			"An interrupt (Ctrl-C) finishes the request in flight and stops, listing what was not done; a second one stops at once.\n" +
+			"Exit status: 0 success or no changes, 1 error or interrupted.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "auto-approve", Usage: "apply without asking"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document (the plan and the result) instead of text; needs -auto-approve or PLANFILE"},
@@ -42,14 +48,14 @@ func applyCommand(stdio IO) *cli.Command {
 			if jsonOut && planFile == "" && !c.Bool("auto-approve") {
 				return cli.Exit("apply -json cannot ask for confirmation: add -auto-approve, or apply a saved plan (wanctl plan -out FILE; wanctl apply -json FILE)", 1)
 			}
-			cfg, err := loadForPlan(c, stdio)
+			cfg, src, err := loadForPlan(c, stdio)
 			if err != nil {
 				return err
 			}
 			var p *plan.Plan
 			var clients map[string]*routeros.Client
 			if planFile != "" {
-				if p, clients, err = loadSavedPlan(c, planFile, cfg); err != nil {
+				if p, clients, err = loadSavedPlan(c, planFile, cfg, src); err != nil {
 					return err
 				}
 			} else {
@@ -89,7 +95,9 @@ func applyCommand(stdio IO) *cli.Command {
 			} else {
 				fmt.Fprintln(stdio.Out)
 			}
-			res, aerr := apply.Apply(c.Context, p, cls, progress)
+			ctx, stop, release := watchInterrupts(c.Context, stdio)
+			res, aerr := apply.ApplyWith(ctx, p, cls, progress, apply.Options{Stop: stop})
+			release()
 			if jsonOut {
 				return writeApplyJSON(stdio.Out, p, res, aerr, nil)
 			}
@@ -104,6 +112,52 @@ func applyCommand(stdio IO) *cli.Command {
 			apply.Report(stdio.Out, res, nil)
 			return nil
 		},
+	}
+}
+
+// watchInterrupts handles SIGINT and SIGTERM while apply writes, like
+// Terraform: the first closes stop, so that apply finishes the request in
+// flight and ends before the next one (every object done or untouched);
+// the second cancels the context, abandoning that request, and gives the
+// signals back to their default action, so that a third kills. release
+// ends the watch; nothing is written to stdio.Err after it returns.
+func watchInterrupts(parent context.Context, stdio IO) (ctx context.Context, stop <-chan struct{}, release func()) {
+	sigs := stdio.interrupts
+	restore := func() {}
+	if sigs == nil {
+		ch := make(chan os.Signal, 2)
+		signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+		sigs = ch
+		var once sync.Once
+		restore = func() { once.Do(func() { signal.Stop(ch) }) }
+	}
+	ctx, cancel := context.WithCancel(parent)
+	stopCh := make(chan struct{})
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for n := 1; ; n++ {
+			select {
+			case <-quit:
+				return
+			case <-sigs:
+			}
+			if n == 1 {
+				close(stopCh)
+				fmt.Fprintln(stdio.Err, "\nInterrupt received: finishing the request in flight, then stopping. Interrupt again to stop at once (the object in flight may then be left half-changed).")
+				continue
+			}
+			cancel()
+			restore()
+			fmt.Fprintln(stdio.Err, "\nSecond interrupt received: stopping at once.")
+			return
+		}
+	}()
+	return ctx, stopCh, func() {
+		close(quit)
+		<-done
+		restore()
+		cancel()
 	}
 }
 
@@ -124,13 +178,23 @@ func confirm(stdio IO) error {
 	return nil
 }
 
-// loadSavedPlan reads a saved plan, connects to its routers with the
-// configuration's credentials, and checks that each router still holds
-// what the plan was made against.
-func loadSavedPlan(c *cli.Context, path string, cfg *config.Config) (*plan.Plan, map[string]*routeros.Client, error) {
-	p, err := plan.LoadSaved(path)
+// loadSavedPlan reads a saved plan, checks that it was made from the
+// configuration src, connects to its routers with the configuration's
+// credentials, and checks that each router still holds what the plan was
+// made against.
+func loadSavedPlan(c *cli.Context, path string, cfg *config.Config, src plan.ConfigSource) (*plan.Plan, map[string]*routeros.Client, error) {
+	remake := fmt.Sprintf("Nothing was changed. Make a new plan from the configuration you mean to apply (wanctl plan%s -out %s) and apply that", configArg(c), path)
+	p, made, err := plan.LoadSaved(path)
+	if errors.Is(err, plan.ErrNoConfig) {
+		return nil, nil, cli.Exit(fmt.Sprintf("%v. %s", err, remake), 1)
+	}
 	if err != nil {
 		return nil, nil, cli.Exit(fmt.Sprintf("reading the saved plan: %v", err), 1)
+	}
+	// Router names alone do not tie a plan to its configuration: another
+	// file naming the same router would have planned other changes.
+	if err := made.CheckConfig(src); err != nil {
+		return nil, nil, cli.Exit(fmt.Sprintf("%v. %s", err, remake), 1)
 	}
 	clients := map[string]*routeros.Client{}
 	for _, rp := range p.Routers {
@@ -145,7 +209,7 @@ func loadSavedPlan(c *cli.Context, path string, cfg *config.Config) (*plan.Plan,
 		if err != nil {
 			return nil, nil, cli.Exit(fmt.Sprintf("router %q: %v", rp.Name, err), 1)
 		}
-		act, err := plan.ReadActual(c.Context, cl, rp.MenusRead)
+		act, _, err := plan.ReadActual(c.Context, cl, rp.MenusRead, rp.ReadFilters)
 		if err != nil {
 			return nil, nil, cli.Exit(fmt.Sprintf("router %q: re-reading to check the saved plan failed, nothing was changed: %v", rp.Name, err), 1)
 		}

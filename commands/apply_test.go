@@ -161,7 +161,8 @@ func TestPlanReadsOneGETPerMenu(t *testing.T) {
 	}
 	seen := map[string]int{}
 	for _, r := range reqs {
-		seen[strings.TrimPrefix(r.Path, "/rest/")]++
+		// A filtered menu is one POST <menu>/print (an OR of equalities).
+		seen[strings.TrimSuffix(strings.TrimPrefix(r.Path, "/rest/"), "/print")]++
 	}
 	menus := p.Routers[0].MenusRead
 	if len(reqs) != len(menus) {
@@ -580,8 +581,17 @@ func TestWarnings(t *testing.T) {
 			t.Errorf("plan lacks warning %q:\n%s", want, r.out)
 		}
 	}
-	// Masquerade through an interface list that holds the interface: fine.
+	// defconf's masquerade: out-interface-list WAN, which holds ether1
+	// only, so the second WAN (the alternate, ether2) is not covered.
 	if _, err := e.emu.AddObject(routeros.MenuNAT, routeros.Object{"chain": "srcnat", "action": "masquerade", "out-interface-list": "WAN"}); err != nil {
+		t.Fatal(err)
+	}
+	r = e.mustRun(nil, 0, "plan", "-config", e.config("", dualWAN))
+	if !strings.Contains(r.out, `no srcnat rule covers the steering alternate's interface "ether2"`) {
+		t.Errorf("plan lacks the masquerade warning for ether2:\n%s", r.out)
+	}
+	// Masquerade through an interface list that holds the interface: fine.
+	if _, err := e.emu.AddObject(routeros.MenuInterfaceMember, routeros.Object{"list": "WAN", "interface": "ether2"}); err != nil {
 		t.Fatal(err)
 	}
 	r = e.mustRun(nil, 0, "plan", "-config", e.config("", dualWAN))
@@ -648,8 +658,9 @@ func TestQueueTypeOwnership(t *testing.T) {
 			t.Error("the old queue type is still there")
 		}
 	}
-	// An unused type that differs from ours is not taken.
-	if _, err := e.emu.AddObject(routeros.MenuQueueType, routeros.Object{"name": "wanctl-extra-download", "kind": "cake", "cake-diffserv": "diffserv8"}); err != nil {
+	// An unused type that is not a CAKE type is not taken (an unused
+	// wanctl-* CAKE type is a left-over and destroyed: plan's tests).
+	if _, err := e.emu.AddObject(routeros.MenuQueueType, routeros.Object{"name": "wanctl-extra-download", "kind": "pfifo"}); err != nil {
 		t.Fatal(err)
 	}
 	r = e.mustRun(nil, 0, "plan", "-config", cfg)
@@ -764,4 +775,71 @@ wan "wan-` + r.name + `" {
 	if _, ok := a.emu.QueueMaxLimit("wanctl-wan-b-down"); ok {
 		t.Error("router b's queue on router a")
 	}
+}
+
+func TestSavedPlanFromAnotherConfiguration(t *testing.T) {
+	e := newRouterEnv(t)
+	cfg := e.config("", dualWAN)
+	pf := filepath.Join(e.dir, "edge.plan")
+	e.mustRun(nil, 2, "plan", "-config", cfg, "-out", pf, "-detailed-exitcode")
+	b, err := os.ReadFile(pf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(e.dir, "other.hcl")
+	refused := func(t *testing.T, cfgPath, plan string, want ...string) {
+		t.Helper()
+		e.emu.ClearRequests()
+		r := e.mustRun(nil, 1, "apply", "-config", cfgPath, plan)
+		for _, w := range append(want, "Nothing was changed", "wanctl plan -config "+cfgPath+" -out "+plan) {
+			if !strings.Contains(r.err, w) {
+				t.Errorf("apply: stderr lacks %q:\n%s", w, r.err)
+			}
+		}
+		if w := writes(e.emu.Requests()); len(w) > 0 {
+			t.Errorf("the refused plan wrote %v", w)
+		}
+	}
+	t.Run("other file", func(t *testing.T) {
+		// Same router, another WAN setup: only the router was compared before.
+		body := strings.Replace(string(src), "overhead = 18", "overhead = 30", 1)
+		if err := os.WriteFile(other, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		refused(t, other, pf, "made from "+cfg+", not from "+other)
+	})
+	t.Run("edited since", func(t *testing.T) {
+		if err := os.WriteFile(cfg, append(append([]byte(nil), src...), "\n# edited\n"...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		refused(t, cfg, pf, "made from "+cfg+", which has changed since")
+		if err := os.WriteFile(cfg, src, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("older wanctl", func(t *testing.T) {
+		var doc map[string]any
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatal(err)
+		}
+		delete(doc, "config")
+		old, _ := json.Marshal(doc)
+		oldPF := filepath.Join(e.dir, "old.plan")
+		if err := os.WriteFile(oldPF, old, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		refused(t, cfg, oldPF, "does not record the configuration it was made from")
+	})
+	t.Run("same content elsewhere", func(t *testing.T) {
+		// What was planned is the content: a copy applies.
+		if err := os.WriteFile(other, src, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		e.mustRun(nil, 0, "apply", "-config", other, pf)
+		e.mustRun(nil, 0, "plan", "-config", cfg, "-detailed-exitcode")
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -37,7 +38,15 @@ type autorateDeps struct {
 	started func(*autorate.Daemon)
 	// keepProcs leaves GOMAXPROCS alone (tests share the process).
 	keepProcs bool
+	// reload, when set, replaces reading the configuration on SIGHUP
+	// (tests make it hang).
+	reload func() (*config.Config, error)
 }
+
+// reloadTimeout bounds a SIGHUP reload. Reading and checking the file takes
+// milliseconds; a file system that hangs must not leave a reload pending
+// forever (a later SIGHUP waits for it).
+const reloadTimeout = 10 * time.Second
 
 func autorateCommand(stdio IO) *cli.Command {
 	return &cli.Command{
@@ -145,9 +154,11 @@ func runAutorate(c *cli.Context, stdio IO, log *slog.Logger, level *slog.LevelVa
 		defer signal.Stop(sigs)
 	}
 
+	ver, rev := buildVersion()
 	d, err := autorate.NewDaemon(autorate.DaemonConfig{
 		Config: cfg, WANs: c.StringSlice("wan"), Logger: log, Clock: deps.clock, Notifier: deps.notifier,
 		NewMeasurer: deps.newMeasurer, NewExecutor: deps.newExecutor, Writer: deps.writer,
+		Version: ver, Revision: rev,
 	})
 	if err != nil {
 		return cli.Exit(err.Error(), 1)
@@ -160,6 +171,25 @@ func runAutorate(c *cli.Context, stdio IO, log *slog.Logger, level *slog.LevelVa
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
 
+	// A reload reads files, which can block (a FIFO did, wedging this loop
+	// so that SIGTERM went unheard): it runs off the loop, one at a time,
+	// with a timeout; the loop only applies its result.
+	clock := deps.clock
+	if clock == nil {
+		clock = autorate.RealClock{}
+	}
+	load := deps.reload
+	if load == nil {
+		load = func() (*config.Config, error) { return loadForDaemon(path, stdio, log) }
+	}
+	reloads := make(chan reloadResult, 1)
+	reloading, again := false, false
+	startReload := func() {
+		reloading = true
+		d.NotifyReloading()
+		go func() { reloads <- loadWithTimeout(clock, reloadTimeout, load) }()
+	}
+
 	base := level.Level()
 	for {
 		select {
@@ -168,6 +198,14 @@ func runAutorate(c *cli.Context, stdio IO, log *slog.Logger, level *slog.LevelVa
 				return cli.Exit(err.Error(), 1)
 			}
 			return nil
+		case r := <-reloads:
+			reloading = false
+			applyReload(d, r, path, log)
+			d.NotifyReloaded()
+			if again {
+				again = false
+				startReload()
+			}
 		case s := <-sigs:
 			switch s {
 			case syscall.SIGTERM, syscall.SIGINT:
@@ -184,23 +222,50 @@ func runAutorate(c *cli.Context, stdio IO, log *slog.Logger, level *slog.LevelVa
 				}
 				log.Warn("log level changed (SIGUSR1)", "level", level.Level().String())
 			case syscall.SIGHUP:
-				reloadAutorate(d, path, stdio, log)
+				if reloading {
+					// The file may have changed again since the running
+					// reload read it: read it once more afterwards.
+					again = true
+					log.Info("reload already in progress; reloading again when it ends")
+					continue
+				}
+				startReload()
 			}
 		}
 	}
 }
 
-// reloadAutorate re-reads the configuration (SIGHUP). An invalid file is
-// logged and the daemon keeps running on the old one.
-func reloadAutorate(d *autorate.Daemon, path string, stdio IO, log *slog.Logger) {
-	d.NotifyReloading()
-	defer d.NotifyReloaded()
-	cfg, err := loadForDaemon(path, stdio, log)
-	if err != nil {
-		log.Error("reload failed; still running on the previous configuration", "err", err)
+type reloadResult struct {
+	cfg *config.Config
+	err error
+}
+
+// loadWithTimeout runs load, giving up after timeout on clock. A load that
+// times out is abandoned: its goroutine ends whenever the read returns.
+func loadWithTimeout(clock autorate.Clock, timeout time.Duration, load func() (*config.Config, error)) reloadResult {
+	res := make(chan reloadResult, 1)
+	go func() {
+		cfg, err := load()
+		res <- reloadResult{cfg, err}
+	}()
+	t := clock.NewTicker(timeout)
+	defer t.Stop()
+	select {
+	case r := <-res:
+		return r
+	case <-t.C():
+		return reloadResult{err: fmt.Errorf("reading the configuration took longer than %v", timeout)}
+	}
+}
+
+// applyReload applies a re-read configuration (SIGHUP). An invalid or
+// unreadable file is logged and the daemon keeps running on the old one.
+func applyReload(d *autorate.Daemon, r reloadResult, path string, log *slog.Logger) {
+	if r.err != nil {
+		log.Error("reload failed; still running on the previous configuration", "file", path, "err", r.err)
 		return
 	}
-	for _, w := range d.Reload(cfg) {
+	for _, w := range d.Reload(r.cfg) {
 		log.Warn("reload: " + w)
 	}
 	log.Info("configuration reloaded", "file", path)

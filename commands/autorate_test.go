@@ -158,6 +158,7 @@ type e2e struct {
 	stderr  *safeBuffer
 	stdout  *safeBuffer
 	code    chan int
+	reload  func() (*config.Config, error) // replaces the SIGHUP read when set
 	ids     map[string]string
 	listen  string
 }
@@ -202,6 +203,7 @@ func (e *e2e) deps() *autorateDeps {
 		writer:    autorate.WriterConfig{BackoffMin: time.Millisecond, BackoffMax: 20 * time.Millisecond},
 		started:   func(d *autorate.Daemon) { e.daemon <- d },
 		keepProcs: true,
+		reload:    e.reload,
 	}
 }
 

@@ -1,11 +1,13 @@
 package commands
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log"
 	"log/slog"
 	"net"
@@ -19,6 +21,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"github.com/wanctl/wanctl/routeros"
 	"github.com/wanctl/wanctl/routeros/emulator"
 	"github.com/wanctl/wanctl/statefile"
 )
@@ -32,6 +35,12 @@ type emulatorConfig struct {
 	caOut       string // where -tls writes the CA certificate; "" = a new temporary directory
 	faults      []emulator.Fault
 	allowRemote bool
+	// noFastTrack disables the defconf FastTrack rule at start, which
+	// `wanctl plan` otherwise refuses.
+	noFastTrack bool
+	// configOut is where to write the configuration for this emulator;
+	// "" prints it instead.
+	configOut string
 	// passwordFromEnv: the password came from $WANCTL_EMULATOR_PASSWORD;
 	// the usage text then names the variable instead of printing it.
 	passwordFromEnv bool
@@ -43,7 +52,9 @@ func emulatorCommand(stdio IO) *cli.Command {
 		Usage: "serve the built-in RouterOS REST emulator (try plan/apply with no router)",
 		Description: "Serves an in-memory RouterOS v7 REST API with a default configuration (interfaces\n" +
 			"ether1..ether8, sfp-sfpplus1, bridge, pppoe-out1, lte1; lists WAN and LAN; defconf\n" +
-			"firewall with FastTrack). It prints a router block to paste into a configuration.\n" +
+			"firewall with FastTrack). It prints a complete two-WAN configuration for it that\n" +
+			"validates and plans as it is (-write-config FILE writes it instead), and how to\n" +
+			"disable the FastTrack rule that plan refuses (or start with -no-fasttrack).\n" +
 			"State lives in memory and is lost on exit. See docs/emulator.md.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8080", Usage: "address to serve on (loopback only unless -allow-remote)"},
@@ -54,6 +65,8 @@ func emulatorCommand(stdio IO) *cli.Command {
 			&cli.StringFlag{Name: "ca-out", Usage: "with -tls: file to write the CA certificate to (default: in a new temporary directory)"},
 			&cli.StringFlag{Name: "faults", Usage: "faults for the first matching requests, e.g. \"5xx:3,hang:2s,drop:1,400applied:1@PATCH\" (see docs/emulator.md)"},
 			&cli.BoolFlag{Name: "allow-remote", Usage: "allow a -listen address that is not loopback (anyone who can reach it can change the emulated router)"},
+			&cli.BoolFlag{Name: "no-fasttrack", Usage: "start with the defconf FastTrack rule disabled, ready for wanctl plan (without it FastTrack is on, as on a new router)"},
+			&cli.StringFlag{Name: "write-config", Usage: "write the configuration for this emulator to `FILE` instead of printing it (only a file it wrote before is overwritten)"},
 		},
 		Action: func(c *cli.Context) error {
 			logger, _, err := newLogger(c, stdio)
@@ -67,6 +80,8 @@ func emulatorCommand(stdio IO) *cli.Command {
 				tls:         c.Bool("tls"),
 				caOut:       c.String("ca-out"),
 				allowRemote: c.Bool("allow-remote"),
+				noFastTrack: c.Bool("no-fasttrack"),
+				configOut:   c.String("write-config"),
 			}
 			if p := stdio.getenv("WANCTL_EMULATOR_PASSWORD"); p != "" && !c.IsSet("password") {
 				cfg.password = p
@@ -133,13 +148,16 @@ func serveEmulator(ctx context.Context, ln net.Listener, cfg emulatorConfig, out
 	for _, f := range cfg.faults {
 		emu.Inject(f)
 	}
+	fastTrack, err := emuFastTrack(emu, cfg.noFastTrack)
+	if err != nil {
+		return err
+	}
 
 	scheme := "http"
 	caFile := ""
 	if cfg.tls {
 		var cleanup func()
 		var tlsConf *tls.Config
-		var err error
 		tlsConf, caFile, cleanup, err = emulatorTLS(ln.Addr(), cfg.caOut)
 		if err != nil {
 			return err
@@ -150,7 +168,12 @@ func serveEmulator(ctx context.Context, ln net.Listener, cfg emulatorConfig, out
 	}
 
 	base := scheme + "://" + emuConnectAddr(ln.Addr())
-	emuPrintUsage(out, base, caFile, cfg)
+	if cfg.configOut != "" {
+		if err := emuWriteConfig(cfg.configOut, emuConfigFile(base, caFile, cfg)); err != nil {
+			return err
+		}
+	}
+	emuPrintUsage(out, base, caFile, cfg, fastTrack)
 
 	srv := &http.Server{
 		Handler:           emu,
@@ -190,7 +213,113 @@ func emuConnectAddr(a net.Addr) string {
 	return net.JoinHostPort(host, port)
 }
 
-func emuPrintUsage(out io.Writer, base, caFile string, cfg emulatorConfig) {
+// emuFastTrack disables the enabled FastTrack rules when disable is set,
+// and returns the ids of those left enabled (static ones: plan ignores
+// dynamic rules).
+func emuFastTrack(emu *emulator.Emulator, disable bool) ([]string, error) {
+	var ids []string
+	for _, o := range emu.Objects(routeros.MenuFilter) {
+		if o["action"] != "fasttrack-connection" || o["disabled"] == "true" || o["dynamic"] == "true" {
+			continue
+		}
+		if disable {
+			if err := emu.SetObject(routeros.MenuFilter, o.ID(), routeros.Object{"disabled": "true"}); err != nil {
+				return nil, fmt.Errorf("-no-fasttrack: %w", err)
+			}
+			continue
+		}
+		ids = append(ids, o.ID())
+	}
+	return ids, nil
+}
+
+// emuConfigHeader starts every configuration the emulator writes:
+// -write-config overwrites only a file that starts with it.
+const emuConfigHeader = "# Written by `wanctl emulator`"
+
+// emuConfigFile is a configuration for the emulator at base that validates
+// and plans as it is: two WANs on the emulator's defconf interfaces (ether1
+// with its DHCP gateway, ether2 on 192.168.1.0/24), with steering between
+// them. host_address is an address on the emulated LAN (192.168.88.0/24),
+// which the default pin_routes needs.
+func emuConfigFile(base, caFile string, cfg emulatorConfig) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s for the emulator at %s.\n", emuConfigHeader, base)
+	b.WriteString("# The emulator's state is in memory: restart it and the router is new again.\n")
+	b.WriteString("# The password is the emulator's (-password, default wanctl).\n\n")
+	b.WriteString("router \"emulator\" {\n")
+	fmt.Fprintf(&b, "  url          = %s\n", emuHCLQuote(base))
+	fmt.Fprintf(&b, "  username     = %s\n", emuHCLQuote(cfg.user))
+	b.WriteString("  password     = env(\"WANCTL_ROUTER_PASSWORD\")\n")
+	if caFile != "" {
+		fmt.Fprintf(&b, "  ca_file      = %s\n", emuHCLQuote(caFile))
+	}
+	b.WriteString("  host_address = \"192.168.88.10\"\n}\n")
+	b.WriteString(`
+wan "cable" {
+  interface = "ether1"
+  gateway   = "100.64.0.1"
+
+  measurement {
+    reflectors = ["1.1.1.1", "8.8.8.8", "9.9.9.9"]
+  }
+
+  download {
+    ceiling = "450M"
+  }
+
+  upload {
+    ceiling = "45M"
+  }
+}
+
+wan "fibre" {
+  interface = "ether2"
+  gateway   = "192.168.1.254"
+
+  measurement {
+    reflectors = ["1.0.0.1", "8.8.4.4", "149.112.112.112"]
+  }
+
+  download {
+    ceiling = "90M"
+  }
+
+  upload {
+    ceiling = "18M"
+  }
+}
+
+steering {
+  primary   = "cable"
+  alternate = "fibre"
+
+  rule "voip" {
+    protocol  = "udp"
+    dst_ports = "3478-3481,5060"
+  }
+}
+`)
+	return []byte(b.String())
+}
+
+// emuWriteConfig writes the configuration to path, refusing to replace a
+// file the emulator did not write (a real configuration, say).
+func emuWriteConfig(path string, data []byte) error {
+	old, err := os.ReadFile(path)
+	switch {
+	case err == nil && !bytes.HasPrefix(old, []byte(emuConfigHeader)):
+		return fmt.Errorf("-write-config %s: the file exists and was not written by wanctl emulator; remove it or pick another name", path)
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("-write-config: %w", err)
+	}
+	if err := statefile.WriteAtomic(path, data, 0o644); err != nil {
+		return fmt.Errorf("-write-config: %w", err)
+	}
+	return nil
+}
+
+func emuPrintUsage(out io.Writer, base, caFile string, cfg emulatorConfig, fastTrack []string) {
 	curlCA := ""
 	if caFile != "" {
 		curlCA = "--cacert " + shellQuote(caFile) + " "
@@ -203,15 +332,27 @@ func emuPrintUsage(out io.Writer, base, caFile string, cfg emulatorConfig) {
 		cred, exported = shellQuote(cfg.user+":")+`"$WANCTL_EMULATOR_PASSWORD"`, `"$WANCTL_EMULATOR_PASSWORD"`
 	}
 	fmt.Fprintf(out, "Try it:\n  curl %s-u %s %s/rest/queue/tree\n\n", curlCA, cred, base)
-	fmt.Fprintf(out, "Router block for your configuration:\n\n")
-	fmt.Fprintf(out, "router \"emulator\" {\n")
-	fmt.Fprintf(out, "  url      = %s\n", emuHCLQuote(base))
-	fmt.Fprintf(out, "  username = %s\n", emuHCLQuote(cfg.user))
-	fmt.Fprintf(out, "  password = env(\"WANCTL_ROUTER_PASSWORD\")\n")
-	if caFile != "" {
-		fmt.Fprintf(out, "  ca_file  = %s\n", emuHCLQuote(caFile))
+	file := cfg.configOut
+	if file == "" {
+		file = "emulator.hcl"
+		fmt.Fprintf(out, "A configuration for it (save it as %s, or start the emulator with -write-config FILE):\n\n", file)
+		out.Write(emuConfigFile(base, caFile, cfg))
+		fmt.Fprintf(out, "\n")
+	} else {
+		fmt.Fprintf(out, "Wrote a configuration for it to %s.\n\n", file)
 	}
-	fmt.Fprintf(out, "}\n\nand in the shell that runs wanctl:\n\n  export WANCTL_ROUTER_PASSWORD=%s\n\n", exported)
+	fmt.Fprintf(out, "In the shell that runs wanctl:\n\n  export WANCTL_ROUTER_PASSWORD=%s\n", exported)
+	fmt.Fprintf(out, "  wanctl validate -config %s\n  wanctl plan -config %s\n\n", shellQuote(file), shellQuote(file))
+	if len(fastTrack) > 0 {
+		// There is no RouterOS console to type the fix plan prints: the
+		// REST call does the same.
+		fmt.Fprintf(out, "FastTrack is enabled, as on a new router, and plan refuses that. Disable it with\n")
+		for _, id := range fastTrack {
+			fmt.Fprintf(out, "  curl %s-u %s -X PATCH -H 'Content-Type: application/json' -d '{\"disabled\":\"true\"}' %s\n",
+				curlCA, cred, shellQuote(base+"/rest/ip/firewall/filter/"+id))
+		}
+		fmt.Fprintf(out, "or start the emulator with -no-fasttrack.\n\n")
+	}
 	if len(cfg.faults) > 0 {
 		names := make([]string, len(cfg.faults))
 		for i, f := range cfg.faults {

@@ -96,9 +96,9 @@ func TestServeEmulator(t *testing.T) {
 	text := out.String()
 	for _, want := range []string{
 		`curl -u 'wanctl:it'\''s-secret' ` + base + `/rest/queue/tree`,
-		`url      = "` + base + `"`,
-		`username = "wanctl"`,
-		`password = env("WANCTL_ROUTER_PASSWORD")`,
+		`url          = "` + base + `"`,
+		`username     = "wanctl"`,
+		`password     = env("WANCTL_ROUTER_PASSWORD")`,
 		`export WANCTL_ROUTER_PASSWORD='it'\''s-secret'`,
 	} {
 		if !strings.Contains(text, want) {
@@ -155,7 +155,7 @@ func TestServeEmulatorTLS(t *testing.T) {
 		done <- serveEmulator(ctx, ln, emulatorConfig{user: "wanctl", password: "wanctl", tls: true}, &out, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
 	base := waitFor(t, &out, baseRE)
-	caFile := waitFor(t, &out, regexp.MustCompile(`ca_file  = "([^"]+)"`))
+	caFile := waitFor(t, &out, regexp.MustCompile(`ca_file      = "([^"]+)"`))
 	if !strings.HasPrefix(base, "https://") {
 		t.Fatalf("base %s", base)
 	}
@@ -187,7 +187,7 @@ func TestServeEmulatorTLS(t *testing.T) {
 	go func() {
 		done <- serveEmulator(ctx, ln, emulatorConfig{user: "u", password: "p", tls: true, caOut: want}, &out2, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	}()
-	if got := waitFor(t, &out2, regexp.MustCompile(`ca_file  = "([^"]+)"`)); got != want {
+	if got := waitFor(t, &out2, regexp.MustCompile(`ca_file      = "([^"]+)"`)); got != want {
 		t.Fatalf("ca_file %q, want %q", got, want)
 	}
 	cancel()
@@ -285,7 +285,7 @@ func TestEmulatorUsageShellLines(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var out bytes.Buffer
-			emuPrintUsage(&out, base, "", c.cfg)
+			emuPrintUsage(&out, base, "", c.cfg, nil)
 			text := out.String()
 			curl := regexp.MustCompile(`(?m)^  curl -u (.*) ` + regexp.QuoteMeta(base) + `/rest/queue/tree$`).FindStringSubmatch(text)
 			export := regexp.MustCompile(`(?m)^  (export WANCTL_ROUTER_PASSWORD=.*)$`).FindStringSubmatch(text)
@@ -303,5 +303,114 @@ func TestEmulatorUsageShellLines(t *testing.T) {
 				t.Errorf("the shell reads\n%q\nwant\n%q\nfrom:\n%s", got, want, script)
 			}
 		})
+	}
+}
+
+// startEmulator serves cfg on a loopback port until the test ends and
+// returns its output once the usage is printed.
+func startEmulator(t *testing.T, cfg emulatorConfig) *lockedBuffer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var out lockedBuffer
+	done := make(chan error, 1)
+	go func() { done <- serveEmulator(ctx, ln, cfg, &out, slog.New(slog.DiscardHandler)) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	waitFor(t, &out, regexp.MustCompile(`(Stop with Ctrl-C)`))
+	return &out
+}
+
+// The printed configuration is formatted, plans once the FastTrack rule is
+// off, and the printed REST call turns it off.
+func TestEmulatorPrintedConfigAndFastTrackFix(t *testing.T) {
+	password := `it's $secret`
+	text := startEmulator(t, emulatorConfig{user: "wanctl", password: password}).String()
+	const intro = "(save it as emulator.hcl, or start the emulator with -write-config FILE):\n\n"
+	i, j := strings.Index(text, intro), strings.Index(text, "\nIn the shell that runs wanctl:")
+	if i < 0 || j < i {
+		t.Fatalf("no configuration in:\n%s", text)
+	}
+	path := writePath(t, filepath.Join(t.TempDir(), "emulator.hcl"), text[i+len(intro):j], 0o644)
+	env := map[string]string{"WANCTL_ROUTER_PASSWORD": password}
+	if r := runEnv(t, env, "fmt", "-check", path); r.code != 0 {
+		t.Fatalf("fmt -check: %d\n%s%s", r.code, r.out, r.err)
+	}
+	if r := runEnv(t, env, "plan", "-config", path); r.code != 1 || !strings.Contains(r.err, "FastTrack is enabled") {
+		t.Fatalf("plan with FastTrack on: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+
+	// The printed curl line, split by the shell, carried out here.
+	m := regexp.MustCompile(`(?m)^  curl (.* -X PATCH .*)$`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("no FastTrack fix in:\n%s", text)
+	}
+	words, err := exec.Command("/bin/sh", "-c", `printf '%s\n' `+m[1]).Output()
+	if err != nil {
+		t.Fatalf("sh: %v", err)
+	}
+	args := strings.Split(strings.TrimSuffix(string(words), "\n"), "\n")
+	opts := map[string]string{}
+	for k := 0; k < len(args)-1; k += 2 {
+		opts[args[k]] = args[k+1]
+	}
+	user, pass, _ := strings.Cut(opts["-u"], ":")
+	req, _ := http.NewRequest(opts["-X"], args[len(args)-1], strings.NewReader(opts["-d"]))
+	hk, hv, _ := strings.Cut(opts["-H"], ": ")
+	req.Header.Set(hk, hv)
+	req.SetBasicAuth(user, pass)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("%s %s: %d", req.Method, req.URL, resp.StatusCode)
+	}
+	if r := runEnv(t, env, "plan", "-config", path); r.code != 0 || !strings.Contains(r.out, "Plan: ") {
+		t.Fatalf("plan after the fix: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+}
+
+// -no-fasttrack: no fix to print, and plan passes at once.
+func TestEmulatorNoFastTrack(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "emu.hcl")
+	text := startEmulator(t, emulatorConfig{user: "wanctl", password: "wanctl", noFastTrack: true, configOut: path}).String()
+	if strings.Contains(text, "FastTrack is enabled") || !strings.Contains(text, "Wrote a configuration for it to "+path) {
+		t.Errorf("output:\n%s", text)
+	}
+	if r := runEnv(t, map[string]string{"WANCTL_ROUTER_PASSWORD": "wanctl"}, "plan", "-config", path); r.code != 0 {
+		t.Fatalf("plan: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+}
+
+// -write-config replaces a configuration it wrote, never another file.
+func TestEmulatorWriteConfigOverwrite(t *testing.T) {
+	dir := t.TempDir()
+	mine := writePath(t, filepath.Join(dir, "old.hcl"), emuConfigHeader+" for the emulator at http://127.0.0.1:1.\n", 0o644)
+	startEmulator(t, emulatorConfig{user: "wanctl", password: "wanctl", configOut: mine})
+	if b, _ := os.ReadFile(mine); !strings.Contains(string(b), `router "emulator"`) {
+		t.Errorf("its own file not replaced:\n%s", b)
+	}
+
+	theirs := writePath(t, filepath.Join(dir, "wanctl.hcl"), "# my router\n", 0o600)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err = serveEmulator(context.Background(), ln, emulatorConfig{user: "wanctl", configOut: theirs}, &out, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "not written by wanctl emulator") {
+		t.Fatalf("err %v", err)
+	}
+	if b, _ := os.ReadFile(theirs); string(b) != "# my router\n" {
+		t.Errorf("someone else's file changed: %q", b)
 	}
 }

@@ -28,8 +28,8 @@ func fmtCommand(stdio IO) *cli.Command {
 		Usage:     "rewrite configuration files in the canonical HCL format",
 		ArgsUsage: "[FILE|DIR|-]...",
 		Description: "Formats each FILE in place (every *.hcl file of a DIR), listing the files it changed.\n" +
-			"\"-\", or no argument with standard input not a terminal, formats standard input to standard output.\n" +
-			"No argument on a terminal formats the configuration file (-config, $WANCTL_CONFIG, then " + DefaultConfigPath + ").\n" +
+			"No argument formats the configuration file (-config, $WANCTL_CONFIG, then " + DefaultConfigPath + "), as validate reads it.\n" +
+			"\"-\" formats standard input to standard output (with -check: only the exit status).\n" +
 			"Exit status: 0 done, 1 a file could not be read, parsed or written, 3 -check found unformatted files.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "check", Usage: "change nothing; list the files that are not formatted and exit 3 if any"},
@@ -37,12 +37,11 @@ func fmtCommand(stdio IO) *cli.Command {
 		Action: func(c *cli.Context) error {
 			check := c.Bool("check")
 			args := c.Args().Slice()
+			// Standard input only when asked for: guessing it from "not a
+			// terminal" made `fmt -check` in CI read an empty stdin and pass
+			// without looking at the configuration file.
 			if len(args) == 0 {
-				if isTerminal(stdio.In) {
-					args = []string{configPath(c, stdio)}
-				} else {
-					args = []string{"-"}
-				}
+				args = []string{configPath(c, stdio)}
 			}
 			color := useColor(c, stdio, stdio.Err)
 			var failed, unformatted []string
@@ -107,6 +106,9 @@ func hclFiles(arg string) ([]string, error) {
 // formatHCL returns src in canonical form; it refuses source that does not
 // parse, since hclwrite would happily reformat garbage.
 func formatHCL(name string, src []byte) ([]byte, *config.Diagnostics) {
+	if d := config.CheckSource(name, src); d != nil {
+		return nil, d
+	}
 	f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
 	if diags.HasErrors() {
 		return nil, &config.Diagnostics{Diags: diags, Files: map[string]*hcl.File{name: f}}
@@ -115,7 +117,9 @@ func formatHCL(name string, src []byte) ([]byte, *config.Diagnostics) {
 }
 
 func fmtFile(stdio IO, path string, check, color bool) (ok, changed bool) {
-	src, err := os.ReadFile(path)
+	// Only a regular file of at most config.MaxFileSize: a FIFO would hang
+	// the read and /dev/zero fill the memory.
+	src, _, err := config.ReadFile(path)
 	if err != nil {
 		fmt.Fprintf(stdio.Err, "Error: %v\n", err)
 		return false, false
@@ -148,9 +152,13 @@ func fmtStdin(stdio IO, check, color bool) (ok, changed bool) {
 		fmt.Fprintln(stdio.Err, "Error: no standard input")
 		return false, false
 	}
-	src, err := io.ReadAll(stdio.In)
+	src, err := io.ReadAll(io.LimitReader(stdio.In, config.MaxFileSize+1))
 	if err != nil {
 		fmt.Fprintf(stdio.Err, "Error: reading standard input: %v\n", err)
+		return false, false
+	}
+	if len(src) > config.MaxFileSize {
+		fmt.Fprintf(stdio.Err, "Error: standard input is larger than %d bytes\n", config.MaxFileSize)
 		return false, false
 	}
 	out, diags := formatHCL("<stdin>", src)

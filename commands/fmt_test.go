@@ -78,18 +78,45 @@ func TestFmtInPlace(t *testing.T) {
 }
 
 func TestFmtStdin(t *testing.T) {
-	for _, args := range [][]string{{"fmt", "-"}, {"fmt"}} { // no file and stdin not a terminal
-		code, out, errOut := run(t, nil, unformatted, args...)
-		if code != 0 || out != formatted || errOut != "" {
-			t.Errorf("%v: exit %d, stdout %q, stderr %q", args, code, out, errOut)
-		}
+	code, out, errOut := run(t, nil, unformatted, "fmt", "-")
+	if code != 0 || out != formatted || errOut != "" {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
-	code, out, _ := run(t, nil, unformatted, "fmt", "-check", "-")
+	code, out, _ = run(t, nil, unformatted, "fmt", "-check", "-")
 	if code != 3 || out != "" {
 		t.Errorf("-check stdin: exit %d, stdout %q", code, out)
 	}
-	if code, _, _ := run(t, nil, formatted, "fmt", "-check"); code != 0 {
+	if code, _, _ := run(t, nil, formatted, "fmt", "-check", "-"); code != 0 {
 		t.Errorf("-check formatted stdin: exit %d", code)
+	}
+}
+
+// With no argument fmt works on the configuration file as validate finds it,
+// whatever standard input is (a CI step runs with stdin not a terminal).
+func TestFmtNoArgumentIsConfigFile(t *testing.T) {
+	for name, stdin := range map[string]string{"empty stdin": "", "formatted stdin": formatted} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			ugly := writeFile(t, dir, "ugly.hcl", unformatted, 0o640)
+			other := writeFile(t, dir, "other.hcl", unformatted, 0o640)
+			env := map[string]string{"WANCTL_CONFIG": ugly}
+
+			code, out, errOut := run(t, env, stdin, "fmt", "-check")
+			if code != 3 || out != ugly+"\n" || !strings.Contains(errOut, "1 file is not formatted") {
+				t.Errorf("$WANCTL_CONFIG: exit %d, stdout %q, stderr %q", code, out, errOut)
+			}
+			code, out, _ = run(t, env, stdin, "fmt", "-check", "-config", other)
+			if code != 3 || out != other+"\n" {
+				t.Errorf("-config: exit %d, stdout %q", code, out)
+			}
+			code, out, _ = run(t, env, stdin, "fmt")
+			if code != 0 || out != ugly+"\n" || readFile(t, ugly) != formatted {
+				t.Errorf("in place: exit %d, stdout %q, file %q", code, out, readFile(t, ugly))
+			}
+			if code, _, _ := run(t, env, stdin, "fmt", "-check"); code != 0 {
+				t.Errorf("after formatting: exit %d", code)
+			}
+		})
 	}
 }
 

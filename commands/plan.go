@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
@@ -28,7 +29,7 @@ func planCommand(stdio IO) *cli.Command {
 			if c.NArg() > 0 {
 				return cli.Exit(fmt.Sprintf("plan takes no arguments (got %q); pass the configuration with -config FILE", c.Args().First()), 1)
 			}
-			cfg, err := loadForPlan(c, stdio)
+			cfg, src, err := loadForPlan(c, stdio)
 			if err != nil {
 				return err
 			}
@@ -44,7 +45,7 @@ func planCommand(stdio IO) *cli.Command {
 				return err
 			}
 			if out := c.String("out"); out != "" {
-				if err := p.Save(out); err != nil {
+				if err := p.Save(out, src); err != nil {
 					return cli.Exit(fmt.Sprintf("saving the plan to %s: %v", out, err), 1)
 				}
 				if !c.Bool("json") {
@@ -59,20 +60,43 @@ func planCommand(stdio IO) *cli.Command {
 	}
 }
 
-// loadForPlan loads the configuration, printing its diagnostics to stderr.
-func loadForPlan(c *cli.Context, stdio IO) (*config.Config, error) {
+// loadForPlan loads the configuration, printing its diagnostics to stderr,
+// and describes the file (its absolute path and the hash of the bytes
+// parsed) for a saved plan. It reads the file once, so that the hash is of
+// exactly what was planned.
+func loadForPlan(c *cli.Context, stdio IO) (*config.Config, plan.ConfigSource, error) {
 	path := configPath(c, stdio)
-	cfg, diags := loadConfig(path, stdio, nil)
+	var cfg *config.Config
+	var diags *config.Diagnostics
+	var src plan.ConfigSource
+	if b, mode, err := config.ReadFile(path); err != nil {
+		// loadConfig words the diagnostic for an unreadable file.
+		cfg, diags = loadConfig(path, stdio, nil)
+	} else {
+		opts := config.Options{FileMode: mode.Perm()}
+		if stdio.Getenv != nil {
+			opts.LookupEnv = func(k string) (string, bool) {
+				v := stdio.getenv(k)
+				return v, v != ""
+			}
+		}
+		cfg, diags = config.Parse(path, b, opts)
+		abs, aerr := filepath.Abs(path)
+		if aerr != nil {
+			abs = path
+		}
+		src = plan.HashConfig(abs, b)
+	}
 	if cfg == nil || len(diags.Warnings()) > 0 {
 		if err := diags.WriteText(stdio.Err, useColor(c, stdio, stdio.Err)); err != nil {
-			return nil, cli.Exit(fmt.Sprintf("writing diagnostics: %v", err), 1)
+			return nil, src, cli.Exit(fmt.Sprintf("writing diagnostics: %v", err), 1)
 		}
 	}
 	if cfg == nil {
 		n := len(diags.Errors())
-		return nil, cli.Exit(fmt.Sprintf("%s is invalid: %d %s; nothing was sent to the router", path, n, plural(n, "error", "errors")), 1)
+		return nil, src, cli.Exit(fmt.Sprintf("%s is invalid: %d %s; nothing was sent to the router", path, n, plural(n, "error", "errors")), 1)
 	}
-	return cfg, nil
+	return cfg, src, nil
 }
 
 // makePlan reads every router of the configuration and plans; the clients

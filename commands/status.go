@@ -22,8 +22,22 @@ import (
 	"github.com/wanctl/wanctl/loops/steer"
 )
 
+// statusFormatVersion is status -json's format_version; like plan's and
+// simulate's it changes only when a field changes meaning or goes away.
+const statusFormatVersion = 1
+
+// staleAfter is the age past which a state file no longer shows a running
+// daemon: it touches the file every 2 s.
+const staleAfter = 5 * time.Second
+
+// exitNotRunning is status's exit code when nothing shows autorate running:
+// the daemon does not answer and no WAN has a fresh state file. 1 stays for
+// "status could not do its job" (an invalid configuration).
+const exitNotRunning = 2
+
 // statusDoc is the `wanctl status -json` document (docs/autorate.md).
 type statusDoc struct {
+	FormatVersion int `json:"format_version"`
 	// Source is "daemon" when /health answered, "state_files" otherwise.
 	Source   string          `json:"source"`
 	Daemon   statusDaemon    `json:"daemon"`
@@ -81,7 +95,9 @@ func statusCommand(stdio IO) *cli.Command {
 		ArgsUsage: " ",
 		Description: "Asks the running autorate daemon (GET /health on daemon.listen); WANs it does not run are\n" +
 			"read from their state files, with their age. Also shows the steering state.\n" +
-			"Exit status: 0, or 1 when the daemon is not reachable and no WAN has a state file.",
+			"Exit status: 0 the daemon answered or a WAN's state file is fresh (at most 5 s old); 1 an invalid\n" +
+			"configuration; 2 autorate is not running: the daemon does not answer and every WAN's state file\n" +
+			"is stale or missing (the status is printed all the same).",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document on stdout"},
 		},
@@ -102,15 +118,16 @@ func statusCommand(stdio IO) *cli.Command {
 			} else {
 				printStatus(stdio.Out, &doc)
 			}
-			if !doc.Daemon.Reachable {
-				for _, w := range doc.WANs {
-					if w.Source != "none" {
-						return nil
-					}
-				}
-				return cli.Exit(fmt.Sprintf("the autorate daemon is not reachable at %s (%s) and no WAN has a state file in %s", doc.Daemon.URL, doc.Daemon.Error, cfg.Daemon.StateDir), 1)
+			if doc.Daemon.Reachable {
+				return nil
 			}
-			return nil
+			for _, w := range doc.WANs {
+				if w.fresh() {
+					return nil
+				}
+			}
+			return cli.Exit(fmt.Sprintf("autorate is not running: the daemon is not reachable at %s (%s) and no WAN has a state file in %s updated in the last %s",
+				doc.Daemon.URL, doc.Daemon.Error, cfg.Daemon.StateDir, staleAfter), exitNotRunning)
 		},
 	}
 }
@@ -150,8 +167,14 @@ func fetchHealth(url string) (*autorate.Health, error) {
 	return &h, nil
 }
 
+// fresh reports whether w's state file shows a daemon running; a file
+// only calibrate wrote (no age) does not.
+func (w *statusWAN) fresh() bool {
+	return w.Source == "state_file" && w.StateAgeS != nil && *w.StateAgeS <= staleAfter.Seconds()
+}
+
 func collectStatus(cfg *config.Config, now time.Time) statusDoc {
-	doc := statusDoc{Source: "state_files", Daemon: statusDaemon{URL: healthURL(cfg.Daemon.Listen)}}
+	doc := statusDoc{FormatVersion: statusFormatVersion, Source: "state_files", Daemon: statusDaemon{URL: healthURL(cfg.Daemon.Listen)}}
 	h, err := fetchHealth(doc.Daemon.URL)
 	if err != nil {
 		doc.Daemon.Error = err.Error()
@@ -297,7 +320,7 @@ func printStatus(out io.Writer, doc *statusDoc) {
 			src = "state file"
 			if w.StateAgeS != nil {
 				src += ", " + fmtAge(w.StateAgeS)
-				if *w.StateAgeS > 5 {
+				if !w.fresh() {
 					src += " (stale: autorate not running?)"
 				}
 			} else {

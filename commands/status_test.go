@@ -114,7 +114,7 @@ func TestStatusFromDaemon(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != 0 {
 		t.Fatalf("json %v: %s", err, out)
 	}
-	if doc.Source != "daemon" || doc.WANs[0].Source != "daemon" || doc.WANs[1].Source != "state_file" || *doc.WANs[0].RouterReachable ||
+	if doc.FormatVersion != 1 || doc.Source != "daemon" || doc.WANs[0].Source != "daemon" || doc.WANs[1].Source != "state_file" || *doc.WANs[0].RouterReachable ||
 		doc.WANs[1].Download.Rate != 200e6 || doc.Steering.State != "SPECTRUM_DEGRADED" || *doc.WANs[1].StateAgeS < 29 {
 		t.Fatalf("doc %+v", doc)
 	}
@@ -123,7 +123,7 @@ func TestStatusFromDaemon(t *testing.T) {
 func TestStatusFallsBackToStateFiles(t *testing.T) {
 	cfg, stateDir := statusConfig(t, freeTCPAddr(t))
 	code, out, errb := runStatus(t, cfg)
-	if code != 1 || !strings.Contains(errb, "not reachable") || !strings.Contains(errb, "no WAN has a state file") {
+	if code != 2 || !strings.Contains(errb, "autorate is not running") || !strings.Contains(errb, "not reachable") {
 		t.Fatalf("nothing at all: exit %d\n%s\n%s", code, out, errb)
 	}
 	st := autorate.State{Version: 1, WAN: "spectrum", Timestamp: time.Now().Add(-time.Second), Signal: true,
@@ -166,6 +166,60 @@ func TestStatusSteeringFile(t *testing.T) {
 			}
 			if _, err := os.Stat(sp); err != nil {
 				t.Errorf("status touched %s: %v", sp, err)
+			}
+		})
+	}
+}
+
+// TestStatusNotRunning: the daemon down and every state file stale (or
+// missing) is exit 2 for a monitoring check, with the
+// status printed all the same; one fresh state file is exit 0.
+func TestStatusNotRunning(t *testing.T) {
+	write := func(t *testing.T, stateDir, wan string, age time.Duration) {
+		ts := time.Now().Add(-age)
+		st := autorate.State{Version: 1, WAN: wan, Timestamp: ts, Writer: "autorate", Signal: true,
+			Download: autorate.DirectionState{Zone: autorate.Green, Rate: 940e6}, BaselineRTTMs: 10}
+		p := autorate.StatePath(stateDir, wan)
+		if err := autorate.WriteState(p, &st); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, ts, ts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name  string
+		files func(t *testing.T, stateDir string)
+		code  int
+	}{
+		{"no state files", func(*testing.T, string) {}, 2},
+		{"all stale", func(t *testing.T, d string) {
+			write(t, d, "spectrum", time.Minute)
+			write(t, d, "att", time.Hour)
+		}, 2},
+		{"one stale, one missing", func(t *testing.T, d string) { write(t, d, "spectrum", 10*time.Second) }, 2},
+		{"one fresh", func(t *testing.T, d string) {
+			write(t, d, "spectrum", time.Minute)
+			write(t, d, "att", time.Second)
+		}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, stateDir := statusConfig(t, freeTCPAddr(t))
+			if err := os.MkdirAll(stateDir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			tc.files(t, stateDir)
+			code, out, errb := runStatus(t, cfg)
+			if code != tc.code || !strings.Contains(out, "Source: state files") {
+				t.Fatalf("exit %d, want %d\n%s\n%s", code, tc.code, out, errb)
+			}
+			if tc.code != 0 && !strings.Contains(errb, "autorate is not running") {
+				t.Errorf("stderr: %s", errb)
+			}
+			code, out, _ = runStatus(t, cfg, "-json")
+			var doc statusDoc
+			if err := json.Unmarshal([]byte(out), &doc); err != nil || code != tc.code || doc.FormatVersion != 1 {
+				t.Fatalf("-json: exit %d, %v\n%s", code, err, out)
 			}
 		})
 	}

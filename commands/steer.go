@@ -29,8 +29,13 @@ func steerCommand(stdio IO) *cli.Command {
 			"ICMP burst, reads its download queue's drops and backlog, and enables the steering\n" +
 			"mark-connection rules while the primary stays congested (disables them once it is healthy).\n" +
 			"State: daemon.state_dir/steering.json; metrics: daemon.state_dir/steering.prom.\n" +
+			"Logs one line per run at info level when it changed or blocked something, at debug when quiet.\n" +
+			"-dry-run (or steering { dry_run = true }) decides, logs and records what it would switch, writing nothing to the router.\n" +
 			"Exit status: 0, also when another run holds daemon.lock_dir/steer.lock (it logs \"skipped\");\n" +
 			"1 on a configuration, state or router error (the steering state is then left as it was).",
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "dry-run", Usage: "assess and record what would be switched (state file, metrics with dry_run=\"true\"); never write to the router"},
+		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return cli.Exit(fmt.Sprintf("steer takes no arguments (got %q)", c.Args().First()), 1)
@@ -64,7 +69,7 @@ func steerCommand(stdio IO) *cli.Command {
 			// SIGTERM: give up cleanly (the state stays as it was).
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
-			_, err = steer.Run(ctx, steer.Config{Config: cfg, Router: client, RTT: rtt, Now: deps.now, Log: log})
+			_, err = steer.Run(ctx, steer.Config{Config: cfg, Router: client, RTT: rtt, Now: deps.now, Log: log, DryRun: c.Bool("dry-run")})
 			if err != nil {
 				if errors.Is(err, context.Canceled) {
 					return cli.Exit("steer: interrupted; the steering state is unchanged", 1)

@@ -118,10 +118,10 @@ func (s *steerEnv) cycle(primary, alternate autorate.Zone, drops, queued int64) 
 	return r, s.emu.Requests()
 }
 
-func (s *steerEnv) steer() result {
+func (s *steerEnv) steer(flags ...string) result {
 	var out, errb bytes.Buffer
 	now := s.now
-	code := Run([]string{"wanctl", "steer", "-config", s.cfg}, IO{In: strings.NewReader(""), Out: &out, Err: &errb,
+	code := Run(append([]string{"wanctl", "steer", "-config", s.cfg}, flags...), IO{In: strings.NewReader(""), Out: &out, Err: &errb,
 		Getenv: func(string) string { return "" },
 		steer:  &steerDeps{rtt: steer.ConstantRTT(s.rtt), now: func() time.Time { return now }}})
 	r := result{code, out.String(), errb.String()}
@@ -427,8 +427,8 @@ func scriptedSteer(t *testing.T, cfg string) result {
 }
 
 // steerProcess runs the test binary as `wanctl steer` in a real process.
-func (s *steerEnv) steerProcess(delay time.Duration) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], "steer", "-config", s.cfg)
+func (s *steerEnv) steerProcess(delay time.Duration, args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], append([]string{"steer", "-config", s.cfg}, args...)...)
 	cmd.Env = append(os.Environ(), steerChildEnv+"=1", steerRTTEnv+"=20ms", steerDelayEnv+"="+delay.String())
 	return cmd
 }
@@ -459,9 +459,14 @@ func TestSteerProcessLockHeld(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(s.stateDir, steer.StateFileName)); !os.IsNotExist(err) {
 		t.Errorf("state written by a skipped run: %v", err)
 	}
-	// Without the lock the same command runs.
+	// Without the lock the same command runs: a quiet run logs nothing at
+	// the default level (the timer starts one every 2 s), its line at debug.
 	out, err = s.steerProcess(0).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "steer run") {
+	if err != nil || len(out) != 0 {
+		t.Fatalf("quiet run at the default level: %v\n%s", err, out)
+	}
+	out, err = s.steerProcess(0, "-log-level", "debug").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `level=DEBUG msg="steer run"`) || !strings.Contains(string(out), "action=none") {
 		t.Fatalf("%v\n%s", err, out)
 	}
 }
@@ -475,7 +480,7 @@ func TestSteerProcessesRace(t *testing.T) {
 	s.autorateState("spectrum", autorate.Green, 0)
 	s.autorateState("att", autorate.Green, 0)
 	for round := 0; round < 3; round++ {
-		a, b := s.steerProcess(300*time.Millisecond), s.steerProcess(300*time.Millisecond)
+		a, b := s.steerProcess(300*time.Millisecond, "-log-level", "debug"), s.steerProcess(300*time.Millisecond, "-log-level", "debug")
 		var oa, ob bytes.Buffer
 		a.Stdout, a.Stderr, b.Stdout, b.Stderr = &oa, &oa, &ob, &ob
 		if err := a.Start(); err != nil {
@@ -507,4 +512,48 @@ func TestSteerProcessesRace(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// `wanctl steer -dry-run` goes through a congestion and back: it logs and
+// records both transitions and the emulator sees no write.
+func TestSteerDryRunFlag(t *testing.T) {
+	s := newSteerEnv(t)
+	var log strings.Builder
+	cycle := func(primary autorate.Zone, queued int64) {
+		t.Helper()
+		s.now = s.now.Add(2 * time.Second)
+		s.autorateState("spectrum", primary, 300*time.Millisecond)
+		s.autorateState("att", autorate.Green, 300*time.Millisecond)
+		s.emu.SetQueueStats("wanctl-spectrum-down", emulator.QueueStats{QueuedPackets: queued})
+		r := s.steer("-dry-run")
+		if r.code != 0 {
+			t.Fatalf("exit %d\n%s%s", r.code, r.out, r.err)
+		}
+		log.WriteString(r.err)
+	}
+	s.rtt = 80 * time.Millisecond
+	for range 3 {
+		cycle(autorate.Red, 80)
+	}
+	if st := s.state(); st.State != "SPECTRUM_DEGRADED" || !st.DryRun {
+		t.Fatalf("after congestion: %+v\n%s", st, log.String())
+	}
+	s.rtt = 20 * time.Millisecond
+	for range 30 {
+		cycle(autorate.Green, 0)
+	}
+	if st := s.state(); st.State != "SPECTRUM_GOOD" || st.TransitionsTotal != 2 {
+		t.Fatalf("after recovery: %+v\n%s", st, log.String())
+	}
+	for _, want := range []string{`"dry run: steering SPECTRUM_GOOD -> SPECTRUM_DEGRADED"`, `"dry run: steering SPECTRUM_DEGRADED -> SPECTRUM_GOOD"`} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, log.String())
+		}
+	}
+	for _, r := range s.emu.Requests() {
+		if r.Method != "GET" {
+			t.Errorf("dry run wrote: %s %s", r.Method, r.Path)
+		}
+	}
+	s.wantRules("true")
 }

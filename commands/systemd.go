@@ -67,8 +67,7 @@ func systemdCommand(stdio IO) *cli.Command {
 			Flags: []cli.Flag{
 				binFlag,
 				&cli.BoolFlag{Name: "now", Usage: "also create the user, reload systemd and enable --now the services"},
-				// Tests and image builds install into another root.
-				&cli.StringFlag{Name: "root", Value: "/", Hidden: true},
+				&cli.StringFlag{Name: "root", Value: "/", Usage: "install below this directory instead of / (image builds); -now then enables the units there without starting them"},
 			},
 			Action: func(c *cli.Context) error {
 				if c.NArg() > 0 {
@@ -90,7 +89,7 @@ func systemdCommand(stdio IO) *cli.Command {
 		Subcommands: sub,
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return cli.Exit(fmt.Sprintf("unknown systemd subcommand %q: use render or install", c.Args().First()), 1)
+				return unknownCommand("systemd subcommand", c.Args().First(), c.Command.Subcommands, "wanctl systemd -h")
 			}
 			return cli.Exit("systemd needs a subcommand: render -dir DIR, or install [-now]", 1)
 		},

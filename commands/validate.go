@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -15,9 +16,10 @@ func validateCommand(stdio IO) *cli.Command {
 		Usage:     "check the configuration file; print every problem with file:line:col and the source line",
 		ArgsUsage: " ",
 		Description: "Parses and validates the configuration (-config, $WANCTL_CONFIG, then " + DefaultConfigPath + ").\n" +
-			"Nothing is sent to the router. Exit status: 0 valid, 1 invalid.",
+			"Nothing is sent to the router. Exit status: 0 valid, 1 invalid.\n" +
+			"-json prints {\"format_version\": 1, \"valid\": true|false, \"diagnostics\": [...]} (docs/config.md).",
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "json", Usage: "print the diagnostics as a JSON array on stdout"},
+			&cli.BoolFlag{Name: "json", Usage: "print the verdict and the diagnostics as one JSON document on stdout"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
@@ -34,7 +36,7 @@ func validateCommand(stdio IO) *cli.Command {
 					"steering", cfg.Steering != nil, "warnings", len(diags.Warnings()))
 			}
 			if c.Bool("json") {
-				b, err := diags.JSON()
+				b, err := validateJSON(cfg != nil, diags)
 				if err != nil {
 					return cli.Exit(fmt.Sprintf("rendering diagnostics: %v", err), 1)
 				}
@@ -59,6 +61,26 @@ func validateCommand(stdio IO) *cli.Command {
 			return nil
 		},
 	}
+}
+
+// validateFormatVersion is validate -json's format_version; like plan's and
+// simulate's it changes only when a field changes meaning or goes away.
+const validateFormatVersion = 1
+
+type validateDoc struct {
+	FormatVersion int             `json:"format_version"`
+	Valid         bool            `json:"valid"`
+	Diagnostics   json.RawMessage `json:"diagnostics"`
+}
+
+// validateJSON wraps the diagnostics array (config's rendering, unchanged)
+// in a versioned document.
+func validateJSON(valid bool, diags *config.Diagnostics) ([]byte, error) {
+	d, err := diags.JSON()
+	if err != nil {
+		return nil, err
+	}
+	return json.MarshalIndent(validateDoc{FormatVersion: validateFormatVersion, Valid: valid, Diagnostics: d}, "", "  ")
 }
 
 func plural(n int, one, many string) string {

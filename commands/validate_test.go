@@ -61,10 +61,32 @@ func TestValidateInvalid(t *testing.T) {
 	}
 }
 
+// validateOut is validate -json's document; unknown fields are an error so
+// that a renamed or added key shows up here.
+type validateOut struct {
+	FormatVersion *int             `json:"format_version"`
+	Valid         *bool            `json:"valid"`
+	Diagnostics   []map[string]any `json:"diagnostics"`
+}
+
+func decodeValidate(t *testing.T, out string) validateOut {
+	t.Helper()
+	var doc validateOut
+	dec := json.NewDecoder(strings.NewReader(out))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("validate -json: %v\n%s", err, out)
+	}
+	if doc.FormatVersion == nil || *doc.FormatVersion != 1 || doc.Valid == nil || doc.Diagnostics == nil {
+		t.Fatalf("validate -json lacks format_version 1, valid or diagnostics:\n%s", out)
+	}
+	return doc
+}
+
 func TestValidateJSON(t *testing.T) {
 	code, out, _ := run(t, pwEnv, "", "validate", "-json", "-config", "../examples/single-wan.hcl")
-	var diags []map[string]any
-	if code != 0 || json.Unmarshal([]byte(out), &diags) != nil || diags == nil || len(diags) != 0 {
+	doc := decodeValidate(t, out)
+	if code != 0 || !*doc.Valid || len(doc.Diagnostics) != 0 {
 		t.Errorf("valid: exit %d, stdout %q", code, out)
 	}
 
@@ -72,8 +94,10 @@ func TestValidateJSON(t *testing.T) {
 	if code != 1 {
 		t.Errorf("invalid: exit %d", code)
 	}
-	if err := json.Unmarshal([]byte(out), &diags); err != nil || len(diags) != 5 {
-		t.Fatalf("invalid: %v %d\n%s", err, len(diags), out)
+	doc = decodeValidate(t, out)
+	diags := doc.Diagnostics
+	if *doc.Valid || len(diags) != 5 {
+		t.Fatalf("invalid: valid %v, %d diagnostics\n%s", *doc.Valid, len(diags), out)
 	}
 	d := diags[0]
 	if d["severity"] != "error" || d["line"] != 7.0 || d["column"] != 3.0 || d["summary"] != "Unsupported argument" ||
@@ -86,7 +110,7 @@ func TestValidateJSON(t *testing.T) {
 
 	// Without the password variable: the error names it, in JSON too.
 	code, out, _ = run(t, nil, "", "validate", "-json", "-config", "../examples/single-wan.hcl")
-	if code != 1 || !strings.Contains(out, "Environment variable WANCTL_ROUTER_PASSWORD is not set") {
+	if doc := decodeValidate(t, out); code != 1 || *doc.Valid || !strings.Contains(out, "Environment variable WANCTL_ROUTER_PASSWORD is not set") {
 		t.Errorf("unset env: exit %d\n%s", code, out)
 	}
 }

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"io"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -153,26 +152,6 @@ func (d *decoder) decodeFile(raw *rawFile) *Config {
 		cfg.Steering = d.steering(s)
 	}
 	return cfg
-}
-
-// maxReadFile bounds file() and ca_file: they hold secrets and
-// certificates, and file("/dev/zero") must not eat the memory.
-const maxReadFile = 1 << 20
-
-func readFileLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxReadFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxReadFile {
-		return nil, fmt.Errorf("larger than %d bytes", maxReadFile)
-	}
-	return b, nil
 }
 
 func contains(list []string, s string) bool {

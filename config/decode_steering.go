@@ -22,6 +22,7 @@ func (d *decoder) steering(r *rawSteering) *Steering {
 		aux.alternateRange = r.Alternate.Expr.Range()
 		d.str(r.Alternate, &out.Alternate)
 	}
+	d.boolean(r.DryRun, &out.DryRun)
 	if len(r.Rules) == 0 {
 		d.errorf(r.DefRange, "Steering without rules",
 			"A steering block needs at least one rule block saying which new connections move to the alternate WAN, "+

@@ -58,6 +58,14 @@ const (
 // DefaultCake is a direction's CAKE queue type when its cake block leaves
 // everything out. Upload filters pure ACKs: on an asymmetric link they
 // would take much of the narrow upload.
+//
+// nat is on for upload only. RouterOS queues run after connection
+// tracking, so CAKE's nat finds the packet's own conntrack entry and takes
+// the tuple of the packet's direction: for upload the original one (the
+// LAN host before masquerade: right), for download the reply one, whose
+// destination is the router's WAN address, so every LAN host would share
+// one host's fair share. A download packet at global or on a LAN interface
+// is already de-NATed and carries the real host (docs/config.md, "cake").
 func DefaultCake(dir string) Cake {
 	c := Cake{
 		Diffserv:       "diffserv4",
@@ -70,6 +78,8 @@ func DefaultCake(dir string) Cake {
 	}
 	if dir == Upload {
 		c.AckFilter = "filter"
+	} else {
+		c.NAT = false
 	}
 	return c
 }

@@ -120,7 +120,32 @@ func (d *decoder) eval(a *hcl.Attribute) (cty.Value, bool) {
 		// already been reported.
 		return cty.NilVal, false
 	}
+	if n := longestString(v); n > MaxStringLength {
+		d.errorf(a.Expr.Range(), "Value too long",
+			"%s holds a string of %d bytes; a value may have at most %d (names, addresses, user names and "+
+				"passwords are far shorter). Check the value, or the variable or file it is read from.", a.Name, n, MaxStringLength)
+		return cty.NilVal, false
+	}
 	return v, true
+}
+
+// longestString is the length of the longest string in a known value: the
+// value itself or an element of a list.
+func longestString(v cty.Value) int {
+	switch {
+	case v.IsNull() || !v.IsKnown():
+		return 0
+	case v.Type() == cty.String:
+		return len(v.AsString())
+	case v.CanIterateElements():
+		n := 0
+		for it := v.ElementIterator(); it.Next(); {
+			_, ev := it.Element()
+			n = max(n, longestString(ev))
+		}
+		return n
+	}
+	return 0
 }
 
 func rewriteFuncDiag(diag *hcl.Diagnostic) *hcl.Diagnostic {

@@ -10,6 +10,10 @@ import (
 	"testing"
 )
 
+// maxFuzzInput bounds FuzzDecode's inputs: about twenty times the largest
+// testdata file.
+const maxFuzzInput = 64 << 10
+
 // FuzzDecode: Parse never panics, returns a Config exactly when there are
 // no errors, renders its diagnostics, and a Config it returns keeps the
 // promises later packages rely on without re-validating.
@@ -40,6 +44,13 @@ func FuzzDecode(f *testing.F) {
 		return nil, fs.ErrNotExist
 	}
 	f.Fuzz(func(t *testing.T, src []byte) {
+		// The mutator grows inputs without bound, and an exec costs in
+		// proportion to its input: past a few times the size of a real
+		// configuration, inputs only slow the fuzzer down (larger ones,
+		// up to MaxFileSize and beyond, have their own tests).
+		if len(src) > maxFuzzInput {
+			return
+		}
 		cfg, d := Parse("fuzz.hcl", src, Options{FileMode: 0o644, LookupEnv: lookupTestEnv, ReadFile: readFile})
 		if d == nil {
 			t.Fatal("nil diagnostics")

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"sort"
+	"strconv"
 	"strings"
 
 	hcl "github.com/hashicorp/hcl/v2"
@@ -36,14 +36,7 @@ func Load(path string) (*Config, *Diagnostics) { return LoadFile(path, Options{}
 // LoadFile is Load with options: LookupEnv and ReadFile as for Parse; the
 // file mode, when opts.FileMode is zero, is the file's own.
 func LoadFile(path string, opts Options) (*Config, *Diagnostics) {
-	src, err := os.ReadFile(path)
-	var mode fs.FileMode
-	if err == nil {
-		var st fs.FileInfo
-		if st, err = os.Stat(path); err == nil {
-			mode = st.Mode().Perm()
-		}
-	}
+	src, mode, err := ReadFile(path)
 	if err != nil {
 		return nil, &Diagnostics{Files: map[string]*hcl.File{}, Diags: hcl.Diagnostics{{
 			Severity: hcl.DiagError,
@@ -53,7 +46,7 @@ func LoadFile(path string, opts Options) (*Config, *Diagnostics) {
 		}}}
 	}
 	if opts.FileMode == 0 {
-		opts.FileMode = mode
+		opts.FileMode = mode.Perm()
 	}
 	return Parse(path, src, opts)
 }
@@ -63,6 +56,9 @@ func LoadFile(path string, opts Options) (*Config, *Diagnostics) {
 // relative to its directory. The Config is nil when the diagnostics have
 // errors; warnings alone leave it set.
 func Parse(filename string, src []byte, opts Options) (*Config, *Diagnostics) {
+	if d := CheckSource(filename, src); d != nil {
+		return nil, d
+	}
 	p := hclparse.NewParser()
 	f, diags := p.ParseHCL(src, filename)
 	out := &Diagnostics{Files: p.Files()}
@@ -88,6 +84,20 @@ func Parse(filename string, src []byte, opts Options) (*Config, *Diagnostics) {
 		return nil, out
 	}
 	return cfg, out
+}
+
+// snippetFile offers the source for the diagnostic's snippet unless its
+// line is too long to show (a generated line of brackets).
+func snippetFile(filename string, src []byte, at *hcl.Range) map[string]*hcl.File {
+	start := bytes.LastIndexByte(src[:at.Start.Byte], '\n') + 1
+	end := bytes.IndexByte(src[at.Start.Byte:], '\n')
+	if end < 0 {
+		end = len(src) - at.Start.Byte
+	}
+	if at.Start.Byte+end-start > 200 {
+		return map[string]*hcl.File{}
+	}
+	return map[string]*hcl.File{filename: {Bytes: src}}
 }
 
 // sortDiags orders diagnostics by position, so that output is stable and
@@ -153,15 +163,19 @@ func (d *Diagnostics) Errors() hcl.Diagnostics {
 const textWidth = 78
 
 // WriteText renders every diagnostic with file:line:col, the source lines
-// and, without colour, a ^^^ marker under the offending range.
+// and, without colour, a ^^^ marker under the offending range. Secrets are
+// masked in the source lines (see redact.go) and URL credentials in the
+// texts.
 func (d *Diagnostics) WriteText(w io.Writer, color bool) error {
 	if d == nil {
 		return nil
 	}
 	files := d.redactedFiles()
+	lineStarts := map[string][]int{}
 	for _, diag := range d.Diags {
+		diag = redactDiag(diag)
 		var buf bytes.Buffer
-		if err := hcl.NewDiagnosticTextWriter(&buf, files, textWidth, color).WriteDiagnostic(diag); err != nil {
+		if err := writeDiagnostic(&buf, files, lineStarts, diag, color); err != nil {
 			return err
 		}
 		text := buf.String()
@@ -180,13 +194,123 @@ func (d *Diagnostics) WriteText(w io.Writer, color bool) error {
 	return nil
 }
 
-// redactedFiles returns the files with literal passwords masked.
-func (d *Diagnostics) redactedFiles() map[string]*hcl.File {
-	if len(d.secrets) == 0 {
-		return d.Files
+// writeDiagnostic is HCL's text rendering of one diagnostic, given only the
+// lines around its subject: HCL's writer scans the whole file for every
+// diagnostic, which made many diagnostics in a large file quadratic (a
+// fuzzed megabyte with 150,000 errors did not finish in ten minutes). The
+// window's ranges are shifted into it and its line numbers shifted back in
+// the output, so the text is the same as with the whole file.
+func writeDiagnostic(w io.Writer, files map[string]*hcl.File, lineStarts map[string][]int, diag *hcl.Diagnostic, color bool) error {
+	var f *hcl.File
+	if diag.Subject != nil {
+		f = files[diag.Subject.Filename]
 	}
+	if f == nil || f.Bytes == nil {
+		return hcl.NewDiagnosticTextWriter(w, files, textWidth, color).WriteDiagnostic(diag)
+	}
+	name, src := diag.Subject.Filename, f.Bytes
+	starts := lineStarts[name]
+	if starts == nil {
+		starts = []int{0}
+		for i, c := range src {
+			if c == '\n' {
+				starts = append(starts, i+1)
+			}
+		}
+		lineStarts[name] = starts
+	}
+	snip := *diag.Subject
+	if diag.Context != nil {
+		snip = hcl.RangeOver(snip, *diag.Context)
+	}
+	// The lines of the snippet, and one more on each side: HCL decides
+	// which of them to show.
+	lineOf := func(off int) int {
+		off = min(max(off, 0), len(src))
+		return sort.Search(len(starts), func(i int) bool { return starts[i] > off }) - 1
+	}
+	first := max(lineOf(snip.Start.Byte)-1, 0)
+	last := min(lineOf(snip.End.Byte)+1, len(starts)-1)
+	from, to := starts[first], len(src)
+	if last+1 < len(starts) {
+		to = starts[last+1]
+	}
+	shift := func(r *hcl.Range) *hcl.Range {
+		if r == nil || r.Filename != name {
+			return r
+		}
+		c := *r
+		c.Start.Byte, c.End.Byte = c.Start.Byte-from, c.End.Byte-from
+		c.Start.Line, c.End.Line = c.Start.Line-first, c.End.Line-first
+		return &c
+	}
+	wd := *diag
+	wd.Subject, wd.Context = shift(diag.Subject), shift(diag.Context)
+	window := map[string]*hcl.File{name: {Bytes: src[from:to], Nav: shiftedNav{f.Nav, from}}}
+	var buf bytes.Buffer
+	if err := hcl.NewDiagnosticTextWriter(&buf, window, textWidth, color).WriteDiagnostic(&wd); err != nil {
+		return err
+	}
+	// Put the real line numbers back: in the header, and before each
+	// source line (from the header to the blank line after the snippet).
+	out := strings.SplitAfter(buf.String(), "\n")
+	header := fmt.Sprintf("  on %s line %d", name, wd.Subject.Start.Line)
+	for i, l := range out {
+		if !strings.HasPrefix(l, header) {
+			continue
+		}
+		out[i] = fmt.Sprintf("  on %s line %d", name, diag.Subject.Start.Line) + l[len(header):]
+		for j := i + 1; j < len(out) && out[j] != "\n"; j++ {
+			num, rest, ok := strings.Cut(out[j], ": ")
+			n, err := strconv.Atoi(strings.TrimSpace(num))
+			if !ok || err != nil {
+				break
+			}
+			out[j] = fmt.Sprintf("%4d: %s", n+first, rest)
+		}
+		break
+	}
+	_, err := io.WriteString(w, strings.Join(out, ""))
+	return err
+}
+
+// shiftedNav answers HCL's "in <block>" question for a window of a file
+// that starts at byte delta.
+type shiftedNav struct {
+	nav   any
+	delta int
+}
+
+func (n shiftedNav) ContextString(offset int) string {
+	if c, ok := n.nav.(interface{ ContextString(int) string }); ok {
+		return c.ContextString(offset + n.delta)
+	}
+	return ""
+}
+
+// redactDiag masks URL credentials in the texts of a diagnostic.
+func redactDiag(diag *hcl.Diagnostic) *hcl.Diagnostic {
+	s, d := redactText(diag.Summary), redactText(diag.Detail)
+	if s == diag.Summary && d == diag.Detail {
+		return diag
+	}
+	c := *diag
+	c.Summary, c.Detail = s, d
+	return &c
+}
+
+// redactedFiles returns the files with secrets masked: lexically (see
+// redact.go), and the literal passwords the decoder found.
+func (d *Diagnostics) redactedFiles() map[string]*hcl.File {
 	files := make(map[string]*hcl.File, len(d.Files))
 	for name, f := range d.Files {
+		if f != nil && len(f.Bytes) > 0 {
+			if b := redactSource(f.Bytes); &b[0] != &f.Bytes[0] {
+				c := *f
+				c.Bytes = b
+				f = &c
+			}
+		}
 		files[name] = f
 	}
 	for _, r := range d.secrets {
@@ -262,6 +386,7 @@ func (d *Diagnostics) JSON() ([]byte, error) {
 	out := []jsonDiag{}
 	if d != nil {
 		for _, diag := range d.Diags {
+			diag = redactDiag(diag)
 			j := jsonDiag{Severity: "error", Summary: diag.Summary, Detail: diag.Detail}
 			if diag.Severity == hcl.DiagWarning {
 				j.Severity = "warning"
@@ -293,7 +418,7 @@ func (d *Diagnostics) Error() string {
 		if diag.Severity == hcl.DiagWarning {
 			b.WriteString("warning: ")
 		}
-		b.WriteString(diag.Summary)
+		b.WriteString(redactText(diag.Summary))
 	}
 	return b.String()
 }

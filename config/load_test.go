@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	hcl "github.com/hashicorp/hcl/v2"
@@ -122,10 +123,21 @@ func TestFile(t *testing.T) {
 		t.Errorf("missing file: %q / %q", diag.Summary, diag.Detail)
 	}
 
-	// Endless or huge files are refused, not read into memory.
-	_, d = parseString(t, cfgPath, fmt.Sprintf(minimal, `file("/dev/zero")`), Options{})
-	if diag := only(t, d); diag.Summary != `Cannot read file "/dev/zero"` || !strings.Contains(diag.Detail, "larger than") {
-		t.Errorf("/dev/zero: %q / %q", diag.Summary, diag.Detail)
+	// Endless or huge files are refused, not read into memory, and a FIFO
+	// is not opened for a read that would wait for a writer.
+	huge := filepath.Join(dir, "secrets", "huge")
+	if err := os.WriteFile(huge, make([]byte, MaxFileSize+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "secrets", "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]string{"/dev/zero": "not a regular file (a device)", huge: "larger than", fifo: "not a regular file (a FIFO)"} {
+		_, d = parseString(t, cfgPath, fmt.Sprintf(minimal, fmt.Sprintf("file(%q)", path)), Options{})
+		if diag := only(t, d); diag.Summary != fmt.Sprintf("Cannot read file %q", path) || !strings.Contains(diag.Detail, want) {
+			t.Errorf("%s: %q / %q", path, diag.Summary, diag.Detail)
+		}
 	}
 
 	// Options.ReadFile replaces the file system.
@@ -507,6 +519,40 @@ func TestRouterWritesBudget(t *testing.T) {
 			}
 			if got := len(d.Warnings()) == 1 && strings.Contains(d.Error(), "max_per_minute is now writes_per_minute"); got != tt.wantWarning || len(d.Warnings()) > 1 {
 				t.Errorf("warnings:\n%s", d.Error())
+			}
+		})
+	}
+}
+
+func TestSteeringDryRun(t *testing.T) {
+	src, err := os.ReadFile("testdata/golden.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, attr string
+		want       bool
+		err        string
+	}{
+		{"absent", "", false, ""},
+		{"true", "dry_run = true", true, ""},
+		{"false", "dry_run = false", false, ""},
+		{"not a bool", `dry_run = "maybe"`, false, "a bool"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := strings.Replace(string(src), "steering {\n", "steering {\n  "+tc.attr+"\n", 1)
+			cfg, d := parseString(t, "testdata/golden.hcl", s, Options{})
+			if tc.err != "" {
+				if e := only(t, d); !strings.Contains(e.Detail, tc.err) {
+					t.Fatalf("error %q, want it to say %q", e.Detail, tc.err)
+				}
+				return
+			}
+			if d.HasErrors() {
+				t.Fatal(d.Error())
+			}
+			if cfg.Steering.DryRun != tc.want {
+				t.Fatalf("DryRun %v, want %v", cfg.Steering.DryRun, tc.want)
 			}
 		})
 	}

@@ -149,6 +149,7 @@ type rawSteering struct {
 
 	Primary   *hcl.Attribute `hcl:"primary,optional"`
 	Alternate *hcl.Attribute `hcl:"alternate,optional"`
+	DryRun    *hcl.Attribute `hcl:"dry_run,optional"`
 
 	Rules        []*rawRule            `hcl:"rule,block"`
 	AddressLists []*rawAddressList     `hcl:"address_list,block"`

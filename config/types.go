@@ -230,7 +230,10 @@ type Steering struct {
 	Rules        []*SteerRule
 	AddressLists []*AddressList
 	Thresholds   SteerThresholds
-	DeclRange    hcl.Range
+	// DryRun: `wanctl steer` assesses and records what it would switch
+	// but never writes to the router.
+	DryRun    bool
+	DeclRange hcl.Range
 }
 
 // SteerRule is a `rule "<name>"` block: the matchers of one steering rule

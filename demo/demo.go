@@ -87,7 +87,22 @@ type Summary struct {
 	Requests            int        // every REST request the emulator served
 	SteeringRuns        int
 	SteeringTransitions int
-	SteeringState       string
+	// SteeringEngaged and SteeringReturned count the transitions to
+	// DEGRADED (rules enabled) and back to GOOD.
+	SteeringEngaged, SteeringReturned int
+	SteeringState                     string
+	// EngagedAt and ReturnedAt are the run times of those transitions.
+	EngagedAt, ReturnedAt []time.Duration
+	// Cuts and Raises count the primary's shaper rate changes that reached
+	// the router, per direction (sim.Download, sim.Upload).
+	Cuts, Raises [2]int
+	// PeakDelay is the primary's highest added delay per direction, seen
+	// at PeakAt into the run.
+	PeakDelay, PeakAt [2]time.Duration
+	// Plot is the primary's run beside the oracle and a fixed shaper, as
+	// `wanctl simulate` scores and draws it (sim.WriteSVG); nil when the
+	// reference run failed.
+	Plot *sim.Result
 }
 
 // wanRun is one WAN of the demo: its simulated link and the feed that
@@ -100,6 +115,22 @@ type wanRun struct {
 	rate    [2]int64      // shaper rates copied into the link
 	stats   [2]emulator.QueueStats
 	outst   []sim.Outstanding
+	sec     second // the timeline line being gathered
+
+	cuts, raises      [2]int
+	peakDelay, peakAt [2]time.Duration
+}
+
+// second is what one timeline line reports: the worst of that second, not
+// the state at its end, which hides a delay spike that came and went
+// between two lines (the p99 of the summary is made of such spikes).
+type second struct {
+	peak         [2]time.Duration // highest added delay, sampled every 10 ms
+	zone         [2]autorate.Zone // the loop's worst zone
+	cuts, raises [2]int           // rate changes written to the router
+	// cycles: the loop ran in this second; signal: one of its cycles had
+	// a delay signal (a single cycle without one is no news).
+	cycles, signal bool
 }
 
 // Run plays the demo and prints its timeline and summary to o.Out.
@@ -201,12 +232,16 @@ func Run(ctx context.Context, o Config) (*Summary, error) {
 		return <-daemonDone
 	}
 
-	st := newSteerer(cfg, client, clock, o.Logger, runs[0].feed, out)
-	fmt.Fprintf(out, "Running autorate (every %v) and steer (every 2 s) for %v: %s's capacity falls to 40%% at %v and recovers at %v.\n",
-		cfg.Daemon.Interval, o.Duration, primary.Name, dropAt(o.Duration), recoverAt(o.Duration))
+	st := newSteerer(cfg, client, clock, o.Logger, runs[0].feed)
+	fmt.Fprintf(out, "Running autorate (every %v) and steer (every 2 s) for %v: %s's capacity falls to 40%% at %v,\n",
+		cfg.Daemon.Interval, o.Duration, primary.Name, dropAt(o.Duration))
+	fmt.Fprintf(out, "below autorate's floor (%.1f%%) at %v, where only steering helps, and recovers at %v.\n",
+		100*belowFloor, deepAt(o.Duration), recoverAt(o.Duration))
 	fmt.Fprintf(out, "Health and metrics of the daemon: http://%s/health, /metrics\n\n", dln.Addr())
-	fmt.Fprintf(out, "%5s  %-13s  %-13s  %8s  %-17s  %-8s  %s\n", "", primary.Name+" download", primary.Name+" upload", "added", primary.Name+" zone", runs[1].w.Name, "")
-	fmt.Fprintf(out, "%5s  %-13s  %-13s  %8s  %-17s  %-8s  %s\n", "t", "cap / shaper", "cap / shaper", "delay", "down/up", "zone", "steering")
+	fmt.Fprintf(out, "Each line is the worst of its second: peak added delay and worst zone; %s a shaper cut, %s a raise\n", arrowCut, arrowRaise)
+	fmt.Fprintf(out, "(the rate shown is the one at the end of the second).\n\n")
+	fmt.Fprintf(out, lineFormat, "", primary.Name+" download", primary.Name+" upload", "peak delay", "worst zone", runs[1].w.Name, "")
+	fmt.Fprintf(out, lineFormat, "t", "cap / shaper", "cap / shaper", "down / up", "down/up", "zone", "steering")
 
 	err = drive(ctx, clock, start, o, emu, runs, daemon, st, out)
 	if derr := stop(); err == nil && derr != nil {
@@ -216,12 +251,21 @@ func Run(ctx context.Context, o Config) (*Summary, error) {
 		return nil, err
 	}
 
-	sum := &Summary{Primary: primary.Name, SteeringRuns: st.runs, SteeringTransitions: st.transitions, SteeringState: st.state}
 	pr := runs[0]
+	sum := &Summary{Primary: primary.Name, SteeringRuns: st.runs, SteeringTransitions: st.transitions, SteeringState: st.state,
+		SteeringEngaged: st.engaged, SteeringReturned: st.returned, EngagedAt: st.engagedAt, ReturnedAt: st.returnedAt,
+		Cuts: pr.cuts, Raises: pr.raises, PeakDelay: pr.peakDelay, PeakAt: pr.peakAt}
 	res := pr.link.Finish()
 	sum.Download, sum.Upload = res.Dirs[sim.Download].Scores, res.Dirs[sim.Upload].Scores
+	// The references (oracle, fixed shaper) on the same scenario and seed;
+	// the policy there does nothing and is replaced by the live run, so the
+	// plot is the one `wanctl simulate -svg` draws.
 	if ref, err := sim.Evaluate(scenarioFor(primary, true, o.Duration, o.Seed), linkOptions(primary, cfg), sim.PolicyFunc(func(sim.Input, sim.Writer) {})); err == nil {
 		sum.FixedDownload = ref.Fixed.Dirs[sim.Download].Scores
+		plot := *ref
+		plot.Scenario = "wanctl demo: " + primary.Name
+		plot.Wanctl = res
+		sum.Plot = &plot
 	}
 	for _, rq := range emu.Requests() {
 		sum.Requests++
@@ -252,16 +296,21 @@ func drive(ctx context.Context, clock *scaledClock, start time.Time, o Config, e
 		if vt > o.Duration {
 			vt = o.Duration
 		}
-		for _, r := range runs {
+		for i, r := range runs {
 			r.advance(vt, emu)
+			if i < len(loops) {
+				r.observe(loops[i].Status())
+			}
+		}
+		// Steer before the line of the same second, so that the line shows
+		// the transition it made.
+		if vt >= nextSteer {
+			st.run(ctx, vt)
+			nextSteer += 2 * time.Second
 		}
 		if vt >= nextLine {
-			printLine(out, vt, runs, loops, st)
+			printLine(out, vt, runs, st)
 			nextLine += time.Second
-		}
-		if vt >= nextSteer {
-			st.run(ctx)
-			nextSteer += 2 * time.Second
 		}
 		if vt >= o.Duration {
 			return nil
@@ -276,6 +325,13 @@ func (r *wanRun) advance(vt time.Duration, emu *emulator.Emulator) {
 	for i, d := range r.w.Directions() {
 		if ml, ok := emu.QueueMaxLimit(d.Queue); ok && ml > 0 && ml != r.rate[i] {
 			if r.link.SetRate(sim.Dir(i), ml) == nil {
+				if ml < r.rate[i] {
+					r.sec.cuts[i]++
+					r.cuts[i]++
+				} else {
+					r.sec.raises[i]++
+					r.raises[i]++
+				}
 				r.rate[i] = ml
 			}
 		}
@@ -292,7 +348,22 @@ func (r *wanRun) advance(vt time.Duration, emu *emulator.Emulator) {
 		s := r.link.Status(sim.Dir(i))
 		r.stats[i] = cakeStats(r.stats[i], s, step)
 		emu.SetQueueStats(d.Queue, r.stats[i])
+		r.sec.peak[i] = max(r.sec.peak[i], s.AddedDelay)
+		if s.AddedDelay > r.peakDelay[i] {
+			r.peakDelay[i], r.peakAt[i] = s.AddedDelay, vt
+		}
 	}
+}
+
+// observe folds the loop's latest decision into the second's worst zone.
+func (r *wanRun) observe(s autorate.LoopStatus) {
+	if s.Cycles == 0 {
+		return
+	}
+	r.sec.zone[0] = max(r.sec.zone[0], s.Decision.Download.Zone)
+	r.sec.zone[1] = max(r.sec.zone[1], s.Decision.Upload.Zone)
+	r.sec.cycles = true
+	r.sec.signal = r.sec.signal || s.Decision.Signal
 }
 
 // cakeStats models the shaper's counters. In the simulator's fluid model
@@ -320,27 +391,58 @@ func cakeStats(prev emulator.QueueStats, s sim.LinkStatus, dt time.Duration) emu
 	return next
 }
 
-func printLine(out io.Writer, vt time.Duration, runs []*wanRun, loops []*autorate.Loop, st *steerer) {
+// Markers of a shaper rate change within a second: cut, raise, both.
+const (
+	arrowCut   = "↓"
+	arrowRaise = "↑"
+	arrowBoth  = "↕"
+)
+
+const lineFormat = "%5s  %-14s  %-14s  %-15s  %-19s  %-8s  %s\n"
+
+// printLine prints the second that ends at vt and starts the next one,
+// followed by what steer reported in it.
+func printLine(out io.Writer, vt time.Duration, runs []*wanRun, st *steerer) {
 	p := runs[0]
 	down, up := p.link.Status(sim.Download), p.link.Status(sim.Upload)
-	zone := "-"
-	if len(loops) > 0 {
-		s := loops[0].Status()
-		zone = s.Decision.Download.Zone.String() + "/" + s.Decision.Upload.Zone.String()
-		if !s.Decision.Signal && s.Cycles > 0 {
-			zone += " (no signal)"
-		}
+	zone := p.sec.zone[0].String() + "/" + p.sec.zone[1].String()
+	if p.sec.cycles && !p.sec.signal {
+		// No delay signal all second: the loop holds its rates and its
+		// zone is the last one measured, not news.
+		zone = "no signal"
 	}
 	alt := "-"
-	if len(loops) > 1 {
-		alt = loops[1].Status().Decision.Download.Zone.String()
+	if len(runs) > 1 {
+		alt = max(runs[1].sec.zone[0], runs[1].sec.zone[1]).String()
 	}
-	fmt.Fprintf(out, "%4ds  %-13s  %-13s  %8s  %-17s  %-8s  %s\n", int(vt.Round(time.Second)/time.Second),
-		capShaper(down), capShaper(up), "+"+ms(down.AddedDelay+up.AddedDelay), zone, alt, st.state)
+	steering := st.state
+	if st.mark != "" {
+		steering += "  <- " + st.mark
+	}
+	fmt.Fprintf(out, lineFormat, fmt.Sprintf("%ds", int(vt.Round(time.Second)/time.Second)),
+		capShaper(down, p.sec, sim.Download), capShaper(up, p.sec, sim.Upload),
+		"+"+ms(p.sec.peak[0])+" / +"+ms(p.sec.peak[1]), zone, alt, steering)
+	for _, m := range st.pending {
+		fmt.Fprintln(out, "       "+m)
+	}
+	st.pending, st.mark = st.pending[:0], ""
+	for _, r := range runs {
+		r.sec = second{}
+	}
 }
 
-func capShaper(s sim.LinkStatus) string {
-	return fmt.Sprintf("%5s / %-5s", config.FormatRate(autorate.RoundRate(int64(s.Capacity))), config.FormatRate(autorate.RoundRate(int64(s.Rate))))
+func capShaper(s sim.LinkStatus, sec second, d sim.Dir) string {
+	mark := " "
+	switch c, r := sec.cuts[d] > 0, sec.raises[d] > 0; {
+	case c && r:
+		mark = arrowBoth
+	case c:
+		mark = arrowCut
+	case r:
+		mark = arrowRaise
+	}
+	return fmt.Sprintf("%5s / %s%s", config.FormatRate(autorate.RoundRate(int64(s.Capacity))), mark,
+		config.FormatRate(autorate.RoundRate(int64(s.Rate))))
 }
 
 func ms(d time.Duration) string {
@@ -352,27 +454,55 @@ func ms(d time.Duration) string {
 
 func printSummary(out io.Writer, s *Summary, dur time.Duration) {
 	fmt.Fprintf(out, "\nSummary for %s while loaded (%v):\n", s.Primary, dur)
-	fmt.Fprintf(out, "  download: utilisation %.0f%%, added delay p50 %.1f ms, p95 %.1f ms, p99 %.1f ms\n",
-		100*s.Download.Utilisation, s.Download.AddedDelayMS.P50, s.Download.AddedDelayMS.P95, s.Download.AddedDelayMS.P99)
-	fmt.Fprintf(out, "  upload:   utilisation %.0f%%, added delay p50 %.1f ms, p95 %.1f ms, p99 %.1f ms\n",
-		100*s.Upload.Utilisation, s.Upload.AddedDelayMS.P50, s.Upload.AddedDelayMS.P95, s.Upload.AddedDelayMS.P99)
-	fmt.Fprintf(out, "  without wanctl (a fixed shaper at the ceiling) the download p99 would have been %.0f ms\n", s.FixedDownload.AddedDelayMS.P99)
-	fmt.Fprintf(out, "  router: %d max-limit writes, %d REST requests in all\n", s.Writes, s.Requests)
-	fmt.Fprintf(out, "  steering: %d runs, %d transitions, now %s\n", s.SteeringRuns, s.SteeringTransitions, s.SteeringState)
-	if s.SteeringTransitions == 0 {
-		fmt.Fprintf(out, "    (steering engages only when %s stays RED for red_samples runs in a row: a high RTT with\n", s.Primary)
-		fmt.Fprintln(out, "     the shaper dropping and queueing; here autorate kept the delay down, so nothing was steered)")
+	for _, d := range []struct {
+		name string
+		sc   sim.Scores
+		dir  sim.Dir
+	}{{"download", s.Download, sim.Download}, {"upload  ", s.Upload, sim.Upload}} {
+		fmt.Fprintf(out, "  %s: utilisation %.0f%%, added delay p50 %.1f ms, p95 %.1f ms, p99 %.1f ms, peak %s at %v\n",
+			d.name, 100*d.sc.Utilisation, d.sc.AddedDelayMS.P50, d.sc.AddedDelayMS.P95, d.sc.AddedDelayMS.P99,
+			ms(s.PeakDelay[d.dir]), s.PeakAt[d.dir].Round(time.Second))
 	}
-	fmt.Fprintln(out, "\nNext: README.md (install on a real router), docs/config.md, `wanctl simulate -scenario all`.")
+	fmt.Fprintf(out, "  without wanctl (a fixed shaper at the ceiling) the download p99 would have been %.0f ms\n", s.FixedDownload.AddedDelayMS.P99)
+	fmt.Fprintf(out, "  autorate: download %d cuts, %d raises; upload %d cuts, %d raises (%d max-limit writes, %d REST requests in all)\n",
+		s.Cuts[sim.Download], s.Raises[sim.Download], s.Cuts[sim.Upload], s.Raises[sim.Upload], s.Writes, s.Requests)
+	fmt.Fprintf(out, "  steering: %d runs, engaged at %s, returned at %s, now %s\n", s.SteeringRuns, times(s.EngagedAt), times(s.ReturnedAt), s.SteeringState)
+	if s.SteeringTransitions == 0 {
+		fmt.Fprintf(out, "    (steering engages only when %s stays RED for red_samples runs in a row: a high RTT while\n", s.Primary)
+		fmt.Fprintln(out, "     the shaper drops, queues deeply or sits at autorate's floor; nothing here was bad enough)")
+	}
+	fmt.Fprintf(out, "  The delay peaks come before a cut takes hold (capacity fell at %v) and while %s sits below\n", dropAt(dur), s.Primary)
+	fmt.Fprintf(out, "  autorate's floor (%v to %v), where only steering moves traffic away.\n", deepAt(dur), recoverAt(dur))
+	fmt.Fprintln(out, "\nNext: README.md (install on a real router), docs/config.md, `wanctl simulate -scenario all`, `wanctl demo -svg demo.svg`.")
+}
+
+// times lists run times as "12s, 20s", or "never".
+func times(ts []time.Duration) string {
+	if len(ts) == 0 {
+		return "never"
+	}
+	var b []string
+	for _, t := range ts {
+		b = append(b, t.Round(time.Second).String())
+	}
+	return strings.Join(b, ", ")
 }
 
 func dropAt(d time.Duration) time.Duration    { return d * 8 / 30 }
-func recoverAt(d time.Duration) time.Duration { return d * 18 / 30 }
+func deepAt(d time.Duration) time.Duration    { return d * 10 / 30 }
+func recoverAt(d time.Duration) time.Duration { return d * 16 / 30 }
+
+// belowFloor is the primary's capacity, as a share of nominal, in the
+// demo's worst phase: just under autorate's RED floor (20 % of the 90 %
+// ceiling, 18 % of nominal), so that the delay grows slowly while autorate
+// can cut no further. That is the case steering is for.
+const belowFloor = 0.175
 
 // scenarioFor is the link a WAN of the demo runs on: the primary's
-// capacity falls to 40 % and recovers; the alternate is steady. Both are
-// loaded after the first second (someone starts a big download and an
-// upload).
+// capacity falls to 40 % (autorate copes), then just below autorate's
+// floor (steering engages), and recovers (steering returns); the alternate
+// is steady. Both are loaded after the first second (someone starts a big
+// download and an upload).
 func scenarioFor(w *config.WAN, primary bool, d time.Duration, seed int64) *sim.Scenario {
 	nom := [2]float64{float64(w.Download.Ceiling) / 0.9, float64(w.Upload.Ceiling) / 0.9}
 	sc := &sim.Scenario{
@@ -389,7 +519,7 @@ func scenarioFor(w *config.WAN, primary bool, d time.Duration, seed int64) *sim.
 		sc.Capacity[i] = sim.Const(nom[i])
 		if primary {
 			sc.Capacity[i] = sim.Profile{Step: true, Points: []sim.Point{
-				{At: 0, V: nom[i]}, {At: dropAt(d), V: 0.4 * nom[i]}, {At: recoverAt(d), V: nom[i]},
+				{At: 0, V: nom[i]}, {At: dropAt(d), V: 0.4 * nom[i]}, {At: deepAt(d), V: belowFloor * nom[i]}, {At: recoverAt(d), V: nom[i]},
 			}}
 		}
 	}

@@ -64,6 +64,14 @@ steering {
   }
 
   thresholds {
-    green_samples = 4 # the demo is short: give the primary back after 8 s of GREEN
+    # The demo is short: follow the delay faster and give the primary back
+    # after 4 s of GREEN.
+    rtt_ewma_alpha = 0.7
+    green_samples  = 2
+    # Queued packets: CAKE holds about 5 ms at the shaper rate, ~190 full
+    # packets at 450 Mbit/s, without anything being wrong. Scale these with
+    # the link (the defaults, 10 and 50, suit about 25 Mbit/s).
+    queue_yellow = 250
+    queue_red    = 500
   }
 }

@@ -3,7 +3,6 @@ package demo
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/netip"
 	"time"
@@ -19,13 +18,18 @@ import (
 // burst is replaced: the primary link's freshest replies stand for it.
 type steerer struct {
 	cfg steer.Config
-	out io.Writer
 
-	runs, transitions int
-	state             string
+	runs, transitions, engaged, returned int
+	state                                string
+	engagedAt, returnedAt                []time.Duration
+	// pending are the reports of runs since the last timeline line, which
+	// prints them under itself; mark is "engaged" or "returned" when a run
+	// since then made that transition.
+	pending []string
+	mark    string
 }
 
-func newSteerer(cfg *config.Config, c *routeros.Client, clock *scaledClock, log *slog.Logger, primary *feed, out io.Writer) *steerer {
+func newSteerer(cfg *config.Config, c *routeros.Client, clock *scaledClock, log *slog.Logger, primary *feed) *steerer {
 	return &steerer{
 		cfg: steer.Config{
 			Config: cfg,
@@ -36,23 +40,31 @@ func newSteerer(cfg *config.Config, c *routeros.Client, clock *scaledClock, log 
 				return primary.latest(clock.Now().Add(-500 * time.Millisecond)), nil
 			}),
 		},
-		out:   out,
 		state: steer.StateName(cfg.Steering.Primary, false),
 	}
 }
 
 // run is one timer firing. A failed run is printed and, like under
 // systemd, simply retried two seconds later.
-func (s *steerer) run(ctx context.Context) {
+func (s *steerer) run(ctx context.Context, vt time.Duration) {
 	res, err := steer.Run(ctx, s.cfg)
 	s.runs++
 	if err != nil {
-		fmt.Fprintf(s.out, "       steer: %v\n", err)
+		s.pending = append(s.pending, fmt.Sprintf("steer: %v", err))
 		return
 	}
 	if t := res.Decision.Transition; t != nil {
 		s.transitions++
-		fmt.Fprintf(s.out, "       steer: %s -> %s (%s): %d steering rules %sd\n", t.From, t.To, t.Reason, len(res.Patched), res.Action)
+		if res.State.Degraded() {
+			s.engaged++
+			s.engagedAt = append(s.engagedAt, vt)
+			s.mark = "engaged"
+		} else {
+			s.returned++
+			s.returnedAt = append(s.returnedAt, vt)
+			s.mark = "returned"
+		}
+		s.pending = append(s.pending, fmt.Sprintf("steer: %s -> %s (%s): %d steering rules %sd", t.From, t.To, t.Reason, len(res.Patched), res.Action))
 	}
 	s.state = res.State.State
 }

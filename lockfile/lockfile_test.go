@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/gofrs/flock"
@@ -69,5 +70,58 @@ func TestHolderNotNamedWhenDead(t *testing.T) {
 	}
 	if _, err := TryLock(p); !errors.As(err, &h) || h.Holder != "pid "+strconv.Itoa(os.Getpid()) {
 		t.Fatalf("%v, want our pid named", err)
+	}
+}
+
+// A symlink, FIFO or hard link planted at the lock path is refused, and
+// what it points at is left alone (a symlink to a file had it truncated and
+// a pid written into it).
+func TestTryLockRefusesNonRegular(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		plant func(t *testing.T, lock, victim string)
+	}{
+		{"symlink", func(t *testing.T, lock, victim string) {
+			if err := os.Symlink(victim, lock); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"dangling symlink", func(t *testing.T, lock, victim string) {
+			if err := os.Symlink(victim+".new", lock); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"hard link", func(t *testing.T, lock, victim string) {
+			if err := os.Link(victim, lock); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"fifo", func(t *testing.T, lock, _ string) {
+			if err := syscall.Mkfifo(lock, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			lock, victim := filepath.Join(dir, "autorate-att.lock"), filepath.Join(dir, "somefile")
+			if err := os.WriteFile(victim, []byte("precious\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			tc.plant(t, lock, victim)
+			l, err := TryLock(lock)
+			if err == nil {
+				l.Unlock()
+			}
+			if !errors.Is(err, ErrNotRegular) || !strings.Contains(err.Error(), lock) {
+				t.Fatalf("TryLock: %v, want ErrNotRegular naming the path", err)
+			}
+			if b, _ := os.ReadFile(victim); string(b) != "precious\n" {
+				t.Fatalf("the file behind the lock path now holds %q", b)
+			}
+			if _, err := os.Lstat(victim + ".new"); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("the dangling symlink's target was created: %v", err)
+			}
+		})
 	}
 }

@@ -67,7 +67,7 @@ func BenchmarkDiff(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		p := &Plan{FormatVersion: FormatVersion}
-		p.addRouter(d, f.act)
+		p.addRouter(d, f.act, nil)
 		p.finish()
 	}
 }

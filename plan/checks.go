@@ -3,8 +3,12 @@ package plan
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
+
+	"github.com/wanctl/wanctl/config"
 
 	"github.com/wanctl/wanctl/routeros"
 )
@@ -17,17 +21,22 @@ func Check(d *Desired, act Actual) Diagnostics {
 	var ds Diagnostics
 	r := d.Router
 	if d.FastTrackMatters {
-		for _, f := range act[routeros.MenuFilter] {
-			if f["action"] != "fasttrack-connection" || isTrue(f, "disabled") || isTrue(f, "dynamic") {
-				continue
-			}
-			where := "/ip/firewall/filter rule " + f.ID() + " (chain " + f["chain"] + commentNote(f) + ")"
-			if r.AllowFastTrack {
-				ds.warnf("", "FastTrack is enabled: FastTracked traffic is not shaped or steered",
-					"%s FastTracks connections, and allow_fasttrack = true in router %q accepts that: FastTracked packets skip the mangle rules and the queues at \"global\". Make sure the rule has connection-mark=no-mark so that steered connections are not FastTracked.", where, r.Name)
-			} else {
-				ds.errorf("", "FastTrack is enabled on router %q: nothing would be shaped or steered",
-					"%s FastTracks connections. FastTracked packets skip the mangle rules and the queues parented at \"global\", so wanctl's download queues, packet marks and steering rules would not see them. Fix it on the router: disable the rule (/ip firewall filter disable [find action=fasttrack-connection]); or add connection-mark=no-mark to it AND set allow_fasttrack = true in router %q to accept that FastTracked traffic stays unshaped (this error then becomes a warning).", r.Name, where, r.Name)
+		ds = append(ds, fastTrackDiags(r, act[routeros.MenuFilter], false)...)
+	}
+	if d.FastTrack6Matters {
+		ds = append(ds, fastTrackDiags(r, act[routeros.MenuFilter6], true)...)
+	}
+	ds = append(ds, simpleQueueDiags(act[routeros.MenuQueueSimple])...)
+	for _, o := range d.Objects {
+		if o.Menu != routeros.MenuRoute {
+			continue
+		}
+		for _, a := range act[routeros.MenuRoute] {
+			// A route about to change (another gateway) says nothing yet.
+			if a["comment"] == o.Fields["comment"] && sameValue(routeros.MenuRoute, "gateway", o.Fields["gateway"], a) {
+				if dg, bad := InactiveRoute(o.Address, a); bad {
+					ds = append(ds, dg)
+				}
 			}
 		}
 	}
@@ -82,6 +91,126 @@ func Check(d *Desired, act Actual) Diagnostics {
 			"The CAKE type has cake-bandwidth=%s and the queue-tree entry a max-limit: two shapers fight and the lower one wins. Set cake-bandwidth=0 on the type (/queue type set [find name=%q] cake-bandwidth=0) and let the queue's max-limit shape.", q, t["name"], qt["cake-bandwidth"], q)
 	}
 	return ds
+}
+
+// InactiveRoute reports a WAN's default route (address wan.NAME.route) that
+// the router holds enabled but not active: only the router knows whether
+// its gateway resolves and answers. Connections steered to the WAN, and the
+// pinned reflector pings (lookup-only-in-table), then have no route.
+func InactiveRoute(address string, a routeros.Object) (Diagnostic, bool) {
+	// A route without either flag tells nothing: say nothing.
+	_, hasActive := a["active"]
+	if isTrue(a, "disabled") || !isTrue(a, "inactive") && (!hasActive || isTrue(a, "active")) {
+		return Diagnostic{}, false
+	}
+	wan := strings.TrimSuffix(strings.TrimPrefix(address, "wan."), ".route")
+	gw := a["gateway"]
+	host, _, _ := strings.Cut(gw, "@")
+	var ds Diagnostics
+	ds.warnf(address, "wan %q: its default route (table %s, gateway %s) is not active",
+		"The router holds /ip/route %s enabled but not active, so what wanctl sends through table %s (steered connections, pinned reflector pings) has no route. Check on the router: /ip route print detail where comment=%q. Causes and fixes: the gateway does not answer (check-gateway=ping marks it unreachable: /ping %s); an IP gateway must resolve through a connected route in main (gateway=%s@main: the WAN's address must be up on its interface); for a DHCP or PPPoE WAN the gateway may have changed (compare /ip dhcp-client print with gateway in wan %q, fix the configuration, then plan and apply).",
+		wan, a["routing-table"], gw, a.ID(), a["routing-table"], a["comment"], host, host, wan)
+	return ds[0], true
+}
+
+// fastTrackDiags: an enabled FastTrack rule is an error unless
+// allow_fasttrack. IPv6 FastTrack (RouterOS 7.18+) bypasses the IPv6 mangle
+// marks and the queues at "global" just as IPv4's does.
+func fastTrackDiags(r *config.Router, rules []routeros.Object, v6 bool) Diagnostics {
+	var ds Diagnostics
+	menu, ip, what := routeros.MenuFilter, "ip", "the mangle rules"
+	if v6 {
+		menu, ip, what = routeros.MenuFilter6, "ipv6", "the IPv6 mangle rules (wanctl's IPv6 download marks)"
+	}
+	for _, f := range rules {
+		if f["action"] != "fasttrack-connection" || isTrue(f, "disabled") || isTrue(f, "dynamic") {
+			continue
+		}
+		where := "/" + menu + " rule " + f.ID() + " (chain " + f["chain"] + commentNote(f) + ")"
+		switch {
+		case r.AllowFastTrack && v6:
+			ds.warnf("", "IPv6 FastTrack is enabled: FastTracked IPv6 traffic is not shaped",
+				"%s FastTracks IPv6 connections, and allow_fasttrack = true in router %q accepts that: FastTracked packets skip %s and the queues at \"global\".", where, r.Name, what)
+		case r.AllowFastTrack:
+			ds.warnf("", "FastTrack is enabled: FastTracked traffic is not shaped or steered",
+				"%s FastTracks connections, and allow_fasttrack = true in router %q accepts that: FastTracked packets skip the mangle rules and the queues at \"global\". Make sure the rule has connection-mark=no-mark so that steered connections are not FastTracked.", where, r.Name)
+		case v6:
+			ds.errorf("", "IPv6 FastTrack is enabled on router %q: IPv6 downloads would not be shaped",
+				"%s FastTracks IPv6 connections (RouterOS 7.18 and later). FastTracked packets skip %s and the queues parented at \"global\", so wanctl's download queues would not see IPv6 downloads. Fix it on the router: disable the rule (/%s firewall filter disable [find action=fasttrack-connection]); or set allow_fasttrack = true in router %q to accept that FastTracked traffic stays unshaped (this error then becomes a warning).", r.Name, where, what, ip, r.Name)
+		default:
+			ds.errorf("", "FastTrack is enabled on router %q: nothing would be shaped or steered",
+				"%s FastTracks connections. FastTracked packets skip the mangle rules and the queues parented at \"global\", so wanctl's download queues, packet marks and steering rules would not see them. Fix it on the router: disable the rule (/%s firewall filter disable [find action=fasttrack-connection]); or add connection-mark=no-mark to it AND set allow_fasttrack = true in router %q to accept that FastTracked traffic stays unshaped (this error then becomes a warning).", r.Name, where, ip, r.Name)
+		}
+	}
+	return ds
+}
+
+// simpleQueueDiags warns about enabled simple queues that could catch WAN
+// traffic: RouterOS runs them before the queue trees of the same HTB, so
+// they shape (and limit) that traffic before wanctl's queues see it.
+func simpleQueueDiags(queues []routeros.Object) Diagnostics {
+	var caught []string
+	for _, q := range queues {
+		if isTrue(q, "disabled") || !mayCatchWAN(q["dst"]) {
+			continue
+		}
+		n := fmt.Sprintf("%q", q["name"])
+		if t := q["target"]; t != "" {
+			n += " (target " + t + ")"
+		}
+		if isTrue(q, "dynamic") {
+			n += " (dynamic)"
+		}
+		caught = append(caught, n)
+	}
+	if len(caught) == 0 {
+		return nil
+	}
+	const shown = 10
+	list := strings.Join(caught[:min(len(caught), shown)], ", ")
+	if len(caught) > shown {
+		list += fmt.Sprintf(" and %d more", len(caught)-shown)
+	}
+	var ds Diagnostics
+	ds.warnf("", "%d simple queue(s) can take WAN traffic before wanctl's queue trees",
+		"/queue/simple: %s. RouterOS runs simple queues before the queue trees of the same HTB, so traffic a simple queue catches is shaped by it first and wanctl's CAKE queues only see what it lets through (their max-limit is no longer the bottleneck and latency control is lost). Remove or disable them (/queue simple disable [find name=NAME]), or limit each to LAN destinations with dst= (a private prefix).", len(caught), list)
+	return ds
+}
+
+// mayCatchWAN: a simple queue catches traffic between its target and dst
+// (anything without a dst). Only a dst made of private, link-local or
+// loopback prefixes keeps Internet traffic out of it.
+func mayCatchWAN(dst string) bool {
+	items := splitList(dst)
+	if len(items) == 0 {
+		return true
+	}
+	for _, it := range items {
+		p, err := netip.ParsePrefix(it)
+		if err != nil {
+			a, aerr := netip.ParseAddr(it)
+			if aerr != nil {
+				return true // an interface: could be a WAN
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		a := p.Masked().Addr()
+		if !(a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast()) || p.Bits() < privateBits(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// privateBits is the prefix length of the private or local range holding a
+// (a wider dst prefix reaches beyond it).
+func privateBits(a netip.Addr) int {
+	for _, r := range []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "169.254.0.0/16", "fc00::/7", "fe80::/10", "::1/128"} {
+		if p := netip.MustParsePrefix(r); p.Contains(a) {
+			return p.Bits()
+		}
+	}
+	return a.BitLen()
 }
 
 // natCovers: an enabled srcnat masquerade/src-nat rule whose out-interface

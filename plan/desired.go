@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"net/netip"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -86,17 +87,21 @@ type Desired struct {
 	Router *config.Router
 	// Objects in apply order (ManagedMenus, then declaration order).
 	Objects []*Object
-	// Read are the menus to read (once each).
-	Read []string
+	// Read are the menus to read (once each); Filters narrow some of them
+	// to what wanctl can own (ReadActual).
+	Read    []string
+	Filters map[string]ReadFilter
 	// Steering and the alternate's interface, for the NAT check.
 	SteerAltInterface string
 	// Interfaces and lists the config names on this router, for warnings.
 	Interfaces     []nameRef
 	InterfaceLists []nameRef
 	// FastTrackMatters: a download queue at global or steering: FastTrack
-	// would bypass them.
-	FastTrackMatters bool
-	Diags            Diagnostics
+	// would bypass them. FastTrack6Matters: a download queue at global
+	// (steering is IPv4 only), which IPv6 FastTrack (7.18+) bypasses.
+	FastTrackMatters  bool
+	FastTrack6Matters bool
+	Diags             Diagnostics
 }
 
 type nameRef struct{ Name, Where string }
@@ -153,6 +158,7 @@ func DesiredState(cfg *config.Config) []*Desired {
 	for _, d := range out {
 		d.sortObjects()
 		d.Read = d.menusToRead()
+		d.Filters = d.readFilters()
 	}
 	return out
 }
@@ -179,14 +185,82 @@ func (d *Desired) sortObjects() {
 
 func (d *Desired) menusToRead() []string {
 	read := append([]string(nil), ManagedMenus...)
-	read = append(read, routeros.MenuInterface, routeros.MenuInterfaceList)
+	read = append(read, routeros.MenuInterface, routeros.MenuInterfaceList, routeros.MenuQueueSimple)
 	if d.FastTrackMatters {
 		read = append(read, routeros.MenuFilter)
+	}
+	if d.FastTrack6Matters {
+		read = append(read, routeros.MenuFilter6)
 	}
 	if d.SteerAltInterface != "" {
 		read = append(read, routeros.MenuNAT, routeros.MenuInterfaceMember)
 	}
 	return read
+}
+
+// readFilters narrows the menus a big router fills (full BGP tables, 10^5
+// address-list entries from blocklists) to the routing tables and lists
+// wanctl's objects live in. wanctl-not-steered is always read, so that
+// removing the steering block still deletes its entries.
+func (d *Desired) readFilters() map[string]ReadFilter {
+	tables, lists := []string{}, []string{NotSteeredList}
+	for _, o := range d.Objects {
+		switch o.Menu {
+		case routeros.MenuRoute:
+			tables = append(tables, o.Fields["routing-table"])
+		case routeros.MenuAddressList:
+			lists = append(lists, o.Fields["list"])
+		}
+	}
+	return map[string]ReadFilter{
+		routeros.MenuRoute:       {Field: "routing-table", Values: sortedSet(tables)},
+		routeros.MenuAddressList: {Field: "list", Values: sortedSet(lists)},
+	}
+}
+
+// extendFilters adds what the router shows wanctl once owned: the routing
+// tables it marked (a removed WAN's route lives in one) and the lists its
+// marked mangle rules match (a removed steering rule's list). Entries of a
+// list no marked rule names any more are not read: see docs/plan-apply.md.
+func extendFilters(filters map[string]ReadFilter, act Actual) map[string]ReadFilter {
+	out := make(map[string]ReadFilter, len(filters))
+	for m, f := range filters {
+		vals := append([]string(nil), f.Values...)
+		switch {
+		case m == routeros.MenuRoute && f.Field == "routing-table":
+			for _, o := range act[routeros.MenuRoutingTable] {
+				if IsMarked(o) && o["name"] != "" {
+					vals = append(vals, o["name"])
+				}
+			}
+		case m == routeros.MenuAddressList && f.Field == "list":
+			for _, o := range act[routeros.MenuMangle] {
+				if !IsMarked(o) {
+					continue
+				}
+				for _, k := range []string{"src-address-list", "dst-address-list"} {
+					if l := strings.TrimPrefix(o[k], "!"); l != "" {
+						vals = append(vals, l)
+					}
+				}
+			}
+		}
+		out[m] = ReadFilter{Field: f.Field, Values: sortedSet(vals)}
+	}
+	return out
+}
+
+func sortedSet(vs []string) []string {
+	out := []string{}
+	seen := map[string]bool{}
+	for _, v := range vs {
+		if v != "" && !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (d *Desired) addWAN(w *config.WAN) {
@@ -289,6 +363,7 @@ func (d *Desired) addDirection(w *config.WAN, dir *config.Direction) {
 		// separates this WAN's downloads.
 		tree["packet-mark"] = dir.Queue
 		d.FastTrackMatters = true
+		d.FastTrack6Matters = true
 	}
 	d.add(&Object{
 		Address: treeAddr, Menu: routeros.MenuQueueTree, Fields: tree,

@@ -157,7 +157,8 @@ func (df *differ) checkRenameCollision(o *Object, idx int) {
 // claimQueueTypes: a queue type has no comment. It is wanctl's when a
 // wanctl queue-tree entry uses it; an unused one that already equals the
 // wanted type is taken as ours too (an apply interrupted between creating
-// the type and its queue leaves exactly that).
+// the type and its queue leaves exactly that), and an unused CAKE type
+// named wanctl-* that nothing wants is a left-over of ours.
 func (df *differ) claimQueueTypes() {
 	trees := df.act[routeros.MenuQueueTree]
 	ownedTree := map[int]bool{}
@@ -246,25 +247,31 @@ func (df *differ) claimQueueTypes() {
 			}
 		}
 	}
-	// Left-over types: destroy the ones only wanctl queues used; point out
-	// unused ones that look like wanctl's.
+	// Left-over types: destroy the ones only wanctl queues use, and the
+	// unused CAKE types in wanctl's namespace (an apply interrupted between
+	// switching a queue to a renamed type and deleting the old one, or
+	// between deleting a queue and its type, leaves exactly that); point
+	// out other unused ones that look like wanctl's.
+	leftover := func(a routeros.Object) bool {
+		return !used[a["name"]] && strings.HasPrefix(a["name"], "wanctl-") && a["kind"] == "cake"
+	}
 	for i, a := range types {
 		name := a["name"]
 		if df.claimed[routeros.MenuQueueType][i] || builtinOrDynamic(a) || wantedName[name] {
 			continue
 		}
 		switch {
-		case usedByOwned[name] && !usedByOther[name]:
+		case usedByOwned[name] && !usedByOther[name], leftover(a):
 			// Destroyed (see changes).
 		case !used[name] && strings.HasPrefix(name, "wanctl-"):
 			df.diags.warnf("", "queue type %q is not used by any queue",
-				"It looks like one wanctl created, but queue types carry no marker and no wanctl queue uses it, so wanctl leaves it alone. If it is left over, remove it: /queue type remove [find name=%q]", name, name)
+				"Its name is in wanctl's namespace, but wanctl only creates CAKE types and this one is of kind %q, so wanctl leaves it alone. If it is left over, remove it: /queue type remove [find name=%q]", name, a["kind"], name)
 		}
 	}
 	df.ownedTypes = func(i int) bool {
 		a := types[i]
 		return !df.claimed[routeros.MenuQueueType][i] && !builtinOrDynamic(a) && !wantedName[a["name"]] &&
-			usedByOwned[a["name"]] && !usedByOther[a["name"]]
+			(usedByOwned[a["name"]] && !usedByOther[a["name"]] || leftover(a))
 	}
 }
 

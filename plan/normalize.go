@@ -218,3 +218,37 @@ func Matches(menu string, fields, o routeros.Object) bool {
 	}
 	return true
 }
+
+// emptyValue are the fields for which "" is a value the router stores (the
+// schema types them "string value"): a PATCH may empty them. Any other field
+// a PATCH must remove is sent in RouterOS's REST unset form {"!field": ""}:
+// the router refuses "" for a typed matcher (an address list, a mark, a
+// port) or keeps the old value.
+var emptyValue = map[string]bool{"comment": true, "log-prefix": true}
+
+// IsFlag reports a flag property (fib): any written value sets it, "false"
+// and "no" included, so a flag is only ever written as "" (set) or unset.
+func IsFlag(field string) bool { return fieldKinds[field] == kFlag }
+
+// WireFields turns the fields of a create (set=false) or an update
+// (set=true), "" meaning absent as in Object.Fields, into what the router
+// must be sent: a flag wanted "true" becomes
+// "" and one wanted "false" is left out of a create and unset by an update;
+// a field an update empties is unset ({"!field": ""}) unless "" is a value
+// for it.
+func WireFields(fields routeros.Object, set bool) routeros.Object {
+	out := make(routeros.Object, len(fields))
+	for k, v := range fields {
+		switch {
+		case IsFlag(k) && v != "" && normValue("", k, v, true) == "true":
+			out[k] = ""
+		case IsFlag(k) || v == "" && !emptyValue[k]:
+			if set {
+				out["!"+k] = ""
+			}
+		default:
+			out[k] = v
+		}
+	}
+	return out
+}

@@ -119,6 +119,9 @@ type RouterPlan struct {
 	URL string `json:"url"`
 	// MenusRead are the menus read (one GET each), in order.
 	MenusRead []string `json:"menus_read"`
+	// ReadFilters narrow the reads of big menus (address lists, routes) to
+	// what wanctl can own; re-reading a saved plan uses them again.
+	ReadFilters map[string]ReadFilter `json:"read_filters,omitempty"`
 	// Fingerprint hashes the normalised objects of every menu read (without
 	// counters and runtime-owned fields): a saved plan is applied only while
 	// the router still matches it.
@@ -146,35 +149,88 @@ type Plan struct {
 // HasChanges reports whether applying the plan would do anything.
 func (p *Plan) HasChanges() bool { return len(p.Changes) > 0 }
 
-// Reader reads whole menus (routeros.Client does, with one GET per menu).
+// Reader reads menus: whole (List) or narrowed by a RouterOS API query
+// (Print); routeros.Client does either with one request.
 type Reader interface {
 	List(ctx context.Context, menu string) ([]routeros.Object, error)
+	Print(ctx context.Context, menu string, query []string) ([]routeros.Object, error)
 }
 
 // Connector gives the Reader of a router block.
 type Connector func(r *config.Router) (Reader, error)
 
 // Actual is what a router holds: the objects of each menu read, in the
-// router's order.
+// router's order. A menu read with a ReadFilter holds only the objects the
+// filter lets through.
 type Actual map[string][]routeros.Object
 
-// ReadActual reads each menu once, in the order given.
-func ReadActual(ctx context.Context, rd Reader, menus []string) (Actual, error) {
+// ReadFilter narrows the read of a menu that can be huge on a big router
+// (10^5 address-list entries, a full BGP table) to the objects wanctl can
+// own: those whose Field has one of Values. The read is one request, an OR
+// of equalities (Reader.Print); no values reads nothing.
+type ReadFilter struct {
+	Field  string   `json:"field"`
+	Values []string `json:"values"`
+}
+
+// Query is the RouterOS API query of the filter: "f=a", "f=b", "#|".
+func (f ReadFilter) Query() []string {
+	vals := sortedSet(f.Values)
+	q := make([]string, 0, len(vals)+1)
+	for _, v := range vals {
+		q = append(q, f.Field+"="+v)
+	}
+	if len(vals) > 1 {
+		q = append(q, "#"+strings.Repeat("|", len(vals)-1))
+	}
+	return q
+}
+
+// ReadActual reads each menu once. Menus without a filter are read first,
+// in the order given; then the filtered ones, whose values are completed
+// from what was read (extendFilters: a routing table or a list wanctl
+// marked earlier stays readable after it left the configuration). It
+// returns the filters as used, for RouterPlan.ReadFilters.
+func ReadActual(ctx context.Context, rd Reader, menus []string, filters map[string]ReadFilter) (Actual, map[string]ReadFilter, error) {
 	act := Actual{}
 	for _, m := range menus {
 		if _, done := act[m]; done {
 			continue
 		}
+		if _, filtered := filters[m]; filtered {
+			continue
+		}
 		objs, err := rd.List(ctx, m)
 		if err != nil {
-			return nil, fmt.Errorf("read /%s: %w", m, err)
+			return nil, nil, fmt.Errorf("read /%s: %w", m, err)
 		}
 		if objs == nil {
 			objs = []routeros.Object{}
 		}
 		act[m] = objs
 	}
-	return act, nil
+	used := extendFilters(filters, act)
+	for _, m := range menus {
+		f, filtered := used[m]
+		if _, done := act[m]; done || !filtered {
+			continue
+		}
+		var objs []routeros.Object
+		if len(f.Values) > 0 {
+			var err error
+			if objs, err = rd.Print(ctx, m, f.Query()); err != nil {
+				return nil, nil, fmt.Errorf("read /%s where %s: %w", m, strings.Join(f.Query(), " "), err)
+			}
+		}
+		if objs == nil {
+			objs = []routeros.Object{}
+		}
+		act[m] = objs
+	}
+	if len(used) == 0 {
+		used = nil
+	}
+	return act, used, nil
 }
 
 // Make plans the configuration against its routers: desired state, one read
@@ -187,19 +243,19 @@ func Make(ctx context.Context, cfg *config.Config, connect Connector) (*Plan, er
 		if err != nil {
 			return nil, fmt.Errorf("router %q: %w", d.Router.Name, err)
 		}
-		act, err := ReadActual(ctx, rd, d.Read)
+		act, used, err := ReadActual(ctx, rd, d.Read, d.Filters)
 		if err != nil {
 			return nil, fmt.Errorf("router %q: %w", d.Router.Name, err)
 		}
-		p.addRouter(d, act)
+		p.addRouter(d, act, used)
 	}
 	p.finish()
 	return p, nil
 }
 
 // addRouter diffs one router's desired state with what it holds.
-func (p *Plan) addRouter(d *Desired, act Actual) {
-	rp := &RouterPlan{Name: d.Router.Name, URL: RedactURL(d.Router.URL), MenusRead: d.Read, Fingerprint: Fingerprint(act)}
+func (p *Plan) addRouter(d *Desired, act Actual, filters map[string]ReadFilter) {
+	rp := &RouterPlan{Name: d.Router.Name, URL: RedactURL(d.Router.URL), MenusRead: d.Read, ReadFilters: filters, Fingerprint: Fingerprint(act)}
 	p.Routers = append(p.Routers, rp)
 	diags := append(Diagnostics(nil), d.Diags...)
 	diags = append(diags, Check(d, act)...)

@@ -165,7 +165,7 @@ func goldenPlan(t *testing.T) *Plan {
 	f.add(routeros.MenuQueueTree, routeros.Object{"name": "guest", "parent": "bridge", "queue": "my-cake", "max-limit": "20M"})
 
 	p := &Plan{FormatVersion: FormatVersion}
-	p.addRouter(d, f.act)
+	p.addRouter(d, f.act, extendFilters(d.Filters, f.act))
 	p.finish()
 	return p
 }

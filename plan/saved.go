@@ -2,6 +2,8 @@ package plan
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,16 +17,50 @@ import (
 const SavedKind = "wanctl-plan"
 
 // saved is the file `wanctl plan -out` writes: the JSON plan document plus
-// its kind. It holds router names and URLs (without credentials), object
-// fields and the fingerprint of each router's state, never a password.
+// its kind and the configuration it was made from. It holds router names
+// and URLs (without credentials), object fields, the fingerprint of each
+// router's state and the configuration's hash, never a password.
 type saved struct {
-	Kind string `json:"kind"`
+	Kind   string        `json:"kind"`
+	Config *ConfigSource `json:"config"`
 	*Plan
 }
 
-// Save writes the plan to path atomically (temp file, fsync, rename), mode
-// 0600. A plan with errors cannot be saved.
-func (p *Plan) Save(path string) error {
+// ErrNoConfig is the error of a saved plan that does not say which
+// configuration it was made from.
+var ErrNoConfig = errors.New("the plan file does not record the configuration it was made from (an older wanctl wrote it)")
+
+// ConfigSource identifies the configuration file a plan was made from. The
+// plan's changes follow from that file's content, so a saved plan is applied
+// only with the same content; the path is for the messages. Only a hash is
+// kept: the file may hold a literal password.
+type ConfigSource struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+}
+
+// HashConfig describes the configuration read from path as src.
+func HashConfig(path string, src []byte) ConfigSource {
+	sum := sha256.Sum256(src)
+	return ConfigSource{Path: path, SHA256: hex.EncodeToString(sum[:])}
+}
+
+// CheckConfig refuses to apply a plan made from a configuration whose
+// content differs from cur (the one apply was given).
+func (s ConfigSource) CheckConfig(cur ConfigSource) error {
+	if s.SHA256 == cur.SHA256 {
+		return nil
+	}
+	if s.Path == cur.Path {
+		return fmt.Errorf("the saved plan was made from %s, which has changed since", s.Path)
+	}
+	return fmt.Errorf("the saved plan was made from %s, not from %s (their contents differ)", s.Path, cur.Path)
+}
+
+// Save writes the plan, made from the configuration src, to path
+// atomically (temp file, fsync, rename), mode 0600. A plan with errors
+// cannot be saved.
+func (p *Plan) Save(path string, src ConfigSource) error {
 	if len(p.Errors) > 0 {
 		return errors.New("a plan with errors cannot be saved")
 	}
@@ -32,56 +68,69 @@ func (p *Plan) Save(path string) error {
 	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(saved{Kind: SavedKind, Plan: p}); err != nil {
+	if err := enc.Encode(saved{Kind: SavedKind, Config: &src, Plan: p}); err != nil {
 		return err
 	}
 	return statefile.WriteAtomic(path, b.Bytes(), 0o600)
 }
 
 // LoadSaved reads a plan written by Save and checks that it is one this
-// version can apply.
-func LoadSaved(path string) (*Plan, error) {
+// version can apply; it returns the configuration the plan was made from.
+func LoadSaved(path string) (*Plan, ConfigSource, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, ConfigSource{}, err
 	}
-	p, err := DecodeSaved(b)
+	p, src, err := DecodeSaved(b)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, ConfigSource{}, fmt.Errorf("%s: %w", path, err)
 	}
-	return p, nil
+	return p, src, nil
 }
 
 // DecodeSaved decodes and checks a saved plan.
-func DecodeSaved(b []byte) (*Plan, error) {
+func DecodeSaved(b []byte) (*Plan, ConfigSource, error) {
 	var s saved
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("not a wanctl plan file (write one with 'wanctl plan -out FILE'): %w", err)
+		return nil, ConfigSource{}, fmt.Errorf("not a wanctl plan file (write one with 'wanctl plan -out FILE'): %w", err)
 	}
 	if s.Kind != SavedKind || s.Plan == nil {
-		return nil, errors.New("not a wanctl plan file (write one with 'wanctl plan -out FILE')")
+		return nil, ConfigSource{}, errors.New("not a wanctl plan file (write one with 'wanctl plan -out FILE')")
 	}
 	p := s.Plan
+	if err := checkSaved(p); err != nil {
+		return nil, ConfigSource{}, err
+	}
+	// Plans saved before the configuration was recorded cannot be matched
+	// to one; the document's format_version is unchanged (plan -json never
+	// had the field), so the field's absence is what tells them apart.
+	if s.Config == nil || s.Config.SHA256 == "" {
+		return nil, ConfigSource{}, ErrNoConfig
+	}
+	return p, *s.Config, nil
+}
+
+func checkSaved(p *Plan) error {
 	if p.FormatVersion != FormatVersion {
-		return nil, fmt.Errorf("plan format_version %d, this wanctl reads %d: make a new plan with this wanctl", p.FormatVersion, FormatVersion)
+		return fmt.Errorf("plan format_version %d, this wanctl reads %d: make a new plan with this wanctl", p.FormatVersion, FormatVersion)
 	}
 	if len(p.Errors) > 0 {
-		return nil, errors.New("the plan has errors and cannot be applied")
+		return errors.New("the plan has errors and cannot be applied")
 	}
 	routers := map[string]bool{}
 	for _, r := range p.Routers {
 		if r == nil || r.Name == "" || r.Fingerprint == "" {
-			return nil, errors.New("plan file: a router entry lacks its name or fingerprint")
+			return errors.New("plan file: a router entry lacks its name or fingerprint")
 		}
 		routers[r.Name] = true
 	}
 	for i, c := range p.Changes {
 		if err := checkChange(c, routers); err != nil {
-			return nil, fmt.Errorf("plan file: change %d: %w", i, err)
+			return fmt.Errorf("plan file: change %d: %w", i, err)
 		}
 	}
-	return p, nil
+	return nil
 }
 
 func checkChange(c *Change, routers map[string]bool) error {

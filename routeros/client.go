@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/go-resty/resty/v2"
+
+	"github.com/wanctl/wanctl/routeros/internal/restjson"
 )
 
 // DefaultTimeout is the per-request timeout when Config.Timeout is 0.
@@ -125,6 +127,10 @@ func New(cfg Config) (*Client, error) {
 			MaxIdleConnsPerHost: 1,
 			IdleConnTimeout:     90 * time.Second,
 			ForceAttemptHTTP2:   false,
+			// RouterOS does not compress its replies; asking for gzip would
+			// only invite compression bombs (a reply sent compressed anyway
+			// is still decoded, within the cap).
+			DisableCompression: true,
 		}
 	}
 
@@ -181,9 +187,31 @@ func (c *Client) Query(ctx context.Context, menu string, q Query) ([]Object, err
 	if err != nil {
 		return nil, err
 	}
-	objs, derr := decodeObjects(body)
+	objs, derr := decodeObjects(body, isSingleton(menu))
 	if derr != nil {
 		return nil, c.protocolError(rq, derr)
+	}
+	c.remember(menu, objs...)
+	return objs, nil
+}
+
+// Print reads a menu with one POST <menu>/print whose ".query" is a RouterOS
+// API query (stack words such as "list=a", "list=b", "#|"): unlike a GET's
+// ANDed equalities it can OR, so objects of several lists or tables come
+// back in one request instead of one request each.
+func (c *Client) Print(ctx context.Context, menu string, query []string) ([]Object, error) {
+	b, err := json.Marshal(map[string][]string{".query": query})
+	if err != nil {
+		return nil, fmt.Errorf("routeros: encode print: %w", err)
+	}
+	rq := request{method: http.MethodPost, menu: menu, command: "print", body: b, read: true}
+	body, derr := c.do(ctx, rq)
+	if derr != nil {
+		return nil, derr
+	}
+	objs, perr := decodeObjects(body, false)
+	if perr != nil {
+		return nil, c.protocolError(rq, perr)
 	}
 	c.remember(menu, objs...)
 	return objs, nil
@@ -205,8 +233,8 @@ func (c *Client) Get(ctx context.Context, menu, id string) (Object, error) {
 }
 
 // Add creates an object (PUT) and returns it as the router stored it,
-// including its ".id". A "place-before" field (an .id) positions ordered
-// entries such as firewall rules.
+// including its ".id" (a reply without one is an error). A "place-before"
+// field (an .id) positions ordered entries such as firewall rules.
 func (c *Client) Add(ctx context.Context, menu string, fields Object) (Object, error) {
 	b, err := json.Marshal(fields)
 	if err != nil {
@@ -217,7 +245,7 @@ func (c *Client) Add(ctx context.Context, menu string, fields Object) (Object, e
 	if rerr != nil {
 		return nil, rerr
 	}
-	o, derr := decodeObject(body)
+	o, derr := decodeWritten(body)
 	if derr != nil {
 		return nil, c.protocolError(rq, derr)
 	}
@@ -226,8 +254,9 @@ func (c *Client) Add(ctx context.Context, menu string, fields Object) (Object, e
 }
 
 // Set changes fields of one object (PATCH) and returns the whole updated
-// object. After a bad-request error, re-read: the router does not always
-// roll a refused PATCH back.
+// object; a reply that is not an object with an ".id" is an error (the
+// write may or may not have been applied). After a bad-request error,
+// re-read: the router does not always roll a refused PATCH back.
 func (c *Client) Set(ctx context.Context, menu, id string, fields Object) (Object, error) {
 	b, err := json.Marshal(fields)
 	if err != nil {
@@ -238,10 +267,7 @@ func (c *Client) Set(ctx context.Context, menu, id string, fields Object) (Objec
 	if rerr != nil {
 		return nil, rerr
 	}
-	if len(strings.TrimSpace(string(body))) == 0 {
-		return Object{".id": id}, nil
-	}
-	o, derr := decodeObject(body)
+	o, derr := decodeWritten(body)
 	if derr != nil {
 		return nil, c.protocolError(rq, derr)
 	}
@@ -318,6 +344,17 @@ type request struct {
 	read    bool   // a read: safe to retry once after a transport error
 }
 
+// maxLoggedBody is how much of a reply body Config.Debug logs.
+const maxLoggedBody = 64 << 10
+
+// maxReply is the largest reply body the request may get.
+func (rq request) maxReply() int64 {
+	if rq.method == http.MethodGet && rq.id == "" || rq.command == "print" {
+		return MaxMenuReply
+	}
+	return MaxObjectReply
+}
+
 func (rq request) url(base string) string {
 	u := base + "/" + strings.Trim(rq.menu, "/")
 	switch {
@@ -365,7 +402,9 @@ func (c *Client) once(ctx context.Context, rq request) ([]byte, *Error) {
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	start := time.Now()
-	r := c.rc.R().SetContext(actx)
+	// The body is read here, not by resty: under the request's deadline and
+	// within the reply cap.
+	r := c.rc.R().SetContext(actx).SetDoNotParseResponse(true)
 	if rq.body != nil {
 		r.SetHeader("Content-Type", "application/json").SetBody(rq.body)
 	}
@@ -374,27 +413,41 @@ func (c *Client) once(ctx context.Context, rq request) ([]byte, *Error) {
 	}
 	resp, err := r.Execute(rq.method, rq.url(c.base))
 	status := 0
+	var body []byte
 	if resp != nil && resp.RawResponse != nil {
 		status = resp.StatusCode()
+		if err == nil {
+			body, err = readBody(actx, resp.RawResponse, rq.maxReply())
+		} else {
+			_ = resp.RawBody().Close()
+		}
 	}
 	if c.log != nil && c.log.Enabled(ctx, slog.LevelDebug) {
 		c.log.LogAttrs(ctx, slog.LevelDebug, "router request",
 			slog.String("router", c.name), slog.String("method", rq.method),
 			slog.String("path", strings.TrimPrefix(rq.url(""), "/")), slog.Int("status", status),
-			slog.Duration("duration", time.Since(start)))
+			slog.Int("bytes", len(body)), slog.Duration("duration", time.Since(start)))
+		if c.debug && err == nil {
+			// Redacted before it is cut: a cut could split the password.
+			shown := c.redact(string(body))
+			c.log.LogAttrs(ctx, slog.LevelDebug, "router reply", slog.String("router", c.name),
+				slog.String("body", shown[:min(len(shown), maxLoggedBody)]))
+		}
 	}
 	if err != nil {
+		var tl *tooLargeError
 		switch {
 		case ctx.Err() != nil:
 			return nil, c.newError(rq, KindCanceled, ctx.Err(), "")
 		case errors.Is(err, context.DeadlineExceeded) || actx.Err() != nil || isNetTimeout(err):
 			return nil, c.newError(rq, KindTimeout, err,
 				fmt.Sprintf("no reply within %s; check that url is right and the router reachable, or raise timeout in router %q", c.timeout, c.name))
+		case errors.As(err, &tl):
+			return nil, c.newError(rq, KindProtocol, err, tl.hint())
 		}
 		kind, hint := c.classifyTransport(err)
 		return nil, c.newError(rq, kind, err, hint)
 	}
-	body := resp.Body()
 	if status >= 200 && status < 300 {
 		return body, nil
 	}
@@ -443,7 +496,7 @@ func (c *Client) classifyTransport(err error) (Kind, string) {
 
 func (c *Client) statusError(rq request, status int, location string, body []byte) *Error {
 	var msg, detail string
-	if o, err := decodeObject(body); err == nil {
+	if o, ok := restjson.ErrorReply(body); ok {
 		msg, detail = o["message"], o["detail"]
 	} else if t := strings.TrimSpace(snippet(body, 200)); t != "" {
 		detail = t

@@ -15,9 +15,11 @@ import (
 const (
 	MenuQueueType       = "queue/type"
 	MenuQueueTree       = "queue/tree"
+	MenuQueueSimple     = "queue/simple"
 	MenuMangle          = "ip/firewall/mangle"
 	MenuMangle6         = "ipv6/firewall/mangle"
 	MenuFilter          = "ip/firewall/filter"
+	MenuFilter6         = "ipv6/firewall/filter"
 	MenuNAT             = "ip/firewall/nat"
 	MenuAddressList     = "ip/firewall/address-list"
 	MenuRoutingTable    = "routing/table"
@@ -28,6 +30,18 @@ const (
 	MenuInterfaceMember = "interface/list/member"
 	MenuResource        = "system/resource"
 )
+
+// isSingleton reports whether a menu holds one object without an .id, which
+// a GET returns as an object rather than an array (system/resource). Only
+// for these is an object a menu's reply.
+func isSingleton(menu string) bool {
+	switch strings.Trim(menu, "/") {
+	case MenuResource, "system/identity", "system/clock", "system/routerboard",
+		"ip/dns", "ip/settings", "ipv6/settings", "ip/cloud":
+		return true
+	}
+	return false
+}
 
 // Object is one RouterOS object as the REST API returns it: every value is a
 // string, absent keys are absent (an empty comment is never ""), flags are ""

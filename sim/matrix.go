@@ -536,14 +536,7 @@ func (m *Matrix) Report() *MatrixReport {
 }
 
 // WriteJSON writes the document, indented, with a trailing newline.
-func (r *MatrixReport) WriteJSON(w io.Writer) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(append(b, '\n'))
-	return err
-}
+func (r *MatrixReport) WriteJSON(w io.Writer) error { return WriteIndentedJSON(w, r) }
 
 // WriteText renders the summaries as tables.
 func (r *MatrixReport) WriteText(w io.Writer) error {

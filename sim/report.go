@@ -134,8 +134,13 @@ func (s Scores) Rounded() Scores {
 }
 
 // WriteJSON writes the document, indented, with a trailing newline.
-func (r *Report) WriteJSON(w io.Writer) error {
-	b, err := json.MarshalIndent(r, "", "  ")
+func (r *Report) WriteJSON(w io.Writer) error { return WriteIndentedJSON(w, r) }
+
+// WriteIndentedJSON writes v as JSON indented by two spaces, with a
+// trailing newline: the form of every report document (simulate, the
+// matrix, the testbed).
+func WriteIndentedJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}

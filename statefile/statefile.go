@@ -9,10 +9,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -37,6 +39,10 @@ func Refresh(path string, data []byte, perm fs.FileMode) error {
 
 func writeAtomic(path string, data []byte, perm fs.FileMode, syncDir bool) (err error) {
 	dir := filepath.Dir(path)
+	// CreateTemp opens with O_CREATE|O_EXCL, which never follows a
+	// symlink (one planted at the name fails with EEXIST and another name
+	// is tried), and the rename below replaces a symlink at path rather
+	// than writing through it.
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -103,6 +109,53 @@ func marshal(path string, v any) ([]byte, error) {
 	return append(b, '\n'), nil
 }
 
+// MaxReadSize bounds what ReadRegular (and so ReadJSON) reads: state files
+// are a few kilobytes.
+const MaxReadSize = 1 << 20
+
+// ErrNotRegular is wrapped by ReadRegular for a path that is a symlink, a
+// FIFO, a device or a directory: reading one could hang (a FIFO), never end
+// (/dev/zero) or read a file the state was never meant to be.
+var ErrNotRegular = errors.New("not a regular file")
+
+// ErrTooLarge is wrapped by ReadRegular for a file above MaxReadSize.
+var ErrTooLarge = fmt.Errorf("larger than %d bytes", MaxReadSize)
+
+// ReadRegular reads the regular file at path, without following a symlink
+// at its last component and without blocking on a FIFO, and returns its
+// contents and its metadata as of the read. Errors read "read <path>: ...";
+// a missing file's wraps fs.ErrNotExist.
+func ReadRegular(path string) ([]byte, fs.FileInfo, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, nil, fmt.Errorf("read %s: %w (a symlink)", path, ErrNotRegular)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if fi.IsDir() {
+		// Not something an attacker plants to hang or flood a reader,
+		// and not to be moved aside: an error as the read would give.
+		return nil, nil, fmt.Errorf("read %s: %w", path, syscall.EISDIR)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("read %s: %w (%s)", path, ErrNotRegular, fi.Mode().Type())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxReadSize+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(b) > MaxReadSize {
+		return nil, nil, fmt.Errorf("read %s: %w", path, ErrTooLarge)
+	}
+	return b, fi, nil
+}
+
 // ErrCorrupt is wrapped by ReadJSON when the file existed but did not
 // decode or was refused by the caller's validation; the file has then been
 // moved aside to <path>.corrupt.
@@ -118,12 +171,15 @@ var ErrCorrupt = errors.New("corrupt state file")
 // Temporaries of path that a crashed writer left behind are removed first.
 func ReadJSON(path string, v any, validate func() error) (found bool, err error) {
 	RemoveStaleTemps(path, time.Now())
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	b, _, err := ReadRegular(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("read %s: %w", path, err)
+	case errors.Is(err, ErrNotRegular), errors.Is(err, ErrTooLarge):
+		// Never a file the writer made: out of the way, like a corrupt one.
+		return true, quarantine(path, err)
+	case err != nil:
+		return false, err
 	}
 	cause := json.Unmarshal(b, v)
 	if cause == nil && validate != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -340,5 +341,53 @@ func TestRefreshJSON(t *testing.T) {
 	ents, _ := os.ReadDir(dir)
 	if len(ents) != 1 {
 		t.Fatalf("files left: %v", ents)
+	}
+}
+
+// A symlink, a FIFO or an oversized file at the state path is moved aside
+// like a corrupt file, without reading through the link, blocking on the
+// FIFO or reading without end; what the link points at is left alone.
+func TestReadJSONRefusesNonRegular(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		plant func(t *testing.T, p, target string)
+		want  error
+	}{
+		{"symlink", func(t *testing.T, p, target string) {
+			if err := os.Symlink(target, p); err != nil {
+				t.Fatal(err)
+			}
+		}, ErrNotRegular},
+		{"fifo", func(t *testing.T, p, _ string) {
+			if err := syscall.Mkfifo(p, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, ErrNotRegular},
+		{"too large", func(t *testing.T, p, _ string) {
+			b := []byte(`{"version": 1, "name": "` + strings.Repeat("a", MaxReadSize) + `"}`)
+			if err := os.WriteFile(p, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, ErrTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			p, target := filepath.Join(dir, "s.json"), filepath.Join(dir, "other.json")
+			if err := os.WriteFile(target, []byte(`{"version": 1, "name": "other"}`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			tc.plant(t, p, target)
+			var d doc
+			found, err := ReadJSON(p, &d, nil)
+			if !found || !errors.Is(err, ErrCorrupt) || !errors.Is(err, tc.want) || d != (doc{}) {
+				t.Fatalf("found=%v err=%v doc %+v: want %v, moved aside", found, err, d, tc.want)
+			}
+			if _, err := os.Lstat(p); !os.IsNotExist(err) {
+				t.Errorf("still at the path: %v", err)
+			}
+			if b, _ := os.ReadFile(target); string(b) != `{"version": 1, "name": "other"}` {
+				t.Errorf("the link's target changed: %q", b)
+			}
+		})
 	}
 }

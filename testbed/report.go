@@ -1,7 +1,6 @@
 package testbed
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -78,14 +77,7 @@ func NewReport(setup Setup, target time.Duration, results ...*Result) *Report {
 }
 
 // WriteJSON writes the document, indented, with a trailing newline.
-func (r *Report) WriteJSON(w io.Writer) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(append(b, '\n'))
-	return err
-}
+func (r *Report) WriteJSON(w io.Writer) error { return sim.WriteIndentedJSON(w, r) }
 
 // WriteText renders the scores as simulate's table (one row per scenario,
 // direction and policy run),

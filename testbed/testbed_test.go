@@ -136,8 +136,13 @@ func TestClosedLoop(t *testing.T) {
 			t.Errorf("upload under the oracle: probe p99 %.1f ms, ISP queue at most %.1f ms; want < 25 and < 20 ms",
 				up.Scores.AddedDelayMS.P99, up.MaxISPQueueMS)
 		}
-		if down.Scores.AddedDelayMS.P50 > 5 {
-			t.Errorf("download under the oracle: probe p50 %.1f ms, want < 5 ms", down.Scores.AddedDelayMS.P50)
+		// Not the ISP's largest backlog: the download's slow start fills
+		// the FIFO before the shaper once, whatever the rate. The probe
+		// passes the user-space delay line, which a machine busy with
+		// other test packages stalls by several ms (5-10 ms seen at 100 %
+		// CPU).
+		if down.Scores.AddedDelayMS.P50 > 15 {
+			t.Errorf("download under the oracle: probe p50 %.1f ms, want < 15 ms", down.Scores.AddedDelayMS.P50)
 		}
 		if u := up.Scores.Utilisation; u < 0.8 || u > 1 {
 			t.Errorf("upload utilisation under the oracle %.3f, want 0.8..1 (it shapes at 95 %%)", u)

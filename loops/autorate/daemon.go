@@ -53,6 +53,8 @@ type DaemonConfig struct {
 	Clock    Clock    // nil: RealClock
 	Notifier Notifier // nil: none
 	Metrics  *Metrics // nil: NewMetrics()
+	// Version and Revision label wanctl_build_info ("" : "unknown").
+	Version, Revision string
 	// NewMeasurer starts a WAN's measurement (a *ping.Stream in
 	// production). A measurer with a Close() method is closed on exit.
 	NewMeasurer func(w *config.WAN) (Measurer, error)
@@ -80,6 +82,43 @@ type Daemon struct {
 	writers  []*Writer
 	ln       net.Listener
 	pers     *persister
+	// writeFinal is the state write at shutdown (WriteState; tests
+	// inject failures).
+	writeFinal func(path string, s *State) error
+	http       httpLimits
+}
+
+// httpLimits bound what HTTP clients can hold of the daemon. Without them
+// 5,000 idle keep-alive connections took it from 23 to 130 MB, and 20,000
+// exhausted its file descriptors (state writes failed).
+type httpLimits struct {
+	// conns is the most connections served at once; beyond it a new one
+	// replaces the longest idle (connLimit). Prometheus and a health
+	// check need a few.
+	conns int
+	// readHeader bounds a request's headers (slow clients), read the
+	// whole request, write the reply; idle is how long a keep-alive
+	// connection may wait for its next request.
+	readHeader, read, write, idle time.Duration
+}
+
+func defaultHTTPLimits() httpLimits {
+	return httpLimits{conns: 64, readHeader: 5 * time.Second, read: 10 * time.Second, write: 10 * time.Second, idle: 30 * time.Second}
+}
+
+// httpServer is the server of /metrics and /health on ln, with the limits.
+func (d *Daemon) httpServer(ln net.Listener) (*http.Server, net.Listener) {
+	srv := &http.Server{
+		Handler:           d.Handler(),
+		ReadHeaderTimeout: d.http.readHeader,
+		ReadTimeout:       d.http.read,
+		WriteTimeout:      d.http.write,
+		IdleTimeout:       d.http.idle,
+		MaxHeaderBytes:    16 << 10,
+	}
+	lim := newConnLimit(ln, d.http.conns)
+	srv.ConnState = lim.connState
+	return srv, lim
 }
 
 type wanRun struct {
@@ -108,7 +147,7 @@ func NewDaemon(dc DaemonConfig) (_ *Daemon, err error) {
 	}
 	dm := &Daemon{
 		cfg: cfg, log: dc.Logger, clock: dc.Clock, notify: dc.Notifier, metrics: dc.Metrics,
-		interval: cfg.Daemon.Interval,
+		interval: cfg.Daemon.Interval, writeFinal: WriteState, http: defaultHTTPLimits(),
 	}
 	if dm.log == nil {
 		dm.log = slog.New(slog.DiscardHandler)
@@ -146,6 +185,8 @@ func NewDaemon(dc DaemonConfig) (_ *Daemon, err error) {
 		dm.wans = append(dm.wans, &wanRun{lock: lk, path: StatePath(cfg.Daemon.StateDir, w.Name), cycled: make(chan struct{})})
 	}
 	dm.pers = newPersister(dm.log)
+	stateMetrics := map[string]*WANMetrics{}
+	dm.pers.observe = func(wan string, err error) { stateMetrics[wan].observeStateWrite(err) }
 
 	writers := map[string]*Writer{}
 	type route struct {
@@ -170,13 +211,30 @@ func NewDaemon(dc DaemonConfig) (_ *Daemon, err error) {
 			wr = NewWriter(r.Name, exec, o)
 			rt := map[string]route{}
 			routes[wr] = rt
+			failed := dm.metrics.writeFailureObserver(r.Name)
 			wr.o.Observe = func(q string, err error, dur time.Duration) {
+				failed(err)
 				if t, ok := rt[q]; ok {
 					t.m.observeWrite(t.upload, err, dur.Seconds())
 				}
 			}
 			if wr.reader != nil {
 				wr.o.ObserveRead = dm.metrics.readObserver(r.Name)
+				wr.o.ObserveDrift = func(q string) {
+					if t, ok := rt[q]; ok {
+						t.m.observeDrift(t.upload)
+					}
+				}
+			}
+			if m, ok := exec.(interface{ OnMisdirected(func(MisdirectedWrite)) }); ok {
+				router := r.Name
+				m.OnMisdirected(func(mw MisdirectedWrite) {
+					dm.log.Error("router write landed on a queue-tree entry that is not the configured queue (its .id was reused); looking the queue up again by name. Restore the overwritten entry's max-limit on the router (its previous value is not known)",
+						"router", router, "queue", mw.Queue, "id", mw.ID, "overwritten_queue", mw.Name, "overwritten_comment", mw.Comment, "max_limit_written", mw.MaxLimit)
+					if t, ok := rt[mw.Queue]; ok {
+						t.m.observeMisdirected(t.upload)
+					}
+				})
 			}
 			writers[w.Router] = wr
 			dm.writers = append(dm.writers, wr)
@@ -189,6 +247,7 @@ func NewDaemon(dc DaemonConfig) (_ *Daemon, err error) {
 		run.writer = wr
 		run.slots = [2]*Slot{wr.Queue(w.Download.Queue), wr.Queue(w.Upload.Queue)}
 		wm := dm.metrics.WAN(w)
+		stateMetrics[w.Name] = wm
 		routes[wr][w.Download.Queue] = route{wm, false}
 		routes[wr][w.Upload.Queue] = route{wm, true}
 		name, path := w.Name, run.path
@@ -220,6 +279,9 @@ func NewDaemon(dc DaemonConfig) (_ *Daemon, err error) {
 				"download", snap.Download.Rate, "upload", snap.Upload.Rate, "baseline", snap.Baseline)
 		}
 	}
+	if err := dm.metrics.Registry.Register(newDaemonCollector(dm, dc.Version, dc.Revision)); err != nil {
+		return nil, fmt.Errorf("metrics: %w (a Metrics serves one daemon)", err)
+	}
 	dm.ln = dc.Listener
 	if dm.ln == nil {
 		dm.ln, err = net.Listen("tcp", cfg.Daemon.Listen)
@@ -242,11 +304,12 @@ func (d *Daemon) Loops() []*Loop {
 	return out
 }
 
-// Handler serves /metrics and /health.
+// Handler serves /metrics and /health, to GET and HEAD only: anything
+// else is 405 with an Allow header (the mux's method patterns).
 func (d *Daemon) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{}))
-	mux.Handle("/health", HealthHandler(d.Health))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET /health", HealthHandler(d.Health))
 	return mux
 }
 
@@ -255,13 +318,21 @@ func (d *Daemon) Health() Health {
 	now := d.clock.Now()
 	h := Health{Status: "ok", Time: now.UTC(), PID: os.Getpid()}
 	for _, r := range d.wans {
-		wh := wanHealth(now, d.interval, r.loop, r.writer, r.slots, r.load)
+		wh := d.wanHealth(r, now)
 		if !wh.Controlling {
 			h.Status = "degraded"
 		}
 		h.WANs = append(h.WANs, wh)
 	}
 	return h
+}
+
+// wanHealth is r's part of /health at now (and of the metrics that
+// report the same state).
+func (d *Daemon) wanHealth(r *wanRun, now time.Time) WANHealth {
+	wh := wanHealth(now, d.interval, r.loop, r.writer, r.slots, r.load)
+	stateFileHealth(&wh, now, r.path, d.pers.Status(wh.WAN))
+	return wh
 }
 
 // Reload applies a new configuration (SIGHUP): each running WAN takes the
@@ -326,9 +397,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	pctx, stopPersister := context.WithCancel(context.Background())
 	persisting.Go(func() { d.pers.run(pctx) })
-	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	srv, ln := d.httpServer(d.ln)
 	bg.Go(func() {
-		if err := srv.Serve(d.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.log.Error("http server stopped", "addr", d.ln.Addr().String(), "err", err)
 		}
 	})
@@ -360,10 +431,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// state cannot land after them.
 	persisting.Wait()
 	now := d.clock.Now()
+	var unsaved []string
 	for _, r := range d.wans {
 		st := r.loop.State(now)
-		if err := WriteState(r.path, &st); err != nil {
+		if err := d.writeFinal(r.path, &st); err != nil {
 			d.log.Error("final state write failed", "wan", st.WAN, "err", err)
+			unsaved = append(unsaved, st.WAN)
 		}
 	}
 	shctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -371,7 +444,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	cancel()
 	stopWriters()
 	bg.Wait()
-	d.log.Info("autorate stopped; state written")
+	if len(unsaved) > 0 {
+		// The next start restores an older state for these (or none).
+		d.log.Error("autorate stopped; state NOT written", "wans", strings.Join(unsaved, ","))
+	} else {
+		d.log.Info("autorate stopped; state written")
+	}
 	return nil
 }
 
@@ -423,6 +501,7 @@ func (d *Daemon) cycle(r *wanRun, now time.Time) {
 		}
 	}()
 	r.loop.Cycle(now)
+	d.reassert(r, now)
 	if r.load != nil {
 		// After the cycle: the writes it decided are queued first.
 		r.load.Poll(now, r.loop.LoadBusy(now))
@@ -430,6 +509,29 @@ func (d *Daemon) cycle(r *wanRun, now time.Time) {
 	dur := time.Since(start)
 	r.loop.recordCycle(now, dur, dur > d.interval, "")
 	r.first.Do(func() { close(r.cycled) })
+}
+
+// reassert hands r's writer the last written rate of a queue whose
+// max-limit a read found changed behind the daemon's back, as a write of
+// the WAN's own: it spends a token of the direction's write budget, and
+// waits for one at most one token's refill (60 s / writes_per_minute)
+// from the drift's discovery, then goes into debt like a decrease. Run in
+// the loop's goroutine, which owns the policies.
+func (d *Daemon) reassert(r *wanRun, now time.Time) {
+	for i, s := range r.slots {
+		if s == nil {
+			continue
+		}
+		due, ok := s.reassertDue()
+		if !ok {
+			continue
+		}
+		b := &r.loop.Policy(i == 1).bucket
+		force := b.perMinute <= 0 || now.Sub(due) >= time.Minute/time.Duration(b.perMinute)
+		if b.spend(now, force) {
+			s.reassert()
+		}
+	}
 }
 
 // supervise sends READY=1 once every loop completed a cycle, then
@@ -591,12 +693,28 @@ func (d *Daemon) release() {
 type persister struct {
 	log *slog.Logger
 	// write and touch are refreshState and touchState (tests replace them).
-	write   func(path string, s *State) error
-	touch   func(path string, t time.Time) error
+	write func(path string, s *State) error
+	touch func(path string, t time.Time) error
+	// observe, when set, is told the outcome of every write or touch
+	// (metrics).
+	observe func(wan string, err error)
 	wake    chan struct{}
 	mu      sync.Mutex
 	pending map[string]*persistItem
 	lastErr map[string]string
+	status  map[string]*PersistStatus
+}
+
+// PersistStatus is a WAN's state file writes as /health reports them.
+type PersistStatus struct {
+	// LastSuccess is the (daemon clock) time of the state last written
+	// or touched; zero: none since the start.
+	LastSuccess time.Time
+	// Failures counts consecutive failed writes; LastError is the last
+	// one's ("" after a success).
+	Failures    int
+	LastError   string
+	LastErrorAt time.Time
 }
 
 type persistItem struct {
@@ -636,6 +754,46 @@ func (p *persister) run(ctx context.Context) {
 	}
 }
 
+// record notes the outcome of a write (or touch) of wan's state made at
+// the daemon's time at.
+func (p *persister) record(wan string, at time.Time, err error) {
+	p.mu.Lock()
+	if p.lastErr == nil {
+		p.lastErr = map[string]string{}
+	}
+	if p.status == nil {
+		p.status = map[string]*PersistStatus{}
+	}
+	st := p.status[wan]
+	if st == nil {
+		st = &PersistStatus{}
+		p.status[wan] = st
+	}
+	if err != nil {
+		p.lastErr[wan] = err.Error()
+		st.Failures++
+		st.LastError, st.LastErrorAt = err.Error(), at
+	} else {
+		delete(p.lastErr, wan)
+		st.Failures, st.LastError = 0, ""
+		st.LastSuccess = at
+	}
+	p.mu.Unlock()
+	if p.observe != nil {
+		p.observe(wan, err)
+	}
+}
+
+// Status returns wan's state file writes so far.
+func (p *persister) Status(wan string) PersistStatus {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if st := p.status[wan]; st != nil {
+		return *st
+	}
+	return PersistStatus{}
+}
+
 // flush writes (or touches) what is pending.
 func (p *persister) flush() {
 	p.mu.Lock()
@@ -653,16 +811,7 @@ func (p *persister) flush() {
 		if !it.heartbeat || prev != "" || p.touch(it.path, it.state.Timestamp) != nil {
 			err = p.write(it.path, &it.state)
 		}
-		p.mu.Lock()
-		if p.lastErr == nil {
-			p.lastErr = map[string]string{}
-		}
-		if err != nil {
-			p.lastErr[wan] = err.Error()
-		} else {
-			delete(p.lastErr, wan)
-		}
-		p.mu.Unlock()
+		p.record(wan, it.state.Timestamp, err)
 		switch {
 		case err != nil && err.Error() != prev:
 			p.log.Error("state write failed", "wan", wan, "err", err)

@@ -34,7 +34,16 @@ type scriptMeasurer struct {
 	mute     bool
 	panic    bool // the next Drain panics
 	panicAll bool // every Drain panics
+	blackout bool // StatsInto reports an ICMP blackout
 	drain    int
+}
+
+// StatsInto reports the scripted blackout (the replies Drain gives are
+// then, as from a ping.Stream, the TCP fallback's).
+func (s *scriptMeasurer) StatsInto(dst *ping.Stats) {
+	s.mu.Lock()
+	dst.Blackout = s.blackout
+	s.mu.Unlock()
 }
 
 func (s *scriptMeasurer) set(rtt time.Duration, mute bool) {
@@ -530,14 +539,16 @@ func TestDaemonReload(t *testing.T) {
 // wanctl_shaper_rate_bits_per_second, which promlint's unit rule would
 // rename to bytes: RouterOS max-limit and every rate in the config are
 // bits/s, so the name is kept and only that exact problem is tolerated
-// (for the achieved throughput too, compared with it).
+// (for the achieved throughput and the floor and ceiling too, compared
+// with it).
 func lintMetrics(t *testing.T, m *Metrics) {
 	t.Helper()
 	probs, err := testutil.CollectAndLint(m.Registry)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bitRates := map[string]bool{"wanctl_shaper_rate_bits_per_second": true, "wanctl_achieved_bits_per_second": true}
+	bitRates := map[string]bool{"wanctl_shaper_rate_bits_per_second": true, "wanctl_achieved_bits_per_second": true,
+		"wanctl_shaper_rate_floor_bits_per_second": true, "wanctl_shaper_rate_ceiling_bits_per_second": true}
 	for _, p := range probs {
 		if bitRates[p.Metric] && strings.Contains(p.Text, `base unit "bytes"`) {
 			continue
@@ -644,5 +655,75 @@ func TestPersisterHeartbeatAfterAFailedWrite(t *testing.T) {
 	p.flush()
 	if got := strings.Join(calls, ","); got != "write" {
 		t.Fatalf("pending rewrite then heartbeat: %s", got)
+	}
+}
+
+// A full disk: while state writes fail /health says so (503, the WAN's
+// state_file and a degraded reason) and the metric counts them; at
+// shutdown a failed final write is not followed by "state written".
+func TestDaemonStateWriteFailures(t *testing.T) {
+	f, err := newDaemonFixture(t, testConfig(t), "spectrum")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var full bool
+	enospc := errors.New("write /state/autorate-spectrum.json: no space left on device")
+	write := f.d.pers.write
+	f.d.pers.write = func(path string, s *State) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if full {
+			return enospc
+		}
+		return write(path, s)
+	}
+	f.d.writeFinal = func(string, *State) error { return enospc }
+	setFull := func(v bool) {
+		mu.Lock()
+		full = v
+		mu.Unlock()
+	}
+	f.start()
+	f.clock.Advance(time.Second)
+	waitFor(t, "a state write", func() bool {
+		_, h := f.health()
+		return h.WANs[0].StateFile.LastSuccess != nil
+	})
+	setFull(true)
+	var h Health
+	var code int
+	waitFor(t, "the failure in /health", func() bool {
+		f.clock.Advance(time.Second)
+		code, h = f.health()
+		return h.WANs[0].StateFile.Failures > 0
+	})
+	sf := h.WANs[0].StateFile
+	if code != http.StatusServiceUnavailable || h.Status != "degraded" || h.WANs[0].Controlling ||
+		sf.LastError != enospc.Error() || sf.Path != StatePath(f.cfg.Daemon.StateDir, "spectrum") ||
+		len(h.WANs[0].DegradedReasons) != 1 || !strings.Contains(h.WANs[0].DegradedReasons[0], "no space left on device") {
+		t.Fatalf("health %d %s %+v", code, h.Status, h.WANs[0])
+	}
+	if n := testutil.ToFloat64(f.d.metrics.stateWrites.WithLabelValues("spectrum", "error")); n < 1 {
+		t.Fatalf("%v failed state writes counted", n)
+	}
+	lintMetrics(t, f.d.metrics)
+
+	setFull(false)
+	waitFor(t, "recovery in /health", func() bool {
+		f.clock.Advance(time.Second)
+		code, h = f.health()
+		return code == http.StatusOK && h.WANs[0].StateFile.Failures == 0 && h.WANs[0].StateFile.LastError == ""
+	})
+	if n := testutil.ToFloat64(f.d.metrics.stateWrites.WithLabelValues("spectrum", "ok")); n < 2 {
+		t.Fatalf("%v state writes counted ok", n)
+	}
+	if err := f.stop(); err != nil {
+		t.Fatal(err)
+	}
+	logs := f.logs.String()
+	if !strings.Contains(logs, "final state write failed") || !strings.Contains(logs, `msg="autorate stopped; state NOT written" wans=spectrum`) ||
+		strings.Contains(logs, "state written") {
+		t.Fatalf("shutdown logs:\n%s", logs)
 	}
 }

@@ -36,6 +36,8 @@ type WANHealth struct {
 	ReflectorsAlive int          `json:"reflectors_alive"`
 	ReflectorsTotal int          `json:"reflectors_total"`
 	Router          RouterHealth `json:"router"`
+	// StateFile is the WAN's state file writes (steer reads the file).
+	StateFile StateFileHealth `json:"state_file"`
 	// LoadReads are the reads of the WAN's queue counters (absent when
 	// the daemon does not read them).
 	LoadReads *LoadReadHealth `json:"load_reads,omitempty"`
@@ -72,13 +74,41 @@ type DirHealth struct {
 
 // RouterHealth is the WAN's router as seen by its writer.
 type RouterHealth struct {
-	Name      string `json:"name"`
-	Reachable bool   `json:"reachable"`
+	Name string `json:"name"`
+	// Reachable is false while the latest write failed, or once no
+	// request (counter read or write) succeeded for
+	// RouterUnreachableAfter.
+	Reachable bool `json:"reachable"`
 	// Failures counts consecutive failed writes.
 	Failures        int        `json:"failures"`
 	LastError       string     `json:"last_error,omitempty"`
 	LastSuccess     *time.Time `json:"last_success,omitempty"`
 	LastSuccessAgeS *float64   `json:"last_success_age_s,omitempty"`
+	// LastReply is the last request of any kind that succeeded.
+	LastReply     *time.Time `json:"last_reply,omitempty"`
+	LastReplyAgeS *float64   `json:"last_reply_age_s,omitempty"`
+}
+
+// StateFileHealth is a WAN's state file writes in /health.
+type StateFileHealth struct {
+	Path            string     `json:"path"`
+	LastSuccess     *time.Time `json:"last_success,omitempty"`
+	LastSuccessAgeS *float64   `json:"last_success_age_s,omitempty"`
+	// Failures counts consecutive failed writes.
+	Failures  int    `json:"failures"`
+	LastError string `json:"last_error,omitempty"`
+}
+
+// stateFileHealth adds the state file's writes to h: a failing write
+// degrades the WAN, since steer then sees its state go stale and the next
+// start loses what was learned.
+func stateFileHealth(h *WANHealth, now time.Time, path string, st PersistStatus) {
+	h.StateFile = StateFileHealth{Path: path, LastSuccess: timePtr(st.LastSuccess), LastSuccessAgeS: agePtr(now, st.LastSuccess),
+		Failures: st.Failures, LastError: st.LastError}
+	if st.Failures > 0 {
+		h.DegradedReasons = append(h.DegradedReasons, fmt.Sprintf("state file %s: %d writes failed in a row: %s", path, st.Failures, st.LastError))
+		h.Controlling = false
+	}
 }
 
 // CycleHealth are the WAN's control cycle counters.
@@ -178,9 +208,16 @@ func wanHealth(now time.Time, interval time.Duration, l *Loop, w *Writer, slots 
 		h.Router = RouterHealth{
 			Name: rs.Router, Reachable: rs.Reachable, Failures: rs.Failures, LastError: rs.LastError,
 			LastSuccess: timePtr(rs.LastSuccess), LastSuccessAgeS: agePtr(now, rs.LastSuccess),
+			LastReply: timePtr(rs.LastReply), LastReplyAgeS: agePtr(now, rs.LastReply),
 		}
-		if !rs.Reachable {
+		switch {
+		case rs.Failures > 0:
 			*reasons = append(*reasons, fmt.Sprintf("router %s: %d writes failed in a row: %s", rs.Router, rs.Failures, rs.LastError))
+		case !rs.Reachable:
+			// Nothing to write, but the reads that go out every second
+			// fail: the router went away while the rates held still.
+			*reasons = append(*reasons, fmt.Sprintf("router %s: no request succeeded for %.1fs: %s",
+				rs.Router, now.Sub(rs.Unanswered).Seconds(), rs.LastReadError))
 		}
 	}
 	h.Controlling = len(h.DegradedReasons) == 0

@@ -223,6 +223,7 @@ func (w *Writer) pickRead() []string {
 // part. Its outcome touches neither the writes' backoff nor the router's
 // write failures: the next read is simply due at the next interval.
 func (w *Writer) read(ctx context.Context, queues []string) {
+	w.attempt(w.o.Now())
 	rctx, cancel := context.WithTimeout(ctx, min(w.o.Timeout, loadReadTimeout))
 	start := time.Now()
 	c, err := w.reader.ReadCounters(rctx, queues)
@@ -238,21 +239,33 @@ func (w *Writer) read(ctx context.Context, queues []string) {
 		w.mu.Unlock()
 		return
 	}
+	if err == nil {
+		w.replied(at)
+		w.lastReadErr = ""
+	} else {
+		w.lastReadErr = err.Error()
+	}
 	type outcome struct {
 		r        *LoadReader
 		err      error
 		failures int // before this read
 	}
 	out := make([]outcome, 0, len(w.readers))
+	var drifts []driftFound
 	for i, r := range w.readers {
 		o := outcome{r: r, err: err, failures: r.failures}
 		if err == nil {
 			o.err = errors.Join(c[2*i].Err, c[2*i+1].Err)
 		}
 		if o.err == nil {
-			for d := range r.queues {
+			for d, q := range r.queues {
 				r.counters[d] = c[2*i+d]
 				r.last[d] = LoadReading{Bytes: c[2*i+d].Bytes, At: at}
+				if s := w.slot(q); s != nil {
+					if f, ok := s.checkDrift(c[2*i+d].MaxLimit, at); ok {
+						drifts = append(drifts, f)
+					}
+				}
 			}
 			r.lastOK, r.failures, r.lastErr = at, 0, ""
 		} else {
@@ -265,6 +278,15 @@ func (w *Writer) read(ctx context.Context, queues []string) {
 	if w.o.ObserveRead != nil {
 		w.o.ObserveRead(err, dur)
 	}
+	for _, f := range drifts {
+		if w.o.ObserveDrift != nil {
+			w.o.ObserveDrift(f.queue)
+		}
+		if f.log {
+			w.o.Logger.Warn("queue max-limit on the router is not the rate last written (changed by hand, by another tool or by a router reset); writing it again",
+				"router", w.router, "queue", f.queue, "found_max_limit", f.found, "max_limit", f.written, "last_written_at", f.writtenAt)
+		}
+	}
 	for _, o := range out {
 		queues := o.r.queues[0] + "," + o.r.queues[1]
 		switch {
@@ -275,5 +297,81 @@ func (w *Writer) read(ctx context.Context, queues []string) {
 		case o.failures > 0:
 			w.o.Logger.Info("router counter reads resumed", "router", w.router, "queues", queues, "after_failures", o.failures)
 		}
+	}
+}
+
+// slot returns the writer's slot of queue (nil: none); w.mu is held.
+func (w *Writer) slot(queue string) *Slot {
+	for _, s := range w.slots {
+		if s.queue == queue {
+			return s
+		}
+	}
+	return nil
+}
+
+// driftFound is a drift a read found, to count and log outside w.mu.
+type driftFound struct {
+	queue          string
+	found, written int64
+	writtenAt      time.Time
+	log            bool // the first of its episode
+}
+
+// checkDrift compares the max-limit a read found at at with the last
+// write; w.mu is held. It reports a new drift (to count; log says whether
+// it starts an episode). Reads and writes of a router are one at a time,
+// so no write is in flight during the read; a write waiting (pending) is
+// about to set the queue anyway, and a failed write the router applied
+// after all is our own rate, written again without a report.
+func (s *Slot) checkDrift(found int64, at time.Time) (driftFound, bool) {
+	if s.written == 0 || s.pending || s.sending {
+		return driftFound{}, false
+	}
+	if sameRate(found, s.written) {
+		s.drift, s.tried = driftState{}, 0
+		return driftFound{}, false
+	}
+	own := s.tried != 0 && sameRate(found, s.tried)
+	s.tried = 0
+	if !s.drift.due.IsZero() {
+		return driftFound{}, false // already waiting for the write budget
+	}
+	s.drift.found, s.drift.due, s.drift.queued = found, at, false
+	if own {
+		return driftFound{}, false
+	}
+	f := driftFound{queue: s.queue, found: found, written: s.written, writtenAt: s.writtenAt, log: !s.drift.episode}
+	s.drift.episode = true
+	return f, true
+}
+
+// reassertDue returns when a re-assert of the slot's last written rate
+// fell due (ok false: none is waiting).
+func (s *Slot) reassertDue() (due time.Time, ok bool) {
+	s.w.mu.Lock()
+	defer s.w.mu.Unlock()
+	if s.drift.due.IsZero() || s.pending || s.sending {
+		return time.Time{}, false
+	}
+	return s.drift.due, true
+}
+
+// reassert hands the writer the last written rate again, once the write
+// budget allowed it (Daemon.reassert).
+func (s *Slot) reassert() {
+	w := s.w
+	w.mu.Lock()
+	if s.drift.due.IsZero() || s.pending || s.sending {
+		w.mu.Unlock()
+		return // a write of the controller's came first and settled it
+	}
+	s.want = s.written
+	s.drift.due, s.drift.queued = time.Time{}, true
+	s.pending = true
+	w.mu.Unlock()
+	select {
+	case w.wake <- struct{}{}:
+	default:
 	}
 }

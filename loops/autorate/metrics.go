@@ -1,15 +1,21 @@
 package autorate
 
 import (
+	"context"
+	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/wanctl/wanctl/config"
+	"github.com/wanctl/wanctl/routeros"
 )
 
 // Metrics are the daemon's Prometheus collectors, in their own registry
-// (no process or Go collectors unless the caller adds them).
+// (with the standard process_* and go_* collectors: a registry of its own
+// keeps tests and the demo, which run several daemons in one process,
+// apart).
 type Metrics struct {
 	Registry *prometheus.Registry
 
@@ -23,10 +29,14 @@ type Metrics struct {
 	failures      *prometheus.CounterVec
 	writes        *prometheus.CounterVec
 	writeSeconds  *prometheus.HistogramVec
+	misdirected   *prometheus.CounterVec
+	drift         *prometheus.CounterVec
+	stateWrites   *prometheus.CounterVec
 	replies       *prometheus.CounterVec
 	timeouts      *prometheus.CounterVec
 	reads         *prometheus.CounterVec
 	achieved      *prometheus.GaugeVec
+	writeFailures *prometheus.CounterVec
 }
 
 // NewMetrics creates and registers the collectors.
@@ -76,6 +86,18 @@ func NewMetrics() *Metrics {
 			Help:    "Duration of queue max-limit writes to the router.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 11), // 5 ms .. 5.1 s
 		}, wd),
+		misdirected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wanctl_router_misdirected_writes_total",
+			Help: "Max-limit writes the router applied to another queue-tree entry than the configured queue (its .id had been reused); the id is looked up again by name.",
+		}, wd),
+		drift: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wanctl_router_rate_drift_total",
+			Help: "Times a counter read found the queue's max-limit on the router different from the rate last written (a hand edit, another tool, a router reset); the rate is written again.",
+		}, wd),
+		stateWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wanctl_state_writes_total",
+			Help: "State file writes (contents or heartbeat), by result (ok, error).",
+		}, []string{"wan", "result"}),
 		replies: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wanctl_ping_replies_total",
 			Help: "Ping replies received per reflector (TCP fallback targets as address:port).",
@@ -92,10 +114,90 @@ func NewMetrics() *Metrics {
 			Name: "wanctl_achieved_bits_per_second",
 			Help: "Throughput the shaper passed between the last two queue counter reads, in bits per second.",
 		}, wd),
+		writeFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wanctl_router_write_failures_total",
+			Help: "Failed queue max-limit writes to the router, by reason (" + writeFailureReasonList + ").",
+		}, []string{"router", "reason"}),
 	}
 	m.Registry.MustRegister(m.rate, m.zone, m.baseline, m.delta, m.cycles, m.cycleDuration,
-		m.overruns, m.failures, m.writes, m.writeSeconds, m.replies, m.timeouts, m.reads, m.achieved)
+		m.overruns, m.failures, m.writes, m.writeSeconds, m.misdirected, m.drift, m.stateWrites, m.replies, m.timeouts, m.reads, m.achieved,
+		m.writeFailures,
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
 	return m
+}
+
+// Reasons of failed router writes (wanctl_router_write_failures_total):
+// the REST client's error kinds, the executor's own two, and other.
+const (
+	reasonQueueMissing = "queue_missing"
+	reasonMisdirected  = "misdirected"
+	reasonTimeout      = "timeout"
+	reasonOther        = "other"
+)
+
+var writeFailureReasons = []string{
+	"transport", reasonTimeout, "server_error", "unauthorized", "bad_request", "not_found",
+	"not_acceptable", "tls", "protocol", "canceled", reasonQueueMissing, reasonMisdirected, reasonOther,
+}
+
+const writeFailureReasonList = "transport, timeout, server_error, unauthorized, bad_request, not_found, " +
+	"not_acceptable, tls, protocol, canceled, queue_missing, misdirected, other"
+
+// writeFailureReason is the reason label of a failed write: a small fixed
+// set, so that an alert can name the cause without a series per message.
+func writeFailureReason(err error) string {
+	switch {
+	case errors.Is(err, ErrQueueMissing):
+		return reasonQueueMissing
+	case errors.Is(err, ErrMisdirected):
+		return reasonMisdirected
+	}
+	var re *routeros.Error
+	if errors.As(err, &re) {
+		switch re.Kind {
+		case routeros.KindTransport:
+			return "transport"
+		case routeros.KindTimeout:
+			return reasonTimeout
+		case routeros.KindServer:
+			return "server_error"
+		case routeros.KindUnauthorized:
+			return "unauthorized"
+		case routeros.KindBadRequest:
+			return "bad_request"
+		case routeros.KindNotFound:
+			return "not_found"
+		case routeros.KindNotAcceptable:
+			return "not_acceptable"
+		case routeros.KindTLS:
+			return "tls"
+		case routeros.KindProtocol:
+			return "protocol"
+		case routeros.KindCanceled:
+			return "canceled"
+		}
+	}
+	// The writer's own per-request timeout, around an executor that is
+	// not the REST client (the simulator's).
+	if errors.Is(err, context.DeadlineExceeded) {
+		return reasonTimeout
+	}
+	return reasonOther
+}
+
+// writeFailureObserver returns the function that counts router's failed
+// writes by reason; every reason's series exists from then on, at 0, so
+// that increase() sees the first failure.
+func (m *Metrics) writeFailureObserver(router string) func(error) {
+	byReason := make(map[string]prometheus.Counter, len(writeFailureReasons))
+	for _, r := range writeFailureReasons {
+		byReason[r] = m.writeFailures.WithLabelValues(router, r)
+	}
+	return func(err error) {
+		if err != nil {
+			byReason[writeFailureReason(err)].Inc()
+		}
+	}
 }
 
 // WANMetrics are one WAN's pre-resolved metric children: updating them
@@ -114,6 +216,10 @@ type WANMetrics struct {
 	writeOK       [2]prometheus.Counter
 	writeErr      [2]prometheus.Counter
 	writeSeconds  [2]prometheus.Observer
+	misdirected   [2]prometheus.Counter
+	drift         [2]prometheus.Counter
+	stateWriteOK  prometheus.Counter
+	stateWriteErr prometheus.Counter
 	achieved      [2]prometheus.Gauge
 	sources       []string // label per measurement source
 	replies       []prometheus.Counter
@@ -135,6 +241,8 @@ func (m *Metrics) WAN(w *config.WAN) *WANMetrics {
 		cycleDuration: m.cycleDuration.WithLabelValues(w.Name),
 		overruns:      m.overruns.WithLabelValues(w.Name),
 		failures:      m.failures.WithLabelValues(w.Name),
+		stateWriteOK:  m.stateWrites.WithLabelValues(w.Name, "ok"),
+		stateWriteErr: m.stateWrites.WithLabelValues(w.Name, "error"),
 	}
 	for i, dir := range []string{config.Download, config.Upload} {
 		wm.rate[i] = m.rate.WithLabelValues(w.Name, dir)
@@ -147,6 +255,8 @@ func (m *Metrics) WAN(w *config.WAN) *WANMetrics {
 		wm.writeOK[i] = m.writes.WithLabelValues(w.Name, dir, "ok")
 		wm.writeErr[i] = m.writes.WithLabelValues(w.Name, dir, "error")
 		wm.writeSeconds[i] = m.writeSeconds.WithLabelValues(w.Name, dir)
+		wm.misdirected[i] = m.misdirected.WithLabelValues(w.Name, dir)
+		wm.drift[i] = m.drift.WithLabelValues(w.Name, dir)
 		wm.achieved[i] = m.achieved.WithLabelValues(w.Name, dir)
 	}
 	wm.setSources(m, w)
@@ -226,6 +336,34 @@ func (wm *WANMetrics) observeWrite(upload bool, err error, seconds float64) {
 		wm.writeOK[i].Inc()
 	}
 	wm.writeSeconds[i].Observe(seconds)
+}
+
+// observeMisdirected counts a write the router applied to another queue.
+func (wm *WANMetrics) observeMisdirected(upload bool) {
+	if wm == nil {
+		return
+	}
+	wm.misdirected[dirIndex(upload)].Inc()
+}
+
+// observeDrift counts a max-limit found changed behind the daemon's back.
+func (wm *WANMetrics) observeDrift(upload bool) {
+	if wm == nil {
+		return
+	}
+	wm.drift[dirIndex(upload)].Inc()
+}
+
+// observeStateWrite counts one state write (or heartbeat) of the WAN.
+func (wm *WANMetrics) observeStateWrite(err error) {
+	if wm == nil {
+		return
+	}
+	if err != nil {
+		wm.stateWriteErr.Inc()
+	} else {
+		wm.stateWriteOK.Inc()
+	}
 }
 
 // readObserver returns the function that counts a router's counter reads

@@ -4,13 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/wanctl/wanctl/statefile"
 )
@@ -126,21 +127,14 @@ func (s *State) check() error {
 }
 
 // ReadState reads a state file without modifying it (for steer and
-// status). A missing file is an error wrapping fs.ErrNotExist.
+// status). A missing file is an error wrapping fs.ErrNotExist; a file with
+// an unknown or missing zone is an error.
 func ReadState(path string) (State, error) {
 	var s State
-	f, err := os.Open(path)
-	if err != nil {
-		return s, err
-	}
-	defer f.Close()
-	// The modification time of the file that is read, not of one renamed
-	// over it in between.
-	fi, err := f.Stat()
-	if err != nil {
-		return s, err
-	}
-	b, err := io.ReadAll(f)
+	// fi is the modification time of the file that is read, not of one
+	// renamed over it in between. A symlink, FIFO or huge file at the
+	// path is an error (steer then does not trust the WAN).
+	b, fi, err := statefile.ReadRegular(path)
 	if err != nil {
 		return s, err
 	}
@@ -150,8 +144,41 @@ func ReadState(path string) (State, error) {
 	if err := s.check(); err != nil {
 		return State{}, fmt.Errorf("%s: %w", path, err)
 	}
+	if err := checkZones(b); err != nil {
+		return State{}, fmt.Errorf("%s: %w", path, err)
+	}
 	s.Modified = fi.ModTime()
 	return s, nil
+}
+
+// checkZones refuses a state whose zones are missing or not zone names.
+// Zone's decoder reads an unknown name as GREEN (the daemon restarting
+// on a newer version's file); a reader that acts on another process's
+// zones (steer) must not take "BOGUS", "red" or "" for GREEN.
+func checkZones(b []byte) error {
+	var raw struct {
+		Download struct {
+			Zone *string `json:"zone"`
+		} `json:"download"`
+		Upload struct {
+			Zone *string `json:"zone"`
+		} `json:"upload"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	for _, d := range []struct {
+		dir  string
+		zone *string
+	}{{"download", raw.Download.Zone}, {"upload", raw.Upload.Zone}} {
+		if d.zone == nil {
+			return fmt.Errorf("no %s zone", d.dir)
+		}
+		if _, ok := ParseZone(*d.zone); !ok {
+			return fmt.Errorf("unknown %s zone %q", d.dir, *d.zone)
+		}
+	}
+	return nil
 }
 
 // LoadState reads the daemon's own state file. found is false when there is
@@ -183,9 +210,23 @@ func refreshState(path string, s *State) error {
 }
 
 // touchState is the daemon's heartbeat between rewrites: it sets the state
-// file's modification time to t, leaving the contents alone.
+// file's modification time to t, leaving the contents alone. It never
+// follows a symlink (that touched whatever the link named); anything but a
+// regular file is an error, and the persister then rewrites the file,
+// whose rename replaces the link.
 func touchState(path string, t time.Time) error {
-	return os.Chtimes(path, t, t)
+	ts := []unix.Timespec{unix.NsecToTimespec(t.UnixNano()), unix.NsecToTimespec(t.UnixNano())}
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, path, ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("touch %s: %w", path, err)
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return fmt.Errorf("touch %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("touch %s: %w", path, statefile.ErrNotRegular)
+	}
+	return nil
 }
 
 func writeState(path string, s *State, write func(string, any, fs.FileMode) error) error {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -116,5 +117,91 @@ func TestStateLastSeen(t *testing.T) {
 				t.Errorf("%v, want %v", got, c.want)
 			}
 		})
+	}
+}
+
+// The heartbeat never touches what a symlink at the state path names; it
+// fails, and the persister then rewrites the file (replacing the link).
+func TestTouchStateRefusesSymlink(t *testing.T) {
+	dir := t.TempDir()
+	victim, path := filepath.Join(dir, "somefile"), filepath.Join(dir, "autorate-att.json")
+	if err := os.WriteFile(victim, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := os.Chtimes(victim, old, old); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(victim, path); err != nil {
+		t.Fatal(err)
+	}
+	if err := touchState(path, t0); !errors.Is(err, statefile.ErrNotRegular) {
+		t.Fatalf("touch through a symlink: %v, want ErrNotRegular", err)
+	}
+	if fi, err := os.Stat(victim); err != nil || !fi.ModTime().Equal(old) {
+		t.Fatalf("the link's target was touched: %v %v", fi.ModTime(), err)
+	}
+	st := State{Version: StateVersion, WAN: "att", Timestamp: t0}
+	if err := refreshState(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(path); err != nil || !fi.Mode().IsRegular() {
+		t.Fatalf("after the rewrite: %v %v", fi, err)
+	}
+	if err := touchState(path, t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "x" {
+		t.Fatalf("the link's target now holds %q", b)
+	}
+}
+
+// Steer and status read another process's state: a symlink or FIFO at the
+// path, or a zone that is not autorate's, is an error (not GREEN).
+func TestReadStateRefuses(t *testing.T) {
+	good := `{"version":1,"wan":"att","download":{"zone":"YELLOW"},"upload":{"zone":"GREEN"}}`
+	for _, tc := range []struct {
+		name, want string
+		plant      func(t *testing.T, path string)
+	}{
+		{"symlink", "not a regular file", func(t *testing.T, path string) {
+			target := path + ".real"
+			if err := os.WriteFile(target, []byte(good), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(target, path); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"fifo", "not a regular file", func(t *testing.T, path string) {
+			if err := syscall.Mkfifo(path, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"unknown zone", `unknown download zone "BOGUS"`, func(t *testing.T, path string) {
+			os.WriteFile(path, []byte(strings.Replace(good, "YELLOW", "BOGUS", 1)), 0o600)
+		}},
+		{"lower case zone", `unknown upload zone "green"`, func(t *testing.T, path string) {
+			os.WriteFile(path, []byte(strings.Replace(good, `"GREEN"`, `"green"`, 1)), 0o600)
+		}},
+		{"empty zone", `unknown download zone ""`, func(t *testing.T, path string) {
+			os.WriteFile(path, []byte(strings.Replace(good, "YELLOW", "", 1)), 0o600)
+		}},
+		{"no zone", `no upload zone`, func(t *testing.T, path string) {
+			os.WriteFile(path, []byte(strings.Replace(good, `"upload":{"zone":"GREEN"}`, `"upload":{}`, 1)), 0o600)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "autorate-att.json")
+			tc.plant(t, path)
+			if _, err := ReadState(path); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("ReadState: %v, want %q", err, tc.want)
+			}
+		})
+	}
+	path := filepath.Join(t.TempDir(), "autorate-att.json")
+	os.WriteFile(path, []byte(good), 0o600)
+	if st, err := ReadState(path); err != nil || st.Download.Zone != Yellow {
+		t.Fatalf("good state: %+v %v", st, err)
 	}
 }

@@ -27,12 +27,16 @@ type QueueAPI interface {
 
 // RouterExecutor writes max-limit with PATCH /rest/queue/tree/<id>. The
 // .id is looked up by name once (one filtered GET) and looked up again when
-// the router answers 404 (the queue was recreated, e.g. by apply).
+// the router answers 404 (the queue was recreated, e.g. by apply) or when
+// the PATCH reply names another entry: ids are reused after a router reset
+// or when another tool deletes and adds queues, and the cached id then
+// points at a queue that is not ours.
 type RouterExecutor struct {
-	api        QueueAPI
-	isNotFound func(error) bool
-	mu         sync.Mutex
-	ids        map[string]string
+	api         QueueAPI
+	isNotFound  func(error) bool
+	mu          sync.Mutex
+	ids         map[string]string
+	onMisdirect func(MisdirectedWrite)
 }
 
 // NewRouterExecutor returns an executor over api; isNotFound tells a 404
@@ -41,9 +45,34 @@ func NewRouterExecutor(api QueueAPI, isNotFound func(error) bool) *RouterExecuto
 	return &RouterExecutor{api: api, isNotFound: isNotFound, ids: map[string]string{}}
 }
 
+// MisdirectedWrite is a max-limit write the router applied to a queue-tree
+// entry other than the configured queue, because the cached .id had been
+// given to that entry. The entry's previous max-limit is not in the reply,
+// so it cannot be put back: the operator has to.
+type MisdirectedWrite struct {
+	Queue    string // the configured queue the write was meant for
+	ID       string // the .id the write went to
+	Name     string // the name of the entry that took it ("" if the reply had none)
+	Comment  string
+	MaxLimit int64 // the rate written into it
+}
+
+// OnMisdirected sets the function told about every misdirected write
+// (the daemon logs it and counts it). Call it before the first write.
+func (e *RouterExecutor) OnMisdirected(f func(MisdirectedWrite)) {
+	e.mu.Lock()
+	e.onMisdirect = f
+	e.mu.Unlock()
+}
+
 // ErrQueueMissing is wrapped when the router has no queue-tree entry of
 // that name.
 var ErrQueueMissing = errors.New("queue-tree entry not found on the router (run 'wanctl apply' to create it)")
+
+// ErrMisdirected is wrapped when a write landed on another queue-tree
+// entry even with a freshly looked-up .id (the router is being changed
+// under the daemon right now).
+var ErrMisdirected = errors.New("the router applied the write to another queue-tree entry")
 
 func (e *RouterExecutor) resolve(ctx context.Context, queue string) (string, error) {
 	objs, err := e.api.Query(ctx, routeros.MenuQueueTree, routeros.Query{Filter: map[string]string{"name": queue}})
@@ -61,6 +90,35 @@ func (e *RouterExecutor) resolve(ctx context.Context, queue string) (string, err
 	return "", fmt.Errorf("queue %q: %w", queue, ErrQueueMissing)
 }
 
+func (e *RouterExecutor) forget(queue string) {
+	e.mu.Lock()
+	delete(e.ids, queue)
+	e.mu.Unlock()
+}
+
+// set PATCHes id and checks that the reply is the configured queue. A
+// reply without a name (an empty body, which the client turns into just
+// the .id) cannot be checked and is taken as ours: RouterOS always
+// answers a PATCH with the whole object.
+func (e *RouterExecutor) set(ctx context.Context, queue, id string, bps int64) (misdirected bool, err error) {
+	reply, err := e.api.Set(ctx, routeros.MenuQueueTree, id, routeros.Object{"max-limit": strconv.FormatInt(bps, 10)})
+	if err != nil {
+		return false, err
+	}
+	name, named := reply["name"]
+	if !named || name == queue {
+		return false, nil
+	}
+	e.forget(queue)
+	e.mu.Lock()
+	f := e.onMisdirect
+	e.mu.Unlock()
+	if f != nil {
+		f(MisdirectedWrite{Queue: queue, ID: id, Name: name, Comment: reply["comment"], MaxLimit: bps})
+	}
+	return true, nil
+}
+
 // SetMaxLimit implements Executor.
 func (e *RouterExecutor) SetMaxLimit(ctx context.Context, queue string, bps int64) error {
 	e.mu.Lock()
@@ -72,16 +130,19 @@ func (e *RouterExecutor) SetMaxLimit(ctx context.Context, queue string, bps int6
 			return err
 		}
 	}
-	fields := routeros.Object{"max-limit": strconv.FormatInt(bps, 10)}
-	_, err = e.api.Set(ctx, routeros.MenuQueueTree, id, fields)
-	if err != nil && e.isNotFound != nil && e.isNotFound(err) {
-		e.mu.Lock()
-		delete(e.ids, queue)
-		e.mu.Unlock()
+	misdirected, err := e.set(ctx, queue, id, bps)
+	retry := misdirected || (err != nil && e.isNotFound != nil && e.isNotFound(err))
+	if retry {
+		// Once, with the id the router has for the name now: a second
+		// miss means the router is changing under us; the writer's
+		// backoff paces the next attempt.
+		e.forget(queue)
 		if id, err = e.resolve(ctx, queue); err != nil {
 			return err
 		}
-		_, err = e.api.Set(ctx, routeros.MenuQueueTree, id, fields)
+		if misdirected, err = e.set(ctx, queue, id, bps); err == nil && misdirected {
+			err = fmt.Errorf("%w (.id %s)", ErrMisdirected, id)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("queue %q: set max-limit %d: %w", queue, bps, err)
@@ -106,6 +167,9 @@ type WriterConfig struct {
 	// request for all the router's WANs) with its outcome and duration
 	// (metrics).
 	ObserveRead func(err error, d time.Duration)
+	// ObserveDrift, when set, is called with the queue whenever a read
+	// finds its max-limit changed behind the writer's back (metrics).
+	ObserveDrift func(queue string)
 }
 
 // Writer sends desired max-limits to one router from its own goroutine
@@ -131,7 +195,26 @@ type Writer struct {
 	lastOK   time.Time
 	lastErr  string
 	lastErrT time.Time
+	// changed is when reachability last changed: the first request of
+	// the current run of successes or failures (zero: no request yet).
+	changed time.Time
+	// lastReply is the last request of any kind (write or read) the
+	// router answered; unanswered is when the first request after it
+	// started (zero: none is waiting or has failed since). Reads go out
+	// once a second even when no rate changes, so a router that went
+	// away shows here within RouterUnreachableAfter.
+	lastReply   time.Time
+	unanswered  time.Time
+	lastReadErr string
 }
+
+// RouterUnreachableAfter is how long the router may leave every request
+// (counter reads, writes) unanswered before it counts as unreachable:
+// three reads in a row, so that one lost or slow read on a loaded machine
+// does not flip /health, and a router that went away shows within a few
+// seconds even when no rate changes. A failed write makes it unreachable
+// at once, as before: a rate the controller wants is not on the router.
+const RouterUnreachableAfter = 3 * LoadReadInterval
 
 // Slot is one queue's latest-wins mailbox in a Writer.
 type Slot struct {
@@ -143,6 +226,43 @@ type Slot struct {
 	written   int64 // last rate the router accepted
 	writtenAt time.Time
 	lastErr   string
+	// tried is the rate of the latest failed write since the last
+	// success (0: none): a write that failed may have been applied all
+	// the same (a reply lost after the router acted), so a read finding
+	// it is our own write, not someone else's change.
+	tried int64
+	drift driftState
+}
+
+// driftState is a queue whose max-limit a read found different from the
+// last write (a hand edit, another tool, a router reset).
+type driftState struct {
+	// episode: a drift was found and no read has matched the last write
+	// since; it is logged once per episode.
+	episode bool
+	found   int64 // the max-limit the read found
+	// due is when a re-assert fell due (zero: none waiting for the
+	// write budget); queued: it was handed to the writer.
+	due    time.Time
+	queued bool
+}
+
+// sameRate tells whether the router's max-limit found is the rate written,
+// allowing for the router's rounding: RouterOS may keep fewer significant
+// digits than it was sent, and a difference under 1% is below any
+// min_change anyway. Unlimited (0) is never the same as a rate.
+func sameRate(found, written int64) bool {
+	if found == written {
+		return true
+	}
+	if found <= 0 || written <= 0 {
+		return false
+	}
+	d := found - written
+	if d < 0 {
+		d = -d
+	}
+	return d*100 <= written
 }
 
 // NewWriter returns a writer for the router named router.
@@ -189,7 +309,9 @@ func (s *Slot) Set(bps int64) {
 	w := s.w
 	w.mu.Lock()
 	s.want = bps
-	s.pending = bps != s.written
+	// A queued re-assert stays pending: the router does not have
+	// s.written, whatever the controller asks for.
+	s.pending = bps != s.written || s.drift.queued
 	w.mu.Unlock()
 	select {
 	case w.wake <- struct{}{}:
@@ -219,23 +341,68 @@ func (s *Slot) Status() SlotStatus {
 // RouterStatus is the writer's view of its router.
 type RouterStatus struct {
 	Router string
-	// Reachable is false while the latest request failed.
+	// Reachable is false while the latest write failed, or when no
+	// request (read or write) was answered for RouterUnreachableAfter.
 	Reachable bool
-	// Failures counts consecutive failed requests.
+	// Failures counts consecutive failed writes.
 	Failures    int
 	LastSuccess time.Time
 	LastError   string
 	LastErrorAt time.Time
+	// Since is when Reachable last changed (the first request of the
+	// current streak); zero before the first request.
+	Since time.Time
+	// LastReply is the last request of any kind the router answered
+	// (zero: none yet); Unanswered is when the first request after it
+	// started (zero: none since).
+	LastReply  time.Time
+	Unanswered time.Time
+	// LastReadError is the latest failed counter read's ("" after a
+	// successful read).
+	LastReadError string
 }
 
-// Status returns the router's state.
+// Silent tells whether no request was answered for
+// RouterUnreachableAfter as of now.
+func (s RouterStatus) Silent(now time.Time) bool {
+	return !s.Unanswered.IsZero() && now.Sub(s.Unanswered) >= RouterUnreachableAfter
+}
+
+// Status returns the router's state as of the writer's clock.
 func (w *Writer) Status() RouterStatus {
+	now := w.o.Now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return RouterStatus{
+	rs := RouterStatus{
 		Router: w.router, Reachable: w.failures == 0, Failures: w.failures,
-		LastSuccess: w.lastOK, LastError: w.lastErr, LastErrorAt: w.lastErrT,
+		LastSuccess: w.lastOK, LastError: w.lastErr, LastErrorAt: w.lastErrT, Since: w.changed,
+		LastReply: w.lastReply, Unanswered: w.unanswered, LastReadError: w.lastReadErr,
 	}
+	if rs.Silent(now) {
+		rs.Reachable = false
+		if w.failures == 0 {
+			// It became unreachable by the clock, not at a request.
+			rs.Since = w.unanswered.Add(RouterUnreachableAfter)
+		}
+	}
+	return rs
+}
+
+// attempt notes a request starting at now.
+func (w *Writer) attempt(now time.Time) {
+	w.mu.Lock()
+	if w.unanswered.IsZero() {
+		w.unanswered = now
+	}
+	w.mu.Unlock()
+}
+
+// replied notes an answered request at now; w.mu is held.
+func (w *Writer) replied(now time.Time) {
+	if !w.unanswered.IsZero() && now.Sub(w.unanswered) >= RouterUnreachableAfter && w.failures == 0 {
+		w.changed = now // reachable again after a silence
+	}
+	w.lastReply, w.unanswered = now, time.Time{}
 }
 
 // pick chooses the next pending slot: a decrease (or a first write) first,
@@ -297,6 +464,7 @@ func (w *Writer) Run(ctx context.Context) {
 				continue
 			}
 		}
+		w.attempt(w.o.Now())
 		rctx, cancel := context.WithTimeout(ctx, w.o.Timeout)
 		start := time.Now()
 		err := w.exec.SetMaxLimit(rctx, s.queue, bps)
@@ -311,10 +479,21 @@ func (w *Writer) Run(ctx context.Context) {
 		now := w.o.Now()
 		w.mu.Lock()
 		s.sending = false
+		if w.changed.IsZero() || (err == nil) != (w.failures == 0) {
+			w.changed = now
+			if err != nil && !w.unanswered.IsZero() && now.Sub(w.unanswered) >= RouterUnreachableAfter {
+				// Already unreachable by the silence, not from now.
+				w.changed = w.unanswered.Add(RouterUnreachableAfter)
+			}
+		}
 		if err == nil {
+			w.replied(now)
 			s.written = bps
 			s.writtenAt = now
-			s.lastErr = ""
+			s.lastErr, s.tried = "", 0
+			// The router has what was last written: a re-assert waiting
+			// or queued is done.
+			s.drift.due, s.drift.queued = time.Time{}, false
 			s.pending = s.want != bps
 			if w.failures > 0 {
 				w.o.Logger.Info("router writes resumed", "router", w.router, "queue", s.queue, "after_failures", w.failures)
@@ -322,7 +501,7 @@ func (w *Writer) Run(ctx context.Context) {
 			w.failures = 0
 			w.lastOK = now
 		} else {
-			s.lastErr = err.Error()
+			s.lastErr, s.tried = err.Error(), bps
 			w.failures++
 			w.lastErr = err.Error()
 			w.lastErrT = now

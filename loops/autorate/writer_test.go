@@ -232,12 +232,16 @@ func TestWriterBackoffAndRecovery(t *testing.T) {
 
 // fakeQueueAPI is a queue-tree menu with ids that can change.
 type fakeQueueAPI struct {
-	mu      sync.Mutex
-	ids     map[string]string // name -> id
-	limits  map[string]string // id -> max-limit
-	queries int
-	sets    int
-	fail    error
+	mu     sync.Mutex
+	ids    map[string]string // name -> id
+	limits map[string]string // id -> max-limit
+	// comments by name; anonymous: PATCH replies carry only the .id.
+	comments  map[string]string
+	anonymous bool
+	renamed   map[string]string // id -> the name PATCH replies give (changed after the look-up)
+	queries   int
+	sets      int
+	fail      error
 }
 
 var errNotFound = errors.New("404 not found")
@@ -263,10 +267,16 @@ func (f *fakeQueueAPI) Set(ctx context.Context, menu, id string, fields routeros
 	if f.fail != nil {
 		return nil, f.fail
 	}
-	for _, v := range f.ids {
+	for name, v := range f.ids {
 		if v == id {
 			f.limits[id] = fields["max-limit"]
-			return routeros.Object{".id": id}, nil
+			if f.anonymous {
+				return routeros.Object{".id": id}, nil
+			}
+			if n, ok := f.renamed[id]; ok {
+				name = n
+			}
+			return routeros.Object{".id": id, "name": name, "max-limit": fields["max-limit"], "comment": f.comments[name]}, nil
 		}
 	}
 	return nil, errNotFound
@@ -300,4 +310,59 @@ func TestRouterExecutor(t *testing.T) {
 	if err := e.SetMaxLimit(ctx, "q", 5); err == nil || !strings.Contains(err.Error(), "boom") || !strings.Contains(err.Error(), `queue "q"`) {
 		t.Fatalf("error %v", err)
 	}
+}
+
+// When the router gives the cached .id to another entry (a reset and
+// re-apply, another tool deleting and adding queues), the PATCH reply names
+// that entry: the write is reported, the id looked up again by name and
+// the rate written to the configured queue; the other entry is never
+// written again.
+func TestRouterExecutorReusedID(t *testing.T) {
+	api := &fakeQueueAPI{ids: map[string]string{"q": "*1", "q-up": "*2"}, limits: map[string]string{}}
+	e := NewRouterExecutor(api, func(err error) bool { return errors.Is(err, errNotFound) })
+	var got []MisdirectedWrite
+	e.OnMisdirected(func(m MisdirectedWrite) { got = append(got, m) })
+	ctx := context.Background()
+	if err := e.SetMaxLimit(ctx, "q", 900000000); err != nil {
+		t.Fatal(err)
+	}
+	// Reset and re-apply: a user's queue took *1, ours came back as *3.
+	api.ids = map[string]string{"user-q1": "*1", "q-up": "*2", "q": "*3"}
+	api.comments = map[string]string{"user-q1": "guests"}
+	for _, r := range []int64{800000000, 700000000} {
+		if err := e.SetMaxLimit(ctx, "q", r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []MisdirectedWrite{{Queue: "q", ID: "*1", Name: "user-q1", Comment: "guests", MaxLimit: 800000000}}
+	if len(got) != 1 || got[0] != want[0] {
+		t.Fatalf("misdirected writes %+v, want %+v", got, want)
+	}
+	if api.limits["*3"] != "700000000" || api.limits["*1"] != "800000000" || api.sets != 4 || api.queries != 2 {
+		t.Fatalf("limits %v after %d PATCHes and %d look-ups: want user-q1 written once, q at 700M, one new look-up", api.limits, api.sets, api.queries)
+	}
+
+	t.Run("the looked-up id is taken again", func(t *testing.T) {
+		// The router changes between the look-up and the PATCH: an
+		// error, and the next write looks the id up again.
+		api.ids = map[string]string{"q": "*4", "q-up": "*3"}
+		api.renamed = map[string]string{"*4": "q-up"}
+		got = nil
+		before := api.queries
+		err := e.SetMaxLimit(ctx, "q", 5000)
+		if !errors.Is(err, ErrMisdirected) || len(got) != 2 || got[1].ID != "*4" {
+			t.Fatalf("error %v, misdirected %+v: want ErrMisdirected after two", err, got)
+		}
+		api.renamed = nil
+		if err := e.SetMaxLimit(ctx, "q", 6000); err != nil || api.limits["*4"] != "6000" || api.queries != before+2 {
+			t.Fatalf("error %v, limits %v, %d look-ups: want the id looked up again", err, api.limits, api.queries-before)
+		}
+	})
+	t.Run("a reply without a name is taken as ours", func(t *testing.T) {
+		api.anonymous = true
+		got = nil
+		if err := e.SetMaxLimit(ctx, "q", 7000); err != nil || len(got) != 0 || api.limits["*4"] != "7000" {
+			t.Fatalf("error %v, misdirected %+v, limits %v", err, got, api.limits)
+		}
+	})
 }

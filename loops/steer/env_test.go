@@ -51,7 +51,10 @@ type env struct {
 	client *routeros.Client
 	now    time.Time
 	rtt    time.Duration // the scripted RTT of every reflector
-	log    *syncBuffer
+	// primaryRate is the download rate autorate's state file gives the
+	// primary; 0 is 500M.
+	primaryRate int64
+	log         *syncBuffer
 }
 
 type syncBuffer struct {
@@ -132,9 +135,13 @@ func newEnvReflectors(t testing.TB, latency time.Duration, thresholds string, re
 
 // autorate writes a WAN's autorate state file stamped age before now.
 func (e *env) autorate(wan string, zone autorate.Zone, age time.Duration) {
+	rate := int64(500_000_000)
+	if wan == "spectrum" && e.primaryRate > 0 {
+		rate = e.primaryRate
+	}
 	st := autorate.State{
 		Version: autorate.StateVersion, WAN: wan, Timestamp: e.now.Add(-age), Writer: "autorate", Signal: true,
-		Download:      autorate.DirectionState{Queue: e.cfg.WAN(wan).Download.Queue, Zone: zone, Rate: 500_000_000},
+		Download:      autorate.DirectionState{Queue: e.cfg.WAN(wan).Download.Queue, Zone: zone, Rate: rate},
 		Upload:        autorate.DirectionState{Queue: e.cfg.WAN(wan).Upload.Queue, Zone: autorate.Green, Rate: 30_000_000},
 		BaselineRTTMs: 20,
 	}

@@ -83,17 +83,31 @@ type PingMeasurer struct {
 	icmp func(ctx context.Context, w *config.WAN, rounds int, interval, timeout time.Duration, deadline time.Time) ([]Sample, error)
 }
 
+// EchoTimeout is how long the burst waits for each echo.
+func (m *PingMeasurer) EchoTimeout() time.Duration {
+	if m.Timeout <= 0 {
+		return DefaultBurstTimeout
+	}
+	return m.Timeout
+}
+
+// echoTimeout is m's echo timeout when it tells (PingMeasurer does), else
+// DefaultBurstTimeout.
+func echoTimeout(m RTTMeasurer) time.Duration {
+	if t, ok := m.(interface{ EchoTimeout() time.Duration }); ok {
+		return t.EchoTimeout()
+	}
+	return DefaultBurstTimeout
+}
+
 // MeasureRTT implements RTTMeasurer.
 func (m *PingMeasurer) MeasureRTT(ctx context.Context, w *config.WAN) ([]Sample, error) {
-	rounds, interval, timeout, budget := m.Rounds, m.Interval, m.Timeout, m.Budget
+	rounds, interval, timeout, budget := m.Rounds, m.Interval, m.EchoTimeout(), m.Budget
 	if rounds <= 0 {
 		rounds = DefaultBurstRounds
 	}
 	if interval <= 0 {
 		interval = DefaultBurstInterval
-	}
-	if timeout <= 0 {
-		timeout = DefaultBurstTimeout
 	}
 	if budget <= 0 {
 		budget = DefaultRTTBudget

@@ -48,6 +48,10 @@ type Config struct {
 	Now func() time.Time
 	// Log receives the run's log lines; nil discards them.
 	Log *slog.Logger
+	// DryRun (`wanctl steer -dry-run`), like steering.dry_run in the
+	// configuration, makes the run assess, apply the hysteresis, log and
+	// record what it would switch, and never write to the router.
+	DryRun bool
 }
 
 // Action is what a run did to the router's rules.
@@ -71,8 +75,13 @@ type Result struct {
 	// Decision is Step's verdict (zero when the run failed before Step).
 	Decision Decision
 	Action   Action
-	// Patched are the comments of the rules whose `disabled` was changed.
+	// Patched are the comments of the rules whose `disabled` was changed;
+	// in a dry run, on a transition, every managed rule (what a real run
+	// following the dry state would switch).
 	Patched []string
+	// DryRun: nothing was written to the router (Config.DryRun or
+	// steering.dry_run).
+	DryRun bool
 	// RTT is the median RTT measured this run (0 with no answer); RTTError
 	// says why there was none, or what failed on the way to an answer.
 	RTT      time.Duration
@@ -144,12 +153,21 @@ func Run(ctx context.Context, d Config) (res Result, err error) {
 	if warn != nil {
 		log.Warn("steering state unusable, starting fresh", "err", warn)
 	}
+	dryRun := d.DryRun || s.DryRun
+	res.DryRun = dryRun
+	if prev.DryRun && !dryRun && prev.Degraded() {
+		// A dry run never enabled the rules: its DEGRADED was what it
+		// would have done. The real runs start from the rules as they are.
+		log.Info("dry run ended: steering starts from GOOD", "dry_run_state", prev.State)
+		prev.State = StateName(prim.Name, false)
+		prev.RedStreak, prev.GreenStreak = 0, 0
+	}
 	res.State = prev
 
 	in := Inputs{Now: start}
 	var primBase map[string]time.Duration
-	in.Primary, primBase = readWAN(stateDir, prim.Name, start, s.Thresholds.StateMaxAge)
-	in.Alternate, _ = readWAN(stateDir, alt.Name, start, s.Thresholds.StateMaxAge)
+	in.Primary, primBase = readWAN(stateDir, prim, start, s.Thresholds.StateMaxAge)
+	in.Alternate, _ = readWAN(stateDir, alt, start, s.Thresholds.StateMaxAge)
 
 	rt := d.Router
 	if rt == nil {
@@ -201,14 +219,30 @@ func Run(ctx context.Context, d Config) (res Result, err error) {
 	if rr.err != nil {
 		res.RTTError = rr.err.Error()
 	}
-	if len(rr.samples) > 0 {
+	switch {
+	case len(rr.samples) > 0:
 		res.RTT = medianRTT(rr.samples)
 		delta := aggregateDelta(rr.samples, primBase, in.Primary.BaselineRTT)
 		in.RTTOK = true
 		in.RTT = in.Primary.BaselineRTT + delta
+	case in.Primary.Trusted && in.Primary.Congested():
+		// No echo came back within its timeout while the primary's own
+		// autorate says it is congested: the queue holds the echoes
+		// longer than the timeout, the worst case steering is for, not
+		// a missing measurement. The delay is at least the timeout.
+		timeout := echoTimeout(meas)
+		in.RTTOK = true
+		in.RTT = in.Primary.BaselineRTT + timeout
+		log.Info("no echo answered within its timeout while the primary is congested: taking the delay as at least the timeout",
+			"wan", prim.Name, "zone", in.Primary.DownloadZone, "timeout", timeout)
 	}
 
 	next, dec := Step(prev, in, s.Thresholds, prim.Name, alt.Name)
+	next.DryRun = dryRun
+	if dryRun && dec.Transition != nil {
+		dec.Transition.DryRun = true
+		next.History[len(next.History)-1].DryRun = true
+	}
 	res.Decision = dec
 
 	// Make the rules match the state: on a transition that is the point;
@@ -225,12 +259,22 @@ func Run(ctx context.Context, d Config) (res Result, err error) {
 		res.Action = ActionDisable
 	case dec.Transition != nil:
 		res.Action = ActionEnable
+	case dryRun:
+		// The rules stay as they were, so they differ from a dry DEGRADED
+		// on every run: nothing to report between transitions.
+		fix = nil
 	case len(fix) > 0:
 		res.Action = ActionReconcile
 		log.Warn("steering rules were changed on the router: putting them back to match the steering state",
 			"state", next.State, "rules", comments(fix), "want_disabled", dec.Disabled)
 	}
-	if len(fix) > 0 {
+	switch {
+	case dryRun:
+		if dec.Transition != nil {
+			// A real run following the dry state would switch them all.
+			res.Patched = comments(rules)
+		}
+	case len(fix) > 0:
 		if err := setRules(ctx, cr, fix, dec.Disabled); err != nil {
 			return res, fmt.Errorf("%w; the steering state stays %s and the next run retries", err, prev.stateName(prim.Name))
 		}
@@ -242,12 +286,12 @@ func Run(ctx context.Context, d Config) (res Result, err error) {
 	}
 	res.State = next
 	res.Duration = now().Sub(start)
-	promErr := statefile.WriteAtomic(filepath.Join(stateDir, TextfileFileName), Textfile(next, prim.Name, res.Duration), 0o644)
+	promErr := WriteTextfile(filepath.Join(stateDir, TextfileFileName), next, prim.Name, res.Duration, dryRun)
 
 	res.RouterRequests = cr.n
 	logRun(ctx, log, &res, &in, alt.Name)
 	if promErr != nil {
-		return res, fmt.Errorf("write metrics textfile: %w", promErr)
+		return res, promErr
 	}
 	return res, nil
 }
@@ -297,7 +341,8 @@ func SaveState(path string, st State) error {
 
 // readWAN turns a WAN's autorate state file into what steering trusts, and
 // the per-source baselines (reflector "1.1.1.1", TCP target "1.1.1.1:443").
-func readWAN(stateDir, wan string, now time.Time, maxAge time.Duration) (WANState, map[string]time.Duration) {
+func readWAN(stateDir string, cw *config.WAN, now time.Time, maxAge time.Duration) (WANState, map[string]time.Duration) {
+	wan := cw.Name
 	path := autorate.StatePath(stateDir, wan)
 	st, err := autorate.ReadState(path)
 	switch {
@@ -305,10 +350,20 @@ func readWAN(stateDir, wan string, now time.Time, maxAge time.Duration) (WANStat
 		return WANState{Why: "no state file " + path + ": autorate is not running for " + wan}, nil
 	case err != nil:
 		return WANState{Why: err.Error()}, nil
+	case st.WAN != wan:
+		// A copy of another WAN's file must not stand in for this one.
+		return WANState{Why: fmt.Sprintf("state file %s belongs to wan %q, not %q", path, st.WAN, wan)}, nil
 	}
 	w := WANState{
 		BaselineRTT:  autorate.MsDuration(st.BaselineRTTMs),
 		DownloadZone: st.Download.Zone.String(),
+		DownloadRate: st.Download.Rate,
+	}
+	switch st.Download.Zone {
+	case autorate.Red:
+		w.DownloadFloor = cw.Download.Floor.Red
+	case autorate.SoftRed:
+		w.DownloadFloor = cw.Download.Floor.SoftRed
 	}
 	switch seen := st.LastSeen(); {
 	case !Fresh(seen, now, maxAge):
@@ -488,17 +543,30 @@ func (c *countingRouter) Set(ctx context.Context, menu, id string, fields router
 	return c.r.Set(ctx, menu, id, fields)
 }
 
-// logRun writes the run's one log line.
+// logRun writes the run's one log line. The timer runs steer every 2 s, so
+// a quiet run (no transition, nothing put back, nothing blocked, both WANs'
+// states trusted) is DEBUG: at INFO the journal keeps only what changed or
+// needs a look.
 func logRun(ctx context.Context, log *slog.Logger, res *Result, in *Inputs, alternate string) {
 	dec, a := res.Decision, res.Decision.Assessment
-	msg, level := "steer run", slog.LevelInfo
+	msg, level := "steer run", slog.LevelDebug
+	if dec.Transition != nil || res.Action != ActionNone || dec.Blocked != "" || !in.Primary.Trusted || !in.Alternate.Trusted {
+		level = slog.LevelInfo
+	}
 	if tr := dec.Transition; tr != nil {
 		msg = "steering " + tr.From + " -> " + tr.To
+	}
+	if res.DryRun {
+		msg = "dry run: " + msg
 	}
 	attrs := []slog.Attr{
 		slog.String("state", dec.State),
 		slog.String("assessment", string(a.Level)),
 		slog.String("action", string(res.Action)),
+	}
+	if res.DryRun {
+		// action and rules are what the run would have done.
+		attrs = append(attrs, slog.Bool("dry_run", true))
 	}
 	if tr := dec.Transition; tr != nil {
 		attrs = append(attrs, slog.String("reason", tr.Reason))
@@ -524,6 +592,7 @@ func logRun(ctx context.Context, log *slog.Logger, res *Result, in *Inputs, alte
 	attrs = append(attrs,
 		slog.Int64("drops", a.Drops),
 		slog.Int64("queued", a.Queued),
+		slog.Bool("primary_at_floor", a.AtFloor),
 		slog.Int("red_streak", res.State.RedStreak),
 		slog.Int("green_streak", res.State.GreenStreak),
 		slog.String("primary_zone", zoneOrWhy(in.Primary)),

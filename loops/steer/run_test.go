@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -297,12 +298,16 @@ func TestRunAlternateRedBlocks(t *testing.T) {
 		dropped += 100
 		e.fresh(autorate.Red, autorate.Red)
 		e.queue(dropped, 80)
+		before := len(e.log.String())
 		r := e.mustRun()
 		if r.State.Degraded() || r.Action != ActionNone {
 			t.Fatalf("steered onto a RED alternate: %+v", r)
 		}
 		if r.Decision.Blocked != "" {
 			blocked++
+			if lvl := runLineLevel(t, e.log.String()[before:]); lvl != "INFO" {
+				t.Errorf("blocked run logged at %s, want INFO", lvl)
+			}
 			if !strings.Contains(r.Decision.Blocked, "alternate att is RED") {
 				t.Errorf("blocked %q", r.Decision.Blocked)
 			}
@@ -569,5 +574,331 @@ func TestRunTrustsTheHeartbeatNotACalibration(t *testing.T) {
 	touch(time.Second)
 	if r := e.mustRun(); !strings.Contains(r.Decision.Assessment.Reason, "untrusted") {
 		t.Fatalf("a calibration was taken for a live daemon: %q", r.Decision.Assessment.Reason)
+	}
+}
+
+// A parseable but forged alternate state is not a usable alternate: a zone
+// that is not one of autorate's (it counted as GREEN), or another WAN's
+// file copied over the alternate's.
+func TestRunForgedAlternateState(t *testing.T) {
+	for _, tc := range []struct {
+		name, blocked string
+		forge         func(b []byte, spectrum []byte) []byte
+	}{
+		{"unknown zone", `unknown download zone "BOGUS"`, func(b, _ []byte) []byte {
+			return bytes.Replace(b, []byte(`"zone": "GREEN"`), []byte(`"zone": "BOGUS"`), 1)
+		}},
+		{"lower case zone", `unknown download zone "red"`, func(b, _ []byte) []byte {
+			return bytes.Replace(b, []byte(`"zone": "GREEN"`), []byte(`"zone": "red"`), 1)
+		}},
+		{"empty zone", `unknown download zone ""`, func(b, _ []byte) []byte {
+			return bytes.Replace(b, []byte(`"zone": "GREEN"`), []byte(`"zone": ""`), 1)
+		}},
+		{"no zone", `no download zone`, func(b, _ []byte) []byte {
+			return bytes.Replace(b, []byte(`"zone": "GREEN",`), nil, 1)
+		}},
+		{"another wan's state", `belongs to wan "spectrum", not "att"`, func(_, spectrum []byte) []byte {
+			return spectrum
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, 0, "")
+			dropped := e.congestUntilOneShort() + 100
+			// A healthy spectrum file to copy, then the real (RED) one.
+			e.autorate("spectrum", autorate.Green, 500*time.Millisecond)
+			spectrum, err := os.ReadFile(autorate.StatePath(e.cfg.Daemon.StateDir, "spectrum"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.fresh(autorate.Red, autorate.Green)
+			att := autorate.StatePath(e.cfg.Daemon.StateDir, "att")
+			b, err := os.ReadFile(att)
+			if err != nil {
+				t.Fatal(err)
+			}
+			forged := tc.forge(b, spectrum)
+			if bytes.Equal(forged, b) {
+				t.Fatal("nothing forged")
+			}
+			if err := os.WriteFile(att, forged, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(att, e.now.Add(-500*time.Millisecond), e.now.Add(-500*time.Millisecond)); err != nil {
+				t.Fatal(err)
+			}
+			e.queue(dropped, 80)
+			r := e.mustRun()
+			if r.State.Degraded() || r.Action != ActionNone || !strings.Contains(r.Decision.Blocked, "alternate att untrusted") ||
+				!strings.Contains(r.Decision.Blocked, tc.blocked) {
+				t.Fatalf("state %s action %s blocked %q: want no steering, blocked naming %q", r.State.State, r.Action, r.Decision.Blocked, tc.blocked)
+			}
+			e.wantRules("true")
+			if !strings.Contains(e.log.String(), "not steering: alternate att untrusted") {
+				t.Errorf("the reason is not logged:\n%s", e.log.String())
+			}
+		})
+	}
+}
+
+// TestRunLogLevels: the timer runs steer every 2 s, so the run line of a
+// quiet run is DEBUG and only what changed or needs a look reaches INFO.
+func TestRunLogLevels(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(e *env) // everything before the run whose line is checked
+		last  func(e *env)
+		level string
+	}{
+		{"quiet", func(e *env) {
+			e.fresh(autorate.Green, autorate.Green)
+			e.queue(0, 0)
+			e.mustRun()
+		}, func(e *env) { e.fresh(autorate.Green, autorate.Green) }, "DEBUG"},
+		{"first run", func(*env) {}, func(e *env) {
+			e.fresh(autorate.Green, autorate.Green)
+			e.queue(0, 0)
+		}, "DEBUG"},
+		{"congested, not yet steering", func(*env) {}, func(e *env) {
+			e.rtt = 60 * time.Millisecond
+			e.fresh(autorate.Red, autorate.Green)
+			e.queue(100, 80)
+		}, "DEBUG"},
+		{"transition", func(e *env) {
+			e.queue(e.congestUntilOneShort()+100, 80)
+		}, func(e *env) { e.fresh(autorate.Red, autorate.Green) }, "INFO"},
+		{"reconcile", func(e *env) {
+			e.fresh(autorate.Green, autorate.Green)
+			e.queue(0, 0)
+			e.mustRun()
+			rules := plan.SteeringRules(e.emu.Objects(routeros.MenuMangle))
+			if err := e.emu.SetObject(routeros.MenuMangle, rules[0].ID(), routeros.Object{"disabled": "false"}); err != nil {
+				e.t.Fatal(err)
+			}
+		}, func(e *env) { e.fresh(autorate.Green, autorate.Green) }, "INFO"},
+		{"alternate untrusted", func(e *env) {
+			e.fresh(autorate.Green, autorate.Green)
+			e.queue(0, 0)
+			e.mustRun()
+		}, func(e *env) {
+			e.autorate("spectrum", autorate.Green, 0)
+			e.autorate("att", autorate.Green, time.Minute)
+		}, "INFO"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, 0, "")
+			tc.setup(e)
+			tc.last(e)
+			e.log.Reset()
+			r := e.mustRun()
+			if tc.name == "congested, not yet steering" && (r.Decision.Transition != nil || r.Decision.Assessment.Level == Green) {
+				t.Fatalf("not the case under test: %+v", r.Decision)
+			}
+			if got := runLineLevel(t, e.log.String()); got != tc.level {
+				t.Errorf("run line at %s, want %s:\n%s", got, tc.level, e.log.String())
+			}
+		})
+	}
+}
+
+// runLineLevel returns the level of the run's one summary line.
+func runLineLevel(t *testing.T, log string) string {
+	t.Helper()
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, `msg="steer run"`) || strings.Contains(l, `msg="steering `) && strings.Contains(l, " -> ") {
+			_, rest, _ := strings.Cut(l, "level=")
+			lvl, _, _ := strings.Cut(rest, " ")
+			return lvl
+		}
+	}
+	t.Fatalf("no run line:\n%s", log)
+	return ""
+}
+
+// The emulator's CAKE trees report `dropped` 0 whatever they drop, as
+// RouterOS 7.23 does: steering must still engage when the delay is high
+// and autorate sits at its floor, or the queue is deep; and not on the
+// delay alone.
+func TestRunEngagesWithoutDropCounter(t *testing.T) {
+	floor := func(e *env) int64 { return e.cfg.WAN("spectrum").Download.Floor.Red }
+	for _, tc := range []struct {
+		name   string
+		rate   func(*env) int64
+		queued int64
+		engage bool
+	}{
+		{"autorate RED at its floor", floor, 0, true},
+		{"deep queue", func(*env) int64 { return 500_000_000 }, 80, true},
+		{"delay alone", func(*env) int64 { return 500_000_000 }, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, 0, "")
+			e.rtt = 60 * time.Millisecond
+			e.primaryRate = tc.rate(e)
+			var dropped int64
+			var r Result
+			for range 4 {
+				dropped += 500 // CAKE drops; the tree does not count them
+				e.fresh(autorate.Red, autorate.Green)
+				e.queue(dropped, tc.queued)
+				r = e.mustRun()
+				if r.Decision.Assessment.Drops != 0 {
+					t.Fatalf("the CAKE tree reported %d drops", r.Decision.Assessment.Drops)
+				}
+			}
+			if got := r.State.Degraded(); got != tc.engage {
+				t.Fatalf("degraded %v, want %v (%s)\n%s", got, tc.engage, r.Decision.Assessment.Reason, e.log.String())
+			}
+			if tc.engage {
+				e.wantRules("false")
+			} else {
+				e.wantRules("true")
+			}
+		})
+	}
+}
+
+// A dry run assesses and applies the hysteresis like a real one, records
+// the would-be state and transitions (state file, metrics with
+// dry_run="true", log), and sends the router nothing but GETs. Ending the
+// dry run starts the real runs from GOOD, as the rules still are.
+func TestRunDryRun(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		flag      bool
+		configure bool
+	}{
+		{"Config.DryRun", true, false},
+		{"steering.dry_run", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, 0, "")
+			e.cfg.Steering.DryRun = tc.configure
+			dry := func() Result {
+				t.Helper()
+				e.now = e.now.Add(2 * time.Second)
+				d := e.deps()
+				d.DryRun = tc.flag
+				r, err := Run(context.Background(), d)
+				if err != nil {
+					t.Fatalf("run: %v\n%s", err, e.log.String())
+				}
+				if !r.DryRun {
+					t.Fatal("Result.DryRun false")
+				}
+				return r
+			}
+			e.rtt = 60 * time.Millisecond
+			var engaged, returned Result
+			for i := 0; i < 40 && returned.Decision.Transition == nil; i++ {
+				if engaged.Decision.Transition == nil {
+					e.fresh(autorate.Red, autorate.Green)
+					e.queue(0, 80)
+				} else {
+					e.rtt = 20 * time.Millisecond
+					e.fresh(autorate.Green, autorate.Green)
+					e.queue(0, 0)
+				}
+				r := dry()
+				switch {
+				case r.Decision.Transition == nil:
+				case engaged.Decision.Transition == nil:
+					engaged = r
+				default:
+					returned = r
+				}
+			}
+			if engaged.Action != ActionEnable || len(engaged.Patched) != 3 || engaged.State.State != "SPECTRUM_DEGRADED" {
+				t.Fatalf("dry engage: %+v", engaged)
+			}
+			if returned.Action != ActionDisable || len(returned.Patched) != 3 || returned.State.State != "SPECTRUM_GOOD" {
+				t.Fatalf("dry return: %+v", returned)
+			}
+			for _, r := range e.emu.Requests() {
+				if r.Method != http.MethodGet {
+					t.Errorf("dry run sent %s %s", r.Method, r.Path)
+				}
+			}
+			e.wantRules("true")
+			st, err := LoadState(e.statePath())
+			if err != nil || !st.DryRun || st.TransitionsTotal != 2 || len(st.History) != 2 || !st.History[0].DryRun || !st.History[1].DryRun {
+				t.Fatalf("saved state %+v %v", st, err)
+			}
+			if !strings.Contains(e.log.String(), `msg="dry run: steering SPECTRUM_GOOD -> SPECTRUM_DEGRADED"`) || !strings.Contains(e.log.String(), "dry_run=true") {
+				t.Errorf("log:\n%s", e.log.String())
+			}
+			prom, err := os.ReadFile(filepath.Join(e.cfg.Daemon.StateDir, TextfileFileName))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v := value(t, parse(t, prom), "wanctl_steering_transitions_total", map[string]string{"wan": "spectrum", "dry_run": "true"}); v != 2 {
+				t.Errorf("transitions_total{dry_run=true} %v", v)
+			}
+
+			// A dry DEGRADED, then the dry run ends: GOOD, rules untouched.
+			e.rtt = 60 * time.Millisecond
+			for i := 0; i < 10 && !e.stateNow().Degraded(); i++ {
+				e.fresh(autorate.Red, autorate.Green)
+				e.queue(0, 80)
+				dry()
+			}
+			e.wantRules("true")
+			e.cfg.Steering.DryRun = false
+			e.rtt = 20 * time.Millisecond
+			e.fresh(autorate.Green, autorate.Green)
+			e.queue(0, 0)
+			e.emu.ClearRequests()
+			r := e.mustRun()
+			if r.DryRun || r.State.State != "SPECTRUM_GOOD" || r.State.DryRun || r.Action != ActionNone {
+				t.Fatalf("first real run: %+v", r)
+			}
+			e.wantRules("true")
+		})
+	}
+}
+
+func (e *env) stateNow() State {
+	e.t.Helper()
+	st, err := LoadState(e.statePath())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return st
+}
+
+// A primary so congested that no echo of the burst comes back within its
+// timeout is the case steering is for: with the primary's autorate RED at
+// its floor, a burst without answers counts as a delay of at least the
+// timeout (it held steering off before). With the primary's autorate GREEN
+// the same silence is a missing measurement and steering holds.
+func TestRunEngagesWhenNoEchoAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		zone   autorate.Zone
+		engage bool
+	}{
+		{"autorate RED at its floor", autorate.Red, true},
+		{"autorate GREEN", autorate.Green, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, 0, "")
+			e.primaryRate = e.cfg.WAN("spectrum").Download.Floor.Red
+			var r Result
+			for range 4 {
+				e.fresh(tc.zone, autorate.Green)
+				e.queue(0, 0)
+				e.now = e.now.Add(2 * time.Second)
+				d := e.deps()
+				d.RTT = RTTFunc(func(context.Context, *config.WAN) ([]Sample, error) {
+					return nil, errors.New("no echo answered")
+				})
+				var err error
+				if r, err = Run(context.Background(), d); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := r.State.Degraded(); got != tc.engage {
+				t.Fatalf("degraded %v, want %v (%s)\n%s", got, tc.engage, r.Decision.Assessment.Reason, e.log.String())
+			}
+		})
 	}
 }

@@ -60,6 +60,8 @@ type Transition struct {
 	From   string    `json:"from"`
 	To     string    `json:"to"`
 	Reason string    `json:"reason"`
+	// DryRun: a dry run decided it; the router's rules were not touched.
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 // State is the persisted steering state (state_dir/steering.json).
@@ -81,6 +83,9 @@ type State struct {
 	TransitionsTotal int64            `json:"transitions_total"`
 	// History holds the last HistoryLimit transitions, oldest first.
 	History []Transition `json:"history"`
+	// DryRun: the last run was a dry run, so State is what steering would
+	// be, not what the router's rules are.
+	DryRun bool `json:"dry_run,omitempty"`
 }
 
 // NewState is the state of a first run: GOOD, nothing measured yet.
@@ -112,6 +117,11 @@ type WANState struct {
 	BaselineRTT time.Duration
 	// DownloadZone is autorate's download zone: GREEN, YELLOW, SOFT_RED, RED.
 	DownloadZone string
+	// DownloadRate is autorate's current download rate (bits/s) and
+	// DownloadFloor the floor of DownloadZone it cannot cut below (0 when
+	// the zone is neither SOFT_RED nor RED): a rate at that floor means
+	// the shaper has done all it may.
+	DownloadRate, DownloadFloor int64
 	// Why says what is wrong when Trusted is false ("no state file",
 	// "state 9.2s old (state_max_age 5s)", ...); "" gives a generic text.
 	Why string
@@ -164,15 +174,44 @@ type Assessment struct {
 	Drops int64
 	// Queued is the queue's current backlog in packets.
 	Queued int64
+	// AtFloor: the primary's autorate is in SOFT_RED or RED with its
+	// download rate at that zone's floor.
+	AtFloor bool
+}
+
+// Congested reports whether w's autorate is in SOFT_RED or RED.
+func (w WANState) Congested() bool {
+	switch strings.ToUpper(w.DownloadZone) {
+	case "SOFT_RED", "RED":
+		return true
+	}
+	return false
+}
+
+// AtFloor reports whether w's autorate is in SOFT_RED or RED with the
+// download rate at (or within 1 % above) that zone's floor. The margin
+// absorbs rounding of the rate in the state file.
+func (w WANState) AtFloor() bool {
+	if !w.Congested() {
+		return false
+	}
+	return w.DownloadFloor > 0 && w.DownloadRate > 0 && w.DownloadRate <= w.DownloadFloor+w.DownloadFloor/100
 }
 
 // Assess rates one run from the inputs and the previous state.
 //
 //	rtt_delta = max(0, rtt - baseline), smoothed with rtt_ewma_alpha (the
 //	first sample initialises the EWMA);
-//	RED    = ewma > rtt_red AND drops >= min_drops_red AND queued >= queue_red;
+//	RED    = ewma > rtt_red AND (drops >= min_drops_red OR queued >= queue_red
+//	         OR the primary's autorate is SOFT_RED/RED at that zone's floor);
 //	YELLOW = ewma > rtt_yellow OR queued >= queue_yellow;
 //	GREEN  otherwise.
+//
+// The delay alone is not enough for RED: steering is for a primary the
+// shaper cannot fix, and any one of the three signals says so. None of
+// them is required, because a router may leave a counter unpopulated (a
+// CAKE queue tree's `dropped` stays 0 on RouterOS 7.23) and the floor is
+// known only to autorate.
 //
 // A run that lacks a piece of evidence — the primary's autorate state is
 // untrusted (no baseline to measure against), the RTT burst got no answer,
@@ -224,12 +263,26 @@ func Assess(prev State, in Inputs, th config.SteerThresholds) Assessment {
 		return a
 	}
 
-	figures := fmt.Sprintf("rtt delta ewma %.1fms, %d drops, %d queued", a.RTTDeltaEWMAMs, a.Drops, a.Queued)
+	a.AtFloor = in.Primary.AtFloor()
+	figures := fmt.Sprintf("rtt delta ewma %.1fms, %d drops, %d queued, autorate %s", a.RTTDeltaEWMAMs, a.Drops, a.Queued, in.Primary.DownloadZone)
+	if a.AtFloor {
+		figures += " at floor"
+	}
+	var evidence []string
+	if a.Drops >= th.MinDropsRed {
+		evidence = append(evidence, fmt.Sprintf("drops >= %d", th.MinDropsRed))
+	}
+	if a.Queued >= th.QueueRed {
+		evidence = append(evidence, fmt.Sprintf("queued >= %d", th.QueueRed))
+	}
+	if a.AtFloor {
+		evidence = append(evidence, "autorate at its floor")
+	}
 	ewmaRed := a.RTTDeltaEWMAMs > ms(th.RTTRed)
 	switch {
-	case ewmaRed && a.Drops >= th.MinDropsRed && a.Queued >= th.QueueRed:
+	case ewmaRed && len(evidence) > 0:
 		a.Level = Red
-		a.Reason = fmt.Sprintf("%s (red: ewma > %v, drops >= %d, queued >= %d)", figures, th.RTTRed, th.MinDropsRed, th.QueueRed)
+		a.Reason = fmt.Sprintf("%s (red: ewma > %v and %s)", figures, th.RTTRed, strings.Join(evidence, ", "))
 	case a.RTTDeltaEWMAMs > ms(th.RTTYellow) || a.Queued >= th.QueueYellow:
 		a.Level = Yellow
 		a.Reason = fmt.Sprintf("%s (yellow: ewma > %v or queued >= %d)", figures, th.RTTYellow, th.QueueYellow)
@@ -355,8 +408,12 @@ func alternateProblem(w WANState, name string) string {
 		return fmt.Sprintf("alternate %s untrusted (%s)", name, why)
 	}
 	switch z := strings.ToUpper(w.DownloadZone); z {
+	case "GREEN", "YELLOW":
+		return ""
 	case "RED", "SOFT_RED":
 		return fmt.Sprintf("alternate %s is %s", name, z)
+	default:
+		// Only autorate's own zone names are evidence of a usable link.
+		return fmt.Sprintf("alternate %s untrusted (unknown download zone %q)", name, w.DownloadZone)
 	}
-	return ""
 }

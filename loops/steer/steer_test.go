@@ -60,9 +60,11 @@ func TestAssessThresholdEdges(t *testing.T) {
 		{"ewma equal to rtt_red is not greater", 15 * time.Millisecond, 5, 80, Yellow, "yellow"},
 		{"ewma just above rtt_red", 15*time.Millisecond + time.Microsecond, 1, 50, Red, "red"},
 		{"drops equal to min_drops_red", 30 * time.Millisecond, 1, 50, Red, "red"},
-		{"no drops", 30 * time.Millisecond, 0, 80, Yellow, "yellow"},
-		{"queued equal to queue_red", 30 * time.Millisecond, 3, 50, Red, "red"},
-		{"queued one below queue_red", 30 * time.Millisecond, 3, 49, Yellow, "yellow"},
+		{"no drops, deep queue", 30 * time.Millisecond, 0, 80, Red, "red"},
+		{"drops, short queue", 30 * time.Millisecond, 3, 0, Red, "red"},
+		{"no drops, queued equal to queue_red", 30 * time.Millisecond, 0, 50, Red, "red"},
+		{"no drops, queued one below queue_red", 30 * time.Millisecond, 0, 49, Yellow, "yellow"},
+		{"high rtt alone", 200 * time.Millisecond, 0, 0, Yellow, "yellow"},
 		{"low rtt, drops, deep queue", 5 * time.Millisecond, 9, 500, Yellow, "yellow"},
 		{"queued equal to queue_yellow", 0, 0, 10, Yellow, "yellow"},
 		{"queued one below queue_yellow", 0, 0, 9, Green, ""},
@@ -186,16 +188,19 @@ func TestAssessDropCounter(t *testing.T) {
 	}
 }
 
-// congested/quiet runs for Step sequences.
-func red(now time.Time, dropped int64) Inputs   { return run(now, 40*time.Millisecond, dropped, 100) }
-func green(now time.Time, dropped int64) Inputs { return run(now, 0, dropped, 0) }
-func yellow(now time.Time, dropped int64) Inputs {
-	return run(now, 0, dropped, 20)
+// congested/quiet runs for Step sequences. Each gets the run's time and
+// the dropped counter of the previous run: a RED run adds 10 drops (and a
+// deep queue), GREEN and YELLOW runs none, so that they carry no evidence
+// of congestion and only the RTT decides.
+func red(now time.Time, last int64) Inputs   { return run(now, 40*time.Millisecond, last+10, 100) }
+func green(now time.Time, last int64) Inputs { return run(now, 0, last, 0) }
+func yellow(now time.Time, last int64) Inputs {
+	return run(now, 0, last, 20)
 }
 
-// sequence steps through runs 2 s apart; each gen gets the run's time and a
-// dropped counter that grows by 10 per run (so RED runs have drops).
-type gen func(time.Time, int64) Inputs
+// sequence steps through runs 2 s apart, carrying the dropped counter from
+// run to run.
+type gen func(now time.Time, last int64) Inputs
 
 func sequence(t *testing.T, s State, th config.SteerThresholds, start time.Time, gens ...gen) (State, []Decision) {
 	t.Helper()
@@ -206,9 +211,10 @@ func sequence(t *testing.T, s State, th config.SteerThresholds, start time.Time,
 		dropped = s.Dropped["wanctl-spectrum-down"]
 	}
 	for _, g := range gens {
-		dropped += 10
 		var d Decision
-		s, d = Step(s, g(now, dropped), th, "spectrum", "att")
+		in := g(now, dropped)
+		dropped = in.Queue.Dropped
+		s, d = Step(s, in, th, "spectrum", "att")
 		ds = append(ds, d)
 		now = now.Add(2 * time.Second)
 	}
@@ -224,14 +230,15 @@ func repeat(g gen, n int) []gen {
 }
 
 func TestStepFirstRun(t *testing.T) {
-	s, d := Step(State{}, red(t0, 500), defaults(), "spectrum", "att")
+	s, d := Step(State{}, run(t0, 40*time.Millisecond, 500, 0), defaults(), "spectrum", "att")
 	if s.State != "SPECTRUM_GOOD" || d.State != "SPECTRUM_GOOD" || s.Version != StateVersion {
 		t.Fatalf("first run state %q version %d", s.State, s.Version)
 	}
 	if !d.Disabled || d.Transition != nil {
 		t.Errorf("first run: disabled %v transition %v, want rules disabled and no transition", d.Disabled, d.Transition)
 	}
-	// No counter history: the first run has 0 drops and cannot be RED.
+	// No counter history: the first run has 0 drops, so that counter
+	// cannot make it RED.
 	if d.Assessment.Drops != 0 || d.Assessment.Level == Red {
 		t.Errorf("first run assessed %s with %d drops", d.Assessment.Level, d.Assessment.Drops)
 	}
@@ -292,6 +299,9 @@ func TestStepAlternateBlocksDegraded(t *testing.T) {
 		{"SOFT_RED", WANState{Trusted: true, DownloadZone: "SOFT_RED"}, true, "alternate att is SOFT_RED"},
 		{"soft_red lower case", WANState{Trusted: true, DownloadZone: "soft_red"}, true, "alternate att is SOFT_RED"},
 		{"YELLOW is fine", WANState{Trusted: true, DownloadZone: "YELLOW"}, false, ""},
+		// Only autorate's zone names count as evidence (not GREEN).
+		{"unknown zone", WANState{Trusted: true, DownloadZone: "BOGUS"}, true, `alternate att untrusted (unknown download zone "BOGUS")`},
+		{"no zone", WANState{Trusted: true, DownloadZone: ""}, true, `alternate att untrusted (unknown download zone "")`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -377,7 +387,7 @@ func TestStepAlternateForcesGood(t *testing.T) {
 	for name, alt := range cases {
 		t.Run(name, func(t *testing.T) {
 			// The primary is still RED: the alternate's trouble wins anyway.
-			in := red(t0, 1010)
+			in := red(t0, 1000)
 			in.Alternate = alt
 			s, d := Step(degradedState(), in, th, "spectrum", "att")
 			if s.State != "SPECTRUM_GOOD" || d.Transition == nil || !d.Disabled {
@@ -413,9 +423,10 @@ func TestStepStaleRunStartsOver(t *testing.T) {
 	th := defaults()
 	s := withHistory(40, 1000)
 	s.RedStreak = 1
-	// Two minutes since the last run: no streak carried, drops restart.
+	// Two minutes since the last run: no streak carried (this RED run
+	// starts a new one), drops restart.
 	next, d := Step(s, red(t0.Add(2*time.Minute), 5000), th, "spectrum", "att")
-	if d.Assessment.Drops != 0 || next.RedStreak != 0 || next.State != "SPECTRUM_GOOD" {
+	if d.Assessment.Drops != 0 || next.RedStreak != 1 || next.State != "SPECTRUM_GOOD" {
 		t.Errorf("stale: drops %d red streak %d state %s", d.Assessment.Drops, next.RedStreak, next.State)
 	}
 	if math.Abs(d.Assessment.RTTDeltaEWMAMs-40) > 1e-9 {
@@ -427,7 +438,7 @@ func TestStepStaleRunStartsOver(t *testing.T) {
 		t.Errorf("clock stepped back: drops %d, want 0", d.Assessment.Drops)
 	}
 	// Within StaleRunAfter the streak continues.
-	next, d = Step(s, red(t0.Add(30*time.Second), 1010), th, "spectrum", "att")
+	next, d = Step(s, red(t0.Add(30*time.Second), 1000), th, "spectrum", "att")
 	if next.State != "SPECTRUM_DEGRADED" || d.Assessment.Drops != 10 {
 		t.Errorf("30 s later: state %s drops %d, want DEGRADED 10", next.State, d.Assessment.Drops)
 	}
@@ -439,7 +450,7 @@ func TestStepPrimaryChanged(t *testing.T) {
 	old.State = "ATT_DEGRADED"
 	old.TransitionsTotal = 7
 	old.RedStreak = 5
-	s, d := Step(old, red(t0, 1010), th, "spectrum", "att")
+	s, d := Step(old, red(t0, 1000), th, "spectrum", "att")
 	if s.State != "SPECTRUM_GOOD" || !d.Disabled || d.Transition == nil || d.Transition.From != "ATT_DEGRADED" {
 		t.Fatalf("state %s disabled %v transition %+v", s.State, d.Transition, d.Transition)
 	}
@@ -480,7 +491,7 @@ func TestStepDoesNotMutate(t *testing.T) {
 	prev := withHistory(30, 1000)
 	prev.History = append(make([]Transition, 0, 10), Transition{Time: t0, From: "A", To: "B", Reason: "r"})
 	before, _ := json.Marshal(prev)
-	next, d := Step(prev, red(t0, 1010), th, "spectrum", "att")
+	next, d := Step(prev, red(t0, 1000), th, "spectrum", "att")
 	after, _ := json.Marshal(prev)
 	if string(before) != string(after) {
 		t.Fatalf("Step changed its argument:\n%s\n%s", before, after)
@@ -619,9 +630,51 @@ func BenchmarkStep(b *testing.B) {
 	for range HistoryLimit {
 		s.History = append(s.History, Transition{Time: t0, From: "SPECTRUM_GOOD", To: "SPECTRUM_DEGRADED", Reason: "bench"})
 	}
-	in := red(t0, 1010)
+	in := red(t0, 1000)
 	b.ReportAllocs()
 	for b.Loop() {
 		Step(s, in, th, "spectrum", "att")
+	}
+}
+
+// RED needs the delay and any one sign that the shaper cannot fix it:
+// drops, a deep queue, or autorate in SOFT_RED/RED at that zone's floor.
+// With `dropped` left at 0 (a CAKE tree on RouterOS 7.23) the others
+// still engage steering.
+func TestAssessRedEvidence(t *testing.T) {
+	th := defaults()
+	th.RTTEWMAAlpha = 1
+	prev := withHistory(0, 1000)
+	const redFloor, softRedFloor = 188_000_000, 282_000_000
+	cases := []struct {
+		name        string
+		delta       time.Duration
+		queued      int64
+		zone        string
+		rate, floor int64
+		want        Level
+		wantWhy     string
+	}{
+		{"rtt alone", 60 * time.Millisecond, 0, "GREEN", 900_000_000, 0, Yellow, "yellow"},
+		{"RED zone above its floor", 60 * time.Millisecond, 0, "RED", 300_000_000, redFloor, Yellow, "yellow"},
+		{"RED zone at its floor", 60 * time.Millisecond, 0, "RED", redFloor, redFloor, Red, "autorate at its floor"},
+		{"SOFT_RED zone at its floor", 60 * time.Millisecond, 0, "SOFT_RED", softRedFloor, softRedFloor, Red, "autorate at its floor"},
+		{"rate rounded just above the floor", 60 * time.Millisecond, 0, "RED", redFloor + redFloor/200, redFloor, Red, "autorate at its floor"},
+		{"YELLOW zone with a low rate", 60 * time.Millisecond, 0, "YELLOW", 100_000_000, 0, Yellow, "yellow"},
+		{"at its floor, low rtt", 10 * time.Millisecond, 0, "RED", redFloor, redFloor, Green, ""},
+		{"queue only", 60 * time.Millisecond, 80, "GREEN", 900_000_000, 0, Red, "queued >= 50"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			in := run(t0, tc.delta, 1000, tc.queued) // no drops
+			in.Primary.DownloadZone, in.Primary.DownloadRate, in.Primary.DownloadFloor = tc.zone, tc.rate, tc.floor
+			a := Assess(prev, in, th)
+			if a.Level != tc.want {
+				t.Fatalf("level %s, want %s (%s)", a.Level, tc.want, a.Reason)
+			}
+			if tc.wantWhy != "" && !strings.Contains(a.Reason, tc.wantWhy) {
+				t.Errorf("reason %q does not say %q", a.Reason, tc.wantWhy)
+			}
+		})
 	}
 }

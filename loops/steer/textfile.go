@@ -2,57 +2,79 @@ package steer
 
 import (
 	"bytes"
+	"fmt"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 )
 
-// Textfile renders the state as a node_exporter textfile-collector file
-// (Prometheus text format 0.0.4) for state_dir/steering.prom. Every series
-// carries wan="<primary>". runDuration is the wall time of the run that
-// produced st.
-func Textfile(st State, primary string, runDuration time.Duration) []byte {
-	var b bytes.Buffer
-	wan := `wan="` + escapeLabel(primary) + `"`
-	metric := func(name, typ, help string) {
-		b.WriteString("# HELP " + name + " " + help + "\n# TYPE " + name + " " + typ + "\n")
-	}
-	sample := func(name, labels string, v float64) {
-		b.WriteString(name + "{" + labels + "} " + strconv.FormatFloat(v, 'f', -1, 64) + "\n")
+// Registry holds the metrics of one run, for the node_exporter textfile
+// collector (state_dir/steering.prom). Every series carries
+// wan="<primary>" and dry_run="true"|"false", so a dashboard or an alert
+// can tell what steering did from what it would have done. runDuration is
+// the wall time of the run that produced st. The registry is the run's
+// own: a one-shot has no process-wide metrics to share.
+func Registry(st State, primary string, runDuration time.Duration, dryRun bool) *prometheus.Registry {
+	reg := prometheus.NewPedanticRegistry()
+	labels := prometheus.Labels{"wan": primary, "dry_run": strconv.FormatBool(dryRun)}
+	gauge := func(name, help string, v float64) {
+		g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: labels})
+		g.Set(v)
+		reg.MustRegister(g)
 	}
 
-	metric("wanctl_steering_degraded", "gauge", "1 while latency-sensitive new connections are steered to the alternate WAN, else 0.")
 	degraded := 0.0
 	if st.Degraded() {
 		degraded = 1
 	}
-	sample("wanctl_steering_degraded", wan, degraded)
+	gauge("wanctl_steering_degraded", "1 while latency-sensitive new connections are steered to the alternate WAN, else 0.", degraded)
 
-	metric("wanctl_steering_streak", "gauge", "Consecutive steering runs assessed RED (kind=red) or GREEN (kind=green).")
-	sample("wanctl_steering_streak", `kind="green",`+wan, float64(st.GreenStreak))
-	sample("wanctl_steering_streak", `kind="red",`+wan, float64(st.RedStreak))
+	streak := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "wanctl_steering_streak",
+		Help: "Consecutive steering runs assessed RED (kind=red) or GREEN (kind=green).", ConstLabels: labels}, []string{"kind"})
+	streak.WithLabelValues("green").Set(float64(st.GreenStreak))
+	streak.WithLabelValues("red").Set(float64(st.RedStreak))
+	reg.MustRegister(streak)
 
-	metric("wanctl_steering_transitions_total", "counter", "Steering state transitions since the state file was created.")
-	sample("wanctl_steering_transitions_total", wan, float64(st.TransitionsTotal))
+	transitions := prometheus.NewCounter(prometheus.CounterOpts{Name: "wanctl_steering_transitions_total",
+		Help: "Steering state transitions since the state file was created.", ConstLabels: labels})
+	transitions.Add(float64(max(0, st.TransitionsTotal)))
+	reg.MustRegister(transitions)
 
 	if st.RTTEWMAValid {
-		metric("wanctl_steering_rtt_delta_ewma_seconds", "gauge", "Smoothed RTT increase over the primary's baseline, as steering sees it.")
-		sample("wanctl_steering_rtt_delta_ewma_seconds", wan, st.RTTDeltaEWMAMs/1000)
+		gauge("wanctl_steering_rtt_delta_ewma_seconds", "Smoothed RTT increase over the primary's baseline, as steering sees it.", st.RTTDeltaEWMAMs/1000)
 	}
-
-	metric("wanctl_steering_last_run_timestamp_seconds", "gauge", "Unix time of the last steering run.")
 	last := 0.0
 	if !st.LastRun.IsZero() {
 		last = float64(st.LastRun.UnixMilli()) / 1000
 	}
-	sample("wanctl_steering_last_run_timestamp_seconds", wan, last)
-
-	metric("wanctl_steering_run_duration_seconds", "gauge", "Wall time of the last steering run.")
-	sample("wanctl_steering_run_duration_seconds", wan, runDuration.Seconds())
-	return b.Bytes()
+	gauge("wanctl_steering_last_run_timestamp_seconds", "Unix time of the last steering run.", last)
+	gauge("wanctl_steering_run_duration_seconds", "Wall time of the last steering run.", runDuration.Seconds())
+	return reg
 }
 
-// escapeLabel escapes a label value for the text format.
-func escapeLabel(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
+// WriteTextfile writes the run's metrics to path atomically (a temporary
+// file in the same directory, renamed over it; node_exporter reads only
+// *.prom names, so it never sees the temporary one).
+func WriteTextfile(path string, st State, primary string, runDuration time.Duration, dryRun bool) error {
+	if err := prometheus.WriteToTextfile(path, Registry(st, primary, runDuration, dryRun)); err != nil {
+		return fmt.Errorf("write metrics textfile %s: %w", path, err)
+	}
+	return nil
+}
+
+// Textfile renders what WriteTextfile writes (Prometheus text format).
+func Textfile(st State, primary string, runDuration time.Duration, dryRun bool) ([]byte, error) {
+	mfs, err := Registry(st, primary, runDuration, dryRun).Gather()
+	if err != nil {
+		return nil, fmt.Errorf("gather steering metrics: %w", err)
+	}
+	var b bytes.Buffer
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
+			return nil, fmt.Errorf("render steering metrics: %w", err)
+		}
+	}
+	return b.Bytes(), nil
 }

@@ -2,11 +2,16 @@ package steer
 
 import (
 	"bytes"
+	"fmt"
 	"math"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -68,6 +73,15 @@ next:
 	return 0
 }
 
+func textfile(t *testing.T, st State, primary string, d time.Duration, dryRun bool) []byte {
+	t.Helper()
+	b, err := Textfile(st, primary, d, dryRun)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 func TestTextfile(t *testing.T) {
 	s := NewState("spectrum")
 	s.State = "SPECTRUM_DEGRADED"
@@ -75,10 +89,10 @@ func TestTextfile(t *testing.T) {
 	s.TransitionsTotal = 12
 	s.RTTDeltaEWMAMs, s.RTTEWMAValid = 12.5, true
 	s.LastRun = time.Date(2025, 6, 1, 12, 0, 0, 250e6, time.UTC)
-	b := Textfile(s, "spectrum", 42*time.Millisecond)
+	b := textfile(t, s, "spectrum", 42*time.Millisecond, false)
 	lint(t, b)
 	mfs := parse(t, b)
-	wan := map[string]string{"wan": "spectrum"}
+	wan := map[string]string{"wan": "spectrum", "dry_run": "false"}
 	checks := []struct {
 		name   string
 		labels map[string]string
@@ -103,7 +117,7 @@ func TestTextfile(t *testing.T) {
 	}
 
 	// GOOD, never run, nothing measured.
-	b = Textfile(NewState("att"), "att", 0)
+	b = textfile(t, NewState("att"), "att", 0, false)
 	lint(t, b)
 	mfs = parse(t, b)
 	if v := value(t, mfs, "wanctl_steering_degraded", map[string]string{"wan": "att"}); v != 0 {
@@ -115,7 +129,7 @@ func TestTextfile(t *testing.T) {
 }
 
 func TestTextfileEscapesLabel(t *testing.T) {
-	b := Textfile(NewState("x"), "we\"ird\\wan\nname", time.Millisecond)
+	b := textfile(t, NewState("x"), "we\"ird\\wan\nname", time.Millisecond, false)
 	mfs := parse(t, b)
 	if v := value(t, mfs, "wanctl_steering_degraded", map[string]string{"wan": "we\"ird\\wan\nname"}); v != 0 {
 		t.Errorf("degraded = %v", v)
@@ -129,6 +143,62 @@ func BenchmarkTextfile(b *testing.B) {
 	s := withHistory(10, 1000)
 	b.ReportAllocs()
 	for b.Loop() {
-		Textfile(s, "spectrum", time.Millisecond)
+		if _, err := Textfile(s, "spectrum", time.Millisecond, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// The registry itself lints clean (client_golang's own linter), every
+// series carries the dry_run label, and WriteTextfile writes what Textfile
+// renders, readable by node_exporter (0644).
+func TestTextfileRegistry(t *testing.T) {
+	s := withHistory(10, 1000)
+	s.State = "SPECTRUM_DEGRADED"
+	for _, dry := range []bool{false, true} {
+		t.Run(fmt.Sprintf("dry_run=%v", dry), func(t *testing.T) {
+			reg := Registry(s, "spectrum", time.Millisecond, dry)
+			problems, err := testutil.GatherAndLint(reg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range problems {
+				t.Errorf("lint: %s: %s", p.Metric, p.Text)
+			}
+			for _, name := range []string{"wanctl_steering_degraded", "wanctl_steering_streak", "wanctl_steering_transitions_total",
+				"wanctl_steering_rtt_delta_ewma_seconds", "wanctl_steering_last_run_timestamp_seconds", "wanctl_steering_run_duration_seconds"} {
+				if n, err := testutil.GatherAndCount(reg, name); err != nil || n == 0 {
+					t.Errorf("%s: %d series, %v", name, n, err)
+				}
+			}
+			path := filepath.Join(t.TempDir(), TextfileFileName)
+			if err := WriteTextfile(path, s, "spectrum", time.Millisecond, dry); err != nil {
+				t.Fatal(err)
+			}
+			got, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := textfile(t, s, "spectrum", time.Millisecond, dry); !bytes.Equal(got, want) {
+				t.Errorf("file:\n%s\nwant:\n%s", got, want)
+			}
+			if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o644 {
+				t.Errorf("mode %v %v, want 0644", st.Mode().Perm(), err)
+			}
+			mfs := parse(t, got)
+			for name, mf := range mfs {
+				for _, m := range mf.GetMetric() {
+					var v string
+					for _, l := range m.GetLabel() {
+						if l.GetName() == "dry_run" {
+							v = l.GetValue()
+						}
+					}
+					if v != strconv.FormatBool(dry) {
+						t.Errorf("%s: dry_run=%q, want %v", name, v, dry)
+					}
+				}
+			}
+		})
 	}
 }

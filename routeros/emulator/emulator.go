@@ -28,6 +28,11 @@ type Config struct {
 	// OnRequest, when set, is called after each request with its record
 	// (for logging). It must not call back into the emulator's handler.
 	OnRequest func(Request)
+	// CAKEDropped makes CAKE queue trees report the `dropped` set by
+	// SetQueueStats. By default it stays 0 on them, as a public report
+	// (RB5009, RouterOS 7.23) has it on the router whether CAKE drops or
+	// not; other queue kinds always report it.
+	CAKEDropped bool
 }
 
 // Request is the record of one request the emulator received.
@@ -70,15 +75,21 @@ type Emulator struct {
 	faults   []*pendingFault
 	requests []Request
 	loads    map[string]*queueLoad // by queue-tree name (SetQueueLoad)
+	deadGW   map[string]bool       // gateways whose routes are inactive (SetRouteInactive)
 
 	inflight atomic.Int32
 	maxConc  atomic.Int32
+
+	schema *Schema // the request fields the router accepts (SchemaVersion)
+
+	padOnce sync.Once // FaultBigReply's compressed padding
+	padGz   []byte
 }
 
 // New returns an emulator holding a default-configuration router (see the
 // package documentation in docs/emulator.md for its objects).
 func New(c Config) *Emulator {
-	e := &Emulator{cfg: c, latency: c.Latency, tables: map[string]*table{}}
+	e := &Emulator{cfg: c, latency: c.Latency, tables: map[string]*table{}, schema: mustEnforcedSchema()}
 	e.started = e.now()
 	for _, m := range allMenus() {
 		e.tables[m.path] = &table{m: m, next: 1, nextDyn: 0xFFFFFFFF, expires: map[string]time.Time{}}

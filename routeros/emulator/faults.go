@@ -26,6 +26,25 @@ const (
 	// answers 400 with Detail (default "Session closed"). Reads are not
 	// affected and do not consume it.
 	FaultBadRequestApplied
+	// FaultHangApplied processes the request (a write is applied) and then
+	// holds the reply for Duration; with Duration 0 until the client gives
+	// up, or 60 s, then 400 "Session closed". The client sees a timeout
+	// for a write that took effect.
+	FaultHangApplied
+	// FaultStallBody processes the request, sends the status, the headers
+	// (with the full Content-Length) and the first half of the body, then
+	// holds for Duration (0: until the client gives up, or 60 s) before
+	// the rest: a reply whose headers arrive in time and whose body does not.
+	FaultStallBody
+	// FaultBigReply processes the request and pads its reply with
+	// whitespace to Size bytes (still the same JSON value). When the
+	// request accepts gzip, the reply is gzip-encoded: a few KB on the wire
+	// per MiB, a compression bomb for large sizes.
+	FaultBigReply
+	// FaultBody processes the request and replaces a 2xx reply's body
+	// with Body, as status 200 ("" is an empty body): empty, "null", "{}"
+	// or an error object where a menu's array belongs.
+	FaultBody
 )
 
 func (k FaultKind) String() string {
@@ -38,6 +57,14 @@ func (k FaultKind) String() string {
 		return "drop"
 	case FaultBadRequestApplied:
 		return "400applied"
+	case FaultHangApplied:
+		return "hangapplied"
+	case FaultStallBody:
+		return "stall"
+	case FaultBigReply:
+		return "big"
+	case FaultBody:
+		return "body"
 	}
 	return fmt.Sprintf("FaultKind(%d)", int(k))
 }
@@ -54,10 +81,24 @@ type Fault struct {
 	Path string
 	// Status is the FaultServerError status (500..599; default 500).
 	Status int
-	// Duration is how long FaultHang holds the request.
+	// Duration is how long FaultHang, FaultHangApplied and FaultStallBody
+	// hold the request.
 	Duration time.Duration
 	// Detail is the reply's detail (FaultBadRequestApplied, FaultServerError).
 	Detail string
+	// Size is the FaultBigReply body size in bytes (before gzip).
+	Size int64
+	// Body is the FaultBody reply body.
+	Body string
+}
+
+// namedBodies is what FaultBody can send by name (the ARG of "body:NAME" in
+// the -faults syntax).
+var namedBodies = map[string]string{
+	"empty":  "",
+	"null":   "null",
+	"object": "{}",
+	"error":  `{"error":400,"message":"Bad Request","detail":"no such command or directory"}`,
 }
 
 type pendingFault struct {
@@ -133,12 +174,14 @@ func (e *Emulator) takeFault(method, path string, write bool) *Fault {
 //
 //	KIND[:ARG][*COUNT][@[METHOD][/PATH]]
 //
-// KIND is 5xx (or a status 500..599), hang, drop or 400applied. ARG is the
-// count for 5xx, drop and 400applied, the duration for hang ("2s"; none =
-// until the client gives up). COUNT repeats a fault (hang:2s*3). The optional
-// match limits it to a method and/or a menu path: "drop@PATCH",
-// "5xx:2@/queue/tree", "400applied@PATCH/queue/tree".
-// Example: "5xx:3,hang:2s,drop:1,400applied:1@PATCH".
+// KIND is 5xx (or a status 500..599), hang, drop, 400applied, hangapplied,
+// stall, big or body. ARG is the count for 5xx, drop and 400applied, the
+// duration for hang, hangapplied and stall ("2s"; none = until the client
+// gives up), the size for big ("70M": bytes, or k/M/G for KiB/MiB/GiB) and
+// the body for body (empty, null, object or error). COUNT repeats a fault
+// (hang:2s*3). The optional match limits it to a method and/or a menu path:
+// "drop@PATCH", "5xx:2@/queue/tree", "400applied@PATCH/queue/tree".
+// Example: "5xx:3,hang:2s,drop:1,400applied:1@PATCH,body:null@GET/ip/firewall/mangle".
 func ParseFaults(spec string) ([]Fault, error) {
 	var out []Fault
 	for _, item := range strings.Split(spec, ",") {
@@ -148,7 +191,7 @@ func ParseFaults(spec string) ([]Fault, error) {
 		}
 		f, err := parseFault(item)
 		if err != nil {
-			return nil, fmt.Errorf("fault %q: %w (syntax: KIND[:ARG][*COUNT][@[METHOD][/PATH]], KIND = 5xx|500..599|hang|drop|400applied, e.g. \"5xx:3,hang:2s,drop:1,400applied:1@PATCH\")", item, err)
+			return nil, fmt.Errorf("fault %q: %w (syntax: KIND[:ARG][*COUNT][@[METHOD][/PATH]], KIND = 5xx|500..599|hang|drop|400applied|hangapplied|stall|big|body, e.g. \"5xx:3,hang:2s,drop:1,400applied:1@PATCH\")", item, err)
 		}
 		out = append(out, f)
 	}
@@ -191,17 +234,44 @@ func parseFault(item string) (Fault, error) {
 		f.Kind = FaultDrop
 	case k == "400applied":
 		f.Kind = FaultBadRequestApplied
+	case k == "hangapplied":
+		f.Kind = FaultHangApplied
+	case k == "stall":
+		f.Kind = FaultStallBody
+	case k == "big":
+		f.Kind = FaultBigReply
+		if !hasArg {
+			return f, fmt.Errorf("big needs a size (big:70M)")
+		}
+	case k == "body":
+		f.Kind = FaultBody
+		if !hasArg {
+			return f, fmt.Errorf("body needs one of empty, null, object, error (body:null)")
+		}
 	default:
 		return f, fmt.Errorf("unknown kind %q", kind)
 	}
 	if hasArg {
-		if f.Kind == FaultHang {
+		switch f.Kind {
+		case FaultHang, FaultHangApplied, FaultStallBody:
 			d, err := time.ParseDuration(arg)
 			if err != nil || d < 0 {
-				return f, fmt.Errorf("hang duration %q: want e.g. 2s or 500ms", arg)
+				return f, fmt.Errorf("%s duration %q: want e.g. 2s or 500ms", kind, arg)
 			}
 			f.Duration = d
-		} else {
+		case FaultBigReply:
+			n, err := parseSize(arg)
+			if err != nil {
+				return f, err
+			}
+			f.Size = n
+		case FaultBody:
+			b, ok := namedBodies[arg]
+			if !ok {
+				return f, fmt.Errorf("body %q: want empty, null, object or error", arg)
+			}
+			f.Body = b
+		default:
 			n, err := strconv.Atoi(arg)
 			if err != nil || n < 1 {
 				return f, fmt.Errorf("count %q: want a whole number >= 1", arg)
@@ -214,12 +284,55 @@ func parseFault(item string) (Fault, error) {
 		if err != nil || n < 1 {
 			return f, fmt.Errorf("count %q: want a whole number >= 1", count)
 		}
-		if hasArg && f.Kind != FaultHang {
+		if hasArg && !argIsNotCount(f.Kind) {
 			return f, fmt.Errorf("count given twice (%s:N and *N)", kind)
 		}
 		f.Count = n
 	}
 	return f, nil
+}
+
+// argIsNotCount: kinds whose ARG is something else (then *N counts).
+func argIsNotCount(k FaultKind) bool {
+	switch k {
+	case FaultHang, FaultHangApplied, FaultStallBody, FaultBigReply, FaultBody:
+		return true
+	}
+	return false
+}
+
+// parseSize reads a byte count: digits with an optional k, M or G suffix
+// (powers of 1024).
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	num := s
+	if n := len(s); n > 0 {
+		switch s[n-1] {
+		case 'k', 'K':
+			mult, num = 1<<10, s[:n-1]
+		case 'm', 'M':
+			mult, num = 1<<20, s[:n-1]
+		case 'g', 'G':
+			mult, num = 1<<30, s[:n-1]
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 1 || n > (1<<50)/mult {
+		return 0, fmt.Errorf("size %q: want bytes, or k/M/G (KiB, MiB, GiB), e.g. 70M", s)
+	}
+	return n * mult, nil
+}
+
+func formatSize(n int64) string {
+	switch {
+	case n%(1<<30) == 0:
+		return strconv.FormatInt(n>>30, 10) + "G"
+	case n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + "M"
+	case n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + "k"
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 // String renders f in the -faults syntax.
@@ -235,8 +348,21 @@ func (f Fault) String() string {
 	default:
 		b.WriteString(f.Kind.String())
 	}
-	if f.Kind == FaultHang && f.Duration > 0 {
-		b.WriteString(":" + f.Duration.String())
+	switch f.Kind {
+	case FaultHang, FaultHangApplied, FaultStallBody:
+		if f.Duration > 0 {
+			b.WriteString(":" + f.Duration.String())
+		}
+	case FaultBigReply:
+		b.WriteString(":" + formatSize(f.Size))
+	case FaultBody:
+		name := "?"
+		for k, v := range namedBodies {
+			if v == f.Body {
+				name = k
+			}
+		}
+		b.WriteString(":" + name)
 	}
 	if f.Count > 1 {
 		b.WriteString("*" + strconv.Itoa(f.Count))

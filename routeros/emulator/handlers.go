@@ -34,6 +34,9 @@ func (e *Emulator) handle(r *http.Request, body []byte) (int, []byte) {
 	if rt.t == nil || len(rt.rest) > 1 {
 		return noSuchCommand(rt.last)
 	}
+	if st, out, refused := e.schemaRefusal(r.Method, r.URL.Path, body); refused {
+		return st, out
+	}
 	switch r.Method {
 	case http.MethodGet:
 		return e.handleGet(rt, r.URL.Query())

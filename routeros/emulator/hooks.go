@@ -11,6 +11,7 @@ import (
 // SetQueueStats sets the statistics of the queue-tree entry with that name
 // (the simulator's view of the shaper). Unknown names are ignored. With an
 // offered load (SetQueueLoad) the counters go on growing from these values.
+// A CAKE tree's `dropped` stays 0 unless Config.CAKEDropped.
 func (e *Emulator) SetQueueStats(name string, s QueueStats) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -18,11 +19,21 @@ func (e *Emulator) SetQueueStats(name string, s QueueStats) {
 	t := e.tables[routeros.MenuQueueTree]
 	if i := t.find(name); i >= 0 {
 		o := t.rows[i]
+		if !e.cfg.CAKEDropped && e.cakeTree(o) {
+			s.Dropped = 0
+		}
 		for k, v := range map[string]int64{"bytes": s.Bytes, "packets": s.Packets, "dropped": s.Dropped,
 			"queued-packets": s.QueuedPackets, "queued-bytes": s.QueuedBytes, "rate": s.Rate, "packet-rate": s.PacketRate} {
 			o[k] = strconv.FormatInt(v, 10)
 		}
 	}
+}
+
+// cakeTree reports whether the queue-tree entry's queue type is of kind
+// cake. The caller holds e.mu.
+func (e *Emulator) cakeTree(o routeros.Object) bool {
+	qt := e.findByName(routeros.MenuQueueType, o["queue"])
+	return qt != nil && qt["kind"] == "cake"
 }
 
 // QueueMaxLimit returns the max-limit (bits/s, 0 = unlimited) of the

@@ -26,7 +26,10 @@ type menu struct {
 	// protected returns what o is when it may not be changed or removed
 	// ("default queue type", "dynamic entry"), "" otherwise.
 	protected func(o routeros.Object) string
-	counters  []string // zeroed by reset-counters
+	// emptyOK, when not nil, lists the only fields that take "" (the
+	// schema's "string value" fields); "" for any other field is refused.
+	emptyOK  map[string]bool
+	counters []string // zeroed by reset-counters
 	// render adjusts an object for a reply (computed or state-dependent fields).
 	render func(e *Emulator, o routeros.Object) routeros.Object
 }
@@ -79,6 +82,8 @@ var references = []reference{
 	{routeros.MenuMangle6, "out-interface-list", routeros.MenuInterfaceList, false},
 	{routeros.MenuFilter, "in-interface-list", routeros.MenuInterfaceList, false},
 	{routeros.MenuFilter, "out-interface-list", routeros.MenuInterfaceList, false},
+	{routeros.MenuFilter6, "in-interface-list", routeros.MenuInterfaceList, false},
+	{routeros.MenuFilter6, "out-interface-list", routeros.MenuInterfaceList, false},
 	{routeros.MenuNAT, "in-interface-list", routeros.MenuInterfaceList, false},
 	{routeros.MenuNAT, "out-interface-list", routeros.MenuInterfaceList, false},
 }
@@ -225,6 +230,36 @@ func queueTreeMenu() *menu {
 	}
 }
 
+// simpleQueueMenu is /queue/simple: its entries take traffic before the
+// queue trees of the same HTB (global, or an interface).
+func simpleQueueMenu() *menu {
+	return &menu{
+		path:     routeros.MenuQueueSimple,
+		named:    true,
+		ordered:  true,
+		autoName: "queue",
+		cmds:     cmds("add", "set", "remove", "unset", "enable", "disable", "move", "reset-counters", "reset-counters-all"),
+		fields: map[string]field{
+			"name": str(), "target": str(), "dst": str(), "parent": str(), "packet-marks": str(),
+			"queue": str(), "max-limit": str(), "limit-at": str(), "priority": str(),
+			"burst-limit": str(), "burst-threshold": str(), "burst-time": str(), "bucket-size": str(),
+			"time": str(), "comment": str(), "disabled": boolean(),
+		},
+		readOnly: set("dynamic", "invalid", "bytes", "packets", "dropped", "rate", "packet-rate",
+			"queued-packets", "queued-bytes", "total-bytes", "total-packets", "total-dropped"),
+		required: []string{"target"},
+		defaults: func(routeros.Object) routeros.Object {
+			return routeros.Object{"dst": "", "parent": "none", "packet-marks": "", "queue": "default-small/default-small",
+				"max-limit": "0/0", "limit-at": "0/0", "priority": "8/8", "burst-limit": "0/0", "burst-threshold": "0/0",
+				"burst-time": "0s/0s", "bucket-size": "0.1/0.1", "disabled": "false", "dynamic": "false", "invalid": "false",
+				"bytes": "0/0", "packets": "0/0", "dropped": "0/0", "rate": "0/0", "packet-rate": "0/0",
+				"queued-packets": "0/0", "queued-bytes": "0/0"}
+		},
+		protected: dynamicEntry,
+		counters:  []string{"bytes", "packets", "dropped"},
+	}
+}
+
 var addrTypes = []string{"unicast", "local", "broadcast", "multicast", "blackhole", "prohibit", "unreachable", "anycast"}
 
 var mangleActions = []string{"accept", "add-dst-to-address-list", "add-src-to-address-list", "change-dscp",
@@ -236,6 +271,8 @@ var mangle6Actions = []string{"accept", "add-dst-to-address-list", "add-src-to-a
 	"mark-packet", "mark-routing", "passthrough", "return", "set-priority", "sniff-pc", "sniff-tzsp"}
 var filterActions = []string{"accept", "add-dst-to-address-list", "add-src-to-address-list", "drop",
 	"fasttrack-connection", "jump", "log", "passthrough", "reject", "return", "tarpit"}
+var filter6Actions = []string{"accept", "add-dst-to-address-list", "add-src-to-address-list", "drop",
+	"fasttrack-connection", "jump", "log", "passthrough", "reject", "return"}
 var natActions = []string{"accept", "add-dst-to-address-list", "add-src-to-address-list", "dst-nat",
 	"endpoint-independent-nat", "jump", "log", "masquerade", "netmap", "passthrough", "redirect",
 	"return", "same", "src-nat"}
@@ -287,6 +324,9 @@ func firewallMenu(path string, actions []string, v6 bool) *menu {
 	case routeros.MenuFilter:
 		f["hw-offload"] = boolean()
 		f["reject-with"] = str()
+	case routeros.MenuFilter6:
+		f["reject-with"] = str()
+		f["hop-limit"] = str()
 	case routeros.MenuNAT:
 		f["to-addresses"] = str()
 		f["to-ports"] = str()
@@ -301,6 +341,9 @@ func firewallMenu(path string, actions []string, v6 bool) *menu {
 		fields:   f,
 		readOnly: set("bytes", "packets", "dynamic", "invalid"),
 		required: []string{"chain"},
+		// A matcher has no empty value (an address list, a mark, a port):
+		// RouterOS refuses "" or keeps the old value; unset removes it.
+		emptyOK: set("comment", "log-prefix"),
 		defaults: func(o routeros.Object) routeros.Object {
 			d := routeros.Object{"action": "accept", "log": "false", "log-prefix": "", "disabled": "false",
 				"dynamic": "false", "invalid": "false", "bytes": "0", "packets": "0"}
@@ -419,7 +462,11 @@ func routeMenu() *menu {
 			return nil
 		},
 		protected: dynamicEntry,
-		render: func(_ *Emulator, o routeros.Object) routeros.Object {
+		render: func(e *Emulator, o routeros.Object) routeros.Object {
+			if h, _, _ := strings.Cut(o["gateway"], "@"); e.deadGW[h] {
+				o["active"], o["inactive"] = "false", "true"
+				delete(o, "immediate-gw")
+			}
 			// A disabled static route is a much smaller object.
 			if o["disabled"] == "true" {
 				for _, k := range []string{"active", "inactive", "immediate-gw", "hw-offloaded"} {
@@ -512,6 +559,8 @@ func allMenus() []*menu {
 		firewallMenu(routeros.MenuMangle, mangleActions, false),
 		firewallMenu(routeros.MenuMangle6, mangle6Actions, true),
 		firewallMenu(routeros.MenuFilter, filterActions, false),
+		firewallMenu(routeros.MenuFilter6, filter6Actions, true),
+		simpleQueueMenu(),
 		firewallMenu(routeros.MenuNAT, natActions, false),
 		addressListMenu(), routingTableMenu(), routingRuleMenu(), routeMenu(),
 		interfaceMenu(), interfaceListMenu(), interfaceMemberMenu(), resourceMenu(),

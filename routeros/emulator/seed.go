@@ -86,10 +86,9 @@ func (e *Emulator) seed() {
 		must(routeros.MenuInterfaceList, l)
 	}
 	must(routeros.MenuInterfaceMember, obj{"list": "LAN", "interface": "bridge", "comment": "defconf"})
+	// defconf puts only ether1 in WAN: a second WAN is not masqueraded
+	// until the user adds it.
 	must(routeros.MenuInterfaceMember, obj{"list": "WAN", "interface": "ether1", "comment": "defconf"})
-	must(routeros.MenuInterfaceMember, obj{"list": "WAN", "interface": "ether2"})
-	must(routeros.MenuInterfaceMember, obj{"list": "WAN", "interface": "pppoe-out1"})
-	must(routeros.MenuInterfaceMember, obj{"list": "WAN", "interface": "lte1"})
 
 	must(routeros.MenuRoutingTable, obj{"name": "main", "fib": "", "dynamic": "true"})
 
@@ -125,6 +124,32 @@ func (e *Emulator) seed() {
 		{"chain": "forward", "action": "drop", "connection-state": "new", "connection-nat-state": "!dstnat", "in-interface-list": "WAN", "comment": "defconf: drop all from WAN not DSTNATed"},
 	} {
 		must(routeros.MenuFilter, r)
+	}
+	// The IPv6 defconf of 7.16 (the version this router reports): no
+	// FastTrack rule, which IPv6 only has from 7.18 (tests add one).
+	for _, r := range []obj{
+		{"chain": "input", "action": "accept", "connection-state": "established,related,untracked", "comment": "defconf: accept established,related,untracked"},
+		{"chain": "input", "action": "drop", "connection-state": "invalid", "comment": "defconf: drop invalid"},
+		{"chain": "input", "action": "accept", "protocol": "icmpv6", "comment": "defconf: accept ICMPv6"},
+		{"chain": "input", "action": "accept", "protocol": "udp", "dst-port": "33434-33534", "comment": "defconf: accept UDP traceroute"},
+		{"chain": "input", "action": "accept", "protocol": "udp", "dst-port": "546", "src-address": "fe80::/10", "comment": "defconf: accept DHCPv6-Client prefix delegation."},
+		{"chain": "input", "action": "accept", "protocol": "udp", "dst-port": "500,4500", "comment": "defconf: accept IKE"},
+		{"chain": "input", "action": "accept", "protocol": "ipsec-ah", "comment": "defconf: accept ipsec AH"},
+		{"chain": "input", "action": "accept", "protocol": "ipsec-esp", "comment": "defconf: accept ipsec ESP"},
+		{"chain": "input", "action": "accept", "ipsec-policy": "in,ipsec", "comment": "defconf: accept all that matches ipsec policy"},
+		{"chain": "input", "action": "drop", "in-interface-list": "!LAN", "comment": "defconf: drop everything else not coming from LAN"},
+		{"chain": "forward", "action": "accept", "connection-state": "established,related,untracked", "comment": "defconf: accept established,related,untracked"},
+		{"chain": "forward", "action": "drop", "connection-state": "invalid", "comment": "defconf: drop invalid"},
+		{"chain": "forward", "action": "drop", "protocol": "icmpv6", "hop-limit": "equal:1", "comment": "defconf: rfc4890 drop hop-limit=1"},
+		{"chain": "forward", "action": "accept", "protocol": "icmpv6", "comment": "defconf: accept ICMPv6"},
+		{"chain": "forward", "action": "accept", "protocol": "139", "comment": "defconf: accept HIP"},
+		{"chain": "forward", "action": "accept", "protocol": "udp", "dst-port": "500,4500", "comment": "defconf: accept IKE"},
+		{"chain": "forward", "action": "accept", "protocol": "ipsec-ah", "comment": "defconf: accept ipsec AH"},
+		{"chain": "forward", "action": "accept", "protocol": "ipsec-esp", "comment": "defconf: accept ipsec ESP"},
+		{"chain": "forward", "action": "accept", "ipsec-policy": "in,ipsec", "comment": "defconf: accept all that matches ipsec policy"},
+		{"chain": "forward", "action": "drop", "in-interface-list": "!LAN", "comment": "defconf: drop everything else not coming from LAN"},
+	} {
+		must(routeros.MenuFilter6, r)
 	}
 	must(routeros.MenuNAT, obj{"chain": "srcnat", "action": "masquerade", "out-interface-list": "WAN",
 		"ipsec-policy": "out,none", "comment": "defconf: masquerade"})

@@ -1,6 +1,8 @@
 package emulator
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -83,10 +85,140 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		status, out = http.StatusBadRequest, errorBody(http.StatusBadRequest, detail)
 	}
+	if f != nil && f.Kind == FaultBody && status < 300 {
+		status, out = http.StatusOK, []byte(f.Body)
+	}
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="RouterOS"`)
 	}
+	if f == nil {
+		rec.Status = reply(w, status, out)
+		return
+	}
+	switch f.Kind {
+	case FaultHangApplied:
+		// Applied; the reply is what never comes (in time).
+		d := f.Duration
+		if d <= 0 {
+			d = 60 * time.Second
+			status, out = http.StatusBadRequest, errorBody(http.StatusBadRequest, "Session closed")
+		}
+		if !sleep(ctx, d) {
+			return
+		}
+	case FaultStallBody:
+		if status == http.StatusNoContent {
+			status = http.StatusOK // a 204 has no body to stall
+		}
+		if len(out) < 2 {
+			// Something must be held back: with a whole (empty) reply
+			// the client is done, and the stall only blocked the router
+			// for the next request, up to a minute.
+			out = append(out, ' ', ' ')
+		}
+		rec.Status = e.stall(ctx, w, status, out, f.Duration)
+		return
+	case FaultBigReply:
+		rec.Status = e.replyBig(w, r, status, out, f.Size)
+		return
+	}
 	rec.Status = reply(w, status, out)
+}
+
+// stall sends the headers and the first half of body, then waits d (0: until
+// the client goes away, at most 60 s) before the rest.
+func (e *Emulator) stall(ctx context.Context, w http.ResponseWriter, status int, body []byte, d time.Duration) int {
+	if d <= 0 {
+		d = 60 * time.Second
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	half := len(body) / 2
+	_, _ = w.Write(body[:half])
+	if fl, ok := w.(http.Flusher); ok {
+		fl.Flush()
+	}
+	if !sleep(ctx, d) {
+		return 0
+	}
+	_, _ = w.Write(body[half:])
+	return status
+}
+
+// padChunk is the unit of whitespace a big reply is padded with.
+const padChunk = 1 << 20
+
+// replyBig sends body padded with spaces to size bytes (JSON allows
+// whitespace after the value), gzip-encoded when the request accepts it. It
+// stops when the client stops reading.
+func (e *Emulator) replyBig(w http.ResponseWriter, r *http.Request, status int, body []byte, size int64) int {
+	if status == http.StatusNoContent {
+		status = http.StatusOK // a 204 cannot carry the padding
+	}
+	pad := size - int64(len(body))
+	if pad < 0 {
+		pad = 0
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if !acceptsGzip(r) {
+		w.Header().Set("Content-Length", strconv.FormatInt(int64(len(body))+pad, 10))
+		w.WriteHeader(status)
+		if _, err := w.Write(body); err != nil {
+			return status
+		}
+		spaces := bytes.Repeat([]byte{' '}, 64<<10)
+		for pad > 0 {
+			n := min(pad, int64(len(spaces)))
+			if _, err := w.Write(spaces[:n]); err != nil {
+				break
+			}
+			pad -= n
+		}
+		return status
+	}
+	// A gzip stream may be several members one after another: the body,
+	// then a member of padChunk spaces compressed once (about 1 KB) as
+	// often as needed, then the remainder. Serving a GiB costs about a MB.
+	w.Header().Set("Content-Encoding", "gzip")
+	w.WriteHeader(status)
+	if _, err := w.Write(gzipped(body)); err != nil {
+		return status
+	}
+	chunk := e.gzipPad()
+	for ; pad >= padChunk; pad -= padChunk {
+		if _, err := w.Write(chunk); err != nil {
+			return status
+		}
+	}
+	if pad > 0 {
+		_, _ = w.Write(gzipped(bytes.Repeat([]byte{' '}, int(pad))))
+	}
+	return status
+}
+
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		enc, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(enc, "gzip") {
+			return true
+		}
+	}
+	return false
+}
+
+// gzipPad is one gzip member of padChunk spaces, compressed on first use.
+func (e *Emulator) gzipPad() []byte {
+	e.padOnce.Do(func() { e.padGz = gzipped(bytes.Repeat([]byte{' '}, padChunk)) })
+	return e.padGz
+}
+
+func gzipped(b []byte) []byte {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	_, _ = zw.Write(b)
+	_ = zw.Close()
+	return buf.Bytes()
 }
 
 func reply(w http.ResponseWriter, status int, body []byte) int {

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -95,8 +96,9 @@ func (e *Emulator) render(t *table, o routeros.Object) routeros.Object {
 }
 
 // validate checks written fields against the menu and returns them
-// normalised. An unset flag comes back as unsetFlag.
-func (e *Emulator) validate(t *table, in map[string]string) (map[string]string, *apiError) {
+// normalised. A field to unset (the REST form {"!field": ""}, only on set)
+// comes back as unsetFlag.
+func (e *Emulator) validate(t *table, in map[string]string, set bool) (map[string]string, *apiError) {
 	keys := make([]string, 0, len(in))
 	for k := range in {
 		keys = append(keys, k)
@@ -104,6 +106,16 @@ func (e *Emulator) validate(t *table, in map[string]string) (map[string]string, 
 	sort.Strings(keys)
 	out := make(map[string]string, len(in))
 	for _, k := range keys {
+		if name, ok := strings.CutPrefix(k, "!"); ok {
+			if _, writable := t.m.fields[name]; !set || !writable || t.m.readOnly[name] {
+				return nil, unknownParam(k)
+			}
+			if slices.Contains(t.m.required, name) {
+				return nil, badRequest("missing value(s) of argument(s) %s", name)
+			}
+			out[name] = unsetFlag
+			continue
+		}
 		f, ok := t.m.fields[k]
 		if !ok || t.m.readOnly[k] {
 			return nil, unknownParam(k)
@@ -111,6 +123,9 @@ func (e *Emulator) validate(t *table, in map[string]string) (map[string]string, 
 		if in[k] == unsetFlag {
 			out[k] = unsetFlag
 			continue
+		}
+		if in[k] == "" && t.m.emptyOK != nil && !t.m.emptyOK[k] && f.kind != kFlag {
+			return nil, invalidValue(k)
 		}
 		v, err := e.normalize(k, f, in[k])
 		if err != nil {
@@ -131,7 +146,7 @@ func (e *Emulator) add(t *table, in map[string]string, placeOK bool) (routeros.O
 		}
 		delete(in, "place-before")
 	}
-	vals, err := e.validate(t, in)
+	vals, err := e.validate(t, in, false)
 	if err != nil {
 		return nil, err
 	}
@@ -230,16 +245,23 @@ func (e *Emulator) update(t *table, i int, in map[string]string) *apiError {
 	if _, ok := in["place-before"]; ok {
 		return unknownParam("place-before")
 	}
-	vals, err := e.validate(t, in)
+	vals, err := e.validate(t, in, true)
 	if err != nil {
 		return err
+	}
+	var defs routeros.Object
+	if t.m.defaults != nil {
+		defs = t.m.defaults(old)
 	}
 	n := make(routeros.Object, len(old)+len(vals))
 	for k, v := range old {
 		n[k] = v
 	}
 	for k, v := range vals {
+		def, hasDef := defs[k]
 		switch {
+		case v == unsetFlag && hasDef:
+			n[k] = def // unset restores the router's default
 		case v == unsetFlag, k == "comment" && v == "":
 			delete(n, k)
 		default:

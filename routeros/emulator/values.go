@@ -147,17 +147,9 @@ func (e *Emulator) normalize(name string, f field, v string) (string, *apiError)
 		}
 		return formatDuration(d), nil
 	case kFlag:
-		if v == "" {
-			return "", nil
-		}
-		b, err := routeros.ParseBool(v)
-		if err != nil {
-			return "", noMatch(name)
-		}
-		if b {
-			return "", nil
-		}
-		return "\x00unset", nil
+		// Any value sets a flag, "false" and "no" included: only unset
+		// ({"!fib": ""} or the unset command) clears it.
+		return "", nil
 	case kAddr:
 		a, ok := normAddr(v, f.v6)
 		if !ok && f.anyFamily {
