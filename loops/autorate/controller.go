@@ -152,10 +152,11 @@ type Controller struct {
 	est     estimator
 	// pingInterval is how often one reflector is pinged; probeSlot the
 	// router's increase_interval (one raise per slot, the directions in
-	// turn); minJump the smallest raise the write policy lets through.
+	// turn); maxJump how far above the router's rate GREEN may climb (more
+	// than router_writes.min_change, or no raise would be written).
 	pingInterval time.Duration
 	probeSlot    time.Duration
-	minJump      float64
+	maxJump      float64
 
 	load    float64 // ns, loaded delta
 	queue   float64 // ns, the loaded delta beyond the shapers' own wire time (wireTime) and the jitter floor
@@ -227,7 +228,7 @@ func (c *Controller) configure(w *config.WAN) {
 	if c.probeSlot <= 0 {
 		c.probeSlot = time.Second
 	}
-	c.minJump = max(firstJump, w.RouterWrites.MinChange+minJumpOverMinChange)
+	c.maxJump = max(maxJump, w.RouterWrites.MinChange+minJumpOverMinChange)
 	c.pingInterval = time.Second
 	if m.PingRate > 0 && len(m.Reflectors) > 0 {
 		c.pingInterval = time.Duration(float64(len(m.Reflectors)) / float64(m.PingRate) * float64(time.Second))

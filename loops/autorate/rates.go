@@ -31,20 +31,11 @@ const (
 	// round trip carries both directions' queues; the cut blamed all).
 	climbShare = 0.5
 	holdMargin = 0.1
-	// A raise lands at most jump above the router's rate: firstJump after
-	// a cut, growing by jumpGrowth with each raise that lands beyond the
-	// estimate, up to maxJump. Within nearBand of the estimate the jump is
-	// the smallest and a direction raises once per nearEvery slots.
-	firstJump  = 0.08
-	nearEvery  = 2
-	jumpGrowth = 1.3
-	maxJump    = 0.25
-	nearBand   = 0.05
-	// A raise that held at or above the estimate ends the congestion: the
-	// next is at least rampJump; with no estimate each raise that holds
-	// makes the next rampGrowth times larger.
-	rampJump   = 0.1
-	rampGrowth = 1.5
+	// A raise lands at most maxJump above the router's rate. Within
+	// nearBand of the estimate a direction raises once per nearEvery slots.
+	maxJump   = 0.25
+	nearEvery = 2
+	nearBand  = 0.05
 	// A raise holds while the loaded delta stays under calmShare of
 	// target_bloat.
 	calmShare = 0.5
@@ -176,11 +167,9 @@ type cutState struct {
 // capacityView is what the direction knows of the capacity: est, the
 // estimate of the last cut that made one (0: none); hold, where GREEN
 // returns to at once; safe, the highest rate that held since (an idle
-// direction relaxes to it; 0: none); jump, the next raise's size (0:
-// maxJump).
+// direction relaxes to it; 0: none).
 type capacityView struct {
 	est, hold, safe int64
-	jump            float64
 }
 
 // noteOffer keeps offeredAt: since when the rate has been above the
@@ -217,9 +206,6 @@ func (c *Controller) SetApplied(upload bool, bps int64, now time.Time) {
 	rv := &d.router
 	if rv.applied > 0 && bps > rv.applied {
 		d.raise = raiseState{at: now, by: float64(bps-rv.applied) / float64(rv.applied), calm: true}
-		if j := &d.capacity.jump; *j > 0 && (d.capacity.est == 0 || float64(bps) > float64(d.capacity.est)*(1+nearBand)) {
-			*j = min(*j*jumpGrowth, maxJump) // landed beyond the estimate: the next may be larger
-		}
 	}
 	rv.applied = bps
 	if d.cut.done && d.cut.landed.IsZero() && bps > 0 && bps <= d.rate {
@@ -290,7 +276,6 @@ func (c *Controller) green(d *direction, now time.Time) Action {
 	d.idleSince = time.Time{}
 	if cv := &d.capacity; cv.est > 0 && d.cut.done && now.Sub(d.cut.at) > estLifetime {
 		cv.est, cv.hold = 0, 0
-		cv.jump = max(cv.jump, rampJump)
 	}
 	if d.greenStreak < c.p.greenRequired || d.rate >= d.p.ceiling {
 		d.climb = d.rate
@@ -317,15 +302,14 @@ func (c *Controller) green(d *direction, now time.Time) Action {
 }
 
 // climbLimit is the highest rate GREEN may offer now: maxJump above the
-// router's rate, and at once back to the hold level after a cut. (A
-// smaller first jump after a cut, growing with each raise, was slower to
-// undo a false cut: BENCHMARKS.md, "Controller v2".)
+// router's rate, and at once back to the hold level after a cut (a cut
+// blamed on the wrong direction, or too deep, is undone in one write).
 func (c *Controller) climbLimit(d *direction) int64 {
 	if !c.on(RuleClimbLimit) {
 		return math.MaxInt64
 	}
 	a := float64(d.router.applied)
-	limit := int64(a * (1 + max(maxJump, c.minJump)))
+	limit := int64(a * (1 + c.maxJump))
 	if cv := &d.capacity; cv.est > 0 && a < float64(cv.hold) && c.on(RuleHoldReturn) {
 		limit = max(limit, cv.hold)
 	}
@@ -378,10 +362,6 @@ func (c *Controller) checkHeld(d *direction) {
 	cv.safe = max(cv.safe, d.router.applied)
 	if cv.est > 0 && d.router.applied >= cv.est {
 		cv.est, cv.hold = 0, 0
-		cv.jump = max(cv.jump, rampJump)
-	}
-	if cv.est == 0 && cv.jump > 0 {
-		cv.jump = min(cv.jump*rampGrowth, maxJump)
 	}
 }
 
@@ -476,7 +456,6 @@ func (c *Controller) cut(d *direction, z Zone, now time.Time, blind bool) bool {
 	*cs = cutState{done: true, at: now, zone: z, delay: c.raw}
 	d.raise.calm = false
 	cv := &d.capacity
-	cv.jump = c.minJump
 	if est > 0 {
 		cv.est = est
 		cv.hold = int64(float64(est) * (1 - holdMargin))
