@@ -479,7 +479,7 @@ func (c *Controller) cut(d *direction, z Zone, now time.Time, blind bool) bool {
 //     capacity (download: the ISP's link feeds the shaper).
 func (c *Controller) capacityTarget(d *direction, z Zone, now time.Time, base int64) (target, est int64) {
 	var capEst, ret float64
-	if g, mid, ok := c.est.capacityGrowth(now); ok && c.signal && c.on(RuleCapacityCut) && (g > minGrowth || (z == Red && g > -minGrowth)) {
+	if g, mid, ok := c.est.capacityGrowth(now); ok && c.signal && c.on(RuleCapacityCut) && (g > minGrowth || (z >= SoftRed && g > -minGrowth)) {
 		r := float64(d.router.at(mid))
 		if r <= 0 {
 			r = float64(base)
