@@ -350,8 +350,7 @@ func (c *Controller) othersTurn(d *direction, now time.Time) bool {
 // checkHeld notes when d's last raise has held (see raiseState). A raise
 // that held is the new safe rate; one that held at or above the estimate
 // proves the capacity has grown since (the congestion is over): the
-// estimate and its slower probing are dropped. With no estimate each
-// raise that holds makes the next one larger.
+// estimate and its slower probing are dropped.
 func (c *Controller) checkHeld(d *direction) {
 	r := &d.raise
 	if !r.calm || r.held || r.at.IsZero() || c.est.n == 0 || c.est.newestSent().Sub(r.at) < c.probeSlot/2 {
