@@ -12,9 +12,9 @@ import (
 const (
 	// mtuBits is the packet a ping waits for in a busy shaper (1500 bytes).
 	mtuBits = 1500 * 8
-	// appliedHistLen cycles of the router's rate are kept (1.6 s at 50 ms):
-	// a growth measured from replies is judged against the rate the router
-	// had when their requests were sent.
+	// appliedHistLen changes of the router's rate are kept (at least 1.6 s
+	// at 50 ms): a growth measured from replies is judged against the rate
+	// the router had when their requests were sent.
 	appliedHistLen = 32
 	// A cut aims below the capacity estimate by the margin that drains the
 	// standing queue in drainTime: delay / drainTime, within [minMargin,
