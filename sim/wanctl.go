@@ -78,7 +78,8 @@ func (m *measurer) Drain(dst []ping.Reply) []ping.Reply {
 
 // counters are the daemon's reads of the WAN's queue byte counters
 // (autorate.LoadReader), for the loop (autorate.LoadSource): a read is due
-// every autorate.LoadReadInterval from the first tick on; it starts at the
+// at the first tick, then autorate.LoadReadInterval after the last one
+// fell due (autorate.LoadReadIntervalBusy while the loop's LoadBusy); it starts at the
 // first tick from then with no write in flight or pending (writes first,
 // as the daemon's writer), carries the bytes the shaper has passed at that
 // tick (Input.ShapedBits / 8), and answers Options.WriteLatency later, the
@@ -86,8 +87,8 @@ func (m *measurer) Drain(dst []ping.Reply) []ping.Reply {
 // loop at the first tick from then. A read due while one is waiting or in
 // flight is the same read. Not modelled: the router is busy during a read,
 // so a write submitted meanwhile would wait for it (at most one
-// WriteLatency, 2 reads per second); the simulated router queues writes
-// only.
+// WriteLatency, at most 4 reads per second); the simulated router queues
+// writes only.
 type counters struct {
 	latency  time.Duration
 	last0    time.Time // when the last read fell due (zero: none yet)
@@ -111,7 +112,7 @@ func (c *counters) deliver(now time.Time) {
 	}
 }
 
-// poll makes a read due on the read interval's grid (as
+// poll makes a read due at the calm or busy interval after the last (as
 // autorate.LoadReader.Poll after each cycle) and starts one that is due
 // unless writes are busy.
 func (c *counters) poll(now time.Time, bits [2]float64, writesBusy, busy bool) {

@@ -3,7 +3,7 @@ package autorate
 import "strings"
 
 // Rule names one of the controller's rules beyond the zone rules of
-// docs/autorate.md's "Zones and rates", so that the bench can measure what
+// docs/autorate.md ("Zones", "Rates"), so that the bench can measure what
 // each one is worth: the robustness matrix is run with each rule removed
 // (BENCHMARKS.md, "Ablation"). The daemon never disables any.
 type Rule uint32
@@ -30,8 +30,8 @@ const (
 	RuleTurns
 	// RuleOwnProbeCut: a raise whose queue grows is cut at once.
 	RuleOwnProbeCut
-	// RuleClimbLimit: GREEN climbs at most one growing jump above the
-	// router's rate, and slowly near the capacity estimate.
+	// RuleClimbLimit: GREEN climbs at most maxJump above the router's
+	// rate (the slower probing near the estimate is RuleTurns').
 	RuleClimbLimit
 	// RuleHoldReturn: after a cut GREEN returns at once to just below the
 	// estimated capacity.

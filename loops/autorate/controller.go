@@ -100,8 +100,10 @@ type Decision struct {
 	// Signal is false when no reflector was heard from recently: rates were
 	// held and the zones are the previous ones.
 	Signal bool
-	// RawDelta is this cycle's median of the fresh per-reflector deltas,
-	// Delta the loaded delta (EWMA of RawDelta) the zones are judged on.
+	// RawDelta is this cycle's median of the newest fresh replies' deltas
+	// (late requests in flight taking the places of the oldest), Delta
+	// the loaded delta (EWMA of RawDelta) the zones are judged on, less
+	// the wire time and the jitter floor.
 	RawDelta, Delta time.Duration
 	// Baseline is the median of the reflectors' baselines (0 before any
 	// reply).

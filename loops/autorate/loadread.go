@@ -22,7 +22,7 @@ const (
 )
 
 // loadReadTimeout bounds one counter read. A reply later than this would
-// be stale by two intervals, and while a read is in flight no write can be
+// be a calm interval late (four busy ones), and while a read is in flight no write can be
 // sent (one request at a time per router): a slow read is given up instead
 // of holding back a decrease for the writer's full timeout.
 const loadReadTimeout = time.Second

@@ -12,9 +12,9 @@ import (
 const (
 	// mtuBits is the packet a ping waits for in a busy shaper (1500 bytes).
 	mtuBits = 1500 * 8
-	// appliedHistLen cycles of the router's rate are kept (1.6 s at 50 ms):
-	// a growth measured from replies is judged against the rate the router
-	// had when their requests were sent.
+	// appliedHistLen changes of the router's rate are kept (at least 1.6 s
+	// at 50 ms): a growth measured from replies is judged against the rate
+	// the router had when their requests were sent.
 	appliedHistLen = 32
 	// A cut aims below the capacity estimate by the margin that drains the
 	// standing queue in drainTime: delay / drainTime, within [minMargin,
@@ -350,8 +350,7 @@ func (c *Controller) othersTurn(d *direction, now time.Time) bool {
 // checkHeld notes when d's last raise has held (see raiseState). A raise
 // that held is the new safe rate; one that held at or above the estimate
 // proves the capacity has grown since (the congestion is over): the
-// estimate and its slower probing are dropped. With no estimate each
-// raise that holds makes the next one larger.
+// estimate and its slower probing are dropped.
 func (c *Controller) checkHeld(d *direction) {
 	r := &d.raise
 	if !r.calm || r.held || r.at.IsZero() || c.est.n == 0 || c.est.newestSent().Sub(r.at) < c.probeSlot/2 {
