@@ -274,6 +274,19 @@ func (e *e2e) settled() autorate.WANHealth {
 	return h.WANs[0]
 }
 
+// readsCaughtUp waits until the counter read due by now has come back. A
+// read is a real HTTP request: one still in flight when the virtual clock
+// moves on is stamped later than the emulator counted its bytes, and the
+// throughput it gives looks lower than the queue's (an idle direction to
+// the controller).
+func (e *e2e) readsCaughtUp() {
+	pollUntil(e.t, "counter reads caught up", func() bool {
+		_, h := e.health()
+		r := h.WANs[0].LoadReads
+		return r != nil && r.LastSuccess != nil && e.clock.Now().Sub(*r.LastSuccess) < autorate.LoadReadInterval
+	})
+}
+
 // patches returns the max-limit values PATCHed to queue q since the last
 // ClearRequests.
 func (e *e2e) patches(q string) []int64 {
@@ -350,6 +363,7 @@ func TestAutorateEndToEnd(t *testing.T) {
 		n := len(e.patches("wanctl-spectrum-down"))
 		e.clock.Advance(500 * ms)
 		e.settled()
+		e.readsCaughtUp()
 		perStep = append(perStep, len(e.patches("wanctl-spectrum-down"))-n)
 	}
 	for i := 1; i < len(perStep); i++ {
