@@ -283,62 +283,93 @@ func TestRepeatWaitsForEvidence(t *testing.T) {
 }
 
 // GREEN stays within one increase of the router's rate: coalesced writes
-// cannot land as one large jump. After a decrease the increases start at
-// firstJump (4 %) and grow by jumpGrowth (x1.3) with each one that lands,
-// and (no capacity estimate here) by rampGrowth (x1.5) more with each one
-// that holds calmly for half an increase_interval.
+// cannot land as one large jump. An increase is at most 25 % above the
+// router's rate, or router_writes.min_change + 0.5 % when that is larger
+// (a smaller one would never be written), and the same right after a
+// decrease: there is no smaller first increase.
 func TestClimbBoundedByTheRouter(t *testing.T) {
-	w := instantWAN()
-	w.Measurement.Reflectors = w.Measurement.Reflectors[:1]
-	c := NewController(w)
-	now := t0
-	c.Observe(0, 20*ms, now)
-	c.SetApplied(false, 500e6, now)
-	c.Restore(Snapshot{Download: DirSnapshot{Rate: 500e6}, Upload: DirSnapshot{Rate: 38e6}})
-	step := func() Decision {
-		now = now.Add(50 * ms)
-		c.Observe(0, 20*ms, now)
-		return c.Step(now)
-	}
-	var d Decision
-	for range 20 {
-		d = step()
-	}
-	// No decrease yet: the first increase may reach 25 % above the
-	// router's rate, and stays there until the router has it.
-	if d.Download.Rate != 625e6 {
-		t.Fatalf("rate %d with the router at 500M, want 625M (+25 %%)", d.Download.Rate)
-	}
-	c.SetApplied(false, 625e6, now)
-	if d = step(); d.Download.Rate != 640e6 {
-		t.Fatalf("after the router took 625M: %d, want one step_up more", d.Download.Rate)
-	}
+	for _, tc := range []struct {
+		name      string
+		minChange float64
+		jump      float64
+	}{
+		{"min_change 2 %", 0.02, 0.25},
+		{"min_change 30 %", 0.30, 0.305},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := instantWAN()
+			w.Measurement.Reflectors = w.Measurement.Reflectors[:1]
+			w.RouterWrites.MinChange = tc.minChange
+			c := NewController(w)
+			now := t0
+			c.Observe(0, 20*ms, now)
+			c.SetApplied(false, 500e6, now)
+			c.Restore(Snapshot{Download: DirSnapshot{Rate: 500e6}, Upload: DirSnapshot{Rate: 38e6}})
+			step := func() Decision {
+				now = now.Add(50 * ms)
+				c.Observe(0, 20*ms, now)
+				return c.Step(now)
+			}
+			limit := func(r int64) int64 { return min(w.Download.Ceiling, int64(float64(r)*(1+tc.jump))) }
+			var d Decision
+			for range 20 {
+				d = step()
+			}
+			// The steps reach the limit and stay there until the router
+			// has it.
+			if want := limit(500e6); d.Download.Rate != want {
+				t.Fatalf("rate %d with the router at 500M, want %d (+%.1f %%)", d.Download.Rate, want, 100*tc.jump)
+			}
+			r := d.Download.Rate
+			c.SetApplied(false, r, now)
+			if d = step(); d.Download.Rate != r+w.Download.StepUp {
+				t.Fatalf("after the router took %d: %d, want one step_up more", r, d.Download.Rate)
+			}
 
-	// A decrease: the next increases are +4 %, then +7.8 % (it held).
-	now = now.Add(50 * ms)
-	c.Observe(0, 120*ms, now) // the delta jumps to 100 ms
-	c.Observe(0, 120*ms, now)
-	c.Observe(0, 120*ms, now)
-	d = c.Step(now)
-	if d.Download.Action != Decrease {
-		t.Fatalf("no decrease: %+v", d.Download)
+			// A decrease that leaves no estimate to return to (the delay
+			// jumps and stands): the next increase may again reach the
+			// limit above the router's rate, and so may the one after it.
+			now = now.Add(50 * ms)
+			c.Observe(0, 120*ms, now) // the delta jumps to 100 ms
+			c.Observe(0, 120*ms, now)
+			c.Observe(0, 120*ms, now)
+			d = c.Step(now)
+			if d.Download.Action != Decrease || c.dirs[0].capacity.est != 0 {
+				t.Fatalf("no decrease without an estimate: %+v, estimate %d", d.Download, c.dirs[0].capacity.est)
+			}
+			for i := range 2 {
+				r := d.Download.Rate
+				c.SetApplied(false, r, now)
+				for range 20 {
+					d = step()
+				}
+				if want := limit(r); d.Download.Rate != want {
+					t.Fatalf("increase %d after the decrease, from %d: %d, want %d (+%.1f %%)", i+1, r, d.Download.Rate, want, 100*tc.jump)
+				}
+			}
+		})
 	}
-	r := d.Download.Rate
-	c.SetApplied(false, r, now)
-	for range 20 {
-		d = step()
-		c.SetApplied(false, r, now)
+}
+
+// After a cut that estimated the capacity, a rate below the estimate's
+// hold level (90 % of it) returns to that level in one increase, however
+// far above the router's rate (here +50 %), and no further.
+func TestClimbReturnsToTheHoldLevel(t *testing.T) {
+	h := newHarness(t, instantWAN())
+	h.c.SetApplied(false, 300e6, h.now)
+	h.c.SetApplied(true, 38e6, h.now)
+	d := &h.c.dirs[0]
+	d.rate, d.climb = 300e6, 300e6
+	d.cut = cutState{done: true, at: h.now, landed: h.now, zone: Yellow, greenSince: true}
+	d.capacity = capacityView{est: 500e6, hold: 450e6}
+	for i := range 40 { // 2 s: the steps (15M a cycle) would reach 885M
+		dec := h.cycle(0)
+		if dec.Download.Rate > 450e6 {
+			t.Fatalf("cycle %d: offers %d with the router at 300M, above the hold level 450M", i, dec.Download.Rate)
+		}
 	}
-	if want := int64(float64(r) * (1 + firstJump)); d.Download.Rate != want {
-		t.Fatalf("first increase after a decrease: %d, want %d (+%.0f %%)", d.Download.Rate, want, 100*firstJump)
-	}
-	r = d.Download.Rate
-	c.SetApplied(false, r, now)
-	for range 20 {
-		d = step()
-	}
-	if want := int64(float64(r) * (1 + firstJump*jumpGrowth*rampGrowth)); d.Download.Rate != want {
-		t.Fatalf("second increase: %d, want %d (+%.1f %%)", d.Download.Rate, want, 100*firstJump*jumpGrowth*rampGrowth)
+	if r := h.c.Rate(false); r != 450e6 {
+		t.Fatalf("offers %d with the router at 300M, want the hold level 450M at once", r)
 	}
 }
 
