@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -59,6 +60,15 @@ type router struct {
 	applied [2]int64
 	events  []rateEvent
 	errs    []error
+	// counters: the kernel shaper's byte counter the emulator last showed
+	// per direction, and when it was read (for the rate).
+	counters [2]counterRead
+}
+
+// counterRead is one reading of a router shaper's counters.
+type counterRead struct {
+	at    time.Time
+	bytes uint64
 }
 
 // startRouter serves a fresh emulator on lan's loopback.
@@ -107,8 +117,12 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
-// ServeHTTP is the emulator, then the hook.
+// ServeHTTP is the hook that reads the kernel's counters, the emulator,
+// then the hook that follows a max-limit.
 func (r *router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if strings.HasPrefix(req.URL.Path, "/rest/queue/tree") && (req.Method == http.MethodGet || strings.HasSuffix(req.URL.Path, "/print")) {
+		r.readCounters()
+	}
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	r.emu.ServeHTTP(sw, req)
 	if req.Method != http.MethodGet && strings.HasPrefix(req.URL.Path, "/rest/queue/tree") && sw.status < 300 {
@@ -136,6 +150,59 @@ func (r *router) sync() {
 		r.applied[d] = bps
 		r.events = append(r.events, rateEvent{At: at, Dir: sim.Dir(d), Bps: bps, Took: time.Since(at)})
 	}
+}
+
+// readCounters gives the emulator's queue-tree entries the counters of the
+// kernel shaper they stand for, so that a read of the queues sees the
+// traffic the real flows pass: without it the daemon's load signal reads
+// an idle router whatever the load. The HTB root qdisc counts what it
+// dequeued (what the shaper let through); its children's drops and
+// backlog are the queue's.
+func (r *router) readCounters() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.topo == nil {
+		return
+	}
+	for d := range 2 {
+		qs, err := r.topo.routerStats(sim.Dir(d))
+		if err != nil {
+			r.errs = append(r.errs, fmt.Errorf("%s counters: %w", sim.Dir(d), err))
+			continue
+		}
+		var st emulator.QueueStats
+		var bytes uint64
+		for _, q := range qs {
+			if q.Kind == "htb" {
+				bytes = q.Bytes
+				st.Bytes, st.Packets = int64(q.Bytes), int64(q.Packets)
+				continue
+			}
+			st.Dropped += int64(q.Drops)
+			st.QueuedBytes += int64(q.Backlog)
+		}
+		now := time.Now()
+		if last := r.counters[d]; !last.at.IsZero() && bytes >= last.bytes {
+			if dt := now.Sub(last.at).Seconds(); dt > 0 {
+				st.Rate = int64(float64(bytes-last.bytes) * 8 / dt)
+				st.PacketRate = st.Rate / (8 * frameBytes)
+			}
+		}
+		r.counters[d] = counterRead{at: now, bytes: bytes}
+		r.emu.SetQueueStats(r.queues[d], st)
+	}
+}
+
+// counterBytes is the bytes counter the emulator shows for direction d's
+// queue (0 if none).
+func (r *router) counterBytes(d sim.Dir) int64 {
+	for _, o := range r.emu.Objects(routeros.MenuQueueTree) {
+		if o["name"] == r.queues[d] {
+			n, _ := strconv.ParseInt(o["bytes"], 10, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 // setFollow turns the hook on or off.

@@ -162,10 +162,16 @@ type Result struct {
 	// FinalMaxLimit is the emulator's max-limit per direction when the
 	// daemon stopped, FinalHTB the router shaper's rate the kernel had
 	// then (wanctl only).
-	FinalMaxLimit [2]int64     `json:"final_max_limit_bps"`
-	FinalHTB      [2]int64     `json:"final_htb_bps"`
-	Bridge        *BridgeStats `json:"bridge,omitempty"`
-	CPU           CPUStats     `json:"cpu"`
+	FinalMaxLimit [2]int64 `json:"final_max_limit_bps"`
+	FinalHTB      [2]int64 `json:"final_htb_bps"`
+	// FinalCounterBytes is the queue's bytes counter as the emulator last
+	// showed it to the daemon, FinalHTBBytes the kernel shaper's when the
+	// daemon stopped (wanctl only): the daemon's load signal reads the
+	// real traffic.
+	FinalCounterBytes [2]int64     `json:"final_counter_bytes"`
+	FinalHTBBytes     [2]int64     `json:"final_htb_bytes"`
+	Bridge            *BridgeStats `json:"bridge,omitempty"`
+	CPU               CPUStats     `json:"cpu"`
 	// VethDrops counts packets dropped by the veths (outside the
 	// shapers); SoftnetDrops the kernel's input backlog drops (all
 	// namespaces, the whole machine).
@@ -406,6 +412,16 @@ func Run(ctx context.Context, opt Options) (res *Result, err error) {
 			res.FinalMaxLimit[d], _ = rt.emu.QueueMaxLimit(rt.queues[d])
 			if res.FinalHTB[d], err = topo.htbRate(d); err != nil {
 				return nil, err
+			}
+			res.FinalCounterBytes[d] = rt.counterBytes(d)
+			qs, err := topo.routerStats(d)
+			if err != nil {
+				return nil, err
+			}
+			for _, q := range qs {
+				if q.Kind == "htb" {
+					res.FinalHTBBytes[d] = int64(q.Bytes)
+				}
 			}
 		}
 		rt.mu.Lock()

@@ -94,6 +94,12 @@ func TestClosedLoop(t *testing.T) {
 			if res.Dirs[d].Writes == 0 {
 				t.Errorf("%s: no writes counted in the emulator's log", d)
 			}
+			// The daemon reads the queue's counters at least once a second
+			// and the load stops 1.2 s before the end: the last reading it
+			// got holds nearly all the bytes the kernel's shaper passed.
+			if got, kernel := res.FinalCounterBytes[d], res.FinalHTBBytes[d]; kernel <= 0 || float64(got) < 0.8*float64(kernel) || got > kernel {
+				t.Errorf("%s: the emulator's queue counter showed %d bytes, the kernel's shaper passed %d", d, got, kernel)
+			}
 			if got, want := res.FinalHTB[d], res.FinalMaxLimit[d]; want <= 0 || got < want-8 || got > want+8 {
 				t.Errorf("%s: kernel HTB rate %d at the end, emulator max-limit %d", d, got, want)
 			}

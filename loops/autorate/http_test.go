@@ -118,9 +118,11 @@ func (c *closeLog) Close() error {
 	return c.Conn.Close()
 }
 
-// Beyond the connection limit a new connection takes the place of the one
-// idle the longest (it waited for one to close: idle keep-alive
-// connections kept /health unanswered for the idle timeout).
+// Beyond the connection limit a new connection is served at once, in the
+// place of an idle one (it waited for one to close: idle keep-alive
+// connections kept /health unanswered for the idle timeout). Which idle
+// one goes depends on when the server's goroutines marked them idle, so it
+// is TestConnLimit's to check, with the states under its control.
 func TestHTTPConnectionLimit(t *testing.T) {
 	f, err := newDaemonFixture(t, testConfig(t))
 	if err != nil {
@@ -143,19 +145,17 @@ func TestHTTPConnectionLimit(t *testing.T) {
 	b, br := dial()
 	get(t, a, ar)
 	get(t, b, br)
-	get(t, b, br) // b is now the more recently idle
 	c, cr := dial()
+	// A safety net only: served at once, not after the idle timeout (30 s)
+	// closed a connection by itself.
+	c.SetDeadline(time.Now().Add(10 * time.Second))
 	get(t, c, cr)
-	// A safety net only: the server closes a at once.
-	a.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := ar.ReadByte(); !errors.Is(err, io.EOF) {
-		t.Fatalf("the longest idle connection: %v, want it closed by the server (EOF)", err)
-	}
-	get(t, b, br)
+	// The limit closes the idle connection before it hands the third to
+	// the server, so the close is logged by the time the third is answered.
 	log.mu.Lock()
 	defer log.mu.Unlock()
 	want := []string{"accept", "accept", "accept", "close"}
 	if fmt.Sprint(log.events) != fmt.Sprint(want) {
-		t.Fatalf("connections %v, want %v: the third takes the first's place", log.events, want)
+		t.Fatalf("connections %v, want %v: the third takes an idle one's place", log.events, want)
 	}
 }
