@@ -47,6 +47,12 @@ const (
 	// RuleJitterFloor: the zones judge the delay above the jitter every
 	// reply carries.
 	RuleJitterFloor
+	// RuleProbeJump: after an own probe's overshoot the next raises are
+	// small, growing with each that holds.
+	RuleProbeJump
+	// RuleFallbackReturn: while only the TCP fallback measures, GREEN
+	// returns to just below the last rate that held.
+	RuleFallbackReturn
 
 	ruleEnd
 )
@@ -54,6 +60,7 @@ const (
 var ruleNames = [...]string{
 	"capacity-cut", "load-estimate", "drain", "repeat-gate", "load-gate", "idle-relax", "turns",
 	"own-probe-cut", "climb-limit", "hold-return", "silence-decrease", "late-requests", "fast-fall", "jitter-floor",
+	"probe-jump", "fallback-return",
 }
 
 // Rules lists every rule that can be removed, in order.

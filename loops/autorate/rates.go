@@ -36,6 +36,23 @@ const (
 	maxJump   = 0.25
 	nearEvery = 2
 	nearBand  = 0.05
+	// After a raise of the direction's own overshot, the capacity lies
+	// between the cut and that raise: the next raises beyond the hold
+	// level are probeJump, growing by probeGrowth with each one that
+	// holds, back to maxJump. A 25 % raise above a known capacity costs a
+	// queue of about its overshoot times the time to undo it (a few
+	// hundred ms) every time; 5 % costs a fifth of that. Only while the
+	// jitter floor is under trustedJitter of target_bloat: above it the
+	// overshoot test takes noise for overshoots as often as not, and slow
+	// raises after false ones cost more throughput than they save delay.
+	probeJump     = 0.05
+	probeGrowth   = 1.5
+	trustedJitter = 0.4
+	// While only the TCP fallback measures, GREEN does not probe (an
+	// overshoot would show too late) but returns at once to fallbackReturn
+	// of the last rate that held: the reflectors' silence may have begun
+	// with cuts on requests that were lost, not late.
+	fallbackReturn = 0.9
 	// A raise holds while the loaded delta stays under calmShare of
 	// target_bloat.
 	calmShare = 0.5
@@ -107,6 +124,7 @@ type direction struct {
 	offeredAt time.Time
 	idleSince time.Time // zero while loaded
 
+	good     int64 // the router's rate when a raise of d's last held (0: none)
 	router   routerView
 	raise    raiseState
 	cut      cutState
@@ -167,9 +185,11 @@ type cutState struct {
 // capacityView is what the direction knows of the capacity: est, the
 // estimate of the last cut that made one (0: none); hold, where GREEN
 // returns to at once; safe, the highest rate that held since (an idle
-// direction relaxes to it; 0: none).
+// direction relaxes to it; 0: none); jump, the size of the next raise
+// after an own probe's overshoot (0: maxJump).
 type capacityView struct {
 	est, hold, safe int64
+	jump            float64
 }
 
 // noteOffer keeps offeredAt: since when the rate has been above the
@@ -275,10 +295,18 @@ func (c *Controller) green(d *direction, now time.Time) Action {
 	}
 	d.idleSince = time.Time{}
 	if cv := &d.capacity; cv.est > 0 && d.cut.done && now.Sub(d.cut.at) > estLifetime {
-		cv.est, cv.hold = 0, 0
+		cv.est, cv.hold, cv.jump = 0, 0, 0
 	}
 	if d.greenStreak < c.p.greenRequired || d.rate >= d.p.ceiling {
 		d.climb = d.rate
+		return Hold
+	}
+	if c.fallbackOnly() && c.on(RuleFallbackReturn) {
+		d.climb = d.rate
+		if g := min(int64(float64(d.good)*fallbackReturn), d.p.ceiling); g > d.rate {
+			d.rate, d.climb = g, g
+			return Increase
+		}
 		return Hold
 	}
 	// GREEN steps step_up a cycle; the rate offered stays within one jump
@@ -309,7 +337,11 @@ func (c *Controller) climbLimit(d *direction) int64 {
 		return math.MaxInt64
 	}
 	a := float64(d.router.applied)
-	limit := int64(a * (1 + c.maxJump))
+	j := c.maxJump
+	if cv := &d.capacity; cv.jump > 0 && c.on(RuleProbeJump) {
+		j = min(j, cv.jump)
+	}
+	limit := int64(a * (1 + j))
 	if cv := &d.capacity; cv.est > 0 && a < float64(cv.hold) && c.on(RuleHoldReturn) {
 		limit = max(limit, cv.hold)
 	}
@@ -328,7 +360,7 @@ func (c *Controller) othersTurn(d *direction, now time.Time) bool {
 	if d.router.applied <= 0 || o.router.applied <= 0 || !c.on(RuleTurns) {
 		return false
 	}
-	if c.est.n > 0 && c.refl[c.est.back(0).src].addr.Port() != 0 {
+	if c.fallbackOnly() {
 		return true
 	}
 	if d.rate > d.router.applied {
@@ -357,8 +389,14 @@ func (c *Controller) checkHeld(d *direction) {
 		return
 	}
 	r.held = true
+	d.good = d.router.applied
 	cv := &d.capacity
 	cv.safe = max(cv.safe, d.router.applied)
+	if cv.jump > 0 {
+		if cv.jump *= probeGrowth; cv.jump >= c.maxJump {
+			cv.jump = 0
+		}
+	}
 	if cv.est > 0 && d.router.applied >= cv.est {
 		cv.est, cv.hold = 0, 0
 	}
@@ -377,7 +415,7 @@ func (c *Controller) probeOvershot(d *direction, now time.Time) bool {
 	if r.held || r.at.IsZero() || now.Sub(r.at) >= c.probeSlot || r.by < overshootMin || c.raw <= c.p.target/2 || !o.raise.at.Before(r.at) {
 		return false
 	}
-	if c.est.n == 0 || c.refl[c.est.back(0).src].addr.Port() != 0 {
+	if c.est.n == 0 || c.fallbackOnly() {
 		return false
 	}
 	g, _, ok := c.est.capacityGrowth(now)
@@ -386,7 +424,19 @@ func (c *Controller) probeOvershot(d *direction, now time.Time) bool {
 
 // cutOwnProbe cuts as YELLOW would an overshooting probe of d.
 func (c *Controller) cutOwnProbe(d *direction, now time.Time) bool {
-	return c.cut(d, Yellow, now, false)
+	if !c.cut(d, Yellow, now, false) {
+		return false
+	}
+	if c.jitter.floor < trustedJitter*c.p.target {
+		d.capacity.jump = probeJump
+	}
+	return true
+}
+
+// fallbackOnly reports whether the newest reply is a TCP fallback
+// connect: the reflectors are silent.
+func (c *Controller) fallbackOnly() bool {
+	return c.est.n > 0 && c.refl[c.est.back(0).src].addr.Port() != 0
 }
 
 // cut applies zone z's decrease to d at now and reports whether the rate
