@@ -1,0 +1,129 @@
+package autorate
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// After a raise of its own overshot, a direction knows the capacity lies
+// between the cut and that raise: its next raises beyond the hold level
+// are 5 %, growing ×1.5 with each that holds, back to 25 %. With a jitter
+// floor of 40 % of target_bloat or more the overshoot test is not trusted
+// and the limit stays 25 %.
+func TestProbeJumpAfterOwnOvershoot(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		jitter time.Duration // the jitter floor when the probe is cut
+		jump   float64       // the probe jump after the cut (0: none)
+	}{
+		{"quiet link", 0, probeJump},
+		{"5 ms of jitter", 6 * ms, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, testWAN())
+			h.c.off &^= RuleCapacityCut
+			const capacity = 600e6
+			h.c.SetApplied(false, capacity, h.now)
+			h.c.SetApplied(true, 30e6, h.now)
+			h.cycles(40, 0)
+			onset := h.now
+			h.c.SetApplied(false, capacity*1.2, onset)
+			d := &h.c.dirs[0]
+			cut := false
+			for range 30 {
+				h.now = h.now.Add(50 * ms)
+				x := max(0, float64(h.now.Sub(onset)-h.base)) * 0.2 / 1.2
+				for i := range h.c.refl {
+					h.c.Observe(i, h.base+time.Duration(x), h.now)
+				}
+				h.c.jitter.floor = float64(c.jitter) // what the replies' jitter would have made it
+				if dec := h.c.Step(h.now); dec.Download.Action == Decrease {
+					if dec.Download.Zone != Green {
+						t.Fatalf("the first cut was in %s, want the own-probe cut (GREEN)", dec.Download.Zone)
+					}
+					cut = true
+					break
+				}
+			}
+			if !cut {
+				t.Fatal("no cut in 1.5 s")
+			}
+			if d.capacity.jump != c.jump {
+				t.Fatalf("probe jump %g after the cut, want %g", d.capacity.jump, c.jump)
+			}
+			// The router has the hold level: the next raise is the jump.
+			hold := d.capacity.hold
+			h.c.SetApplied(false, hold, h.now)
+			want := int64(float64(hold) * (1 + maxJump))
+			if c.jump > 0 {
+				want = int64(float64(hold) * (1 + probeJump))
+			}
+			if got := h.c.climbLimit(d); got != want {
+				t.Errorf("climb limit %d at the hold level %d, want %d", got, hold, want)
+			}
+			if c.jump == 0 {
+				return
+			}
+			// Each raise that holds makes the next one 1.5 times larger,
+			// until it is back to maxJump (5, 7.5, 11.25, 16.9 %, then 25).
+			for k, next := range []float64{0.075, 0.1125, 0.16875, 0} {
+				d.raise = raiseState{at: h.now, by: 0.05, calm: true}
+				h.now = h.now.Add(time.Second)
+				for i := range h.c.refl {
+					h.c.Observe(i, h.base, h.now)
+				}
+				h.c.checkHeld(d)
+				if !d.raise.held {
+					t.Fatal("a calm raise did not hold")
+				}
+				if got := d.capacity.jump; got < next-1e-9 || got > next+1e-9 {
+					t.Fatalf("probe jump %g after %d raises held, want %g", got, k+1, next)
+				}
+			}
+		})
+	}
+}
+
+// While only the TCP fallback measures, GREEN does not probe, but a
+// direction below 90 % of the last rate at which a raise of its held
+// returns there in one move: a blackout that began with cuts (lost
+// requests read as late ones) must not hold it at its floor.
+func TestFallbackReturnsToTheLastRateThatHeld(t *testing.T) {
+	w := instantWAN()
+	w.Measurement.TCPFallback = []netip.AddrPort{netip.MustParseAddrPort("1.1.1.1:443"), netip.MustParseAddrPort("8.8.8.8:443")}
+	for _, c := range []struct {
+		name string
+		good int64 // the last rate a raise held at
+		want int64 // the download's rate after the blackout's GREEN cycles
+	}{
+		{"cut below the last good rate", 400e6, 360e6},
+		{"already above 90 % of it", 200e6, 300e6},
+		{"no raise held", 0, 300e6},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctl := NewController(w)
+			ctl.Restore(Snapshot{Download: DirSnapshot{Rate: 300e6}, Upload: DirSnapshot{Rate: 20e6}})
+			now := t0
+			ctl.SetApplied(false, 300e6, now)
+			ctl.SetApplied(true, 20e6, now)
+			ctl.dirs[0].good = c.good
+			for i := range 4 {
+				ctl.Observe(i, 20*ms, now)
+			}
+			ctl.Step(now)
+			var d Decision
+			for k := range 40 { // 2 s of blackout, GREEN on the TCP targets
+				now = now.Add(50 * ms)
+				ctl.Observe(4+k%2, 45*ms, now)
+				d = ctl.Step(now)
+				if d.Download.Rate > c.want || d.Download.Rate < 300e6 {
+					t.Fatalf("cycle %d of the blackout: download %d, want between 300M and %d", k, d.Download.Rate, c.want)
+				}
+			}
+			if d.Download.Rate != c.want || d.Upload.Rate != 20e6 {
+				t.Errorf("after 2 s on the fallback: download %d, upload %d; want %d, 20M", d.Download.Rate, d.Upload.Rate, c.want)
+			}
+		})
+	}
+}
