@@ -36,7 +36,8 @@ const (
 	maxJump   = 0.25
 	nearEvery = 2
 	nearBand  = 0.05
-	// After a raise of the direction's own overshot, the capacity lies
+	// After a raise of the direction's own overshot (an own-probe cut, or a
+	// YELLOW cut it caused: probeBlame), the capacity lies
 	// between the cut and that raise: the next raises beyond the hold
 	// level are probeJump, growing by probeGrowth with each one that
 	// holds, back to maxJump. A 25 % raise above a known capacity costs a
@@ -48,6 +49,11 @@ const (
 	probeJump     = 0.05
 	probeGrowth   = 1.5
 	trustedJitter = 0.4
+	// A YELLOW cut less than probeBlame slots after a raise of the
+	// direction's own that has not held, and newer than the other's, is
+	// that raise's overshoot (one slow enough to miss the own-probe test:
+	// elastic flows fill a raise over several round trips).
+	probeBlame = 2
 	// While only the TCP fallback measures, GREEN does not probe (an
 	// overshoot would show too late) but returns at once to fallbackReturn
 	// of the last rate that held: the reflectors' silence may have begun
@@ -253,8 +259,12 @@ func (c *Controller) stepDir(d *direction, now time.Time) DirDecision {
 		d.raise.calm = false
 	}
 	if z != Green {
+		probe := z == Yellow && c.ownProbe(d, now)
 		if c.cut(d, z, now, false) {
 			act = Decrease
+			if probe {
+				c.probeCut(d)
+			}
 		}
 		d.climb = d.rate
 	} else {
@@ -427,10 +437,25 @@ func (c *Controller) cutOwnProbe(d *direction, now time.Time) bool {
 	if !c.cut(d, Yellow, now, false) {
 		return false
 	}
-	if c.jitter.floor < trustedJitter*c.p.target {
+	c.probeCut(d)
+	return true
+}
+
+// ownProbe reports whether a queue that builds now is d's last raise's: it
+// landed less than probeBlame slots ago, has not held, and is newer than
+// the other direction's last raise.
+func (c *Controller) ownProbe(d *direction, now time.Time) bool {
+	r, o := &d.raise, &c.dirs[1-dirIndex(d.p.upload)]
+	return !r.at.IsZero() && !r.held && now.Sub(r.at) < probeBlame*c.probeSlot && !o.raise.at.After(r.at)
+}
+
+// probeCut notes that d's raise overshot and was cut: the next raises
+// beyond the hold level are small (probeJump), unless the jitter makes
+// the overshoot test untrustworthy.
+func (c *Controller) probeCut(d *direction) {
+	if c.jitter.floor < trustedJitter*c.p.target && c.on(RuleProbeJump) {
 		d.capacity.jump = probeJump
 	}
-	return true
 }
 
 // fallbackOnly reports whether the newest reply is a TCP fallback
