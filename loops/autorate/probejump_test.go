@@ -127,3 +127,45 @@ func TestFallbackReturnsToTheLastRateThatHeld(t *testing.T) {
 		})
 	}
 }
+
+// A YELLOW cut less than two slots after a raise of the direction's own
+// that has not held and is newer than the other's is that raise's
+// overshoot too (elastic flows fill a raise slowly, past the own-probe
+// test): the probe jump follows. When the other direction raised since,
+// the queue may be its: no probe jump.
+func TestYellowCutAfterOwnRaiseIsItsOvershoot(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		otherLater bool
+		jump       float64
+	}{
+		{"own raise the newer", false, probeJump},
+		{"the other raised since", true, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, instantWAN())
+			h.c.off |= RuleOwnProbeCut // the zone's cut, not the own-probe test's
+			h.c.SetApplied(false, 500e6, h.now)
+			h.c.SetApplied(true, 30e6, h.now)
+			h.cycles(40, 0)
+			h.c.SetApplied(false, 600e6, h.now) // the download's raise lands
+			if c.otherLater {
+				h.cycles(2, 0)
+				h.c.SetApplied(true, 33e6, h.now)
+			}
+			d := &h.c.dirs[0]
+			var dec Decision
+			for range 20 { // 1 s above target_bloat: YELLOW after the dwell
+				if dec = h.cycle(20 * ms); dec.Download.Action == Decrease {
+					break
+				}
+			}
+			if dec.Download.Action != Decrease || dec.Download.Zone != Yellow {
+				t.Fatalf("download %s %s, want a YELLOW cut", dec.Download.Zone, dec.Download.Action)
+			}
+			if d.capacity.jump != c.jump {
+				t.Errorf("probe jump %g after the YELLOW cut, want %g", d.capacity.jump, c.jump)
+			}
+		})
+	}
+}
