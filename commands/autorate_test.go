@@ -503,6 +503,10 @@ func TestAutorateBlackout(t *testing.T) {
 		e.sigs <- syscall.SIGTERM
 		e.exit()
 	}()
+	// Saturating traffic both ways throughout: the controller climbs only
+	// while a direction is loaded.
+	e.emu.SetQueueLoad("wanctl-spectrum-down", 2e9)
+	e.emu.SetQueueLoad("wanctl-spectrum-up", 100e6)
 	e.clock.Advance(time.Second)
 	e.meas.set(320*ms, false)
 	e.clock.Advance(200 * ms)

@@ -154,8 +154,9 @@ type Controller struct {
 	est     estimator
 	// pingInterval is how often one reflector is pinged; probeSlot the
 	// router's increase_interval (one raise per slot, the directions in
-	// turn); maxJump how far above the router's rate GREEN may climb (more
-	// than router_writes.min_change, or no raise would be written).
+	// turn); maxJump how far above the router's rate GREEN may climb (less
+	// at a low ping rate; more than router_writes.min_change, or no raise
+	// would be written).
 	pingInterval time.Duration
 	probeSlot    time.Duration
 	maxJump      float64
@@ -230,7 +231,14 @@ func (c *Controller) configure(w *config.WAN) {
 	if c.probeSlot <= 0 {
 		c.probeSlot = time.Second
 	}
-	c.maxJump = max(maxJump, w.RouterWrites.MinChange+minJumpOverMinChange)
+	// A raise beyond the capacity shows in the replies a few ping intervals
+	// after it lands: below refPingRate it shows later and its queue grows
+	// for longer, so the climb per write shrinks in proportion.
+	jump := maxJump
+	if r := w.Measurement.PingRate; r > 0 && r < refPingRate {
+		jump = maxJump * float64(r) / refPingRate
+	}
+	c.maxJump = max(jump, w.RouterWrites.MinChange+minJumpOverMinChange)
 	c.pingInterval = time.Second
 	if m.PingRate > 0 && len(m.Reflectors) > 0 {
 		c.pingInterval = time.Duration(float64(len(m.Reflectors)) / float64(m.PingRate) * float64(time.Second))

@@ -31,11 +31,13 @@ const (
 	// round trip carries both directions' queues; the cut blamed all).
 	climbShare = 0.5
 	holdMargin = 0.1
-	// A raise lands at most maxJump above the router's rate. Within
+	// A raise lands at most maxJump above the router's rate (at
+	// refPingRate echoes a second or more; in proportion below). Within
 	// nearBand of the estimate a direction raises once per nearEvery slots.
-	maxJump   = 0.25
-	nearEvery = 2
-	nearBand  = 0.05
+	maxJump     = 0.25
+	refPingRate = 20
+	nearEvery   = 2
+	nearBand    = 0.05
 	// After a raise of the direction's own overshot (an own-probe cut, or a
 	// YELLOW cut it caused: probeBlame), the capacity lies
 	// between the cut and that raise: the next raises beyond the hold
