@@ -160,6 +160,10 @@ type Controller struct {
 	pingInterval time.Duration
 	probeSlot    time.Duration
 	maxJump      float64
+	minRaise     float64
+	// cutLatency (ns) is the moving average of how long a cut took from
+	// the decision to the router (0: none seen yet).
+	cutLatency float64
 
 	load    float64 // ns, loaded delta
 	queue   float64 // ns, the loaded delta beyond the shapers' own wire time (wireTime) and the jitter floor
@@ -239,6 +243,7 @@ func (c *Controller) configure(w *config.WAN) {
 		jump = maxJump * float64(r) / refPingRate
 	}
 	c.maxJump = max(jump, w.RouterWrites.MinChange+minJumpOverMinChange)
+	c.minRaise = max(minRaise, w.RouterWrites.MinChange+minJumpOverMinChange)
 	c.pingInterval = time.Second
 	if m.PingRate > 0 && len(m.Reflectors) > 0 {
 		c.pingInterval = time.Duration(float64(len(m.Reflectors)) / float64(m.PingRate) * float64(time.Second))

@@ -169,3 +169,36 @@ func TestYellowCutAfterOwnRaiseIsItsOvershoot(t *testing.T) {
 		})
 	}
 }
+
+// A raise's overshoot lasts until the cut reaches the router: when cuts
+// take longer than 100 ms to land, the climb per write shrinks in
+// proportion (at 300 ms: a third of 25 %), never below 5 %.
+func TestClimbShrinksWithSlowCuts(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		lag  time.Duration // from the cut's decision to the router having it
+		want float64       // the climb limit above the router's rate
+	}{
+		{"cuts land within 100 ms", 50 * ms, maxJump},
+		{"cuts land after 300 ms", 300 * ms, maxJump / 3},
+		{"cuts land after 2 s", 2 * time.Second, minRaise},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, instantWAN())
+			h.c.SetApplied(false, 500e6, h.now)
+			h.c.SetApplied(true, 30e6, h.now)
+			h.cycles(10, 0)
+			d := &h.c.dirs[0]
+			if !h.c.cut(d, Red, h.now, false) {
+				t.Fatal("no cut")
+			}
+			h.c.SetApplied(false, d.rate, h.now.Add(c.lag))
+			a := float64(d.router.applied)
+			d.capacity = capacityView{} // no hold level to return to
+			got := float64(h.c.climbLimit(d))/a - 1
+			if got < c.want-1e-6 || got > c.want+1e-6 {
+				t.Errorf("climb limit %.4f above the router's rate, want %.4f", got, c.want)
+			}
+		})
+	}
+}

@@ -36,8 +36,16 @@ const (
 	// nearBand of the estimate a direction raises once per nearEvery slots.
 	maxJump     = 0.25
 	refPingRate = 20
-	nearEvery   = 2
-	nearBand    = 0.05
+	// A raise's overshoot lasts until the cut reaches the router: while
+	// cuts take longer than refCutLatency (the default 30 ms write and the
+	// wait for the next cycle) the climb per write shrinks in proportion,
+	// to no less than minRaise. cutLatencyWeight is the weight of each new
+	// cut's latency in their moving average.
+	refCutLatency    = 100 * time.Millisecond
+	minRaise         = 0.05
+	cutLatencyWeight = 0.2
+	nearEvery        = 2
+	nearBand         = 0.05
 	// After a raise of the direction's own overshot (an own-probe cut, or a
 	// YELLOW cut it caused: probeBlame), the capacity lies
 	// between the cut and that raise: the next raises beyond the hold
@@ -238,6 +246,13 @@ func (c *Controller) SetApplied(upload bool, bps int64, now time.Time) {
 	rv.applied = bps
 	if d.cut.done && d.cut.landed.IsZero() && bps > 0 && bps <= d.rate {
 		d.cut.landed = now
+		if lat := float64(now.Sub(d.cut.at)); lat >= 0 {
+			if c.cutLatency == 0 {
+				c.cutLatency = lat
+			} else {
+				c.cutLatency += cutLatencyWeight * (lat - c.cutLatency)
+			}
+		}
 	}
 	if last := rv.hist[(rv.head-1+appliedHistLen)%appliedHistLen]; !last.at.IsZero() && last.rate == bps {
 		return
@@ -350,6 +365,9 @@ func (c *Controller) climbLimit(d *direction) int64 {
 	}
 	a := float64(d.router.applied)
 	j := c.maxJump
+	if c.cutLatency > float64(refCutLatency) {
+		j = max(j*float64(refCutLatency)/c.cutLatency, c.minRaise)
+	}
 	if cv := &d.capacity; cv.jump > 0 && c.on(RuleProbeJump) {
 		j = min(j, cv.jump)
 	}
