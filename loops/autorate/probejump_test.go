@@ -202,3 +202,41 @@ func TestClimbShrinksWithSlowCuts(t *testing.T) {
 		})
 	}
 }
+
+// In YELLOW while the other direction's newer, unheld raise is the
+// suspect, a direction's counter shortfall is taken for that raise's queue
+// slowing its flows, not for its capacity: its cut does not go to its
+// measured throughput. Without the other's raise it does.
+func TestYellowCutWhileTheOtherProbesIgnoresTheShortfall(t *testing.T) {
+	cutTo := func(t *testing.T, otherRaised bool) int64 {
+		h := newHarness(t, instantWAN())
+		h.c.off |= RuleOwnProbeCut
+		h.c.SetApplied(false, 800e6, h.now)
+		h.c.SetApplied(true, 30e6, h.now)
+		h.cycles(40, 0)
+		if otherRaised {
+			h.c.SetApplied(true, 36e6, h.now)
+		}
+		var bytes uint64
+		for range 20 {
+			// 500 Mbit/s delivered of the router's 800: the shortfall.
+			bytes += 500e6 / 8 / 20
+			h.c.ObserveLoad(false, LoadReading{Bytes: bytes, At: h.now})
+			if dec := h.cycle(20 * ms); dec.Download.Action == Decrease {
+				if dec.Download.Zone != Yellow {
+					t.Fatalf("download cut in %s, want YELLOW", dec.Download.Zone)
+				}
+				return dec.Download.Rate
+			}
+		}
+		t.Fatal("no download cut")
+		return 0
+	}
+	alone, suspect := cutTo(t, false), cutTo(t, true)
+	if alone > 500e6 {
+		t.Errorf("cut to %d with nobody else probing, want at most the 500M delivered", alone)
+	}
+	if suspect <= 500e6 {
+		t.Errorf("cut to %d while the upload's raise is the suspect, want above the 500M delivered", suspect)
+	}
+}

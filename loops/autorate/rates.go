@@ -583,7 +583,12 @@ func (c *Controller) capacityTarget(d *direction, z Zone, now time.Time, base in
 			ret = r / (1 + climbShare*g)
 		}
 	}
-	if a, ok := d.achievedUnderQueue(now); ok && c.on(RuleLoadEstimate) && (capEst == 0 || a < capEst) {
+	// In YELLOW while the other direction's raise is the suspect, d's
+	// shortfall is more likely that raise's queue slowing d's flows (one
+	// round trip carries both) than d's capacity: the counters do not
+	// estimate it.
+	innocent := z == Yellow && c.ownProbe(&c.dirs[1-dirIndex(d.p.upload)], now)
+	if a, ok := d.achievedUnderQueue(now); ok && !innocent && c.on(RuleLoadEstimate) && (capEst == 0 || a < capEst) {
 		capEst, ret = a, a
 	}
 	ret = min(ret, capEst*(1+minMargin)) // what the cut blamed, within reason
