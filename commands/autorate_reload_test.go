@@ -88,6 +88,10 @@ func TestAutorateReloadOffTheSignalLoop(t *testing.T) {
 	e.clock.Advance(time.Second)
 	e.settled()
 
+	// The daemon's own tickers: the WAN's loop and the status/watchdog
+	// loop, whose goroutine may start after the first cycles (under load
+	// it did, and the reload's ticker was never the only new one).
+	pollUntil(t, "loop and status tickers", func() bool { return e.clock.Tickers() == 2 })
 	tickers := e.clock.Tickers()
 	e.sigs <- syscall.SIGHUP
 	pollUntil(t, "reload started with its timeout", func() bool { return calls.Load() == 1 && e.clock.Tickers() == tickers+1 })
