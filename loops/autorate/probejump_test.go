@@ -240,3 +240,45 @@ func TestYellowCutWhileTheOtherProbesIgnoresTheShortfall(t *testing.T) {
 		t.Errorf("cut to %d while the upload's raise is the suspect, want above the 500M delivered", suspect)
 	}
 }
+
+// The own-probe test needs a queue above the jitter every reply carries:
+// with a jitter floor above the delay a raise's "growth" is the jitter's
+// (at 10 ms of jitter nearly every own-probe cut was at a rate below the
+// capacity). The same growing delay with no jitter floor is cut at once.
+func TestOwnProbeNeedsAQueueAboveTheJitter(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		jitter time.Duration
+		cut    bool // an own-probe cut (in GREEN) within 300 ms
+	}{
+		{"no jitter", 0, true},
+		{"jitter floor above the delay", 60 * ms, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, testWAN())
+			h.c.off &^= RuleCapacityCut
+			const capacity = 600e6
+			h.c.SetApplied(false, capacity, h.now)
+			h.c.SetApplied(true, 30e6, h.now)
+			h.cycles(40, 0)
+			onset := h.now
+			h.c.SetApplied(false, capacity*1.2, onset)
+			cut := false
+			for range 6 { // the delay reaches 50 ms, under the 60 ms floor
+				h.now = h.now.Add(50 * ms)
+				x := max(0, float64(h.now.Sub(onset)-h.base)) * 0.2 / 1.2
+				for i := range h.c.refl {
+					h.c.Observe(i, h.base+time.Duration(x), h.now)
+				}
+				h.c.jitter.floor = float64(c.jitter)
+				if dec := h.c.Step(h.now); dec.Download.Action == Decrease && dec.Download.Zone == Green {
+					cut = true
+					break
+				}
+			}
+			if cut != c.cut {
+				t.Errorf("own-probe cut within 300 ms: %v, want %v", cut, c.cut)
+			}
+		})
+	}
+}

@@ -435,7 +435,9 @@ func (c *Controller) checkHeld(d *direction) {
 // probeOvershot reports whether d's last raise went beyond the capacity: a
 // raise of at least overshootMin that landed less than a slot ago and has
 // not held, is the newer of the two directions' raises, and under which
-// the queue grows with the raw delta above half of target_bloat. It
+// the queue grows with the raw delta above half of target_bloat and the
+// loaded delta above the wire time and the jitter floor (at 10 ms of
+// jitter the growth of the replies alone is noise nearly every time). It
 // costs about its size times each millisecond until it is cut, so it is
 // cut at once instead of after dwell_cycles above target_bloat. Only with
 // ICMP replies: the TCP fallback's are too few to fit a growth to.
@@ -447,6 +449,9 @@ func (c *Controller) probeOvershot(d *direction, now time.Time) bool {
 	}
 	if c.est.n == 0 || c.fallbackOnly() {
 		return false
+	}
+	if c.queue <= 0 {
+		return false // no queue above the jitter every reply carries: the growth is noise
 	}
 	g, _, ok := c.est.capacityGrowth(now)
 	return ok && g > minGrowth
