@@ -155,9 +155,7 @@ func (r *router) sync() {
 // readCounters gives the emulator's queue-tree entries the counters of the
 // kernel shaper they stand for, so that a read of the queues sees the
 // traffic the real flows pass: without it the daemon's load signal reads
-// an idle router whatever the load. The HTB root qdisc counts what it
-// dequeued (what the shaper let through); its children's drops and
-// backlog are the queue's.
+// an idle router whatever the load.
 func (r *router) readCounters() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -165,30 +163,21 @@ func (r *router) readCounters() {
 		return
 	}
 	for d := range 2 {
-		qs, err := r.topo.routerStats(sim.Dir(d))
+		ks, err := r.topo.shaperStats(sim.Dir(d))
 		if err != nil {
 			r.errs = append(r.errs, fmt.Errorf("%s counters: %w", sim.Dir(d), err))
 			continue
 		}
-		var st emulator.QueueStats
-		var bytes uint64
-		for _, q := range qs {
-			if q.Kind == "htb" {
-				bytes = q.Bytes
-				st.Bytes, st.Packets = int64(q.Bytes), int64(q.Packets)
-				continue
-			}
-			st.Dropped += int64(q.Drops)
-			st.QueuedBytes += int64(q.Backlog)
-		}
+		st := emulator.QueueStats{Bytes: int64(ks.Bytes), Packets: int64(ks.Packets),
+			Dropped: int64(ks.Drops), QueuedBytes: int64(ks.Backlog)}
 		now := time.Now()
-		if last := r.counters[d]; !last.at.IsZero() && bytes >= last.bytes {
+		if last := r.counters[d]; !last.at.IsZero() && ks.Bytes >= last.bytes {
 			if dt := now.Sub(last.at).Seconds(); dt > 0 {
-				st.Rate = int64(float64(bytes-last.bytes) * 8 / dt)
+				st.Rate = int64(float64(ks.Bytes-last.bytes) * 8 / dt)
 				st.PacketRate = st.Rate / (8 * frameBytes)
 			}
 		}
-		r.counters[d] = counterRead{at: now, bytes: bytes}
+		r.counters[d] = counterRead{at: now, bytes: ks.Bytes}
 		r.emu.SetQueueStats(r.queues[d], st)
 	}
 }

@@ -414,15 +414,11 @@ func Run(ctx context.Context, opt Options) (res *Result, err error) {
 				return nil, err
 			}
 			res.FinalCounterBytes[d] = rt.counterBytes(d)
-			qs, err := topo.routerStats(d)
+			ks, err := topo.shaperStats(d)
 			if err != nil {
 				return nil, err
 			}
-			for _, q := range qs {
-				if q.Kind == "htb" {
-					res.FinalHTBBytes[d] = int64(q.Bytes)
-				}
-			}
+			res.FinalHTBBytes[d] = int64(ks.Bytes)
 		}
 		rt.mu.Lock()
 		for _, e := range rt.events {
@@ -568,15 +564,11 @@ func drive(ctx context.Context, t0 time.Time, opt Options, topo *topology, ld *l
 			ld.stop(d)
 		}
 		out.ispDrops[d] = st.Drops - ispDrops0[d]
-		rs, err := topo.routerStats(d)
+		ks, err := topo.shaperStats(d)
 		if err != nil {
 			return nil, err
 		}
-		for _, q := range rs {
-			if q.Kind != "htb" {
-				out.routerDrops[d] += q.Drops
-			}
-		}
+		out.routerDrops[d] = ks.Drops
 	}
 	return &out, nil
 }

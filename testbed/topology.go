@@ -303,8 +303,32 @@ func (t *topology) tbfStats(d sim.Dir) (qdiscStats, error) {
 	return qdiscStats{}, fmt.Errorf("ISP %s link: no tbf qdisc", d)
 }
 
-// routerStats reads direction d's router shaper qdiscs.
-func (t *topology) routerStats(d sim.Dir) ([]qdiscStats, error) { return t.rtr.qdiscs(t.htbIf[d]) }
+// shaperStats are a router shaper's counters: the HTB root qdisc's bytes
+// and packets (what the shaper let through) and its leaves' drops and
+// backlog (its queues').
+type shaperStats struct {
+	Bytes          uint64
+	Packets        uint32
+	Drops, Backlog uint32
+}
+
+// shaperStats reads direction d's router shaper counters.
+func (t *topology) shaperStats(d sim.Dir) (shaperStats, error) {
+	qs, err := t.rtr.qdiscs(t.htbIf[d])
+	if err != nil {
+		return shaperStats{}, err
+	}
+	var st shaperStats
+	for _, q := range qs {
+		if q.Kind == "htb" {
+			st.Bytes, st.Packets = q.Bytes, q.Packets
+			continue
+		}
+		st.Drops += q.Drops
+		st.Backlog += q.Backlog
+	}
+	return st, nil
+}
 
 // close deletes everything; sockets still open keep a namespace alive
 // until they close, but its name is gone.
