@@ -52,8 +52,8 @@ func simulateCommand(stdio IO) *cli.Command {
 			&cli.StringFlag{Name: "shaper", Value: "cake", Usage: "the router's queue: cake, or htb (the testbed's: a priority class for sparse packets, a 20 ms drop-tail FIFO for the rest)"},
 			&cli.BoolFlag{Name: "matrix", Usage: "run the robustness matrix (scenarios x link parameters x seeds) and print how often each policy meets the quality bar"},
 			&cli.IntFlag{Name: "seeds", Value: 5, Usage: "-matrix: seeds per cell, from -seed on"},
-			&cli.IntFlag{Name: "lhs", Value: 9, Usage: "-matrix: Latin hypercube points beside the 11 one-factor-at-a-time ones"},
-			&cli.BoolFlag{Name: "full", Usage: "-matrix: every combination of the factors' levels (324 points) instead of the sample"},
+			&cli.IntFlag{Name: "lhs", Value: 12, Usage: "-matrix: Latin hypercube points beside the 15 one-factor-at-a-time ones (the centre included)"},
+			&cli.BoolFlag{Name: "full", Usage: "-matrix: every combination of the factors' levels (432 points) instead of the sample"},
 			&cli.StringFlag{Name: "ablate", Usage: "-matrix: also run wanctl without each of these controller rules, comma-separated, or \"all\" for one run per rule (" + ruleList() + ")"},
 		},
 		Action: func(c *cli.Context) error {

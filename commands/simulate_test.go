@@ -262,7 +262,7 @@ func TestSimulateMatrix(t *testing.T) {
 	if code != 0 || errOut != "" {
 		t.Fatalf("exit %d\nstderr: %s", code, errOut)
 	}
-	for _, want := range []string{"wan example", "seeds 1..2", "30 cells: 15 points x 2 seeds", "step-drop", "wanctl", "fixed", "oracle", "bar met", "ping_rate"} {
+	for _, want := range []string{"wan example", "seeds 1..2", "32 cells: 16 points x 2 seeds", "step-drop", "wanctl", "fixed", "oracle", "bar met", "ping_rate"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("matrix table lacks %q:\n%s", want, out)
 		}
@@ -283,7 +283,7 @@ func TestSimulateMatrix(t *testing.T) {
 		t.Fatalf("-matrix -json: %v\n%s", err, out)
 	}
 	// steady and all, x wanctl, cake-autorate, the two ablations, fixed, oracle
-	if doc.Cells != 14 || len(doc.Summary) != 12 {
+	if doc.Cells != 15 || len(doc.Summary) != 12 {
 		t.Errorf("cells %d, %d summaries:\n%s", doc.Cells, len(doc.Summary), out)
 	}
 	shapers := map[string]bool{}
@@ -296,7 +296,7 @@ func TestSimulateMatrix(t *testing.T) {
 		}
 	}
 	for _, s := range doc.Summary {
-		if s.Runs != 14 || s.Fraction < 0 || s.Fraction > 1 || (s.Shaper == "oracle" && s.Met != 14) {
+		if s.Runs != 15 || s.Fraction < 0 || s.Fraction > 1 || (s.Shaper == "oracle" && s.Met != 15) {
 			t.Errorf("summary %+v", s)
 		}
 	}

@@ -72,7 +72,7 @@ func baseRTTLevel(p MatrixPoint) string {
 
 // The levels of each factor (read only).
 var (
-	matrixJitters        = []time.Duration{time.Millisecond, 3 * time.Millisecond, 5 * time.Millisecond}
+	matrixJitters        = []time.Duration{time.Millisecond, 3 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond}
 	matrixBaseRTTs       = []time.Duration{10 * time.Millisecond, 30 * time.Millisecond, 60 * time.Millisecond}
 	matrixWriteLatencies = []time.Duration{20 * time.Millisecond, 60 * time.Millisecond, 150 * time.Millisecond}
 	matrixPingRates      = []int{10, 20, 40}
@@ -111,9 +111,9 @@ var matrixFactors = []matrixFactor{
 		func(p MatrixPoint) string { return p.ISPBuffer.String() }},
 }
 
-// MatrixSample is the default sample of the factors' product (324
+// MatrixSample is the default sample of the factors' product (432
 // points): the centre, every level of each factor that differs from it
-// with the rest at the centre (one factor at a time: 14 points in all, so
+// with the rest at the centre (one factor at a time: 15 points in all, so
 // each factor's effect shows on its own), then lhs points of a Latin
 // hypercube over the whole product (each factor's levels equally often,
 // combined at random from seed), which catches what factors do together.
@@ -139,7 +139,7 @@ func MatrixSample(lhs int, seed int64) []MatrixPoint {
 	return append(pts, hyper...)
 }
 
-// MatrixFull is the whole product of the factors' levels (324 points).
+// MatrixFull is the whole product of the factors' levels (432 points).
 func MatrixFull() []MatrixPoint {
 	pts := []MatrixPoint{{}}
 	for _, f := range matrixFactors {

@@ -184,13 +184,13 @@ func TestMatrixSameForAnyWorkers(t *testing.T) {
 }
 
 func TestMatrixSample(t *testing.T) {
-	pts := MatrixSample(9, 1)
-	if len(pts) != 14+9 || pts[0] != MatrixCentre() {
-		t.Fatalf("%d points, first %v: want the centre, 13 one-factor-at-a-time points, 9 of the hypercube", len(pts), pts[0])
+	pts := MatrixSample(12, 1)
+	if len(pts) != 15+12 || pts[0] != MatrixCentre() {
+		t.Fatalf("%d points, first %v: want the centre, 14 one-factor-at-a-time points, 12 of the hypercube", len(pts), pts[0])
 	}
-	// One factor at a time: each of points 1..13 differs from the centre
+	// One factor at a time: each of points 1..14 differs from the centre
 	// in exactly one factor.
-	for _, p := range pts[1:14] {
+	for _, p := range pts[1:15] {
 		diff := 0
 		for _, f := range matrixFactors {
 			if f.level(p) != f.level(MatrixCentre()) {
@@ -204,19 +204,19 @@ func TestMatrixSample(t *testing.T) {
 	// The hypercube: each factor's levels equally often (±1).
 	for _, f := range matrixFactors {
 		count := map[string]int{}
-		for _, p := range pts[14:] {
+		for _, p := range pts[15:] {
 			count[f.level(p)]++
 		}
 		if len(count) != f.n {
 			t.Errorf("%s: levels %v in the hypercube, want all %d", f.name, count, f.n)
 		}
 		for l, n := range count {
-			if n < 9/f.n || n > 9/f.n+1 {
-				t.Errorf("%s level %s %d times in 9 points", f.name, l, n)
+			if n < 12/f.n || n > 12/f.n+1 {
+				t.Errorf("%s level %s %d times in 12 points", f.name, l, n)
 			}
 		}
 	}
-	if !reflect.DeepEqual(MatrixSample(9, 1), pts) || reflect.DeepEqual(MatrixSample(9, 2), pts) {
+	if !reflect.DeepEqual(MatrixSample(12, 1), pts) || reflect.DeepEqual(MatrixSample(12, 2), pts) {
 		t.Error("the hypercube is not a function of its seed")
 	}
 	full := MatrixFull()
@@ -224,8 +224,8 @@ func TestMatrixSample(t *testing.T) {
 	for _, p := range full {
 		seen[p] = true
 	}
-	if len(full) != 324 || len(seen) != 324 {
-		t.Errorf("full product: %d points, %d distinct, want 324", len(full), len(seen))
+	if len(full) != 432 || len(seen) != 432 {
+		t.Errorf("full product: %d points, %d distinct, want 432", len(full), len(seen))
 	}
 }
 
