@@ -53,6 +53,9 @@ const (
 	// RuleFallbackReturn: while only the TCP fallback measures, GREEN
 	// returns to just below the last rate that held.
 	RuleFallbackReturn
+	// RuleProbeFloor: an own-probe cut goes no lower than the rate the
+	// raise started from.
+	RuleProbeFloor
 
 	ruleEnd
 )
@@ -60,7 +63,7 @@ const (
 var ruleNames = [...]string{
 	"capacity-cut", "load-estimate", "drain", "repeat-gate", "load-gate", "idle-relax", "turns",
 	"own-probe-cut", "climb-limit", "hold-return", "silence-decrease", "late-requests", "fast-fall", "jitter-floor",
-	"probe-jump", "fallback-return",
+	"probe-jump", "fallback-return", "probe-floor",
 }
 
 // Rules lists every rule that can be removed, in order.

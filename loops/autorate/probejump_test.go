@@ -282,3 +282,56 @@ func TestOwnProbeNeedsAQueueAboveTheJitter(t *testing.T) {
 		})
 	}
 }
+
+// An own-probe cut blames the raise: it goes no lower than the rate the
+// raise started from while the jitter floor makes the fitted growth
+// untrustworthy (at 10 ms of jitter a growth fitted to a few replies
+// blamed far more than the raise: the upload gave a third of its capacity
+// away). On a quiet link it follows the estimate, below the start.
+func TestOwnProbeCutGoesNoLowerThanTheRaiseStart(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		jitter time.Duration
+		floor  bool // the cut stops at the raise's start
+	}{
+		{"quiet link", 0, false},
+		{"10 ms of jitter", 6 * ms, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, testWAN())
+			h.c.off &^= RuleCapacityCut
+			const start = 600e6
+			h.c.SetApplied(false, start, h.now)
+			h.c.SetApplied(true, 30e6, h.now)
+			h.cycles(40, 0)
+			onset := h.now
+			h.c.SetApplied(false, start*1.2, onset)
+			d := &h.c.dirs[0]
+			var dec Decision
+			for range 10 {
+				h.now = h.now.Add(50 * ms)
+				// A growth of 0.5 ms per ms: as if the capacity were 480M,
+				// 20 % below the raise's start.
+				x := max(0, float64(h.now.Sub(onset)-h.base)) * 0.5
+				for i := range h.c.refl {
+					h.c.Observe(i, h.base+time.Duration(x), h.now)
+				}
+				h.c.jitter.floor = float64(c.jitter)
+				if dec = h.c.Step(h.now); dec.Download.Action == Decrease {
+					break
+				}
+			}
+			if dec.Download.Action != Decrease || dec.Download.Zone != Green {
+				t.Fatalf("no own-probe cut: %+v", dec.Download)
+			}
+			switch {
+			case c.floor && d.rate != start:
+				t.Errorf("cut to %d, want the raise's start %d", d.rate, int64(start))
+			case c.floor && d.capacity.est < start:
+				t.Errorf("estimate %d below the raise's start %d", d.capacity.est, int64(start))
+			case !c.floor && d.rate >= start:
+				t.Errorf("cut to %d, want below the raise's start %d (the estimate's)", d.rate, int64(start))
+			}
+		})
+	}
+}

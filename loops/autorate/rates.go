@@ -55,7 +55,8 @@ const (
 	// hundred ms) every time; 5 % costs a fifth of that. Only while the
 	// jitter floor is under trustedJitter of target_bloat: above it the
 	// overshoot test takes noise for overshoots as often as not, and slow
-	// raises after false ones cost more throughput than they save delay.
+	// raises after false ones cost more throughput than they save delay;
+	// there its cuts stop at the raise's start (cutOwnProbe).
 	probeJump     = 0.05
 	probeGrowth   = 1.5
 	trustedJitter = 0.4
@@ -457,10 +458,20 @@ func (c *Controller) probeOvershot(d *direction, now time.Time) bool {
 	return ok && g > minGrowth
 }
 
-// cutOwnProbe cuts as YELLOW would an overshooting probe of d.
+// cutOwnProbe cuts as YELLOW would an overshooting probe of d, but not
+// below the rate the raise started from: the test blames the raise, and a
+// growth fitted to jittery replies can blame far more than the raise (the
+// zones cut the rate beneath it if it was too high as well).
 func (c *Controller) cutOwnProbe(d *direction, now time.Time) bool {
+	pre := int64(float64(d.router.applied) / (1 + d.raise.by))
 	if !c.cut(d, Yellow, now, false) {
 		return false
+	}
+	if c.on(RuleProbeFloor) && c.jitter.floor >= trustedJitter*c.p.target && d.rate < pre {
+		d.rate = pre
+		if cv := &d.capacity; cv.est > 0 && cv.est < pre {
+			cv.est, cv.hold = pre, int64(float64(pre)*(1-holdMargin))
+		}
 	}
 	c.probeCut(d)
 	return true
