@@ -154,7 +154,7 @@ func TestTraceConfigs(t *testing.T) {
 		down, up, low int64
 	}{
 		{"testdata/trace-lte-short.hcl", 60e6, 30e6, 1e6},
-		{"testdata/trace-umts-driving.hcl", 7e6, 1.5e6, 0.5e6},
+		{"testdata/trace-umts-driving.hcl", 7e6, 1.5e6, 0.4e6},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			src, err := os.ReadFile(tc.file)
