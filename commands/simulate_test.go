@@ -267,7 +267,7 @@ func TestSimulateMatrix(t *testing.T) {
 			t.Errorf("matrix table lacks %q:\n%s", want, out)
 		}
 	}
-	code, out, errOut = run(t, nil, "", "simulate", "-matrix", "-json", "-scenario", "steady", "-duration", "10s", "-seeds", "1", "-lhs", "0", "-ablate", "turns,noise")
+	code, out, errOut = run(t, nil, "", "simulate", "-matrix", "-json", "-scenario", "steady", "-duration", "10s", "-seeds", "1", "-lhs", "0", "-ablate", "turns,jitter-floor")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -290,7 +290,7 @@ func TestSimulateMatrix(t *testing.T) {
 	for _, s := range doc.Summary {
 		shapers[s.Shaper] = true
 	}
-	for _, want := range []string{"wanctl", "cake-autorate", "wanctl-no-turns", "wanctl-no-noise", "fixed", "oracle"} {
+	for _, want := range []string{"wanctl", "cake-autorate", "wanctl-no-turns", "wanctl-no-jitter-floor", "fixed", "oracle"} {
 		if !shapers[want] {
 			t.Errorf("no %s in the matrix summary: %v", want, shapers)
 		}

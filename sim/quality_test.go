@@ -14,7 +14,11 @@ type achieved struct {
 }
 
 // qualityBaseline is the controller's quality per scenario as of the
-// change that set it. TestControllerQualityDoesNotRegress fails when a
+// change that set it (controller v2: on this seed of the first model it is
+// worse than v1 on step-drop's p99, cable-evening's upload p99 and
+// download-only's p99, better on idle-then-burst, starlink, idle-rise and
+// icmp-blackout's download; BENCHMARKS.md, "Fifth round", has both and the
+// matrix that decided). TestControllerQualityDoesNotRegress fails when a
 // change makes any of them worse by more than the margins below; when a
 // change makes them better, lower the numbers here (and update
 // BENCHMARKS.md) so the gain is kept.
@@ -23,18 +27,18 @@ var qualityBaseline = []struct {
 	dirs [2]achieved
 }{
 	{"steady", [2]achieved{{0.9000, 1.03}, {0.9000, 1.27}}},
-	{"step-drop", [2]achieved{{0.8688, 18.79}, {0.8741, 25.89}}},
-	{"cable-evening", [2]achieved{{0.9332, 24.77}, {0.9066, 20.24}}},
-	{"lte", [2]achieved{{0.6570, 104.69}, {0.6276, 86.46}}},
-	{"starlink", [2]achieved{{0.5825, 68.99}, {0.6590, 104.38}}},
-	{"idle-then-burst", [2]achieved{{0.9314, 161.71}, {0.8156, 103.69}}},
-	{"icmp-blackout", [2]achieved{{0.8979, 17.53}, {0.9132, 21.28}}},
+	{"step-drop", [2]achieved{{0.8613, 25.86}, {0.8662, 37.72}}},
+	{"cable-evening", [2]achieved{{0.9004, 25.48}, {0.9228, 30.68}}},
+	{"lte", [2]achieved{{0.6447, 104.69}, {0.6280, 98.61}}},
+	{"starlink", [2]achieved{{0.7269, 85.31}, {0.7758, 88.09}}},
+	{"idle-then-burst", [2]achieved{{0.8634, 91.43}, {0.8868, 53.77}}},
+	{"icmp-blackout", [2]achieved{{0.8790, 11.54}, {0.9028, 26.77}}},
 	// Added with the v2 model (issue 12), measured on the v1 model; the
 	// unloaded direction scores 0.
-	{"download-only", [2]achieved{{0.8576, 40.74}, {0, 0}}},
-	{"upload-only", [2]achieved{{0, 0}, {0.8583, 123.81}}},
-	{"idle-rise", [2]achieved{{0.9074, 20.64}, {0.9032, 19.58}}},
-	{"app-limited", [2]achieved{{0.7456, 19.52}, {0.7488, 22.90}}},
+	{"download-only", [2]achieved{{0.8726, 51.16}, {0, 0}}},
+	{"upload-only", [2]achieved{{0, 0}, {0.8702, 124.43}}},
+	{"idle-rise", [2]achieved{{0.8644, 9.04}, {0.8778, 13.27}}},
+	{"app-limited", [2]achieved{{0.7338, 21.31}, {0.7270, 15.97}}},
 }
 
 // Margins: utilisation may drop 3 points, the p99 grow by 30 % (plus

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/wanctl/wanctl/config"
 )
 
 // robustnessSeeds is how many seeds TestSeedRobustness plays per scenario
@@ -16,21 +19,25 @@ const robustnessSeeds = 10
 // before this test existed (steady 20, step-drop 11, cable-evening 12,
 // icmp-blackout 3). Raise a floor when a change makes more runs pass;
 // lowering one needs a written reason in BENCHMARKS.md. lte, starlink and
-// idle-then-burst are argued out of the bar's reach there (0).
+// idle-then-burst are argued out of the bar's reach there (0). Controller
+// v2 lowered step-drop (16), cable-evening (17), icmp-blackout (19) and
+// idle-rise (19): 128 runs of 220 where v1 met 134, against 165 of 220
+// where v1 met 114 on the current model (TestSeedRobustnessNow) and the
+// matrix (BENCHMARKS.md, "Fifth round").
 var robustnessFloor = map[string]int{
 	"steady":          20,
-	"step-drop":       16,
-	"cable-evening":   17,
+	"step-drop":       14,
+	"cable-evening":   15,
 	"lte":             0,
 	"starlink":        0,
 	"idle-then-burst": 0,
-	"icmp-blackout":   19,
+	"icmp-blackout":   17,
 	// Added with the v2 model (issue 12): the unloaded direction meets
 	// the bar by definition (10 runs); the loaded one misses it on every
 	// seed (its p99 is 40-130 ms: BENCHMARKS.md, "Bench v2").
 	"download-only": 10,
 	"upload-only":   10,
-	"idle-rise":     19,
+	"idle-rise":     18,
 	"app-limited":   19,
 }
 
@@ -43,15 +50,45 @@ func barMet(res *Result, d Dir) bool {
 	return s.Utilisation >= 0.85*o.Utilisation && s.AddedDelayMS.P99 <= bar
 }
 
-// TestSeedRobustness plays every built-in scenario with seeds 1..10 and
-// counts the direction-runs that meet the quality bar (BENCHMARKS.md,
-// "Across seeds"): a controller tuned to seed 1 alone would pass
-// TestControllerQualityDoesNotRegress and fail here. -v prints the table.
+// TestSeedRobustness plays every built-in scenario with seeds 1..10 on
+// the first model and counts the direction-runs that meet the quality bar
+// (BENCHMARKS.md, "Across seeds"): a controller tuned to seed 1 alone
+// would pass TestControllerQualityDoesNotRegress and fail here. -v prints
+// the table.
 func TestSeedRobustness(t *testing.T) {
+	seedRobustness(t, robustnessFloor, func(w *config.WAN, interval time.Duration) Options { return v1Options(w, interval) })
+}
+
+// robustnessFloorNow is robustnessFloor on the current model (elastic
+// load, the scenarios' jitter: what wanctl simulate plays), set with
+// controller v2 (BENCHMARKS.md, "Fifth round"), by the same rule.
+var robustnessFloorNow = map[string]int{
+	"steady":          20,
+	"step-drop":       18,
+	"cable-evening":   16,
+	"lte":             0,
+	"starlink":        4,
+	"idle-then-burst": 6,
+	"icmp-blackout":   16,
+	"download-only":   19,
+	"upload-only":     19,
+	"idle-rise":       19,
+	"app-limited":     19,
+}
+
+// TestSeedRobustnessNow is TestSeedRobustness on the current model.
+func TestSeedRobustnessNow(t *testing.T) {
+	seedRobustness(t, robustnessFloorNow, OptionsFromWAN)
+}
+
+func seedRobustness(t *testing.T, floors map[string]int, options func(*config.WAN, time.Duration) Options) {
+	w, interval := defaultWAN(t)
+	opt := options(w, interval)
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n%-16s %5s %5s  %-22s %-22s %s\n", "scenario", "bar", "floor", "utilisation/oracle's", "p99 ms (mean)", "missed")
+	total := 0
 	for _, name := range ScenarioNames() {
-		floor, ok := robustnessFloor[name]
+		floor, ok := floors[name]
 		if !ok {
 			t.Fatalf("no robustness floor for scenario %s: add one", name)
 		}
@@ -59,7 +96,18 @@ func TestSeedRobustness(t *testing.T) {
 		var util, p99 [2]float64
 		var missed []string
 		for seed := int64(1); seed <= robustnessSeeds; seed++ {
-			res := evalWanctl(t, name, 0, seed)
+			sc, err := NewScenario(name, NominalCapacity(w), 0, seed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := NewWanctl(w)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := Evaluate(sc, opt, p)
+			if err != nil {
+				t.Fatal(err)
+			}
 			for d := range Dir(2) {
 				s, o := res.Wanctl.Dirs[d].Scores, res.Oracle.Dirs[d].Scores
 				util[d] += s.Utilisation / o.Utilisation / robustnessSeeds
@@ -71,6 +119,7 @@ func TestSeedRobustness(t *testing.T) {
 				}
 			}
 		}
+		total += pass
 		if pass == 0 {
 			missed = []string{"all"}
 		}
@@ -81,5 +130,6 @@ func TestSeedRobustness(t *testing.T) {
 				name, pass, 2*robustnessSeeds, robustnessSeeds, floor)
 		}
 	}
+	fmt.Fprintf(&b, "%-16s %5d\n", "all", total)
 	t.Log(b.String())
 }

@@ -78,7 +78,8 @@ func (m *measurer) Drain(dst []ping.Reply) []ping.Reply {
 
 // counters are the daemon's reads of the WAN's queue byte counters
 // (autorate.LoadReader), for the loop (autorate.LoadSource): a read is due
-// every autorate.LoadReadInterval from the first tick on; it starts at the
+// at the first tick, then autorate.LoadReadInterval after the last one
+// fell due (autorate.LoadReadIntervalBusy while the loop's LoadBusy); it starts at the
 // first tick from then with no write in flight or pending (writes first,
 // as the daemon's writer), carries the bytes the shaper has passed at that
 // tick (Input.ShapedBits / 8), and answers Options.WriteLatency later, the
@@ -86,11 +87,11 @@ func (m *measurer) Drain(dst []ping.Reply) []ping.Reply {
 // loop at the first tick from then. A read due while one is waiting or in
 // flight is the same read. Not modelled: the router is busy during a read,
 // so a write submitted meanwhile would wait for it (at most one
-// WriteLatency, 2 reads per second); the simulated router queues writes
-// only.
+// WriteLatency, at most 4 reads per second); the simulated router queues
+// writes only.
 type counters struct {
 	latency  time.Duration
-	next     time.Time // the next read is due at the first tick from then (zero: the first tick)
+	last0    time.Time // when the last read fell due (zero: none yet)
 	due      bool      // due and not started: a write is in flight or pending
 	inflight bool
 	arrive   time.Time // when the read in flight answers
@@ -111,16 +112,16 @@ func (c *counters) deliver(now time.Time) {
 	}
 }
 
-// poll makes a read due on the read interval's grid (as
+// poll makes a read due at the calm or busy interval after the last (as
 // autorate.LoadReader.Poll after each cycle) and starts one that is due
 // unless writes are busy.
-func (c *counters) poll(now time.Time, bits [2]float64, writesBusy bool) {
-	if !now.Before(c.next) {
-		if c.next.IsZero() || now.Sub(c.next) >= autorate.LoadReadInterval {
-			c.next = now.Add(autorate.LoadReadInterval)
-		} else {
-			c.next = c.next.Add(autorate.LoadReadInterval)
-		}
+func (c *counters) poll(now time.Time, bits [2]float64, writesBusy, busy bool) {
+	iv := autorate.LoadReadInterval
+	if busy {
+		iv = autorate.LoadReadIntervalBusy
+	}
+	if c.last0.IsZero() || !now.Before(c.last0.Add(iv)) {
+		c.last0 = now
 		c.due = c.due || !c.inflight
 	}
 	if c.due && !c.inflight && !writesBusy {
@@ -209,7 +210,7 @@ func (a *Wanctl) Tick(in Input, w Writer) {
 	a.load.deliver(in.Now)
 	d := a.loop.Cycle(in.Now)
 	a.dispatch() // a failed write is retried at the next cycle
-	a.load.poll(in.Now, in.ShapedBits, a.inflight || a.slots[Download].pending || a.slots[Upload].pending)
+	a.load.poll(in.Now, in.ShapedBits, a.inflight || a.slots[Download].pending || a.slots[Upload].pending, a.loop.LoadBusy(in.Now))
 	if a.onCycle != nil {
 		a.onCycle(in.Now, d)
 	}

@@ -3,7 +3,7 @@ package autorate
 import "strings"
 
 // Rule names one of the controller's rules beyond the zone rules of
-// docs/autorate.md's "Zones and rates", so that the bench can measure what
+// docs/autorate.md ("Zones", "Rates"), so that the bench can measure what
 // each one is worth: the robustness matrix is run with each rule removed
 // (BENCHMARKS.md, "Ablation"). The daemon never disables any.
 type Rule uint32
@@ -11,48 +11,59 @@ type Rule uint32
 // The rules that can be removed.
 const (
 	// RuleCapacityCut: a cut aims below the capacity estimated from the
-	// queue's growth, by a margin that drains it (without it the zones'
-	// factor_down moves alone).
+	// queue's growth (without it the zones' factors move alone).
 	RuleCapacityCut Rule = 1 << iota
-	// RuleRepeatGate: a repeated decrease in the same zone waits for
-	// replies that show the previous cut was not enough (cutMayDo).
+	// RuleLoadEstimate: a direction that delivered clearly less than its
+	// rate while the queue stood estimates the capacity from the counters.
+	RuleLoadEstimate
+	// RuleDrain: the cut goes below the estimate by a margin that drains
+	// the standing queue (without it: the smallest margin).
+	RuleDrain
+	// RuleRepeatGate: a repeated decrease in the same zone waits while the
+	// queue drains by itself.
 	RuleRepeatGate
-	// RuleOtherProbe: a YELLOW right after the other direction raised is
-	// blamed on that raise, and this direction holds.
-	RuleOtherProbe
-	// RuleTurns: the two directions take turns to raise (othersTurn).
+	// RuleLoadGate: GREEN raises only while the direction is loaded.
+	RuleLoadGate
+	// RuleIdleRelax: an idle direction relaxes to the last rate that held.
+	RuleIdleRelax
+	// RuleTurns: the two directions take turns to raise.
 	RuleTurns
-	// RuleOwnProbeCut: a raise whose queue grows is cut at once, before
-	// dwell_cycles above target_bloat (probeOvershot).
+	// RuleOwnProbeCut: a raise whose queue grows is cut at once.
 	RuleOwnProbeCut
-	// RuleClimbLimit: GREEN climbs at most one growing jump above the
-	// router's rate, and slowly near the capacity estimate.
+	// RuleClimbLimit: GREEN climbs at most maxJump above the router's
+	// rate (the slower probing near the estimate is RuleTurns').
 	RuleClimbLimit
 	// RuleHoldReturn: after a cut GREEN returns at once to just below the
 	// estimated capacity.
 	RuleHoldReturn
-	// RuleSilenceUndo: at the loss of signal, raises that have not held
-	// are undone.
-	RuleSilenceUndo
 	// RuleSilenceDecrease: RED and SOFT_RED go on decreasing through a
 	// loss of signal.
 	RuleSilenceDecrease
 	// RuleLateRequests: requests in flight longer than the replies show
 	// count as delay in the raw delta.
 	RuleLateRequests
-	// RuleFastFall: the loaded delta follows a falling raw delta at once
-	// instead of through load_time_constant.
+	// RuleFastFall: the loaded delta follows a falling raw delta at once.
 	RuleFastFall
-	// RuleNoise: growth and lateness must stand out from the measured
-	// jitter to count.
-	RuleNoise
+	// RuleJitterFloor: the zones judge the delay above the jitter every
+	// reply carries.
+	RuleJitterFloor
+	// RuleProbeJump: after an own probe's overshoot the next raises are
+	// small, growing with each that holds.
+	RuleProbeJump
+	// RuleFallbackReturn: while only the TCP fallback measures, GREEN
+	// returns to just below the last rate that held.
+	RuleFallbackReturn
+	// RuleProbeFloor: an own-probe cut goes no lower than the rate the
+	// raise started from.
+	RuleProbeFloor
 
 	ruleEnd
 )
 
 var ruleNames = [...]string{
-	"capacity-cut", "repeat-gate", "other-probe", "turns", "own-probe-cut", "climb-limit",
-	"hold-return", "silence-undo", "silence-decrease", "late-requests", "fast-fall", "noise",
+	"capacity-cut", "load-estimate", "drain", "repeat-gate", "load-gate", "idle-relax", "turns",
+	"own-probe-cut", "climb-limit", "hold-return", "silence-decrease", "late-requests", "fast-fall", "jitter-floor",
+	"probe-jump", "fallback-return", "probe-floor",
 }
 
 // Rules lists every rule that can be removed, in order.
@@ -91,8 +102,7 @@ func ParseRule(s string) (Rule, bool) {
 // keeps what was disabled before.
 func (c *Controller) Disable(r Rule) {
 	c.off |= r
-	c.est.noNoise = r&RuleNoise != 0 || c.est.noNoise
-	c.est.noLate = r&RuleLateRequests != 0 || c.est.noLate
+	c.est.noLate = c.off&RuleLateRequests != 0
 }
 
 // on reports whether rule r is in force.

@@ -13,7 +13,7 @@ func TestRuleNames(t *testing.T) {
 			t.Errorf("ParseRule(%q) = %v, %v; want %v", r.String(), got, ok, r)
 		}
 	}
-	if s := (RuleTurns | RuleNoise).String(); s != "turns+noise" {
+	if s := (RuleTurns | RuleFastFall).String(); s != "turns+fast-fall" {
 		t.Errorf("String of two rules = %q", s)
 	}
 	if _, ok := ParseRule("nope"); ok {
@@ -26,7 +26,7 @@ func TestRuleNames(t *testing.T) {
 func TestDisableRules(t *testing.T) {
 	c := NewController(testWAN())
 	c.Disable(Rule(ruleEnd - 1))
-	if c.on(RuleTurns) || c.on(RuleNoise) || !c.est.noNoise || !c.est.noLate {
+	if c.on(RuleTurns) || c.on(RuleFastFall) || !c.est.noLate {
 		t.Fatalf("Disable(all) left rules on: off=%v", c.off)
 	}
 	c.Disable(0)

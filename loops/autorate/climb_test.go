@@ -7,43 +7,52 @@ import (
 
 // A raise that holds at or above the capacity estimate means the capacity
 // has grown since the estimate was made (the congestion is over): the
-// estimate is dropped and the increases ramp up. A raise below the
-// estimate, or one under which the delay rises, proves nothing.
+// estimate and its hold level are dropped, and with them the slower
+// probing near it: the direction climbs on at once, up to 25 % above the
+// router's rate. A raise below the estimate, or one under which the delay
+// rises past half of target_bloat, proves nothing: the estimate stays, and
+// so near it the direction raises once per two increase_intervals. A raise
+// that held (calm) is the new safe rate either way.
 func TestRaiseHeldAtTheEstimateDropsIt(t *testing.T) {
 	for _, c := range []struct {
 		name    string
 		raiseTo int64
 		delta   time.Duration // delay after the raise
 		dropped bool
+		safe    int64
+		rate    int64 // offered 600 ms after the raise landed
 	}{
-		{"raise to the estimate, calm", 530e6, 0, true},
-		{"raise below the estimate, calm", 510e6, 0, false},
-		{"raise to the estimate, delay rising past half of target_bloat", 530e6, 9 * ms, false},
+		{"raise to the estimate, calm", 530e6, 0, true, 530e6, 662.5e6}, // +25 %
+		{"raise below the estimate, calm", 510e6, 0, false, 510e6, 510e6},
+		{"raise to the estimate, delay rising past half of target_bloat", 530e6, 9 * ms, false, 0, 530e6},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t, instantWAN())
-			h.c.est.noCapacity = false
+			// The harness's delay jumps at once, which the own-probe cut
+			// takes for the raise's queue growing: it would cut and
+			// estimate anew (TestProbeOvershootCutAtOnce).
+			h.c.off = h.c.off&^RuleCapacityCut | RuleOwnProbeCut
 			h.c.SetApplied(false, 500e6, h.now)
 			h.c.SetApplied(true, 38e6, h.now)
 			h.cycles(40, 0)
 			d := &h.c.dirs[0]
-			d.est, d.hold, d.jump = 520e6, 468e6, firstJump
+			d.capacity.est, d.capacity.hold = 520e6, 468e6
 			h.c.SetApplied(false, c.raiseTo, h.now)
-			h.cycles(12, c.delta) // 600 ms
-			if dropped := d.est == 0; dropped != c.dropped {
-				t.Errorf("estimate %d (dropped %v), want dropped %v", d.est, dropped, c.dropped)
-				return
-			}
-			limit := h.c.climbLimit(d, h.now)
+			d.rate, d.climb = c.raiseTo, c.raiseTo // the router has what was offered
+			dec := h.cycles(12, c.delta)           // 600 ms
+			cv := d.capacity
+			want := capacityView{est: 520e6, hold: 468e6}
 			if c.dropped {
-				// The next increase is rampJump, grown by rampGrowth for
-				// the raise that held.
-				want := int64(float64(c.raiseTo) * (1 + rampJump*rampGrowth))
-				if limit != want {
-					t.Errorf("next increase up to %d, want %d", limit, want)
-				}
-			} else if c.delta == 0 && limit > int64(float64(c.raiseTo)*(1+firstJump))+1 {
-				t.Errorf("next increase up to %d, want at most %.0f %% above %d", limit, 100*firstJump, c.raiseTo)
+				want = capacityView{}
+			}
+			if cv.est != want.est || cv.hold != want.hold {
+				t.Errorf("estimate %d, hold %d, want %d, %d (dropped: %v)", cv.est, cv.hold, want.est, want.hold, c.dropped)
+			}
+			if cv.safe != c.safe {
+				t.Errorf("safe rate %d, want %d", cv.safe, c.safe)
+			}
+			if dec.Download.Rate != c.rate {
+				t.Errorf("offers %d 600 ms after the raise to %d, want %d", dec.Download.Rate, c.raiseTo, c.rate)
 			}
 		})
 	}
@@ -68,7 +77,7 @@ func TestProbeOvershootCutAtOnce(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			h := newHarness(t, testWAN())
-			h.c.est.noCapacity = false
+			h.c.off &^= RuleCapacityCut
 			const capacity = 600e6
 			h.c.SetApplied(false, capacity, h.now)
 			h.c.SetApplied(true, 30e6, h.now)

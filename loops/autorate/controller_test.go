@@ -62,7 +62,7 @@ type harness struct {
 
 func newHarness(t *testing.T, w *config.WAN) *harness {
 	h := &harness{t: t, c: NewController(w), now: t0, base: 20 * ms}
-	h.c.est.noCapacity = true
+	h.c.off |= RuleCapacityCut
 	for i := range w.Measurement.Reflectors {
 		h.c.Observe(i, h.base, h.now)
 	}
@@ -349,7 +349,7 @@ func TestZonesDownload(t *testing.T) {
 		{"warn boundary is not soft red", []time.Duration{44 * ms}, []Zone{Green}},
 		{"yellow after dwell", []time.Duration{20 * ms, 20 * ms, 20 * ms, 20 * ms}, []Zone{Green, Green, Yellow, Yellow}},
 		{"dwell broken", []time.Duration{20 * ms, 20 * ms, 5 * ms, 20 * ms, 20 * ms, 20 * ms}, []Zone{Green, Green, Green, Green, Green, Yellow}},
-		{"deadband holds yellow", []time.Duration{20 * ms, 20 * ms, 20 * ms, 13 * ms, 12100 * time.Microsecond, 11900 * time.Microsecond}, []Zone{Green, Green, Yellow, Yellow, Yellow, Green}},
+		{"deadband holds yellow", []time.Duration{20 * ms, 20 * ms, 20 * ms, 14 * ms, 14500 * time.Microsecond, 11900 * time.Microsecond}, []Zone{Green, Green, Yellow, Yellow, Yellow, Green}},
 		{"red down to yellow", []time.Duration{90 * ms, 20 * ms}, []Zone{Red, Yellow}},
 		{"red through deadband", []time.Duration{90 * ms, 13 * ms, 5 * ms}, []Zone{Red, Yellow, Green}},
 		{"soft red to red", []time.Duration{50 * ms, 85 * ms, 50 * ms}, []Zone{SoftRed, Red, SoftRed}},

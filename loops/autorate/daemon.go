@@ -504,7 +504,7 @@ func (d *Daemon) cycle(r *wanRun, now time.Time) {
 	d.reassert(r, now)
 	if r.load != nil {
 		// After the cycle: the writes it decided are queued first.
-		r.load.Poll(now)
+		r.load.Poll(now, r.loop.LoadBusy(now))
 	}
 	dur := time.Since(start)
 	r.loop.recordCycle(now, dur, dur > d.interval, "")

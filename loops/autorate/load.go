@@ -24,7 +24,7 @@ type LoadSource interface {
 type loadState struct {
 	prev     LoadReading // the previous reading (zero: none)
 	achieved float64     // bits/s between the last two readings
-	at       time.Time   // when achieved was measured (the newer reading)
+	from, at time.Time   // the window achieved was measured over
 	valid    bool
 }
 
@@ -38,7 +38,7 @@ func (l *loadState) observe(r LoadReading) {
 	if !l.prev.At.IsZero() && r.Bytes >= l.prev.Bytes {
 		dt := r.At.Sub(l.prev.At).Seconds()
 		l.achieved = float64(r.Bytes-l.prev.Bytes) * 8 / dt
-		l.at = r.At
+		l.from, l.at = l.prev.At, r.At
 		l.valid = true
 	} else {
 		l.valid = false

@@ -11,12 +11,18 @@ import (
 )
 
 // LoadReadInterval is how often the daemon reads the queue counters of a
-// router's WANs (and the simulator models it): one GET a second for all
-// the router's WANs. Why 1 s: docs/autorate.md, "Load".
-const LoadReadInterval = time.Second
+// router's WANs while every one of them is calm (and the simulator models
+// it): one GET a second for all the router's WANs. LoadReadIntervalBusy is
+// the cadence while one of them is not (Controller.LoadBusy): a capacity
+// estimate from the counters is as old as their window, and a drop's queue
+// grows while it waits. Why these two: docs/autorate.md, "Load".
+const (
+	LoadReadInterval     = time.Second
+	LoadReadIntervalBusy = 250 * time.Millisecond
+)
 
 // loadReadTimeout bounds one counter read. A reply later than this would
-// be stale by two intervals, and while a read is in flight no write can be
+// be a calm interval late (four busy ones), and while a read is in flight no write can be
 // sent (one request at a time per router): a slow read is given up instead
 // of holding back a decrease for the writer's full timeout.
 const loadReadTimeout = time.Second
@@ -96,6 +102,7 @@ type LoadReader struct {
 
 	// guarded by w.mu
 	polled   time.Time // the last Poll's time (zero: none)
+	busy     bool      // the last Poll asked for the busy cadence
 	last     [2]LoadReading
 	counters [2]QueueCounters
 	lastOK   time.Time
@@ -124,17 +131,29 @@ func (r *LoadReader) Load() [2]LoadReading {
 	return r.last
 }
 
-// Poll requests a read of the router when one is due at now. Called after
-// each control cycle, so a read starts behind the writes the cycle
-// decided, and as far as possible from the next cycle's. It never blocks.
-// The WANs of a router share the read, and their loops tick together: it
-// is asked for once every one of them has finished its cycle at or after
-// the due time (behind all their writes), or, should one of them be stuck,
-// at the next cycle of another.
-func (r *LoadReader) Poll(now time.Time) {
+// Poll requests a read of the router when one is due at now: every
+// LoadReadInterval, or LoadReadIntervalBusy after the last read while the
+// loop of any WAN of the router is busy (busy: this WAN's, from
+// Controller.LoadBusy). Called after each control cycle, so a read starts
+// behind the writes the cycle decided, and as far as possible from the
+// next cycle's. It never blocks. The WANs of a router share the read, and
+// their loops tick together: it is asked for once every one of them has
+// finished its cycle at or after the due time (behind all their writes),
+// or, should one of them be stuck, at the next cycle of another.
+func (r *LoadReader) Poll(now time.Time, busy bool) {
 	w := r.w
 	w.mu.Lock()
-	due := w.readNext
+	r.busy = busy
+	iv := LoadReadInterval
+	for _, x := range w.readers {
+		if x.busy {
+			iv = LoadReadIntervalBusy
+		}
+	}
+	var due time.Time
+	if !w.readLast.IsZero() {
+		due = w.readLast.Add(iv)
+	}
 	again := !r.polled.IsZero() && !r.polled.Before(due) // polled since it fell due: a later cycle
 	r.polled = now
 	if now.Before(due) {
@@ -149,11 +168,7 @@ func (r *LoadReader) Poll(now time.Time) {
 			}
 		}
 	}
-	if due.IsZero() || now.Sub(due) >= LoadReadInterval {
-		w.readNext = now.Add(LoadReadInterval) // first read, or fell behind: restart the grid
-	} else {
-		w.readNext = due.Add(LoadReadInterval)
-	}
+	w.readLast = now
 	// A read still waiting or in flight stands for this one: never more
 	// than one at a time.
 	request := !w.readDue && !w.reading

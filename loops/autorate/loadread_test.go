@@ -71,8 +71,8 @@ func TestWriterReadsAfterWrites(t *testing.T) {
 	if got := recv(t, g.started); got != "down=900" {
 		t.Fatalf("first request %s", got)
 	}
-	r.Poll(t0)    // a read is due...
-	down.Set(800) // ... and a decrease arrives after it
+	r.Poll(t0, false) // a read is due...
+	down.Set(800)     // ... and a decrease arrives after it
 	g.release <- nil
 	if got := recv(t, g.started); got != "down=800" {
 		t.Fatalf("after the write: %s, want the decrease before the due read", got)
@@ -93,9 +93,9 @@ func TestWriterReadsAfterWrites(t *testing.T) {
 	}
 	// Not due again before the interval; due at it.
 	for _, at := range []time.Duration{50 * ms, 250 * ms, 499 * ms} {
-		r.Poll(t0.Add(at))
+		r.Poll(t0.Add(at), false)
 	}
-	r.Poll(t0.Add(LoadReadInterval))
+	r.Poll(t0.Add(LoadReadInterval), false)
 	if got := recv(t, g.started); got != "read:down,up" {
 		t.Fatalf("at the interval: %s", got)
 	}
@@ -118,7 +118,7 @@ func TestWriterReadFailureDoesNotBlockWrites(t *testing.T) {
 	defer cancel()
 	go w.Run(ctx)
 
-	r.Poll(t0)
+	r.Poll(t0, false)
 	if got := recv(t, g.started); got != "read:down,up" {
 		t.Fatalf("request %s", got)
 	}
@@ -136,7 +136,7 @@ func TestWriterReadFailureDoesNotBlockWrites(t *testing.T) {
 	if st := r.Status(); !strings.Contains(st.LastError, "503") || !st.LastRead.IsZero() {
 		t.Fatalf("reader status %+v", st)
 	}
-	r.Poll(t0.Add(LoadReadInterval))
+	r.Poll(t0.Add(LoadReadInterval), false)
 	if got := recv(t, g.started); got != "read:down,up" {
 		t.Fatalf("request %s", got)
 	}
@@ -171,8 +171,8 @@ func TestWriterOneReadForAllWANs(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go w.Run(ctx)
-	a.Poll(t0)
-	b.Poll(t0) // the same read
+	a.Poll(t0, false)
+	b.Poll(t0, false) // the same read
 	waitFor(t, "read", func() bool { return !a.Status().LastRead.IsZero() && b.Status().Failures == 1 })
 	if got := a.Load(); got[0] != (LoadReading{Bytes: 6, At: t0}) || got[1] != (LoadReading{Bytes: 4, At: t0}) {
 		t.Fatalf("a's readings %+v", got)
@@ -542,12 +542,12 @@ func TestWriterReadWaitsForEveryWANsCycle(t *testing.T) {
 	}
 	g.release <- nil
 	waitFor(t, "written", func() bool { return aDown.Status().Written == 900 })
-	b.Poll(t0) // b's cycle is done first; a's is still deciding
+	b.Poll(t0, false) // b's cycle is done first; a's is still deciding
 	if !writerIdle(w) {
 		t.Fatal("a read asked for before a's cycle was done")
 	}
-	aDown.Set(800) // a's cycle decides a decrease...
-	a.Poll(t0)     // ... and is done
+	aDown.Set(800)    // a's cycle decides a decrease...
+	a.Poll(t0, false) // ... and is done
 	if got := recv(t, g.started); got != "a-down=800" {
 		t.Fatalf("request %s, want the decrease before the read", got)
 	}
@@ -559,11 +559,11 @@ func TestWriterReadWaitsForEveryWANsCycle(t *testing.T) {
 	waitFor(t, "read", func() bool { return writerIdle(w) })
 
 	// a's loop is stuck: b reads at its next cycle after the due time.
-	b.Poll(t0.Add(LoadReadInterval))
+	b.Poll(t0.Add(LoadReadInterval), false)
 	if !writerIdle(w) {
 		t.Fatal("a read asked for while a's cycle at the due time may still come")
 	}
-	b.Poll(t0.Add(LoadReadInterval + 50*ms))
+	b.Poll(t0.Add(LoadReadInterval+50*ms), false)
 	if got := recv(t, g.started); got != "read:a-down,a-up,b-down,b-up" {
 		t.Fatalf("request %s", got)
 	}

@@ -183,6 +183,10 @@ func (l *Loop) WAN() *config.WAN {
 	return l.wan
 }
 
+// LoadBusy reports whether the controller wants the busy counter cadence
+// (Controller.LoadBusy).
+func (l *Loop) LoadBusy(now time.Time) bool { return l.ctrl.LoadBusy(now) }
+
 // Controller returns the loop's controller (tests, calibration).
 func (l *Loop) Controller() *Controller { return l.ctrl }
 

@@ -188,7 +188,7 @@ type Writer struct {
 	slots    []*Slot
 	next     int // round-robin start
 	readers  []*LoadReader
-	readNext time.Time // the next read is due at the first Poll from then
+	readLast time.Time // when the last read was asked for (zero: none yet)
 	readDue  bool      // a read is requested and not started
 	reading  bool      // a read is in flight
 	failures int
