@@ -17,7 +17,7 @@ type achieved struct {
 // change that set it (controller v2: on this seed of the first model it is
 // worse than v1 on step-drop's p99, cable-evening's upload p99 and
 // download-only's p99, better on idle-then-burst, starlink, idle-rise and
-// icmp-blackout's download; BENCHMARKS.md, "Fifth round", has both and the
+// icmp-blackout's download; BENCHMARKS.md, "Controller v2 landed", has both and the
 // matrix that decided). TestControllerQualityDoesNotRegress fails when a
 // change makes any of them worse by more than the margins below; when a
 // change makes them better, lower the numbers here (and update

@@ -23,7 +23,7 @@ const robustnessSeeds = 10
 // v2 lowered step-drop (16), cable-evening (17), icmp-blackout (19) and
 // idle-rise (19): 128 runs of 220 where v1 met 134, against 165 of 220
 // where v1 met 114 on the current model (TestSeedRobustnessNow) and the
-// matrix (BENCHMARKS.md, "Fifth round").
+// matrix (BENCHMARKS.md, "Controller v2 landed").
 var robustnessFloor = map[string]int{
 	"steady":          20,
 	"step-drop":       14,
@@ -57,28 +57,6 @@ func barMet(res *Result, d Dir) bool {
 // the table.
 func TestSeedRobustness(t *testing.T) {
 	seedRobustness(t, robustnessFloor, func(w *config.WAN, interval time.Duration) Options { return v1Options(w, interval) })
-}
-
-// robustnessFloorNow is robustnessFloor on the current model (elastic
-// load, the scenarios' jitter: what wanctl simulate plays), set with
-// controller v2 (BENCHMARKS.md, "Fifth round"), by the same rule.
-var robustnessFloorNow = map[string]int{
-	"steady":          20,
-	"step-drop":       18,
-	"cable-evening":   16,
-	"lte":             0,
-	"starlink":        4,
-	"idle-then-burst": 6,
-	"icmp-blackout":   16,
-	"download-only":   19,
-	"upload-only":     19,
-	"idle-rise":       19,
-	"app-limited":     19,
-}
-
-// TestSeedRobustnessNow is TestSeedRobustness on the current model.
-func TestSeedRobustnessNow(t *testing.T) {
-	seedRobustness(t, robustnessFloorNow, OptionsFromWAN)
 }
 
 func seedRobustness(t *testing.T, floors map[string]int, options func(*config.WAN, time.Duration) Options) {
