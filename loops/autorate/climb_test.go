@@ -76,14 +76,8 @@ func TestProbeOvershootCutAtOnce(t *testing.T) {
 		{"20 % probe landing with the upload's", 0.20, true, false, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			h := newHarness(t, testWAN())
-			h.c.off &^= RuleCapacityCut
 			const capacity = 600e6
-			h.c.SetApplied(false, capacity, h.now)
-			h.c.SetApplied(true, 30e6, h.now)
-			h.cycles(40, 0)
-			onset := h.now
-			h.c.SetApplied(false, int64(capacity*(1+c.raise)), onset)
+			h, onset := raisedHarness(t, capacity, c.raise)
 			if c.upload {
 				h.c.SetApplied(true, 33e6, onset)
 			}

@@ -21,14 +21,8 @@ func TestProbeJumpAfterOwnOvershoot(t *testing.T) {
 		{"5 ms of jitter", 6 * ms, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			h := newHarness(t, testWAN())
-			h.c.off &^= RuleCapacityCut
 			const capacity = 600e6
-			h.c.SetApplied(false, capacity, h.now)
-			h.c.SetApplied(true, 30e6, h.now)
-			h.cycles(40, 0)
-			onset := h.now
-			h.c.SetApplied(false, capacity*1.2, onset)
+			h, onset := raisedHarness(t, capacity, 0.2)
 			d := &h.c.dirs[0]
 			cut := false
 			for range 30 {
@@ -255,14 +249,8 @@ func TestOwnProbeNeedsAQueueAboveTheJitter(t *testing.T) {
 		{"jitter floor above the delay", 60 * ms, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			h := newHarness(t, testWAN())
-			h.c.off &^= RuleCapacityCut
 			const capacity = 600e6
-			h.c.SetApplied(false, capacity, h.now)
-			h.c.SetApplied(true, 30e6, h.now)
-			h.cycles(40, 0)
-			onset := h.now
-			h.c.SetApplied(false, capacity*1.2, onset)
+			h, onset := raisedHarness(t, capacity, 0.2)
 			cut := false
 			for range 6 { // the delay reaches 50 ms, under the 60 ms floor
 				h.now = h.now.Add(50 * ms)
@@ -298,14 +286,8 @@ func TestOwnProbeCutGoesNoLowerThanTheRaiseStart(t *testing.T) {
 		{"10 ms of jitter", 6 * ms, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			h := newHarness(t, testWAN())
-			h.c.off &^= RuleCapacityCut
 			const start = 600e6
-			h.c.SetApplied(false, start, h.now)
-			h.c.SetApplied(true, 30e6, h.now)
-			h.cycles(40, 0)
-			onset := h.now
-			h.c.SetApplied(false, start*1.2, onset)
+			h, onset := raisedHarness(t, start, 0.2)
 			d := &h.c.dirs[0]
 			var dec Decision
 			for range 10 {
@@ -334,4 +316,18 @@ func TestOwnProbeCutGoesNoLowerThanTheRaiseStart(t *testing.T) {
 			}
 		})
 	}
+}
+
+// raisedHarness is a harness with the capacity cut on whose download has
+// been calm at start (upload 30M) for 2 s, then raised by the share raise
+// at onset.
+func raisedHarness(t *testing.T, start, raise float64) (*harness, time.Time) {
+	t.Helper()
+	h := newHarness(t, testWAN())
+	h.c.off &^= RuleCapacityCut
+	h.c.SetApplied(false, int64(start), h.now)
+	h.c.SetApplied(true, 30e6, h.now)
+	h.cycles(40, 0)
+	h.c.SetApplied(false, int64(start*(1+raise)), h.now)
+	return h, h.now
 }
