@@ -355,11 +355,17 @@ func TestAutorateEndToEnd(t *testing.T) {
 	// one per second, each at most 25 % above the rate the router has
 	// (the standing queue gave no capacity estimate, so there is no hold
 	// level to return to at once; the directions take turns): back at the
-	// ceiling in about 14 s, within 25 s whatever the HTTP timing.
+	// ceiling in about 14 s. The climb per write shrinks while cuts take
+	// longer than 100 ms to land, as they do in virtual time when the
+	// HTTP writes are slow (the race detector): within 60 s whatever the
+	// timing.
 	e.meas.set(20*ms, false)
 	e.emu.ClearRequests()
 	perStep := []int{}
-	for range 50 {
+	for range 120 {
+		if e.limit("wanctl-spectrum-down") == 940e6 {
+			break
+		}
 		n := len(e.patches("wanctl-spectrum-down"))
 		e.clock.Advance(500 * ms)
 		e.settled()
@@ -383,7 +389,7 @@ func TestAutorateEndToEnd(t *testing.T) {
 		prev = r
 	}
 	if e.limit("wanctl-spectrum-down") != 940e6 {
-		t.Fatalf("not back at the ceiling after 25 s: %v", p)
+		t.Fatalf("not back at the ceiling after 60 s: %v", p)
 	}
 
 	// wanctl status asks the running daemon. Its counter reads are real
@@ -421,8 +427,11 @@ func TestAutorateEndToEnd(t *testing.T) {
 	}
 	// The watchdog tick is delivered by Advance but handled (and its
 	// datagram read by the socket goroutine) asynchronously: wait for it.
+	// The upload may still be climbing back to its ceiling (a tick the
+	// loop was too slow for is dropped, as a time.Ticker's is): only the
+	// download's new ceiling is certain here.
 	e.notify.WaitFor(t, "status after the reloads", func() bool {
-		return e.notify.Count("WATCHDOG=1") >= 3 && strings.Contains(e.notify.Last("STATUS="), "spectrum: down GREEN 800M up GREEN 38M")
+		return e.notify.Count("WATCHDOG=1") >= 3 && strings.Contains(e.notify.Last("STATUS="), "spectrum: down GREEN 800M up GREEN ")
 	})
 
 	// SIGTERM: finish, write state, exit 0.
@@ -477,7 +486,19 @@ func TestAutorateRouterFaults(t *testing.T) {
 			if n := h.WANs[0].Cycles.Total - before.WANs[0].Cycles.Total; n > 21 {
 				t.Fatalf("%d cycles in 1 s of virtual time with the router failing", n)
 			}
-			pollUntil(t, "503", func() bool { c, _ := e.health(); return c == 503 })
+			// Health degrades at the first failed write, or, when the rate
+			// has nothing left to cut (at its floor since the previous
+			// fault), once no request has succeeded for 3 s.
+			degradeBy := e.clock.Now().Add(5 * time.Second)
+			pollUntil(t, "503", func() bool {
+				if c, _ := e.health(); c == 503 {
+					return true
+				}
+				if e.clock.Now().Before(degradeBy) {
+					e.clock.Advance(50 * ms)
+				}
+				return false
+			})
 			_, h = e.health()
 			if h.WANs[0].Router.Reachable || len(h.WANs[0].DegradedReasons) == 0 || h.WANs[0].Download.Rate >= 940e6 {
 				t.Fatalf("health while failing %+v", h.WANs[0])
