@@ -427,9 +427,9 @@ func TestAutorateEndToEnd(t *testing.T) {
 	}
 	// The watchdog tick is delivered by Advance but handled (and its
 	// datagram read by the socket goroutine) asynchronously: wait for it.
-	// The upload may still be climbing back to its ceiling (a tick the
-	// loop was too slow for is dropped, as a time.Ticker's is): only the
-	// download's new ceiling is certain here.
+	// The upload may still be climbing back to its ceiling (how far it
+	// got depends on how its writes, real HTTP requests, interleaved with
+	// the virtual clock): only the download's new ceiling is certain here.
 	e.notify.WaitFor(t, "status after the reloads", func() bool {
 		return e.notify.Count("WATCHDOG=1") >= 3 && strings.Contains(e.notify.Last("STATUS="), "spectrum: down GREEN 800M up GREEN ")
 	})
