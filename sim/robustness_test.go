@@ -56,7 +56,7 @@ func barMet(res *Result, d Dir) bool {
 // would pass TestControllerQualityDoesNotRegress and fail here. -v prints
 // the table.
 func TestSeedRobustness(t *testing.T) {
-	seedRobustness(t, robustnessFloor, func(w *config.WAN, interval time.Duration) Options { return v1Options(w, interval) })
+	seedRobustness(t, robustnessFloor, v1Options)
 }
 
 func seedRobustness(t *testing.T, floors map[string]int, options func(*config.WAN, time.Duration) Options) {
