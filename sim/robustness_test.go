@@ -60,8 +60,6 @@ func TestSeedRobustness(t *testing.T) {
 }
 
 func seedRobustness(t *testing.T, floors map[string]int, options func(*config.WAN, time.Duration) Options) {
-	w, interval := defaultWAN(t)
-	opt := options(w, interval)
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n%-16s %5s %5s  %-22s %-22s %s\n", "scenario", "bar", "floor", "utilisation/oracle's", "p99 ms (mean)", "missed")
 	total := 0
@@ -74,18 +72,7 @@ func seedRobustness(t *testing.T, floors map[string]int, options func(*config.WA
 		var util, p99 [2]float64
 		var missed []string
 		for seed := int64(1); seed <= robustnessSeeds; seed++ {
-			sc, err := NewScenario(name, NominalCapacity(w), 0, seed)
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := NewWanctl(w)
-			if err != nil {
-				t.Fatal(err)
-			}
-			res, err := Evaluate(sc, opt, p)
-			if err != nil {
-				t.Fatal(err)
-			}
+			res := evalWanctlModel(t, name, 0, seed, options, nil)
 			for d := range Dir(2) {
 				s, o := res.Wanctl.Dirs[d].Scores, res.Oracle.Dirs[d].Scores
 				util[d] += s.Utilisation / o.Utilisation / robustnessSeeds

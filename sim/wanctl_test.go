@@ -79,6 +79,15 @@ func evalWanctl(t testing.TB, name string, d time.Duration, seed int64) *Result 
 // nil) before the run.
 func evalWanctlOn(t testing.TB, name string, d time.Duration, seed int64, edit func(*Scenario)) *Result {
 	t.Helper()
+	return evalWanctlModel(t, name, d, seed, v1Options, edit)
+}
+
+// evalWanctlModel plays the production controller on a built-in scenario
+// of the example WAN with the simulator's options for it from options
+// (v1Options: the first model; OptionsFromWAN: the current one), the
+// scenario changed by edit (if not nil) before the run.
+func evalWanctlModel(t testing.TB, name string, d time.Duration, seed int64, options func(*config.WAN, time.Duration) Options, edit func(*Scenario)) *Result {
+	t.Helper()
 	w, interval := defaultWAN(t)
 	sc, err := NewScenario(name, NominalCapacity(w), d, seed)
 	if err != nil {
@@ -91,7 +100,7 @@ func evalWanctlOn(t testing.TB, name string, d time.Duration, seed int64, edit f
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Evaluate(sc, v1Options(w, interval), p)
+	res, err := Evaluate(sc, options(w, interval), p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,19 +113,7 @@ func evalWanctlOn(t testing.TB, name string, d time.Duration, seed int64, edit f
 // the first model's saturating load the bar is TestSeedRobustness's, over
 // ten seeds.)
 func TestDefaultControllerBeatsFixedOnStepDrop(t *testing.T) {
-	w, interval := defaultWAN(t)
-	sc, err := NewScenario("step-drop", NominalCapacity(w), 0, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := NewWanctl(w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := Evaluate(sc, OptionsFromWAN(w, interval), p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := evalWanctlModel(t, "step-drop", 0, 1, OptionsFromWAN, nil)
 	var b bytes.Buffer
 	NewReport(res).WriteText(&b)
 	t.Log("\n" + b.String())

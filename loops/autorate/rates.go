@@ -209,6 +209,12 @@ type capacityView struct {
 	jump            float64
 }
 
+// setEstimate makes est the capacity estimate and holdMargin below it the
+// hold level.
+func (cv *capacityView) setEstimate(est int64) {
+	cv.est, cv.hold = est, int64(float64(est)*(1-holdMargin))
+}
+
 // noteOffer keeps offeredAt: since when the rate has been above the
 // router's.
 func (d *direction) noteOffer(now time.Time) {
@@ -387,7 +393,7 @@ func (c *Controller) climbLimit(d *direction) int64 {
 // estimate between two slots' raises. While only the TCP fallback measures
 // nobody raises: an overshoot would show too late.
 func (c *Controller) othersTurn(d *direction, now time.Time) bool {
-	o := &c.dirs[1-dirIndex(d.p.upload)]
+	o := c.other(d)
 	if d.router.applied <= 0 || o.router.applied <= 0 || !c.on(RuleTurns) {
 		return false
 	}
@@ -443,8 +449,7 @@ func (c *Controller) checkHeld(d *direction) {
 // cut at once instead of after dwell_cycles above target_bloat. Only with
 // ICMP replies: the TCP fallback's are too few to fit a growth to.
 func (c *Controller) probeOvershot(d *direction, now time.Time) bool {
-	r := &d.raise
-	o := &c.dirs[1-dirIndex(d.p.upload)]
+	r, o := &d.raise, c.other(d)
 	if r.held || r.at.IsZero() || now.Sub(r.at) >= c.probeSlot || r.by < overshootMin || c.raw <= c.p.target/2 || !o.raise.at.Before(r.at) {
 		return false
 	}
@@ -467,10 +472,10 @@ func (c *Controller) cutOwnProbe(d *direction, now time.Time) bool {
 	if !c.cut(d, Yellow, now, false) {
 		return false
 	}
-	if c.on(RuleProbeFloor) && c.jitter.floor >= trustedJitter*c.p.target && d.rate < pre {
+	if c.on(RuleProbeFloor) && !c.overshootTrusted() && d.rate < pre {
 		d.rate = pre
 		if cv := &d.capacity; cv.est > 0 && cv.est < pre {
-			cv.est, cv.hold = pre, int64(float64(pre)*(1-holdMargin))
+			cv.setEstimate(pre)
 		}
 	}
 	c.probeCut(d)
@@ -481,7 +486,7 @@ func (c *Controller) cutOwnProbe(d *direction, now time.Time) bool {
 // landed less than probeBlame slots ago, has not held, and is newer than
 // the other direction's last raise.
 func (c *Controller) ownProbe(d *direction, now time.Time) bool {
-	r, o := &d.raise, &c.dirs[1-dirIndex(d.p.upload)]
+	r, o := &d.raise, c.other(d)
 	return !r.at.IsZero() && !r.held && now.Sub(r.at) < probeBlame*c.probeSlot && !o.raise.at.After(r.at)
 }
 
@@ -489,9 +494,20 @@ func (c *Controller) ownProbe(d *direction, now time.Time) bool {
 // beyond the hold level are small (probeJump), unless the jitter makes
 // the overshoot test untrustworthy.
 func (c *Controller) probeCut(d *direction) {
-	if c.jitter.floor < trustedJitter*c.p.target && c.on(RuleProbeJump) {
+	if c.overshootTrusted() && c.on(RuleProbeJump) {
 		d.capacity.jump = probeJump
 	}
+}
+
+// overshootTrusted reports whether the jitter floor is low enough (under
+// trustedJitter of target_bloat) for the overshoot test to be trusted.
+func (c *Controller) overshootTrusted() bool {
+	return c.jitter.floor < trustedJitter*c.p.target
+}
+
+// other is the direction that is not d.
+func (c *Controller) other(d *direction) *direction {
+	return &c.dirs[1-dirIndex(d.p.upload)]
 }
 
 // fallbackOnly reports whether the newest reply is a TCP fallback
@@ -567,8 +583,7 @@ func (c *Controller) cut(d *direction, z Zone, now time.Time, blind bool) bool {
 	d.raise.calm = false
 	cv := &d.capacity
 	if est > 0 {
-		cv.est = est
-		cv.hold = int64(float64(est) * (1 - holdMargin))
+		cv.setEstimate(est)
 		if cv.safe > cv.hold {
 			cv.safe = cv.hold
 		}
@@ -603,7 +618,7 @@ func (c *Controller) capacityTarget(d *direction, z Zone, now time.Time, base in
 	// shortfall is more likely that raise's queue slowing d's flows (one
 	// round trip carries both) than d's capacity: the counters do not
 	// estimate it.
-	innocent := z == Yellow && c.ownProbe(&c.dirs[1-dirIndex(d.p.upload)], now)
+	innocent := z == Yellow && c.ownProbe(c.other(d), now)
 	if a, ok := d.achievedUnderQueue(now); ok && !innocent && c.on(RuleLoadEstimate) && (capEst == 0 || a < capEst) {
 		capEst, ret = a, a
 	}
