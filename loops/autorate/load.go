@@ -3,22 +3,14 @@ package autorate
 import "time"
 
 // The load signal: how much traffic each direction's shaper passes, from
-// the router's queue byte counters (docs/autorate.md, "Load").
-
-// LoadReading is one reading of a direction's queue counter: the bytes its
-// shaper has passed since the counter was last reset, and when the reply
-// carrying it arrived.
-type LoadReading struct {
-	Bytes uint64
-	At    time.Time
-}
-
-// LoadSource gives a WAN's newest counter readings (download, upload); a
-// zero At means none yet. It must not block: the Loop calls it every
-// cycle.
-type LoadSource interface {
-	Load() [2]LoadReading
-}
+// the router's queue byte counters (docs/autorate.md, "Achieved throughput").
+const (
+	loadedShare    = 0.75                                          // of the router's rate: a direction carrying this is loaded
+	idleAfter      = 2 * time.Second                               // not loaded this long: idle, relax to the safe rate
+	loadStale      = 2*LoadReadInterval + time.Second              // an older throughput tells nothing (two calm reads may fail)
+	loadBusyHold   = 3 * time.Second                               // busy read cadence after a cut: the climb back is judged by load
+	estimateWindow = LoadReadIntervalBusy + LoadReadIntervalBusy/2 // a longer window averages the queue's onset with what came before
+)
 
 // loadState turns counter readings into the achieved throughput.
 type loadState struct {
@@ -46,15 +38,50 @@ func (l *loadState) observe(r LoadReading) {
 	l.prev = r
 }
 
+// fresh reports whether the throughput is known and not stale.
+func (l *loadState) fresh(now time.Time) bool {
+	return l.valid && now.Sub(l.at) <= loadStale
+}
+
 // ObserveLoad records a counter reading of download's (false) or upload's
 // (true) queue.
 func (c *Controller) ObserveLoad(upload bool, r LoadReading) {
 	c.dirs[dirIndex(upload)].load.observe(r)
 }
 
-// Achieved is the throughput download (false) or upload (true) last
-// measured and when; ok is false before two readings.
-func (c *Controller) Achieved(upload bool) (bps float64, at time.Time, ok bool) {
-	l := &c.dirs[dirIndex(upload)].load
-	return l.achieved, l.at, l.valid
+// LoadBusy reports whether the counters should be read at the busy
+// cadence (LoadReadIntervalBusy): a direction is out of GREEN or was cut
+// less than loadBusyHold ago.
+func (c *Controller) LoadBusy(now time.Time) bool {
+	for i := range c.dirs {
+		d := &c.dirs[i]
+		if d.zone != Green || (d.cut.done && now.Sub(d.cut.at) < loadBusyHold) {
+			return true
+		}
+	}
+	return false
+}
+
+// loaded reports whether the direction carries at least loadedShare of the
+// router's rate; known is false without a fresh throughput.
+func (d *direction) loaded(now time.Time) (loaded, known bool) {
+	if !d.load.fresh(now) {
+		return true, false
+	}
+	return d.load.achieved >= loadedShare*float64(d.routerRate()), true
+}
+
+// achievedUnderQueue is the throughput d delivered while the queue stood,
+// over a short enough window, when it was clearly (minMargin) below the
+// router's rate then: the capacity beyond the shaper.
+func (d *direction) achievedUnderQueue(now time.Time) (float64, bool) {
+	l := &d.load
+	if !l.fresh(now) || l.at.Sub(l.from) > estimateWindow {
+		return 0, false
+	}
+	r := float64(d.router.at(l.at))
+	if r <= 0 || l.achieved >= r*(1-minMargin) || l.achieved <= 0 {
+		return 0, false
+	}
+	return l.achieved, true
 }

@@ -7,24 +7,56 @@ import (
 
 // How the controller reads the replies (docs/autorate.md, "Signals").
 const (
-	// historyLen replies are kept: 0.8 s at 20 pings/s, more than the
-	// growth window needs at 40/s.
-	historyLen = 16
-	// rawSamples: the raw delta is the median of this many newest replies,
-	// which one odd reply (a reflector that deprioritises ICMP) cannot move.
-	rawSamples = 3
-	// The queue's growth is fitted to the newest growthSamples replies sent
-	// within growthWindow of the newest one: a few round trips, short
-	// enough to see a drop within one refractory period.
-	growthSamples = 6
-	growthWindow  = 300 * time.Millisecond
-	// minGrowth (ms of delay per ms) is the growth below which the queue
-	// counts as neither growing nor draining: a 3 % rate error.
-	minGrowth = 0.03
-	// scatterK: a growth must move the delay over its samples' span by
-	// more than this many median absolute residuals to count.
-	scatterK = 2.0
+	historyLen    = 16                           // replies kept: 0.8 s at 20/s, more than a growth fit needs at 40/s
+	rawSamples    = 3                            // the raw delta's median: one odd reply cannot move it
+	growthSamples = 6                            // replies in a growth fit: a few round trips
+	growthWindow  = 300 * time.Millisecond       // a fit's span: a drop shows within one refractory period
+	growthAge     = 2*growthWindow + time.Second // replies sent longer ago are never fitted
+	minGrowth     = 0.03                         // ms/ms, a 3 % rate error: below it the queue neither grows nor drains
+	scatterK      = 2.0                          // MADs a late request or a growth must exceed: jitter is not growth
+	lateSpacing   = 8                            // a late growth needs 1/lateSpacing ping interval after its reply
+	jitterTC      = 10 * time.Second             // jitter floor EWMA: a queue building under GREEN does not move it
+	jitterK       = 1.5                          // floor ≤ jitterK × scatter: a level without scatter is a queue
+	mtuBits       = 1500 * 8                     // the packet a ping waits for in a busy shaper
 )
+
+// updateLoad moves the loaded delta towards this cycle's raw delta: at once
+// when it falls (the queue drains), by its EWMA when it rises.
+func (c *Controller) updateLoad(now time.Time) {
+	switch {
+	case !c.hasLoad:
+		c.load, c.hasLoad = c.raw, true
+	case c.raw < c.load && c.on(RuleFastFall):
+		c.load = c.raw
+	default:
+		c.load += ewmaAlpha(now.Sub(c.loadAt), c.p.loadTC) * (c.raw - c.load)
+	}
+	if now.After(c.loadAt) {
+		c.loadAt = now
+	}
+}
+
+// wireTime is the delay the shapers add by themselves (ns): one MTU at each
+// direction's rate. Cutting for it would only make it longer.
+func (c *Controller) wireTime() float64 {
+	var t float64
+	for i := range c.dirs {
+		if r := c.dirs[i].routerRate(); r > 0 {
+			t += mtuBits / float64(r) * 1e9
+		}
+	}
+	return t
+}
+
+func (c *Controller) medianBaseline() time.Duration {
+	s := c.scratch[:0]
+	for i := range c.refl {
+		if c.refl[i].hasBaseline {
+			s = append(s, c.refl[i].baseline)
+		}
+	}
+	return time.Duration(median(s))
+}
 
 // sample is one reply in the recent history.
 type sample struct {
@@ -61,31 +93,28 @@ func (e *estimator) add(sm sample) {
 	e.n = min(e.n+1, historyLen)
 }
 
+// back returns the k-th newest reply received (0: the newest).
+func (e *estimator) back(k int) sample { return e.hist[(e.head-1-k+historyLen)%historyLen] }
+
 // spread is the median absolute deviation of the kept replies' deltas.
 func (e *estimator) spread() float64 {
 	p := e.pairs[:0]
 	for k := range min(e.n, len(e.pairs)) {
 		p = append(p, e.back(k).delta)
 	}
-	m := median(p)
-	for i := range p {
-		p[i] = math.Abs(p[i] - m)
-	}
-	return median(p)
+	return mad(p)
 }
 
-// back returns the k-th newest reply received (0: the newest).
-func (e *estimator) back(k int) sample { return e.hist[(e.head-1-k+historyLen)%historyLen] }
-
-// newestSent is the send time of the newest request answered.
-func (e *estimator) newestSent() time.Time {
-	var t time.Time
+// newestSent is the reply to the newest request answered (the newest
+// received of those sent last).
+func (e *estimator) newestSent() sample {
+	var s sample
 	for k := range e.n {
-		if s := e.back(k).sent; s.After(t) {
-			t = s
+		if sm := e.back(k); k == 0 || sm.sent.After(s.sent) {
+			s = sm
 		}
 	}
-	return t
+	return s
 }
 
 // insertNewest keeps top (n used) as the newest samples by send time,
@@ -104,38 +133,28 @@ func insertNewest(top []sample, n int, sm sample) int {
 }
 
 // raw is the cycle's raw delta: the median delta of the rawSamples newest
-// fresh replies, where requests still in flight that prove a longer round
-// trip take the places of the oldest. A request unanswered longer than the
-// replies' delay is itself evidence of a queue (one that has outgrown the
-// ping timeout still shows); a lost one looks the same, so they count only
-// while a recent reply shows the delay above half of target_bloat, and
-// not while the newest reply is a TCP connect (the reflectors are silent).
+// fresh replies, where late requests in flight take the places of the
+// oldest (docs/autorate.md, "Raw delta"). It also sets the late growth.
 func (e *estimator) raw(now time.Time, refl []reflector, target float64, pingInterval time.Duration, scratch []float64) float64 {
 	e.late = 0
 	var ans [rawSamples]float64
-	na := 0
-	var lastA [rawSamples]sample
-	last := lastA[:]
-	nl := 0
-	rising := false
+	na, rising := 0, false
 	for k := range e.n {
-		sm := e.back(k)
-		nl = insertNewest(last, nl, sm)
-		if na < rawSamples && now.Sub(sm.at) <= refl[sm.src].stale {
+		if sm := e.back(k); na < rawSamples && now.Sub(sm.at) <= refl[sm.src].stale {
 			ans[na] = sm.delta
 			na++
 			rising = rising || sm.delta > target/2
 		}
 	}
 	answered := median(append(scratch[:0], ans[:na]...))
-	if e.noLate || !rising || nl == 0 || refl[last[0].src].addr.Port() != 0 {
+	// A quiet link's lost requests, or a TCP blackout's, are not delay.
+	newest := e.newestSent()
+	if e.noLate || !rising || refl[newest.src].addr.Port() != 0 {
 		return answered
 	}
-	// A request counts as late only beyond the replies' own scatter.
 	late := answered + scatterK*e.spread()
 	var pendA [rawSamples]sample
 	np := 0
-	newest := last[0]
 	for _, p := range e.pend {
 		r := &refl[p.src]
 		if !p.sent.After(newest.sent) || !r.hasBaseline {
@@ -146,7 +165,7 @@ func (e *estimator) raw(now time.Time, refl []reflector, target float64, pingInt
 			continue
 		}
 		np = insertNewest(pendA[:], np, sample{sent: p.sent, delta: lb})
-		if dt := p.sent.Sub(newest.sent); dt >= pingInterval/8 {
+		if dt := p.sent.Sub(newest.sent); dt >= pingInterval/lateSpacing {
 			if g := (lb - newest.delta) / float64(dt); g > e.late {
 				e.late, e.lateMid = g, newest.sent.Add(dt/2)
 			}
@@ -163,18 +182,13 @@ func (e *estimator) raw(now time.Time, refl []reflector, target float64, pingInt
 }
 
 // growth is how fast the queueing delay grows (ms of delay per ms;
-// negative while it drains), fitted to the newest replies to requests sent
-// after since (zero: any) within growthWindow of the newest, with the send
-// time in their middle; n counts them. The fit is Theil–Sen (the median of
-// the pairwise slopes), which one odd reply cannot move; a queue that just
-// started growing is still diluted by older replies, so the newest three
-// count alone when they rise one after another and show more. A growth
-// that does not stand out from the replies' scatter is none. ok is false
-// with fewer than 3 replies.
+// negative while it drains), fitted by Theil–Sen to the newest replies to
+// requests sent after since (zero: any), dated mid; n counts them and ok is
+// false with fewer than 3 (docs/autorate.md, "Growth").
 func (e *estimator) growth(now, since time.Time) (g float64, mid time.Time, n int, ok bool) {
 	for k := range e.n {
 		sm := e.back(k)
-		if now.Sub(sm.sent) > 2*growthWindow+time.Second || !sm.sent.After(since) {
+		if now.Sub(sm.sent) > growthAge || !sm.sent.After(since) {
 			continue
 		}
 		n = insertNewest(e.newest[:], n, sm)
@@ -188,6 +202,8 @@ func (e *estimator) growth(now, since time.Time) (g float64, mid time.Time, n in
 	g, k := e.slope(n), n
 	sc := e.scatter(n, g)
 	g = e.significant(g, n, sc)
+	// A queue that just started is diluted by older replies: three newest
+	// rising one after another count alone when they show more.
 	if x := e.newest; n > 3 && x[0].delta > x[1].delta && x[1].delta > x[2].delta {
 		if g3 := e.significant(e.slope(3), 3, sc); g3 > g {
 			g, k = g3, 3
@@ -218,15 +234,11 @@ func (e *estimator) scatter(k int, g float64) float64 {
 	for i := range k {
 		p = append(p, e.newest[i].delta-g*float64(e.newest[i].sent.Sub(mid)))
 	}
-	level := median(p)
-	for i := range p {
-		p[i] = math.Abs(p[i] - level)
-	}
-	return median(p)
+	return mad(p)
 }
 
 // significant is g, or 0 when the rise or fall it makes over the k newest
-// samples' span does not stand out from the scatter (jitter is not growth).
+// samples' span does not stand out from the scatter.
 func (e *estimator) significant(g float64, k int, scatter float64) float64 {
 	if math.Abs(g)*float64(e.newest[0].sent.Sub(e.newest[k-1].sent)) <= scatterK*scatter {
 		return 0
@@ -251,8 +263,8 @@ func (c *Controller) ResetPending() { c.est.pend = c.est.pend[:0] }
 
 // Pending reports an echo request to source i (see Observe), sent at sent
 // and not answered yet. Call ResetPending, then Pending for every request
-// in flight, before Step; requests beyond the controller's capacity (four
-// times the ping rate) are ignored.
+// in flight, before Step; requests beyond the controller's capacity are
+// ignored.
 func (c *Controller) Pending(i int, sent time.Time) {
 	if i < 0 || i >= len(c.refl) || len(c.est.pend) == cap(c.est.pend) {
 		return
@@ -278,25 +290,23 @@ func median(s []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
+// mad is the median absolute deviation of s (which it overwrites).
+func mad(s []float64) float64 {
+	m := median(s)
+	for i := range s {
+		s[i] = math.Abs(s[i] - m)
+	}
+	return median(s)
+}
+
 // jitterFloor is the delay every reply carries on a link with random
-// delay (radio, a busy path): the replies' level while both directions
-// are GREEN, but no more than jitterK times their scatter (the mean
-// difference between consecutive replies). A small standing queue has a
-// level and no scatter: it is not jitter, and stays counted; random delay
-// of mean J has both (exponential: level J, scatter J). The zones judge
-// the delay above it, so jitter alone does not make a link YELLOW.
+// delay: the replies' level while both directions are GREEN, at most
+// jitterK times their scatter (docs/autorate.md, "Jitter floor").
 type jitterFloor struct {
 	level, scatter, prev float64
 	at                   time.Time
 	floor                float64
 }
-
-// jitterTC is the floor's time constant: many replies, so that a queue
-// building under GREEN does not move it.
-const (
-	jitterTC = 10 * time.Second
-	jitterK  = 1.5
-)
 
 func (j *jitterFloor) add(delta float64, at time.Time) {
 	if !at.After(j.at) {
