@@ -62,7 +62,8 @@ func NewController(w *config.WAN) *Controller {
 	c := &Controller{}
 	c.configure(w)
 	for i := range c.dirs {
-		c.dirs[i].setRate(c.dirs[i].p.ceiling)
+		d := &c.dirs[i]
+		d.rate, d.climb = d.p.ceiling, d.p.ceiling
 	}
 	return c
 }

@@ -6,10 +6,9 @@ import (
 	"time"
 )
 
-// Controller is one WAN's rate controller: per-reflector baselines, the
-// loaded delta, a zone and a rate per direction (docs/autorate.md, "The
-// controller"). It is not safe for concurrent use; Step, Observe and
-// ObserveLoad never allocate.
+// Controller is one WAN's rate controller (docs/autorate.md, "The
+// controller"). Not safe for concurrent use; Step, Observe and ObserveLoad
+// never allocate.
 type Controller struct {
 	p            params
 	refl         []reflector
@@ -52,11 +51,9 @@ type direction struct {
 	zone                      Zone
 	rate                      int64 // the rate offered to the router
 	greenStreak, yellowStreak int
-	// climb is where GREEN's steps have got to while the rate offered
-	// waits for the other direction's turn.
-	climb     int64
-	offeredAt time.Time // since when rate is above the router's (zero: it is not)
-	idleSince time.Time // zero while loaded
+	climb                     int64     // where GREEN's steps have got to while the rate waits its turn
+	offeredAt                 time.Time // since when rate is above the router's (zero: it is not)
+	idleSince                 time.Time // zero while loaded
 
 	good     int64 // the router's rate when a raise of d's last held (0: none)
 	router   routerView
@@ -66,10 +63,8 @@ type direction struct {
 	load     loadState
 }
 
-// Observe records one ping reply from source i (see SourceIndex) with
-// round-trip time rtt, received at at: its delta above the source's
-// baseline, which follows the RTT (docs/autorate.md, "Sources and
-// baselines").
+// Observe records a reply from source i (see SourceIndex) with round-trip
+// time rtt, received at at (docs/autorate.md, "Sources and baselines").
 func (c *Controller) Observe(i int, rtt time.Duration, at time.Time) {
 	if i < 0 || i >= len(c.refl) || rtt <= 0 {
 		return
@@ -128,36 +123,38 @@ func (c *Controller) Step(now time.Time) Decision {
 	dec.RawDelta, dec.Delta = time.Duration(c.raw), time.Duration(c.load)
 	for i := range c.dirs {
 		d := &c.dirs[i]
+		prev := d.rate
+		var act Action
 		if c.signal {
-			*dec.Dir(i == 1) = c.stepDir(d, now)
+			act = c.stepDir(d, now)
 		} else {
-			*dec.Dir(i == 1) = c.silent(d, now)
+			act = c.silent(d, now)
 		}
+		*dec.Dir(i == 1) = DirDecision{Zone: d.zone, Rate: d.rate, Prev: prev, Changed: d.rate != prev, Action: act,
+			GreenStreak: d.greenStreak, YellowStreak: d.yellowStreak}
 		d.noteOffer(now)
 	}
 	return dec
 }
 
-// stepDir is one direction's cycle with a fresh measurement: out of GREEN
-// it cuts, in GREEN it raises, or cuts its own overshooting probe.
-func (c *Controller) stepDir(d *direction, now time.Time) DirDecision {
-	prev := d.rate
+// stepDir is one direction's cycle with a signal: out of GREEN it cuts, in
+// GREEN it raises, or cuts its own overshooting probe.
+func (c *Controller) stepDir(d *direction, now time.Time) Action {
 	c.judge(d)
-	z := d.zone
-	if z != Green || c.queue > c.p.target*calmShare {
+	if d.zone != Green || c.queue > c.p.target*calmShare {
 		d.raise.calm = false
 	}
 	act := Hold
-	if z != Green {
-		probe := z == Yellow && c.ownProbe(d, now)
-		if c.cut(d, z, now, false) {
+	if d.zone != Green {
+		probe := d.zone == Yellow && c.ownProbe(d, now)
+		if c.cut(d, d.zone, now, false) {
 			act = Decrease
 			if probe {
 				c.probeCut(d)
 			}
 		}
 		d.climb = d.rate
-		return d.decision(prev, act)
+		return act
 	}
 	d.cut.greenSince = true
 	c.checkHeld(d)
@@ -166,14 +163,12 @@ func (c *Controller) stepDir(d *direction, now time.Time) DirDecision {
 		act = Decrease
 		d.climb = d.rate
 	}
-	return d.decision(prev, act)
+	return act
 }
 
-// silent is a direction's cycle without a fresh measurement: never raise
-// blind, but RED and SOFT_RED go on cutting (docs/autorate.md, "No
-// signal").
-func (c *Controller) silent(d *direction, now time.Time) DirDecision {
-	prev := d.rate
+// silent is a direction's cycle without a signal: never raise blind, but
+// RED and SOFT_RED go on cutting (docs/autorate.md, "No signal").
+func (c *Controller) silent(d *direction, now time.Time) Action {
 	act := NoSignal
 	d.greenStreak = 0
 	if d.zone >= SoftRed && c.on(RuleSilenceDecrease) && c.cut(d, d.zone, now, true) {
@@ -184,12 +179,7 @@ func (c *Controller) silent(d *direction, now time.Time) DirDecision {
 	}
 	d.climb = d.rate
 	d.raise.calm = false
-	return d.decision(prev, act)
-}
-
-func (d *direction) decision(prev int64, act Action) DirDecision {
-	return DirDecision{Zone: d.zone, Rate: d.rate, Prev: prev, Changed: d.rate != prev, Action: act,
-		GreenStreak: d.greenStreak, YellowStreak: d.yellowStreak}
+	return act
 }
 
 // setRate moves d to r (clamped to [red floor, ceiling]) with no climb
@@ -208,8 +198,7 @@ func (d *direction) setZone(z Zone) {
 	d.zone = z
 }
 
-// noteOffer keeps offeredAt: since when the rate has been above the
-// router's.
+// noteOffer keeps offeredAt.
 func (d *direction) noteOffer(now time.Time) {
 	switch {
 	case d.router.applied <= 0 || d.rate <= d.router.applied:
@@ -227,8 +216,8 @@ func (d *direction) routerRate() int64 {
 	return d.rate
 }
 
-// appliedHistLen changes of the router's rate are kept (at least 1.6 s at
-// 50 ms): a growth is judged against the rate of its requests' time.
+// appliedHistLen router rate changes are kept (≥ 1.6 s at 50 ms): a growth
+// is judged against the rate when its requests were sent.
 const appliedHistLen = 32
 
 // routerView is what the router has: its rate now (0: unknown) and recently.
@@ -260,9 +249,8 @@ func (r *routerView) at(t time.Time) int64 {
 	return rate
 }
 
-// SetApplied tells the controller the rate the router has for download
-// (false) or upload (true) at now: the last rate it accepted, 0 if
-// unknown. The Loop calls it before each Step.
+// SetApplied tells the controller the rate the router has (last accepted,
+// 0: unknown) for download (false) or upload (true); before each Step.
 func (c *Controller) SetApplied(upload bool, bps int64, now time.Time) {
 	d := &c.dirs[dirIndex(upload)]
 	bps = max(bps, 0)

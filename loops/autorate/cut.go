@@ -18,37 +18,30 @@ const (
 	probeBlame       = 2                      // slots: a YELLOW cut this soon after d's own unheld raise is its overshoot
 )
 
-// cutState is the last decrease: decided at, in zone, with the raw delta
-// delay (ns), first on the router at landed; greenSince: the zone was
-// GREEN since.
+// cutState is the last decrease.
 type cutState struct {
 	done       bool
-	at, landed time.Time
+	at, landed time.Time // decided; first on the router (zero: not yet)
 	zone       Zone
-	delay      float64
-	greenSince bool
+	delay      float64 // ns, the raw delta it was decided on
+	greenSince bool    // a GREEN cycle since: the next cut is a new episode
 }
 
-// capacityView is what the direction knows of the capacity: est, the
-// estimate of the last cut that made one (0: none); hold, where GREEN
-// returns to at once; safe, the highest rate that held since (an idle
-// direction relaxes to it; 0: none); jump, the size of the next raise
-// after an own probe's overshoot (0: maxJump).
+// capacityView is what the direction knows of the capacity (0: nothing).
 type capacityView struct {
-	est, hold, safe int64
-	jump            float64
+	est  int64   // the estimate of the last cut that made one
+	hold int64   // holdMargin below est: where GREEN returns at once
+	safe int64   // the highest rate that held since: an idle direction relaxes to it
+	jump float64 // the next raise after an own probe's overshoot (0: maxJump)
 }
 
-// setEstimate makes est the capacity estimate and holdMargin below it the
-// hold level.
+// setEstimate sets the estimate and the hold level below it.
 func (cv *capacityView) setEstimate(est int64) {
 	cv.est, cv.hold = est, int64(float64(est)*(1-holdMargin))
 }
 
-// cut applies zone z's decrease to d at now and reports whether the rate
-// went down: after refractory (a worse zone at once), not while a repeat's
-// queue drains by itself, to the capacity target or the zone's factor,
-// never below the zone's floor. blind: no signal.
+// cut applies zone z's decrease to d (blind: without a signal) and reports
+// whether the rate went down (docs/autorate.md, "The cut").
 func (c *Controller) cut(d *direction, z Zone, now time.Time, blind bool) bool {
 	cs := &d.cut
 	repeat := cs.done && z <= cs.zone
@@ -108,10 +101,8 @@ func (c *Controller) cut(d *direction, z Zone, now time.Time, blind bool) bool {
 	return true
 }
 
-// capacityTarget is where a cut from base in zone z aims (0: no estimate)
-// and the capacity GREEN may return to below (0: none): the lower of the
-// capacity from growth, c = r / (1 + g), and from load (docs/autorate.md,
-// "How far").
+// capacityTarget is where a cut from base in zone z aims and the estimate
+// it keeps (0: none): docs/autorate.md, "How far", "What a cut remembers".
 func (c *Controller) capacityTarget(d *direction, z Zone, now time.Time, base int64) (target, est int64) {
 	var capEst, ret float64
 	if g, mid, ok := c.est.capacityGrowth(now); ok && c.signal && c.on(RuleCapacityCut) && (g > minGrowth || (z >= SoftRed && g > -minGrowth)) {
@@ -141,9 +132,7 @@ func (c *Controller) capacityTarget(d *direction, z Zone, now time.Time, base in
 	return int64(capEst * (1 - margin)), int64(ret)
 }
 
-// draining reports whether d's last cut may still be enough: the replies
-// to requests sent after it reached the router show the queue draining
-// within drainingOK, or are too few to tell, or none was due yet
+// draining reports whether d's last cut may still be enough
 // (docs/autorate.md, "Repeats").
 func (c *Controller) draining(d *direction, now time.Time) bool {
 	if !c.on(RuleRepeatGate) {
@@ -167,9 +156,8 @@ func (c *Controller) draining(d *direction, now time.Time) bool {
 	return g < -minGrowth && c.load/(-g) < float64(drainingOK)
 }
 
-// probeOvershot reports whether d's last raise went beyond the capacity:
-// recent, large enough, unheld, the newer of the two, and the queue grows
-// under it (docs/autorate.md, "Own probe overshooting").
+// probeOvershot reports whether d's last raise went beyond the capacity
+// (docs/autorate.md, "Own probe overshooting").
 func (c *Controller) probeOvershot(d *direction, now time.Time) bool {
 	r, o := &d.raise, c.other(d)
 	if r.held || r.at.IsZero() || now.Sub(r.at) >= c.probeSlot || r.by < overshootMin || c.raw <= c.p.target/2 || !o.raise.at.Before(r.at) {
@@ -201,9 +189,8 @@ func (c *Controller) cutOwnProbe(d *direction, now time.Time) bool {
 	return true
 }
 
-// ownProbe reports whether a queue that builds now is d's last raise's: it
-// landed less than probeBlame slots ago, has not held, and is newer than
-// the other direction's last raise.
+// ownProbe reports whether a queue that builds now is d's last raise's:
+// recent (probeBlame), unheld and newer than the other's.
 func (c *Controller) ownProbe(d *direction, now time.Time) bool {
 	r, o := &d.raise, c.other(d)
 	return !r.at.IsZero() && !r.held && now.Sub(r.at) < probeBlame*c.probeSlot && !o.raise.at.After(r.at)
@@ -217,8 +204,7 @@ func (c *Controller) probeCut(d *direction) {
 	}
 }
 
-// overshootTrusted reports whether the jitter floor is under trustedJitter
-// of target_bloat.
+// overshootTrusted reports whether the jitter floor is low enough.
 func (c *Controller) overshootTrusted() bool {
 	return c.jitter.floor < trustedJitter*c.p.target
 }

@@ -2,8 +2,8 @@ package autorate
 
 import "time"
 
-// The load signal: how much traffic each direction's shaper passes, from
-// the router's queue byte counters (docs/autorate.md, "Achieved throughput").
+// The load signal: what each shaper passes, from the queue byte counters
+// (docs/autorate.md, "Achieved throughput").
 const (
 	loadedShare    = 0.75                                          // of the router's rate: a direction carrying this is loaded
 	idleAfter      = 2 * time.Second                               // not loaded this long: idle, relax to the safe rate
@@ -21,8 +21,7 @@ type loadState struct {
 }
 
 // observe takes a reading; an older or repeated one is ignored, a counter
-// that went backwards (router reboot, queue re-created) restarts the
-// measurement.
+// that went backwards (reboot, queue re-created) restarts the measurement.
 func (l *loadState) observe(r LoadReading) {
 	if r.At.IsZero() || (!l.prev.At.IsZero() && !r.At.After(l.prev.At)) {
 		return
@@ -50,8 +49,7 @@ func (c *Controller) ObserveLoad(upload bool, r LoadReading) {
 }
 
 // LoadBusy reports whether the counters should be read at the busy
-// cadence (LoadReadIntervalBusy): a direction is out of GREEN or was cut
-// less than loadBusyHold ago.
+// cadence: a direction is out of GREEN or was cut recently.
 func (c *Controller) LoadBusy(now time.Time) bool {
 	for i := range c.dirs {
 		d := &c.dirs[i]

@@ -22,19 +22,16 @@ const (
 	estLifetime          = 10 * time.Second       // an older estimate is history: probing near it stops being careful
 )
 
-// raiseState is the router's last higher rate: when it landed and by how
-// much. calm: every cycle since was GREEN with the queue at most calmShare
-// of target_bloat; held: a reply to a request sent half a slot after it
-// landed came back while still calm.
+// raiseState is the router's last higher rate.
 type raiseState struct {
-	at         time.Time
-	by         float64
-	calm, held bool
+	at   time.Time // when it landed
+	by   float64   // by how much (a fraction of the rate before)
+	calm bool      // every cycle since was GREEN with the queue under calmShare
+	held bool      // a reply to a request sent half a slot after it came back calm
 }
 
-// green is GREEN's rule: an idle direction relaxes to its safe rate, a
-// loaded one climbs after green_required cycles, within the climb limit
-// and in turn.
+// green is a GREEN cycle's raise, steps 2–9 of docs/autorate.md, "The
+// raise" (step 1 is checkHeld).
 func (c *Controller) green(d *direction, now time.Time) Action {
 	if loaded, known := d.loaded(now); known && !loaded && c.on(RuleLoadGate) {
 		d.climb = d.rate
@@ -90,9 +87,7 @@ func (c *Controller) green(d *direction, now time.Time) Action {
 	return act
 }
 
-// climbLimit is the highest rate GREEN may offer now: maxJump above the
-// router's rate (less while cuts are slow or after an own probe's
-// overshoot), and at least the hold level after a cut.
+// climbLimit is the highest rate GREEN may offer now (steps 7 and 8).
 func (c *Controller) climbLimit(d *direction) int64 {
 	if !c.on(RuleClimbLimit) {
 		return math.MaxInt64
@@ -113,9 +108,8 @@ func (c *Controller) climbLimit(d *direction) int64 {
 	return limit
 }
 
-// othersTurn reports whether d leaves the next raise to the other
-// direction, so that an overshooting raise can be told to be d's own
-// (docs/autorate.md, "The raise", 9).
+// othersTurn reports whether d leaves the next raise to the other (step 9):
+// an overshooting raise is then the newer one's.
 func (c *Controller) othersTurn(d *direction, now time.Time) bool {
 	o := c.other(d)
 	if d.router.applied <= 0 || o.router.applied <= 0 || !c.on(RuleTurns) {

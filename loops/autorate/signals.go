@@ -132,9 +132,8 @@ func insertNewest(top []sample, n int, sm sample) int {
 	return min(n+1, len(top))
 }
 
-// raw is the cycle's raw delta: the median delta of the rawSamples newest
-// fresh replies, where late requests in flight take the places of the
-// oldest (docs/autorate.md, "Raw delta"). It also sets the late growth.
+// raw is the cycle's raw delta and sets the late growth (docs/autorate.md,
+// "Raw delta").
 func (e *estimator) raw(now time.Time, refl []reflector, target float64, pingInterval time.Duration, scratch []float64) float64 {
 	e.late = 0
 	var ans [rawSamples]float64
@@ -181,10 +180,9 @@ func (e *estimator) raw(now time.Time, refl []reflector, target float64, pingInt
 	return median(append(v, ans[:min(na, rawSamples-np)]...))
 }
 
-// growth is how fast the queueing delay grows (ms of delay per ms;
-// negative while it drains), fitted by Theil–Sen to the newest replies to
-// requests sent after since (zero: any), dated mid; n counts them and ok is
-// false with fewer than 3 (docs/autorate.md, "Growth").
+// growth is the queue's growth in ms/ms fitted to the replies to requests
+// sent after since (zero: any), dated mid; n counts them, ok needs 3
+// (docs/autorate.md, "Growth").
 func (e *estimator) growth(now, since time.Time) (g float64, mid time.Time, n int, ok bool) {
 	for k := range e.n {
 		sm := e.back(k)
@@ -246,9 +244,7 @@ func (e *estimator) significant(g float64, k int, scatter float64) float64 {
 	return g
 }
 
-// capacityGrowth is the growth a capacity estimate rests on: the replies'
-// or, when higher, what the late requests prove. ok is false when there
-// are too few replies to tell.
+// capacityGrowth is the replies' growth or, when higher, the late growth.
 func (e *estimator) capacityGrowth(now time.Time) (g float64, mid time.Time, ok bool) {
 	g, mid, _, ok = e.growth(now, time.Time{})
 	if e.late > 0 && (e.late > g || !ok) {
@@ -261,10 +257,8 @@ func (e *estimator) capacityGrowth(now time.Time) (g float64, mid time.Time, ok 
 // Loop calls it each cycle before reporting the current ones.
 func (c *Controller) ResetPending() { c.est.pend = c.est.pend[:0] }
 
-// Pending reports an echo request to source i (see Observe), sent at sent
-// and not answered yet. Call ResetPending, then Pending for every request
-// in flight, before Step; requests beyond the controller's capacity are
-// ignored.
+// Pending reports an unanswered echo request to source i sent at sent;
+// after ResetPending, before Step. Beyond the capacity they are ignored.
 func (c *Controller) Pending(i int, sent time.Time) {
 	if i < 0 || i >= len(c.refl) || len(c.est.pend) == cap(c.est.pend) {
 		return
@@ -300,8 +294,7 @@ func mad(s []float64) float64 {
 }
 
 // jitterFloor is the delay every reply carries on a link with random
-// delay: the replies' level while both directions are GREEN, at most
-// jitterK times their scatter (docs/autorate.md, "Jitter floor").
+// delay (docs/autorate.md, "Jitter floor").
 type jitterFloor struct {
 	level, scatter, prev float64
 	at                   time.Time

@@ -3,39 +3,30 @@ package autorate
 // judge sets d's zone from the queue and counts its streaks
 // (docs/autorate.md, "Zones").
 func (c *Controller) judge(d *direction) {
-	d.zone = c.zoneFor(d)
-	if d.zone == Green && c.queue <= c.p.target {
-		d.greenStreak++
-	} else {
-		d.greenStreak = 0
-	}
-}
-
-// zoneFor applies thresholds, dwell and deadband to the queue.
-func (c *Controller) zoneFor(d *direction) Zone {
-	x := c.queue
-	if x > c.p.target {
+	x, p := c.queue, &c.p
+	if x > p.target {
 		d.yellowStreak++
 	} else {
 		d.yellowStreak = 0
 	}
 	switch {
-	case !d.p.upload && x > c.p.hardRed:
-		return Red
-	case d.p.upload && x > c.p.warn:
-		return Red
-	case !d.p.upload && x > c.p.warn:
-		return SoftRed
-	case x > c.p.target:
-		// GREEN enters YELLOW only after the dwell; a worse zone improving
-		// lands in YELLOW at once.
-		if d.zone == Green && d.yellowStreak < c.p.dwell {
-			return Green
+	case !d.p.upload && x > p.hardRed, d.p.upload && x > p.warn:
+		d.zone = Red
+	case !d.p.upload && x > p.warn:
+		d.zone = SoftRed
+	case x > p.target:
+		// GREEN enters YELLOW only after the dwell; a worse zone lands there.
+		if d.zone != Green || d.yellowStreak >= p.dwell {
+			d.zone = Yellow
 		}
-		return Yellow
-	case d.zone != Green && x >= c.p.target-c.p.deadband:
-		return Yellow
+	case d.zone != Green && x >= p.target-p.deadband:
+		d.zone = Yellow
 	default:
-		return Green
+		d.zone = Green
+	}
+	if d.zone == Green && x <= p.target {
+		d.greenStreak++
+	} else {
+		d.greenStreak = 0
 	}
 }
