@@ -21,9 +21,10 @@ type Controller struct {
 	minRaise     float64       // the smallest climb limit slow cuts leave
 	cutLatency   float64       // ns, moving average of cut decision → router (0: none yet)
 
-	raw     float64 // ns, this cycle's raw delta
-	load    float64 // ns, loaded delta
-	queue   float64 // ns, the loaded delta beyond the wire time and the jitter floor
+	raw     float64   // ns, this cycle's raw delta
+	load    float64   // ns, loaded delta
+	queue   float64   // ns, the loaded delta beyond the wire time and the jitter floor
+	onset   time.Time // since when queue has stood above target_bloat (zero: it does not)
 	jitter  jitterFloor
 	loadAt  time.Time
 	hasLoad bool
@@ -119,6 +120,12 @@ func (c *Controller) Step(now time.Time) Decision {
 		c.updateLoad(now)
 	}
 	c.queue = max(0, c.load-c.wireTime()-c.jitter.floor)
+	switch {
+	case c.queue <= c.p.target:
+		c.onset = time.Time{}
+	case c.onset.IsZero():
+		c.onset = now
+	}
 	dec.Baseline, dec.Signal = c.medianBaseline(), c.signal
 	dec.RawDelta, dec.Delta = time.Duration(c.raw), time.Duration(c.load)
 	for i := range c.dirs {

@@ -118,7 +118,7 @@ func (c *Controller) capacityTarget(d *direction, z Zone, now time.Time, base in
 	// While the other's raise is the suspect of a YELLOW, d's shortfall is
 	// more likely that raise's queue slowing d's flows than d's capacity.
 	innocent := z == Yellow && c.ownProbe(c.other(d), now)
-	if a, ok := d.achievedUnderQueue(now); ok && !innocent && c.on(RuleLoadEstimate) && (capEst == 0 || a < capEst) {
+	if a, ok := d.achievedUnderQueue(now, c.onset); ok && !innocent && c.on(RuleLoadEstimate) && (capEst == 0 || a < capEst) {
 		capEst, ret = a, a
 	}
 	ret = min(ret, capEst*(1+minMargin)) // what the cut blamed, within reason

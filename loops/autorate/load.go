@@ -9,7 +9,7 @@ const (
 	idleAfter      = 2 * time.Second                               // not loaded this long: idle, relax to the safe rate
 	loadStale      = 2*LoadReadInterval + time.Second              // an older throughput tells nothing (two calm reads may fail)
 	loadBusyHold   = 3 * time.Second                               // busy read cadence after a cut: the climb back is judged by load
-	estimateWindow = LoadReadIntervalBusy + LoadReadIntervalBusy/2 // a longer window averages the queue's onset with what came before
+	estimateWindow = LoadReadIntervalBusy + LoadReadIntervalBusy/2 // a longer window from before the onset averages the queue with what came before
 )
 
 // loadState turns counter readings into the achieved throughput.
@@ -70,11 +70,12 @@ func (d *direction) loaded(now time.Time) (loaded, known bool) {
 }
 
 // achievedUnderQueue is the throughput d delivered while the queue stood,
-// over a short enough window, when it was clearly (minMargin) below the
-// router's rate then: the capacity beyond the shaper.
-func (d *direction) achievedUnderQueue(now time.Time) (float64, bool) {
+// over a short window or one wholly after the queue's onset (slow writes
+// delay the reads: every window is long then), when it was clearly
+// (minMargin) below the router's rate then: the capacity beyond the shaper.
+func (d *direction) achievedUnderQueue(now, onset time.Time) (float64, bool) {
 	l := &d.load
-	if !l.fresh(now) || l.at.Sub(l.from) > estimateWindow {
+	if !l.fresh(now) || (l.at.Sub(l.from) > estimateWindow && (onset.IsZero() || l.from.Before(onset))) {
 		return 0, false
 	}
 	r := float64(d.router.at(l.at))
