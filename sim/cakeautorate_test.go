@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -411,7 +412,7 @@ func TestPeerInReports(t *testing.T) {
 	if err := json.Unmarshal(s["cake_autorate"], &down); err != nil {
 		t.Fatalf("download cake_autorate: %v in %s", err, with.String())
 	}
-	if down != res.Peer.Dirs[Download].Scores.Rounded() || up["cake_autorate"] != res.Peer.Dirs[Upload].Scores.Rounded() {
+	if !reflect.DeepEqual(down, res.Peer.Dirs[Download].Scores.Rounded()) || !reflect.DeepEqual(up["cake_autorate"], res.Peer.Dirs[Upload].Scores.Rounded()) {
 		t.Errorf("cake_autorate %+v / %+v, want the peer's scores", down, up["cake_autorate"])
 	}
 

@@ -40,6 +40,9 @@ type Scores struct {
 	// event's and the mean over the events followed by loaded time.
 	AboveMaxS  float64 `json:"above_2x_target_s"`
 	AboveMeanS float64 `json:"above_2x_target_mean_s"`
+	// AboveEventsS is each of those events' time in order (idle-then-burst:
+	// one per burst).
+	AboveEventsS []float64 `json:"above_2x_target_events_s,omitempty"`
 }
 
 // ShaperScores are one direction's scores of the shapers.
@@ -130,7 +133,19 @@ func (s Scores) Rounded() Scores {
 		WritesPerHour: round(s.WritesPerHour, 0.1),
 		AboveMaxS:     round(s.AboveMaxS, 0.001),
 		AboveMeanS:    round(s.AboveMeanS, 0.001),
+		AboveEventsS:  roundAll(s.AboveEventsS, 0.001),
 	}
+}
+
+func roundAll(v []float64, unit float64) []float64 {
+	if v == nil {
+		return nil
+	}
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = round(x, unit)
+	}
+	return out
 }
 
 // WriteJSON writes the document, indented, with a trailing newline.

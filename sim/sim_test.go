@@ -679,7 +679,7 @@ func TestReportJSONShape(t *testing.T) {
 	if s["name"] != "step-drop" || s["seed"] != 1.0 {
 		t.Errorf("name %v seed %v", s["name"], s["seed"])
 	}
-	const scoreKeys = "above_2x_target_mean_s,above_2x_target_s,added_delay_ms,recovery_s,utilisation,writes_per_hour"
+	const scoreKeys = "above_2x_target_events_s,above_2x_target_mean_s,above_2x_target_s,added_delay_ms,recovery_s,utilisation,writes_per_hour"
 	for _, sc := range []any{s["wanctl"], s["oracle"], s["fixed"]} {
 		if got := keys(sc); got != scoreKeys {
 			t.Errorf("score keys %s", got)

@@ -526,6 +526,9 @@ func TestAboveTwiceTargetPerEvent(t *testing.T) {
 	if math.Abs(s.AboveMaxS-4.97) > 0.01 || math.Abs(s.AboveMeanS-(4.97+3)/2) > 0.01 {
 		t.Errorf("above 2 x target: max %.3f mean %.3f, want 4.97 and 3.99", s.AboveMaxS, s.AboveMeanS)
 	}
+	if ev := s.AboveEventsS; len(ev) != 2 || math.Abs(ev[0]-4.97) > 0.01 || math.Abs(ev[1]-3) > 0.01 {
+		t.Errorf("above 2 x target per event %v, want [4.97 3]", ev)
+	}
 	if o := res.Oracle.Dirs[Download].Scores; o.AboveMaxS != 0 || o.AboveMeanS != 0 {
 		t.Errorf("oracle above 2 x target: %+v", o)
 	}

@@ -72,6 +72,7 @@ func score(sc *sim.Scenario, d sim.Dir, samples []delaySample, delivered, capaci
 	for k, a := range above {
 		if evLoaded[k] > 0 {
 			s.AboveMaxS = max(s.AboveMaxS, float64(a)/1e3)
+			s.AboveEventsS = append(s.AboveEventsS, float64(a)/1e3)
 			sum += a
 			n++
 		}

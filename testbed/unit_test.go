@@ -2,6 +2,7 @@ package testbed
 
 import (
 	"encoding/binary"
+	"slices"
 	"testing"
 	"time"
 
@@ -132,6 +133,9 @@ func TestScore(t *testing.T) {
 	}
 	if s.AboveMaxS != 2 || s.AboveMeanS != 1.25 {
 		t.Errorf("above 2 x target: worst event %v s, mean %v s; want 2 and 1.25 (the idle phase's 0.3 s not counted)", s.AboveMaxS, s.AboveMeanS)
+	}
+	if !slices.Equal(s.AboveEventsS, []float64{2, 0.5}) {
+		t.Errorf("above 2 x target per event %v s, want [2 0.5]", s.AboveEventsS)
 	}
 	// 800 loaded samples, 250 of them at 100 ms: p50 is idle, p95 bloated.
 	if s.AddedDelayMS.P50 != 0.5 || s.AddedDelayMS.P95 != 100 {
