@@ -23,11 +23,13 @@ const robustnessSeeds = 10
 // v2 lowered step-drop (16), cable-evening (17), icmp-blackout (19) and
 // idle-rise (19): 128 runs of 220 where v1 met 134, against 165 of 220
 // where v1 met 114 on the current model (TestSeedRobustnessNow) and the
-// matrix (BENCHMARKS.md, "Controller v2 landed").
+// matrix (BENCHMARKS.md, "Controller v2 landed"). The drain margin's
+// 200 ms raised step-drop, cable-evening and download-only and lowered
+// idle-rise (18 → 17; 135 runs of 220, BENCHMARKS.md, "Sixth round").
 var robustnessFloor = map[string]int{
 	"steady":          20,
-	"step-drop":       14,
-	"cable-evening":   15,
+	"step-drop":       17,
+	"cable-evening":   19,
 	"lte":             0,
 	"starlink":        0,
 	"idle-then-burst": 0,
@@ -37,7 +39,7 @@ var robustnessFloor = map[string]int{
 	// seed (its p99 is 40-130 ms: BENCHMARKS.md, "Bench v2").
 	"download-only": 10,
 	"upload-only":   10,
-	"idle-rise":     18,
+	"idle-rise":     17,
 	"app-limited":   19,
 }
 

@@ -5,7 +5,7 @@ import "time"
 // How far and when the rates go down (docs/autorate.md, "The cut"), as
 // fractions of a rate unless said otherwise.
 const (
-	drainTime        = 500 * time.Millisecond // the drain margin empties the queue in this long: a few round trips
+	drainTime        = 200 * time.Millisecond // the drain margin empties the queue in this long: a few round trips
 	minMargin        = 0.08                   // the smallest margin below an estimate; also "clearly below" for load
 	maxMargin        = 0.5                    // the largest drain margin; RED through silence halves the base
 	drainingOK       = time.Second            // a repeat waits while the queue drains by itself within this long
