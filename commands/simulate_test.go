@@ -32,10 +32,11 @@ type simScores struct {
 		P95 float64 `json:"p95"`
 		P99 float64 `json:"p99"`
 	} `json:"added_delay_ms"`
-	RecoveryS     float64 `json:"recovery_s"`
-	WritesPerHour float64 `json:"writes_per_hour"`
-	AboveMaxS     float64 `json:"above_2x_target_s"`
-	AboveMeanS    float64 `json:"above_2x_target_mean_s"`
+	RecoveryS     float64   `json:"recovery_s"`
+	WritesPerHour float64   `json:"writes_per_hour"`
+	AboveMaxS     float64   `json:"above_2x_target_s"`
+	AboveMeanS    float64   `json:"above_2x_target_mean_s"`
+	AboveEventsS  []float64 `json:"above_2x_target_events_s"`
 }
 
 func decodeSim(t *testing.T, out string) simDoc {
