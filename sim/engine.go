@@ -741,21 +741,7 @@ func (e *engine) finish() *Run {
 		ds.flushBucket()
 		ds.rec.Finish(e.ran)
 		sc := Scores{RecoveryS: float64(ds.rec.Worst()) / 1e3, WritesPerHour: float64(ds.writes) / hours}
-		var sum, n int64
-		if len(ds.above) > 0 {
-			sc.AboveEventsS = make([]float64, 0, len(ds.above))
-		}
-		for i, a := range ds.above {
-			if ds.evLoaded[i] > 0 { // an event in an idle phase has nothing to score until the next
-				sc.AboveMaxS = max(sc.AboveMaxS, float64(a)/1e3)
-				sc.AboveEventsS = append(sc.AboveEventsS, float64(a)/1e3)
-				sum += a
-				n++
-			}
-		}
-		if n > 0 {
-			sc.AboveMeanS = float64(sum) / float64(n) / 1e3
-		}
+		sc.SetAbove(ds.above, ds.evLoaded)
 		if ds.capacity > 0 {
 			sc.Utilisation = ds.delivered / ds.capacity
 		}

@@ -137,6 +137,28 @@ func (s Scores) Rounded() Scores {
 	}
 }
 
+// SetAbove fills the time above 2 x target (AboveMaxS, AboveMeanS,
+// AboveEventsS) from, per event, the loaded milliseconds above it and the
+// loaded milliseconds: an event in an idle phase has nothing to score
+// until the next. The simulator and the testbed score the same way.
+func (s *Scores) SetAbove(above, evLoaded []int64) {
+	var sum, n int64
+	if len(above) > 0 {
+		s.AboveEventsS = make([]float64, 0, len(above))
+	}
+	for i, a := range above {
+		if evLoaded[i] > 0 {
+			s.AboveMaxS = max(s.AboveMaxS, float64(a)/1e3)
+			s.AboveEventsS = append(s.AboveEventsS, float64(a)/1e3)
+			sum += a
+			n++
+		}
+	}
+	if n > 0 {
+		s.AboveMeanS = float64(sum) / float64(n) / 1e3
+	}
+}
+
 func roundAll(v []float64, unit float64) []float64 {
 	if v == nil {
 		return nil

@@ -68,18 +68,7 @@ func score(sc *sim.Scenario, d sim.Dir, samples []delaySample, delivered, capaci
 	}
 	rec.Finish(steps)
 	s.RecoveryS = float64(rec.Worst()) / 1e3
-	var sum, n int64
-	for k, a := range above {
-		if evLoaded[k] > 0 {
-			s.AboveMaxS = max(s.AboveMaxS, float64(a)/1e3)
-			s.AboveEventsS = append(s.AboveEventsS, float64(a)/1e3)
-			sum += a
-			n++
-		}
-	}
-	if n > 0 {
-		s.AboveMeanS = float64(sum) / float64(n) / 1e3
-	}
+	s.SetAbove(above, evLoaded)
 	return s
 }
 
