@@ -28,6 +28,8 @@ func simulateCommand(stdio IO) *cli.Command {
 			"(450M/45M ceilings, four reflectors, defaults elsewhere) is used. Nothing talks to a router.\n" +
 			"Scenarios: " + strings.Join(sim.ScenarioNames(), ", ") + ", or all (the default).\n" +
 			"A trace is a CSV of t_seconds,capacity_bps[,upload_bps] rows (docs/simulator.md).\n" +
+			"-bound LAG adds, per scenario, what a shaper that knew the true capacity LAG late would reach at\n" +
+			"95 % .. 50 % of it: no controller that learns the capacity from round trips does better.\n" +
 			"-matrix plays every scenario over a sample of jitter x base RTT x write latency x ping rate x load\n" +
 			"x ISP buffer x seeds and prints, per scenario and policy, how often the quality bar is met.\n" +
 			"Exit status: 0 done, 1 error.",
@@ -39,6 +41,7 @@ func simulateCommand(stdio IO) *cli.Command {
 			&cli.Int64Flag{Name: "seed", Value: 1, Usage: "random seed: the same seed gives the same link and the same figures"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON document instead of the table"},
 			&cli.StringFlag{Name: "svg", Usage: "also write a plot of capacity, rate and delay over time to this file"},
+			&cli.DurationFlag{Name: "bound", Usage: "also play a shaper that knows the true capacity this late (e.g. 200ms: a round trip, a cycle and a write), at 95 % .. 50 % of it"},
 			&cli.StringFlag{Name: "load", Value: "elastic", Usage: "traffic of the loaded phases: elastic (TCP-like flows) or saturating (more than any rate)"},
 			&cli.IntFlag{Name: "flows", Value: 4, Usage: "elastic flows per direction"},
 			&cli.DurationFlag{Name: "jitter", Usage: "mean random delay of each echo", DefaultText: "the scenario's, 1ms on wired lines"},
@@ -186,6 +189,9 @@ func runSimulate(c *cli.Context, stdio IO) error {
 	if dur != 0 && (dur < sim.MinDuration || dur > sim.MaxDuration) {
 		return cli.Exit(fmt.Sprintf("-duration %v: use %v .. %v (e.g. -duration 5m), or leave it out", dur, sim.MinDuration, sim.MaxDuration), 1)
 	}
+	if lag := c.Duration("bound"); lag < 0 || lag > 10*time.Second {
+		return cli.Exit(fmt.Sprintf("-bound %v: want 0..10s (how late the bound knows the capacity)", lag), 1)
+	}
 	tracePath := c.String("trace")
 	if tracePath != "" && c.IsSet("scenario") {
 		return cli.Exit("-trace and -scenario exclude each other: a run plays either a capacity trace or built-in scenarios", 1)
@@ -262,12 +268,25 @@ func runSimulate(c *cli.Context, stdio IO) error {
 		}
 	}
 	rep := sim.NewReport(results...)
+	if c.IsSet("bound") {
+		for _, sc := range scenarios {
+			b, err := sim.EvaluateBound(sc, opts, c.Duration("bound"), w.RouterWrites.IncreaseInterval, sim.BoundFactors)
+			if err != nil {
+				return cli.Exit(fmt.Sprintf("scenario %s: -bound: %v", sc.Name, err), 1)
+			}
+			rep.Bounds = append(rep.Bounds, b)
+		}
+	}
 	if c.Bool("json") {
 		err = rep.WriteJSON(stdio.Out)
 	} else {
 		fmt.Fprintf(stdio.Out, "wan %s from %s: download ceiling %s, upload ceiling %s, seed %d\n\n",
 			w.Name, cfg.Filename, config.FormatRate(w.Download.Ceiling), config.FormatRate(w.Upload.Ceiling), seed)
 		err = rep.WriteText(stdio.Out)
+		if err == nil && len(rep.Bounds) > 0 {
+			fmt.Fprintln(stdio.Out)
+			err = sim.WriteBoundText(stdio.Out, rep.Bounds...)
+		}
 	}
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("writing the report: %v", err), 1)
@@ -277,7 +296,7 @@ func runSimulate(c *cli.Context, stdio IO) error {
 
 // runMatrix is simulate -matrix.
 func runMatrix(c *cli.Context, stdio IO) error {
-	for _, f := range []string{"trace", "svg", "jitter", "base-rtt", "write-latency", "ping-rate", "load", "isp-buffer", "idle-load", "shaper"} {
+	for _, f := range []string{"trace", "svg", "bound", "jitter", "base-rtt", "write-latency", "ping-rate", "load", "isp-buffer", "idle-load", "shaper"} {
 		if c.IsSet(f) {
 			return cli.Exit(fmt.Sprintf("-matrix varies the link itself: drop -%s", f), 1)
 		}

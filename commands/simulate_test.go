@@ -23,6 +23,16 @@ type simDoc struct {
 		Fixed  simScores            `json:"fixed"`
 		Upload map[string]simScores `json:"upload"`
 	} `json:"scenarios"`
+	Bounds []struct {
+		Scenario        string  `json:"scenario"`
+		LagMS           float64 `json:"lag_ms"`
+		IncreaseEveryMS float64 `json:"increase_every_ms"`
+		Points          []struct {
+			Factor   float64   `json:"factor"`
+			Download simScores `json:"download"`
+			Upload   simScores `json:"upload"`
+		} `json:"points"`
+	} `json:"bounds"`
 }
 
 type simScores struct {
@@ -164,6 +174,50 @@ func TestSimulateTrace(t *testing.T) {
 	}
 }
 
+// -bound adds the delayed oracle's frontier: one per scenario, the
+// factors from 95 % down, and knowing the capacity late costs delay.
+func TestSimulateBound(t *testing.T) {
+	trace := filepath.Join(t.TempDir(), "drop.csv")
+	os.WriteFile(trace, []byte("t_seconds,capacity_bps,upload_bps\n0,500M,50M\n8,200M,20M\n14,500M,50M\n20,500M,50M\n"), 0o644)
+	bound := func(lag string) simDoc {
+		t.Helper()
+		code, out, errOut := run(t, nil, "", "simulate", "-trace", trace, "-bound", lag, "-json")
+		if code != 0 {
+			t.Fatalf("-bound %s: exit %d: %s", lag, code, errOut)
+		}
+		doc := decodeSim(t, out)
+		if len(doc.Bounds) != 1 || doc.Bounds[0].Scenario != "trace:drop.csv" || doc.Bounds[0].IncreaseEveryMS != 1000 {
+			t.Fatalf("-bound %s: bounds %+v", lag, doc.Bounds)
+		}
+		if p := doc.Bounds[0].Points; len(p) != len(sim.BoundFactors) || p[0].Factor != 0.95 || p[len(p)-1].Factor != 0.5 {
+			t.Fatalf("-bound %s: points %+v", lag, p)
+		}
+		return doc
+	}
+	now, late := bound("0s"), bound("500ms")
+	if late.Bounds[0].LagMS != 500 {
+		t.Errorf("lag_ms %v, want 500", late.Bounds[0].LagMS)
+	}
+	// Knowing the capacity at once, 95 % of it is the oracle's own rate.
+	o, b := now.Scenarios[0].Oracle, now.Bounds[0].Points[0].Download
+	if d := b.Utilisation - o.Utilisation; d < -0.02 || d > 0.02 {
+		t.Errorf("bound at 0 ms, 95 %%: utilisation %v, the oracle's %v", b.Utilisation, o.Utilisation)
+	}
+	// 500 ms late through a drop to 40 %: the upload's queue builds, the
+	// download's elastic flows back off and carry less.
+	p0, p1 := now.Bounds[0].Points[0], late.Bounds[0].Points[0]
+	if p1.Upload.AddedDelayMS.P99 <= p0.Upload.AddedDelayMS.P99+10 {
+		t.Errorf("upload: p99 %v ms 500 ms late, %v ms at once: lateness costs nothing?", p1.Upload.AddedDelayMS.P99, p0.Upload.AddedDelayMS.P99)
+	}
+	if p1.Download.Utilisation >= p0.Download.Utilisation {
+		t.Errorf("download: utilisation %v 500 ms late, %v at once", p1.Download.Utilisation, p0.Download.Utilisation)
+	}
+	code, out, errOut := run(t, nil, "", "simulate", "-trace", trace, "-bound", "200ms")
+	if code != 0 || !strings.Contains(out, "capacity known") || !strings.Contains(out, "200 ms late") || !strings.Contains(out, "no controller that learns") {
+		t.Errorf("text: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
 func TestSimulateConfig(t *testing.T) {
 	// A file's WAN is simulated; its env() secret need not be set.
 	code, out, errOut := run(t, nil, "", "simulate", "-config", "../examples/dual-wan-steering.hcl", "-wan", "fibre", "-scenario", "steady", "-duration", "10s")
@@ -207,6 +261,8 @@ func TestSimulateErrors(t *testing.T) {
 		{[]string{"-seeds", "3"}, []string{"-seeds only applies to -matrix"}},
 		{[]string{"-matrix", "-jitter", "3ms"}, []string{"-matrix varies the link itself: drop -jitter"}},
 		{[]string{"-matrix", "-trace", "x.csv"}, []string{"drop -trace"}},
+		{[]string{"-matrix", "-bound", "200ms"}, []string{"drop -bound"}},
+		{[]string{"-bound", "-1s"}, []string{"-bound -1s", "0..10s"}},
 		{[]string{"-matrix", "-seeds", "0"}, []string{"-seeds 0"}},
 		{[]string{"-ablate", "turns"}, []string{"-ablate only applies to -matrix"}},
 		{[]string{"-matrix", "-ablate", "nope"}, []string{`unknown rule "nope"`, "capacity-cut"}},

@@ -9,37 +9,6 @@ import (
 	"github.com/wanctl/wanctl/loops/autorate"
 )
 
-// delayedOracle knows the true capacity, but lag late: every tick it sets
-// each direction's rate to f x the capacity lag ago, decreases at once and
-// increases at most once per increaseEvery (router_writes'
-// increase_interval). No controller that learns the capacity from round
-// trips can know it sooner than a round trip after it changed, nor know a
-// capacity increase without probing for it: this is an upper bound on
-// what such a controller can do.
-type delayedOracle struct {
-	sc            *Scenario
-	lag           time.Duration
-	f             float64
-	increaseEvery time.Duration
-	rate          [2]float64
-	lastIncrease  [2]time.Duration
-}
-
-func (o *delayedOracle) Tick(in Input, w Writer) {
-	t := in.Now.Sub(Epoch)
-	for d := range 2 {
-		want := o.f * o.sc.Capacity[d].At(max(t-o.lag, 0))
-		if want > o.rate[d] {
-			if o.rate[d] > 0 && t-o.lastIncrease[d] < o.increaseEvery {
-				continue
-			}
-			o.lastIncrease[d] = t
-		}
-		o.rate[d] = want
-		w.Submit(Dir(d), int64(want), nil)
-	}
-}
-
 // boundRuns plays the delayed oracle on a scenario for each f and reports
 // whether any f meets DESIGN.md's quality bar in both directions.
 func boundRuns(t *testing.T, name string, lag time.Duration) (met bool, table string) {
@@ -54,7 +23,7 @@ func boundRuns(t *testing.T, name string, lag time.Duration) (met bool, table st
 		}
 		opt := v1Options(w, interval)
 		opt.WriteLatency = time.Millisecond
-		res, err := Evaluate(sc, opt, &delayedOracle{sc: sc, lag: lag, f: f, increaseEvery: w.RouterWrites.IncreaseInterval})
+		res, err := Evaluate(sc, opt, NewDelayedOracle(sc, lag, f, w.RouterWrites.IncreaseInterval))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,5 +100,44 @@ func TestReactionTime(t *testing.T) {
 	t.Logf("step-drop: first decrease %v after the capacity fell", first)
 	if first == 0 || first > 250*time.Millisecond {
 		t.Errorf("first decrease %v after the drop, want within 250 ms", first)
+	}
+}
+
+// EvaluateBound refuses what it cannot play, and its frontier is ordered
+// as asked: a lower factor never carries more.
+func TestEvaluateBound(t *testing.T) {
+	w, interval := defaultWAN(t)
+	sc, err := NewScenario("step-drop", NominalCapacity(w), 20*time.Second, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := OptionsFromWAN(w, interval)
+	for _, tc := range []struct {
+		lag     time.Duration
+		factors []float64
+	}{
+		{-time.Millisecond, []float64{0.9}},
+		{0, []float64{0}},
+		{0, []float64{1.1}},
+	} {
+		if _, err := EvaluateBound(sc, opt, tc.lag, time.Second, tc.factors); err == nil {
+			t.Errorf("lag %v, factors %v: no error", tc.lag, tc.factors)
+		}
+	}
+	b, err := EvaluateBound(sc, opt, 200*time.Millisecond, time.Second, BoundFactors)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Scenario != "step-drop" || b.LagMS != 200 || b.IncreaseEveryMS != 1000 || len(b.Points) != len(BoundFactors) {
+		t.Fatalf("bound %+v", b)
+	}
+	for i := 1; i < len(b.Points); i++ {
+		if p, q := b.Points[i-1], b.Points[i]; q.Download.Utilisation > p.Download.Utilisation || q.Upload.Utilisation > p.Upload.Utilisation {
+			t.Errorf("factor %v carries more than %v: %+v vs %+v", q.Factor, p.Factor, q, p)
+		}
+	}
+	var out strings.Builder
+	if err := WriteBoundText(&out, b); err != nil || !strings.Contains(out.String(), "200 ms late") {
+		t.Errorf("text %q, %v", out.String(), err)
 	}
 }

@@ -70,6 +70,9 @@ type Report struct {
 	FormatVersion int              `json:"format_version"`
 	TargetBloatMS float64          `json:"target_bloat_ms"`
 	Scenarios     []ScenarioReport `json:"scenarios"`
+	// Bounds are the delayed oracle's frontiers (simulate -bound), one per
+	// scenario.
+	Bounds []*Bound `json:"bounds,omitempty"`
 }
 
 // NewReport collects results (all run with the same target bloat) into a

@@ -1,0 +1,119 @@
+package sim
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+)
+
+// DelayedOracle knows the true capacity, but Lag late: every tick it sets
+// each direction's rate to Factor x the capacity Lag ago, decreases at once
+// and increases at most once per IncreaseEvery (router_writes'
+// increase_interval). No controller that learns the capacity from round
+// trips can know it sooner than a round trip after it changed, nor know a
+// capacity increase without probing for it: what the delayed oracle
+// reaches is an upper bound on what such a controller can.
+type DelayedOracle struct {
+	sc            *Scenario
+	lag           time.Duration
+	factor        float64
+	increaseEvery time.Duration
+	rate          [2]float64
+	lastIncrease  [2]time.Duration
+}
+
+// NewDelayedOracle is a delayed oracle on sc's capacity.
+func NewDelayedOracle(sc *Scenario, lag time.Duration, factor float64, increaseEvery time.Duration) *DelayedOracle {
+	return &DelayedOracle{sc: sc, lag: lag, factor: factor, increaseEvery: increaseEvery}
+}
+
+// Tick implements Policy.
+func (o *DelayedOracle) Tick(in Input, w Writer) {
+	t := in.Now.Sub(Epoch)
+	for d := range 2 {
+		want := o.factor * o.sc.Capacity[d].At(max(t-o.lag, 0))
+		if want <= 0 || want == o.rate[d] {
+			continue
+		}
+		if want > o.rate[d] {
+			if o.rate[d] > 0 && t-o.lastIncrease[d] < o.increaseEvery {
+				continue
+			}
+			o.lastIncrease[d] = t
+		}
+		o.rate[d] = want
+		w.Submit(Dir(d), int64(want), nil)
+	}
+}
+
+// BoundFactors are the fractions of the capacity EvaluateBound tries: from
+// the oracle's 95 % down to half.
+var BoundFactors = []float64{0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6, 0.55, 0.5}
+
+// BoundPoint is the delayed oracle's scores at one factor.
+type BoundPoint struct {
+	Factor   float64 `json:"factor"`
+	Download Scores  `json:"download"`
+	Upload   Scores  `json:"upload"`
+}
+
+// Bound is the delayed oracle's frontier on one scenario: utilisation
+// against p99 as the factor falls, at one lag.
+type Bound struct {
+	Scenario        string       `json:"scenario"`
+	LagMS           float64      `json:"lag_ms"`
+	IncreaseEveryMS float64      `json:"increase_every_ms"`
+	Points          []BoundPoint `json:"points"`
+}
+
+// EvaluateBound plays a DelayedOracle on sc at each factor, with opt's
+// link and a 1 ms write (the lag is the whole delay, writes included).
+func EvaluateBound(sc *Scenario, opt Options, lag, increaseEvery time.Duration, factors []float64) (*Bound, error) {
+	opt = opt.WithDefaults()
+	opt.WriteLatency = time.Millisecond
+	if err := opt.Validate(); err != nil {
+		return nil, err
+	}
+	if err := sc.Validate(); err != nil {
+		return nil, err
+	}
+	if lag < 0 || increaseEvery < 0 {
+		return nil, fmt.Errorf("simulator: bound lag %v, increase interval %v: want >= 0", lag, increaseEvery)
+	}
+	b := &Bound{Scenario: sc.Name, LagMS: ms(lag), IncreaseEveryMS: ms(increaseEvery), Points: []BoundPoint{}}
+	events := [2][]int64{recoveryEvents(sc, Download), recoveryEvents(sc, Upload)}
+	for _, f := range factors {
+		if f <= 0 || f > 1 {
+			return nil, fmt.Errorf("simulator: bound factor %g: want (0, 1]", f)
+		}
+		run := newEngine(sc, &opt, modePolicy, NewDelayedOracle(sc, lag, f, increaseEvery), events).run()
+		b.Points = append(b.Points, BoundPoint{Factor: f, Download: run.Dirs[Download].Scores.Rounded(), Upload: run.Dirs[Upload].Scores.Rounded()})
+	}
+	return b, nil
+}
+
+// WriteBoundText prints the frontiers as a table.
+func WriteBoundText(w io.Writer, bounds ...*Bound) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "scenario\tcapacity known\tfactor\tdownload util\tp99 ms\tupload util\tp99 ms\t\n")
+	for _, b := range bounds {
+		for i, p := range b.Points {
+			name, lag := "", ""
+			if i == 0 {
+				name, lag = b.Scenario, fmt.Sprintf("%g ms late", b.LagMS)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%.2f\t%.1f%%\t%.1f\t%.1f%%\t%.1f\t\n", name, lag, p.Factor,
+				100*p.Download.Utilisation, p.Download.AddedDelayMS.P99, 100*p.Upload.Utilisation, p.Upload.AddedDelayMS.P99)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(bounds) > 0 {
+		_, err := fmt.Fprintf(w, "bound: a shaper that knows the true capacity that late and sets factor x it (decreases at once, increases at most once per %g ms, 1 ms writes);\n"+
+			"no controller that learns the capacity from round trips does better at the same factor\n", bounds[0].IncreaseEveryMS)
+		return err
+	}
+	return nil
+}
