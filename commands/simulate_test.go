@@ -213,7 +213,7 @@ func TestSimulateBound(t *testing.T) {
 		t.Errorf("download: utilisation %v 500 ms late, %v at once", p1.Download.Utilisation, p0.Download.Utilisation)
 	}
 	code, out, errOut := run(t, nil, "", "simulate", "-trace", trace, "-bound", "200ms")
-	if code != 0 || !strings.Contains(out, "capacity known") || !strings.Contains(out, "200 ms late") || !strings.Contains(out, "no controller that learns") {
+	if code != 0 || !strings.Contains(out, "capacity known") || !strings.Contains(out, "200 ms late") || !strings.Contains(out, "learns them from round trips") {
 		t.Errorf("text: exit %d\n%s\n%s", code, out, errOut)
 	}
 }
@@ -261,7 +261,7 @@ func TestSimulateErrors(t *testing.T) {
 		{[]string{"-seeds", "3"}, []string{"-seeds only applies to -matrix"}},
 		{[]string{"-matrix", "-jitter", "3ms"}, []string{"-matrix varies the link itself: drop -jitter"}},
 		{[]string{"-matrix", "-trace", "x.csv"}, []string{"drop -trace"}},
-		{[]string{"-matrix", "-bound", "200ms"}, []string{"drop -bound"}},
+		{[]string{"-matrix", "-bound", "-5ms"}, []string{"-bound -5ms"}},
 		{[]string{"-bound", "-1s"}, []string{"-bound -1s", "0..10s"}},
 		{[]string{"-matrix", "-seeds", "0"}, []string{"-seeds 0"}},
 		{[]string{"-ablate", "turns"}, []string{"-ablate only applies to -matrix"}},
@@ -324,7 +324,7 @@ func TestSimulateMatrix(t *testing.T) {
 			t.Errorf("matrix table lacks %q:\n%s", want, out)
 		}
 	}
-	code, out, errOut = run(t, nil, "", "simulate", "-matrix", "-json", "-scenario", "steady", "-duration", "10s", "-seeds", "1", "-lhs", "0", "-ablate", "turns,jitter-floor")
+	code, out, errOut = run(t, nil, "", "simulate", "-matrix", "-json", "-scenario", "steady", "-duration", "10s", "-seeds", "1", "-lhs", "0", "-ablate", "turns,jitter-floor", "-bound", "100ms")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -339,15 +339,15 @@ func TestSimulateMatrix(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("-matrix -json: %v\n%s", err, out)
 	}
-	// steady and all, x wanctl, cake-autorate, the two ablations, fixed, oracle
-	if doc.Cells != 15 || len(doc.Summary) != 12 {
+	// steady and all, x wanctl, cake-autorate, the two ablations, fixed, oracle, bound
+	if doc.Cells != 15 || len(doc.Summary) != 14 {
 		t.Errorf("cells %d, %d summaries:\n%s", doc.Cells, len(doc.Summary), out)
 	}
 	shapers := map[string]bool{}
 	for _, s := range doc.Summary {
 		shapers[s.Shaper] = true
 	}
-	for _, want := range []string{"wanctl", "cake-autorate", "wanctl-no-turns", "wanctl-no-jitter-floor", "fixed", "oracle"} {
+	for _, want := range []string{"wanctl", "cake-autorate", "wanctl-no-turns", "wanctl-no-jitter-floor", "fixed", "oracle", "bound"} {
 		if !shapers[want] {
 			t.Errorf("no %s in the matrix summary: %v", want, shapers)
 		}

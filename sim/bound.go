@@ -7,13 +7,15 @@ import (
 	"time"
 )
 
-// DelayedOracle knows the true capacity, but Lag late: every tick it sets
-// each direction's rate to Factor x the capacity Lag ago, decreases at once
-// and increases at most once per IncreaseEvery (router_writes'
-// increase_interval). No controller that learns the capacity from round
-// trips can know it sooner than a round trip after it changed, nor know a
-// capacity increase without probing for it: what the delayed oracle
-// reaches is an upper bound on what such a controller can.
+// DelayedOracle knows the true capacity and the ISP queues, but lag late:
+// every tick it sets each direction's rate to factor x the capacity lag
+// ago, less a drain margin while the queue lag ago stood (the margin that
+// empties it in boundDrainTime, at most boundMaxMargin, as wanctl's cut
+// aims), decreases at once and increases at most once per increaseEvery
+// (router_writes' increase_interval). A controller that learns the
+// capacity from round trips knows a change no sooner than a round trip
+// after it, and an increase only by probing for it: the delayed oracle is
+// what one could reach that knew everything else.
 type DelayedOracle struct {
 	sc            *Scenario
 	lag           time.Duration
@@ -21,6 +23,43 @@ type DelayedOracle struct {
 	increaseEvery time.Duration
 	rate          [2]float64
 	lastIncrease  [2]time.Duration
+	queues        []queueSample // the ISP queues seen, oldest first
+}
+
+// The delayed oracle's drain, as wanctl's cut (docs/autorate.md, "How far").
+const (
+	boundDrainTime = 0.2 // s
+	boundMaxMargin = 0.5
+)
+
+type queueSample struct {
+	at time.Duration
+	q  [2]float64 // s
+}
+
+// queueObserver is a reference policy the engine tells the ISP queues
+// (delay at the current capacity, s) before each tick: an oracle's
+// knowledge, never a controller's.
+type queueObserver interface {
+	observeQueues(now time.Time, q [2]float64)
+}
+
+func (o *DelayedOracle) observeQueues(now time.Time, q [2]float64) {
+	o.queues = append(o.queues, queueSample{now.Sub(Epoch), q})
+}
+
+// queueAt is the ISP queues at t (the newest sample at or before it; none:
+// empty), dropping the samples no later call needs.
+func (o *DelayedOracle) queueAt(t time.Duration) [2]float64 {
+	i := 0
+	for i+1 < len(o.queues) && o.queues[i+1].at <= t {
+		i++
+	}
+	o.queues = o.queues[i:]
+	if len(o.queues) == 0 || o.queues[0].at > t {
+		return [2]float64{}
+	}
+	return o.queues[0].q
 }
 
 // NewDelayedOracle is a delayed oracle on sc's capacity.
@@ -31,8 +70,10 @@ func NewDelayedOracle(sc *Scenario, lag time.Duration, factor float64, increaseE
 // Tick implements Policy.
 func (o *DelayedOracle) Tick(in Input, w Writer) {
 	t := in.Now.Sub(Epoch)
+	q := o.queueAt(t - o.lag)
 	for d := range 2 {
-		want := o.factor * o.sc.Capacity[d].At(max(t-o.lag, 0))
+		margin := min(q[d]/boundDrainTime, boundMaxMargin)
+		want := o.factor * o.sc.Capacity[d].At(max(t-o.lag, 0)) * (1 - margin)
 		if want <= 0 || want == o.rate[d] {
 			continue
 		}
@@ -68,10 +109,9 @@ type Bound struct {
 }
 
 // EvaluateBound plays a DelayedOracle on sc at each factor, with opt's
-// link and a 1 ms write (the lag is the whole delay, writes included).
+// link: its writes take opt.WriteLatency after the lag.
 func EvaluateBound(sc *Scenario, opt Options, lag, increaseEvery time.Duration, factors []float64) (*Bound, error) {
 	opt = opt.WithDefaults()
-	opt.WriteLatency = time.Millisecond
 	if err := opt.Validate(); err != nil {
 		return nil, err
 	}
@@ -111,8 +151,8 @@ func WriteBoundText(w io.Writer, bounds ...*Bound) error {
 		return err
 	}
 	if len(bounds) > 0 {
-		_, err := fmt.Fprintf(w, "bound: a shaper that knows the true capacity that late and sets factor x it (decreases at once, increases at most once per %g ms, 1 ms writes);\n"+
-			"no controller that learns the capacity from round trips does better at the same factor\n", bounds[0].IncreaseEveryMS)
+		_, err := fmt.Fprintf(w, "bound: a shaper that knows the true capacity and the ISP queue that late, sets factor x the capacity less wanctl's drain margin\n"+
+			"(decreases at once, increases at most once per %g ms, the link's writes): about the best a controller that learns them from round trips can hope for\n", bounds[0].IncreaseEveryMS)
 		return err
 	}
 	return nil

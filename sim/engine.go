@@ -200,6 +200,7 @@ type dirState struct {
 	buf     float64 // ISP buffer, bits
 	rate    float64 // shaper rate, bits/s
 	q       float64 // ISP queue, bits
+	qDelay  float64 // the ISP queue's delay now, s
 	added   float64 // added delay now (ISP queue + CAKE), s
 	writes  int
 	ceiling float64
@@ -459,6 +460,7 @@ func (e *engine) physics(ds, other *dirState, t time.Duration, ms int64, shift f
 	ds.q = q
 	ds.shaped += in * e.dt
 	added := q / c
+	ds.qDelay = added
 	if busy && e.opt.Shaper == ShaperCAKE {
 		// The testbed's HTB serves sparse packets in a class of their
 		// own at once: no delay of the router's.
@@ -631,6 +633,9 @@ func (e *engine) outstanding(dst []Outstanding) []Outstanding {
 func (e *engine) tick() {
 	e.timedOut = e.expire(e.timedOut)
 	e.outst = e.outstanding(e.outst[:0])
+	if qo, ok := e.policy.(queueObserver); ok {
+		qo.observeQueues(e.Now(), [2]float64{e.dirs[Download].qDelay, e.dirs[Upload].qDelay})
+	}
 	e.policy.Tick(Input{Now: e.Now(), Replies: e.replies, TimedOut: e.timedOut, Outstanding: e.outst,
 		ShapedBits: [2]float64{e.dirs[Download].shaped, e.dirs[Upload].shaped}}, e)
 	clear(e.replies)

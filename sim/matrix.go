@@ -201,7 +201,23 @@ type MatrixConfig struct {
 	Duration  time.Duration // of each run; 0: DefaultDuration
 	Policies  []PolicyFactory
 	Workers   int // cells run in parallel; 0: GOMAXPROCS
+	// Bound, when set, also plays each cell with a DelayedOracle, the
+	// shaper "bound": what a controller that learns the capacity Lag late
+	// could reach at best.
+	Bound *MatrixBound
 }
+
+// MatrixBound is the delayed oracle of a matrix: its lag and the factors it
+// tries in each cell, in order, until one meets the bar.
+type MatrixBound struct {
+	Lag     time.Duration
+	Factors []float64
+}
+
+// MatrixBoundFactors are the factors a matrix's bound tries: the highest
+// that keeps a margin below the capacity, then the lowest whose
+// utilisation still passes against an oracle at 95 %.
+var MatrixBoundFactors = []float64{0.9, 0.85}
 
 // MatrixCell is one scenario × point × seed: every shaper's scores.
 type MatrixCell struct {
@@ -211,6 +227,7 @@ type MatrixCell struct {
 	Oracle   [2]Scores
 	Fixed    [2]Scores
 	Policies [][2]Scores // in MatrixConfig.Policies order
+	Bound    [2]Scores   // the first of MatrixBound.Factors that meets the bar, else the last
 }
 
 // Matrix is RunMatrix's outcome, cells in scenario, point, seed order.
@@ -221,6 +238,7 @@ type Matrix struct {
 	Points      []MatrixPoint
 	Seeds       []int64
 	Policies    []string
+	Bounded     bool // the cells have the shaper "bound"
 	Cells       []MatrixCell
 }
 
@@ -232,13 +250,23 @@ func RunMatrix(ctx context.Context, cfg MatrixConfig) (*Matrix, error) {
 		return nil, fmt.Errorf("matrix: needs a WAN, policies, scenarios, points and seeds")
 	}
 	m := &Matrix{TargetBloat: cfg.WAN.Thresholds.TargetBloat, Duration: cfg.Duration, Scenarios: cfg.Scenarios,
-		Points: cfg.Points, Seeds: cfg.Seeds}
+		Points: cfg.Points, Seeds: cfg.Seeds, Bounded: cfg.Bound != nil}
+	if b := cfg.Bound; b != nil {
+		if b.Lag < 0 || len(b.Factors) == 0 {
+			return nil, fmt.Errorf("matrix: bound lag %v, factors %v: want a lag >= 0 and a factor", b.Lag, b.Factors)
+		}
+		for _, f := range b.Factors {
+			if f <= 0 || f > 1 {
+				return nil, fmt.Errorf("matrix: bound factor %g: want (0, 1]", f)
+			}
+		}
+	}
 	if m.Duration == 0 {
 		m.Duration = DefaultDuration
 	}
 	for _, p := range cfg.Policies {
-		if p.New == nil || p.Name == "" || p.Name == "oracle" || p.Name == "fixed" || slices.Contains(m.Policies, p.Name) {
-			return nil, fmt.Errorf("matrix: policy %q: needs a unique name (not oracle or fixed) and a constructor", p.Name)
+		if p.New == nil || p.Name == "" || p.Name == "oracle" || p.Name == "fixed" || p.Name == "bound" || slices.Contains(m.Policies, p.Name) {
+			return nil, fmt.Errorf("matrix: policy %q: needs a unique name (not oracle, fixed or bound) and a constructor", p.Name)
 		}
 		m.Policies = append(m.Policies, p.Name)
 	}
@@ -325,6 +353,14 @@ func (cfg *MatrixConfig) runCell(c *MatrixCell) error {
 		}
 		c.Policies[i] = scores(newEngine(sc, &popt, modePolicy, p, events).run())
 	}
+	if b := cfg.Bound; b != nil {
+		for _, f := range b.Factors {
+			c.Bound = scores(newEngine(sc, &opt, modePolicy, NewDelayedOracle(sc, b.Lag, f, w.RouterWrites.IncreaseInterval), events).run())
+			if MeetsBar(c.Bound[Download], c.Oracle[Download], opt.TargetBloat) && MeetsBar(c.Bound[Upload], c.Oracle[Upload], opt.TargetBloat) {
+				break
+			}
+		}
+	}
 	return nil
 }
 
@@ -341,17 +377,26 @@ func MeetsDelayBar(s, o Scores, target time.Duration) bool {
 	return s.AddedDelayMS.P99 <= 2*ms(target)+o.AddedDelayMS.P99
 }
 
-// Shapers lists the matrix's shapers: the policies, then fixed and oracle.
-func (m *Matrix) Shapers() []string { return append(slices.Clone(m.Policies), "fixed", "oracle") }
+// Shapers lists the matrix's shapers: the policies, then fixed and oracle,
+// then bound if played.
+func (m *Matrix) Shapers() []string {
+	s := append(slices.Clone(m.Policies), "fixed", "oracle")
+	if m.Bounded {
+		s = append(s, "bound")
+	}
+	return s
+}
 
-// Scores returns shaper's scores in cell c (a policy's name, fixed or
-// oracle).
+// Scores returns shaper's scores in cell c (a policy's name, fixed, oracle
+// or bound).
 func (m *Matrix) Scores(c *MatrixCell, shaper string) [2]Scores {
 	switch shaper {
 	case "oracle":
 		return c.Oracle
 	case "fixed":
 		return c.Fixed
+	case "bound":
+		return c.Bound
 	}
 	return c.Policies[slices.Index(m.Policies, shaper)]
 }

@@ -305,3 +305,47 @@ func TestMatrixCentreIsTheDefaultRun(t *testing.T) {
 		}
 	}
 }
+
+// The matrix's bound: a delayed oracle that knows the capacity at once
+// meets the bar on a drop; one that knows it seconds late cannot, whatever
+// its factor; a bad bound is refused.
+func TestMatrixBound(t *testing.T) {
+	w, interval := defaultWAN(t)
+	sat := MatrixCentre()
+	sat.Load = LoadSaturating
+	cfg := MatrixConfig{WAN: w, Interval: interval, Scenarios: []string{"step-drop"}, Points: []MatrixPoint{sat},
+		Seeds: []int64{1}, Duration: 30 * time.Second, Policies: []PolicyFactory{simpleFactory}}
+	met := func(lag time.Duration) (*Matrix, bool) {
+		t.Helper()
+		c := cfg
+		c.Bound = &MatrixBound{Lag: lag, Factors: MatrixBoundFactors}
+		m, err := RunMatrix(context.Background(), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(m.Shapers(), "bound") {
+			t.Fatalf("shapers %v", m.Shapers())
+		}
+		return m, m.Met(&m.Cells[0], "bound")
+	}
+	if m, ok := met(0); !ok {
+		t.Errorf("a shaper that knows the capacity at once misses the bar: %+v (oracle %+v)", m.Cells[0].Bound, m.Cells[0].Oracle)
+	}
+	if m, ok := met(3 * time.Second); ok {
+		t.Errorf("a shaper 3 s late through a drop to 40 %% under saturating load meets the bar: %+v", m.Cells[0].Bound)
+	}
+	plain, err := RunMatrix(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(plain.Shapers(), "bound") {
+		t.Errorf("no bound asked, shapers %v", plain.Shapers())
+	}
+	for _, b := range []*MatrixBound{{Lag: -time.Millisecond, Factors: []float64{0.9}}, {Lag: 0}, {Lag: 0, Factors: []float64{1.5}}} {
+		c := cfg
+		c.Bound = b
+		if _, err := RunMatrix(context.Background(), c); err == nil || !strings.Contains(err.Error(), "bound") {
+			t.Errorf("bound %+v: error %v", b, err)
+		}
+	}
+}
