@@ -67,24 +67,36 @@ func NewDelayedOracle(sc *Scenario, lag time.Duration, factor float64, increaseE
 	return &DelayedOracle{sc: sc, lag: lag, factor: factor, increaseEvery: increaseEvery}
 }
 
-// Tick implements Policy.
+// Tick implements Policy. Like wanctl's writer it sends nothing while a
+// write is on its way (the newest rates go when the router is free, a
+// decrease first): queued behind slow writes, stale rates would pile up.
 func (o *DelayedOracle) Tick(in Input, w Writer) {
+	if w.Pending() > 0 {
+		return
+	}
 	t := in.Now.Sub(Epoch)
 	q := o.queueAt(t - o.lag)
+	var want [2]float64
 	for d := range 2 {
 		margin := min(q[d]/boundDrainTime, boundMaxMargin)
-		want := o.factor * o.sc.Capacity[d].At(max(t-o.lag, 0)) * (1 - margin)
-		if want <= 0 || want == o.rate[d] {
+		want[d] = o.factor * o.sc.Capacity[d].At(max(t-o.lag, 0)) * (1 - margin)
+	}
+	order := [2]int{0, 1}
+	if want[1] < o.rate[1] && want[0] >= o.rate[0] {
+		order = [2]int{1, 0}
+	}
+	for _, d := range order {
+		if want[d] <= 0 || want[d] == o.rate[d] {
 			continue
 		}
-		if want > o.rate[d] {
+		if want[d] > o.rate[d] {
 			if o.rate[d] > 0 && t-o.lastIncrease[d] < o.increaseEvery {
 				continue
 			}
 			o.lastIncrease[d] = t
 		}
-		o.rate[d] = want
-		w.Submit(Dir(d), int64(want), nil)
+		o.rate[d] = want[d]
+		w.Submit(Dir(d), int64(want[d]), nil)
 	}
 }
 
