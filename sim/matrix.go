@@ -522,8 +522,12 @@ func (m *Matrix) ByFactor() []FactorSummary {
 				levels = append(levels, l)
 			}
 		}
+		shapers := m.Policies
+		if m.Bounded {
+			shapers = append(slices.Clone(shapers), "bound") // where even knowing the capacity fails
+		}
 		for _, l := range levels {
-			for _, sh := range m.Policies {
+			for _, sh := range shapers {
 				s := FactorSummary{Factor: f.name, Level: l, Shaper: sh}
 				for i := range m.Cells {
 					c := &m.Cells[i]

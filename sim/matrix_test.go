@@ -328,8 +328,12 @@ func TestMatrixBound(t *testing.T) {
 		}
 		return m, m.Met(&m.Cells[0], "bound")
 	}
-	if m, ok := met(0); !ok {
+	m, ok := met(0)
+	if !ok {
 		t.Errorf("a shaper that knows the capacity at once misses the bar: %+v (oracle %+v)", m.Cells[0].Bound, m.Cells[0].Oracle)
+	}
+	if !slices.ContainsFunc(m.ByFactor(), func(f FactorSummary) bool { return f.Shaper == "bound" && f.Runs == 1 && f.Met == 1 }) {
+		t.Errorf("by factor lacks the bound: %+v", m.ByFactor())
 	}
 	if m, ok := met(3 * time.Second); ok {
 		t.Errorf("a shaper 3 s late through a drop to 40 %% under saturating load meets the bar: %+v", m.Cells[0].Bound)
