@@ -686,3 +686,40 @@ func TestNoIncreaseOnTCPFallbackAlone(t *testing.T) {
 		t.Fatalf("no climb after the blackout: %d", c.Rate(false))
 	}
 }
+
+// Through an ICMP blackout the TCP fallback's few connects a second never
+// fit a growth: a RED that the queue keeps feeding must still repeat once
+// the repeat gate's wait is over, not hold the rate above the capacity for
+// the whole blackout.
+func TestFallbackRedRepeats(t *testing.T) {
+	w := instantWAN()
+	w.Measurement.TCPFallback = []netip.AddrPort{netip.MustParseAddrPort("1.1.1.1:443"), netip.MustParseAddrPort("8.8.8.8:443")}
+	c := NewController(w)
+	now := t0
+	c.SetApplied(false, c.Rate(false), now)
+	c.SetApplied(true, c.Rate(true), now)
+	for i := range 4 {
+		c.Observe(i, 20*ms, now)
+	}
+	c.Step(now)
+	// The blackout: the TCP targets answer 5 times a second, their queue
+	// growing 10 ms a second above a standing 120 ms.
+	var cuts []int64
+	prev := c.Rate(true)
+	for k := range 100 { // 5 s
+		now = now.Add(50 * ms)
+		if k%4 == 0 {
+			c.Observe(4+(k/4)%2, 45*ms+120*ms+time.Duration(k)*500*time.Microsecond, now)
+		}
+		d := c.Step(now)
+		c.SetApplied(false, d.Download.Rate, now)
+		c.SetApplied(true, d.Upload.Rate, now)
+		if d.Upload.Rate < prev {
+			cuts = append(cuts, d.Upload.Rate)
+		}
+		prev = d.Upload.Rate
+	}
+	if len(cuts) < 3 {
+		t.Fatalf("upload cuts through 5 s of a growing queue on the TCP fallback: %v", cuts)
+	}
+}
