@@ -151,8 +151,9 @@ func (c *Controller) draining(d *direction, now time.Time) bool {
 		}
 		return now.Sub(since) <= time.Duration(slowest+d.cut.delay)+2*c.pingInterval
 	case !ok:
-		// Too few to fit a growth yet; the TCP fallback's connects never
-		// are enough: a queue it shows may grow for a whole blackout.
+		// Too few to fit a growth yet, for a while: the TCP fallback's
+		// connects are never enough, and a queue they show may grow for a
+		// whole blackout.
 		return now.Sub(since) < drainingOK
 	}
 	return g < -minGrowth && c.load/(-g) < float64(drainingOK)
