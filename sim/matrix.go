@@ -356,7 +356,7 @@ func (cfg *MatrixConfig) runCell(c *MatrixCell) error {
 	if b := cfg.Bound; b != nil {
 		for _, f := range b.Factors {
 			c.Bound = scores(newEngine(sc, &opt, modePolicy, NewDelayedOracle(sc, b.Lag, f, w.RouterWrites.IncreaseInterval), events).run())
-			if MeetsBar(c.Bound[Download], c.Oracle[Download], opt.TargetBloat) && MeetsBar(c.Bound[Upload], c.Oracle[Upload], opt.TargetBloat) {
+			if meetsBoth(c.Bound, c.Oracle, opt.TargetBloat) {
 				break
 			}
 		}
@@ -404,7 +404,12 @@ func (m *Matrix) Scores(c *MatrixCell, shaper string) [2]Scores {
 // Met reports whether shaper meets the bar in both directions of cell c.
 func (m *Matrix) Met(c *MatrixCell, shaper string) bool {
 	s := m.Scores(c, shaper)
-	return MeetsBar(s[Download], c.Oracle[Download], m.TargetBloat) && MeetsBar(s[Upload], c.Oracle[Upload], m.TargetBloat)
+	return meetsBoth(s, c.Oracle, m.TargetBloat)
+}
+
+// meetsBoth is MeetsBar in both directions.
+func meetsBoth(s, o [2]Scores, target time.Duration) bool {
+	return MeetsBar(s[Download], o[Download], target) && MeetsBar(s[Upload], o[Upload], target)
 }
 
 // DirMedians are medians per direction; a direction never loaded in any
