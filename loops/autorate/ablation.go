@@ -102,7 +102,9 @@ func ParseRule(s string) (Rule, bool) {
 // keeps what was disabled before.
 func (c *Controller) Disable(r Rule) {
 	c.off |= r
-	c.est.noLate = c.off&RuleLateRequests != 0
+	for k := range c.legs {
+		c.legs[k].est.noLate = c.off&RuleLateRequests != 0
+	}
 }
 
 // on reports whether rule r is in force.

@@ -26,7 +26,7 @@ func TestRuleNames(t *testing.T) {
 func TestDisableRules(t *testing.T) {
 	c := NewController(testWAN())
 	c.Disable(Rule(ruleEnd - 1))
-	if c.on(RuleTurns) || c.on(RuleFastFall) || !c.est.noLate {
+	if c.on(RuleTurns) || c.on(RuleFastFall) || !c.legs[0].est.noLate {
 		t.Fatalf("Disable(all) left rules on: off=%v", c.off)
 	}
 	c.Disable(0)

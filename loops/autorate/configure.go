@@ -121,8 +121,10 @@ func (c *Controller) configure(w *config.WAN) {
 		add(a, fallbackStaleAfter(m))
 	}
 	c.scratch = make([]float64, 0, max(len(c.refl), rawSamples))
-	if cp := pendingPerRate*m.PingRate + pendingSpare; cap(c.est.pend) < cp {
-		c.est.pend = make([]pendingReq, 0, cp)
+	for k := range c.legs {
+		if cp := pendingPerRate*m.PingRate + pendingSpare; cap(c.legs[k].est.pend) < cp {
+			c.legs[k].est.pend = make([]pendingReq, 0, cp)
+		}
 	}
 	c.probeSlot = w.RouterWrites.IncreaseInterval
 	if c.probeSlot <= 0 {

@@ -14,13 +14,22 @@ type Controller struct {
 	refl         []reflector
 	scratch      []float64
 	dirs         [2]direction // download, upload
-	est          estimator
+	legs         [2]leg       // the round trip in legs[0]; with one-way delays download's, upload's
+	oneWay       bool         // each direction reads its own leg (docs/autorate.md, "One-way delays")
 	pingInterval time.Duration // one reflector's ping spacing
 	probeSlot    time.Duration // increase_interval: one raise per slot, in turn
 	maxJump      float64       // the climb limit above the router's rate (see configure)
 	minRaise     float64       // the smallest climb limit slow cuts leave
 	cutLatency   float64       // ns, moving average of cut decision → router (0: none yet)
 
+	signal bool
+	off    Rule // rules removed for the bench's ablation (none in the daemon)
+}
+
+// leg is one path's delay signal: the round trip, which both directions'
+// queues delay, or with one-way delays one direction's path alone.
+type leg struct {
+	est     estimator
 	raw     float64   // ns, this cycle's raw delta
 	load    float64   // ns, loaded delta
 	queue   float64   // ns, the loaded delta beyond the wire time and the jitter floor
@@ -28,21 +37,68 @@ type Controller struct {
 	jitter  jitterFloor
 	loadAt  time.Time
 	hasLoad bool
-	signal  bool
-	off     Rule // rules removed for the bench's ablation (none in the daemon)
+}
+
+// leg is the signal d reads.
+func (c *Controller) leg(d *direction) *leg {
+	if c.oneWay {
+		return &c.legs[dirIndex(d.p.upload)]
+	}
+	return &c.legs[0]
+}
+
+// legs in use: one, or two with one-way delays.
+func (c *Controller) nLegs() int {
+	if c.oneWay {
+		return 2
+	}
+	return 1
 }
 
 // reflector is one measurement source: an ICMP reflector, or a TCP
 // fallback target (port != 0), each with its own baseline.
 type reflector struct {
-	addr        netip.AddrPort // port 0: ICMP
-	stale       time.Duration
-	baseline    float64 // ns; valid when hasBaseline
-	hasBaseline bool
-	baselineAt  time.Time // last baseline update (zero: restored, age unknown)
-	lastAt      time.Time // time of the freshest sample
-	heard       bool
-	replies     uint64
+	addr    netip.AddrPort // port 0: ICMP
+	stale   time.Duration
+	base    baseline    // the round trip's
+	legBase [2]baseline // the one-way delays', download's and upload's
+	lastAt  time.Time   // time of the freshest sample
+	heard   bool
+	replies uint64
+}
+
+// baseline is a source's delay without a queue (ns).
+type baseline struct {
+	v  float64 // valid when ok
+	ok bool
+	at time.Time // last update (zero: restored, age unknown)
+}
+
+// update takes a sample v received at at and returns its delta above the
+// baseline (docs/autorate.md, "Sources and baselines").
+func (b *baseline) update(v float64, at time.Time, stale time.Duration, p *params) (delta float64) {
+	switch {
+	case !b.ok || v <= b.v:
+		b.v, b.ok = v, true
+	default:
+		delta = v - b.v
+		dt := at.Sub(b.at)
+		if b.at.IsZero() {
+			dt = stale
+		}
+		tc := p.baselineTC
+		if delta >= p.baselineThreshold {
+			// Under load the baseline barely rises, and a silent source
+			// is not credited its silence as rise time.
+			tc = p.riseTC
+			dt = min(dt, stale)
+		}
+		b.v += ewmaAlpha(dt, tc) * (v - b.v)
+	}
+	if at.After(b.at) {
+		b.at = at
+	}
+	return delta
 }
 
 // direction is one direction's state: its zone and rate, what the router
@@ -66,38 +122,49 @@ type direction struct {
 
 // Observe records a reply from source i (see SourceIndex) with round-trip
 // time rtt, received at at (docs/autorate.md, "Sources and baselines").
+// With one-way delays a reply without them tells both legs its round trip's
+// delta: either queue may hold it.
 func (c *Controller) Observe(i int, rtt time.Duration, at time.Time) {
 	if i < 0 || i >= len(c.refl) || rtt <= 0 {
 		return
 	}
 	r := &c.refl[i]
-	v := float64(rtt)
-	var delta float64
-	switch {
-	case !r.hasBaseline || v <= r.baseline:
-		r.baseline, r.hasBaseline = v, true
-	default:
-		delta = v - r.baseline
-		dt := at.Sub(r.baselineAt)
-		if r.baselineAt.IsZero() {
-			dt = r.stale
-		}
-		tc := c.p.baselineTC
-		if delta >= c.p.baselineThreshold {
-			// Under load the baseline barely rises, and a silent source
-			// is not credited its silence as rise time.
-			tc = c.p.riseTC
-			dt = min(dt, r.stale)
-		}
-		r.baseline += ewmaAlpha(dt, tc) * (v - r.baseline)
+	delta := r.base.update(float64(rtt), at, r.stale, &c.p)
+	for k := range c.nLegs() {
+		c.legs[k].est.add(sample{sent: at.Add(-rtt), at: at, delta: delta, src: i})
 	}
-	if at.After(r.baselineAt) {
-		r.baselineAt = at
+	c.heard(r, delta, delta, at)
+}
+
+// ObserveOneWay records a reply from source i that carries its one-way
+// delays: up out (with the clocks' offset, which the baseline takes), down
+// back, rtt in all; without one-way delays configured it is a round trip.
+func (c *Controller) ObserveOneWay(i int, rtt, up, down time.Duration, at time.Time) {
+	if !c.oneWay {
+		c.Observe(i, rtt, at)
+		return
 	}
+	if i < 0 || i >= len(c.refl) || rtt <= 0 {
+		return
+	}
+	r := &c.refl[i]
+	r.base.update(float64(rtt), at, r.stale, &c.p)
+	var deltas [2]float64
+	for k, v := range [2]time.Duration{down, up} {
+		deltas[k] = r.legBase[k].update(float64(v), at, r.stale, &c.p)
+		c.legs[k].est.add(sample{sent: at.Add(-rtt), at: at, delta: deltas[k], src: i})
+	}
+	c.heard(r, deltas[0], deltas[1], at)
+}
+
+// heard notes a reply of r received at at, with its legs' deltas.
+func (c *Controller) heard(r *reflector, down, up float64, at time.Time) {
 	r.replies++
-	c.est.add(sample{sent: at.Add(-rtt), at: at, delta: delta, src: i})
 	if c.dirs[0].zone == Green && c.dirs[1].zone == Green && c.on(RuleJitterFloor) {
-		c.jitter.add(delta, at)
+		c.legs[0].jitter.add(down, at)
+		if c.oneWay {
+			c.legs[1].jitter.add(up, at)
+		}
 	}
 	// An out-of-order (older) reply does not make the source fresher.
 	if !r.heard || !at.Before(r.lastAt) {
@@ -115,19 +182,11 @@ func (c *Controller) Step(now time.Time) Decision {
 		}
 	}
 	c.signal = dec.Fresh > 0
-	if c.signal {
-		c.raw = c.est.raw(now, c.refl, c.p.target, c.pingInterval, c.scratch)
-		c.updateLoad(now)
-	}
-	c.queue = max(0, c.load-c.wireTime()-c.jitter.floor)
-	switch {
-	case c.queue <= c.p.target:
-		c.onset = time.Time{}
-	case c.onset.IsZero():
-		c.onset = now
+	for k := range c.nLegs() {
+		c.stepLeg(k, now)
 	}
 	dec.Baseline, dec.Signal = c.medianBaseline(), c.signal
-	dec.RawDelta, dec.Delta = time.Duration(c.raw), time.Duration(c.load)
+	dec.RawDelta, dec.Delta = time.Duration(c.legs[0].raw), time.Duration(c.legs[0].load)
 	for i := range c.dirs {
 		d := &c.dirs[i]
 		prev := d.rate
@@ -148,7 +207,7 @@ func (c *Controller) Step(now time.Time) Decision {
 // GREEN it raises, or cuts its own overshooting probe.
 func (c *Controller) stepDir(d *direction, now time.Time) Action {
 	c.judge(d)
-	if d.zone != Green || c.queue > c.p.target*calmShare {
+	if d.zone != Green || c.leg(d).queue > c.p.target*calmShare {
 		d.raise.calm = false
 	}
 	act := Hold

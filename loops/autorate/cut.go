@@ -89,7 +89,7 @@ func (c *Controller) cut(d *direction, z Zone, now time.Time, blind bool) bool {
 	if d.rate >= prev {
 		return false
 	}
-	*cs = cutState{done: true, at: now, zone: z, delay: c.raw}
+	*cs = cutState{done: true, at: now, zone: z, delay: c.leg(d).raw}
 	d.raise.calm = false
 	cv := &d.capacity
 	if est > 0 {
@@ -105,7 +105,8 @@ func (c *Controller) cut(d *direction, z Zone, now time.Time, blind bool) bool {
 // it keeps (0: none): docs/autorate.md, "How far", "What a cut remembers".
 func (c *Controller) capacityTarget(d *direction, z Zone, now time.Time, base int64) (target, est int64) {
 	var capEst, ret float64
-	if g, mid, ok := c.est.capacityGrowth(now); ok && c.signal && c.on(RuleCapacityCut) && (g > minGrowth || (z >= SoftRed && g > -minGrowth)) {
+	l := c.leg(d)
+	if g, mid, ok := l.est.capacityGrowth(now); ok && c.signal && c.on(RuleCapacityCut) && (g > minGrowth || (z >= SoftRed && g > -minGrowth)) {
 		r := float64(d.router.at(mid))
 		if r <= 0 {
 			r = float64(base)
@@ -117,15 +118,15 @@ func (c *Controller) capacityTarget(d *direction, z Zone, now time.Time, base in
 	}
 	// While the other's raise is the suspect of a YELLOW, d's shortfall is
 	// more likely that raise's queue slowing d's flows than d's capacity.
-	innocent := z == Yellow && c.ownProbe(c.other(d), now)
-	if a, ok := d.achievedUnderQueue(now, c.onset); ok && !innocent && c.on(RuleLoadEstimate) && (capEst == 0 || a < capEst) {
+	innocent := z == Yellow && c.shared() && c.ownProbe(c.other(d), now)
+	if a, ok := d.achievedUnderQueue(now, l.onset); ok && !innocent && c.on(RuleLoadEstimate) && (capEst == 0 || a < capEst) {
 		capEst, ret = a, a
 	}
 	ret = min(ret, capEst*(1+minMargin)) // what the cut blamed, within reason
 	if capEst == 0 {
 		return 0, 0
 	}
-	margin := min(max(max(c.queue, c.raw-c.wireTime())/float64(drainTime), minMargin), maxMargin)
+	margin := min(max(max(l.queue, l.raw-c.wireTime(dirIndex(d.p.upload)))/float64(drainTime), minMargin), maxMargin)
 	if !c.on(RuleDrain) {
 		margin = minMargin
 	}
@@ -142,12 +143,13 @@ func (c *Controller) draining(d *direction, now time.Time) bool {
 	if !d.cut.landed.IsZero() {
 		since = d.cut.landed
 	}
-	g, _, n, ok := c.est.growth(now, since)
+	l := c.leg(d)
+	g, _, n, ok := l.est.growth(now, since)
 	switch {
 	case n == 0:
 		var slowest float64
 		for i := range c.refl {
-			slowest = max(slowest, c.refl[i].baseline)
+			slowest = max(slowest, c.refl[i].base.v)
 		}
 		return now.Sub(since) <= time.Duration(slowest+d.cut.delay)+2*c.pingInterval
 	case !ok:
@@ -156,22 +158,22 @@ func (c *Controller) draining(d *direction, now time.Time) bool {
 		// whole blackout.
 		return now.Sub(since) < drainingOK
 	}
-	return g < -minGrowth && c.load/(-g) < float64(drainingOK)
+	return g < -minGrowth && l.load/(-g) < float64(drainingOK)
 }
 
 // probeOvershot reports whether d's last raise went beyond the capacity
 // (docs/autorate.md, "Own probe overshooting").
 func (c *Controller) probeOvershot(d *direction, now time.Time) bool {
-	r, o := &d.raise, c.other(d)
-	if r.held || r.at.IsZero() || now.Sub(r.at) >= c.probeSlot || r.by < overshootMin || c.raw <= c.p.target/2 || !o.raise.at.Before(r.at) {
+	r, o, l := &d.raise, c.other(d), c.leg(d)
+	if r.held || r.at.IsZero() || now.Sub(r.at) >= c.probeSlot || r.by < overshootMin || l.raw <= c.p.target/2 || (c.shared() && !o.raise.at.Before(r.at)) {
 		return false
 	}
 	// The TCP fallback's replies are too few to fit a growth to; without a
 	// queue above the jitter floor the growth is noise.
-	if c.fallbackOnly() || c.queue <= 0 {
+	if c.fallbackOnly() || l.queue <= 0 {
 		return false
 	}
-	g, _, ok := c.est.capacityGrowth(now)
+	g, _, ok := l.est.capacityGrowth(now)
 	return ok && g > minGrowth
 }
 
@@ -182,7 +184,7 @@ func (c *Controller) cutOwnProbe(d *direction, now time.Time) bool {
 	if !c.cut(d, Yellow, now, false) {
 		return false
 	}
-	if c.on(RuleProbeFloor) && !c.overshootTrusted() && d.rate < pre {
+	if c.on(RuleProbeFloor) && !c.overshootTrusted(d) && d.rate < pre {
 		d.rate = pre
 		if cv := &d.capacity; cv.est > 0 && cv.est < pre {
 			cv.setEstimate(pre)
@@ -193,21 +195,22 @@ func (c *Controller) cutOwnProbe(d *direction, now time.Time) bool {
 }
 
 // ownProbe reports whether a queue that builds now is d's last raise's:
-// recent (probeBlame), unheld and newer than the other's.
+// recent (probeBlame), unheld and, where the directions share the signal,
+// newer than the other's.
 func (c *Controller) ownProbe(d *direction, now time.Time) bool {
 	r, o := &d.raise, c.other(d)
-	return !r.at.IsZero() && !r.held && now.Sub(r.at) < probeBlame*c.probeSlot && !o.raise.at.After(r.at)
+	return !r.at.IsZero() && !r.held && now.Sub(r.at) < probeBlame*c.probeSlot && (!c.shared() || !o.raise.at.After(r.at))
 }
 
 // probeCut notes that d's raise overshot and was cut: the next raises
 // beyond the hold level are small, where the overshoot test is trusted.
 func (c *Controller) probeCut(d *direction) {
-	if c.overshootTrusted() && c.on(RuleProbeJump) {
+	if c.overshootTrusted(d) && c.on(RuleProbeJump) {
 		d.capacity.jump = probeJump
 	}
 }
 
-// overshootTrusted reports whether the jitter floor is low enough.
-func (c *Controller) overshootTrusted() bool {
-	return c.jitter.floor < trustedJitter*c.p.target
+// overshootTrusted reports whether d's jitter floor is low enough.
+func (c *Controller) overshootTrusted(d *direction) bool {
+	return c.leg(d).jitter.floor < trustedJitter*c.p.target
 }

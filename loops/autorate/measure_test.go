@@ -388,7 +388,7 @@ func TestJitterIsNotGrowth(t *testing.T) {
 		d := l.step()
 		lowest = min(lowest, d.Download.Rate)
 	}
-	if g, _, ok := l.c.est.capacityGrowth(l.now); ok && g > minGrowth {
+	if g, _, ok := l.c.legs[0].est.capacityGrowth(l.now); ok && g > minGrowth {
 		t.Errorf("growth %v from jitter", g)
 	}
 	if lowest < 800e6 {

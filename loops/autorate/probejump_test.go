@@ -31,7 +31,7 @@ func TestProbeJumpAfterOwnOvershoot(t *testing.T) {
 				for i := range h.c.refl {
 					h.c.Observe(i, h.base+time.Duration(x), h.now)
 				}
-				h.c.jitter.floor = float64(c.jitter) // what the replies' jitter would have made it
+				h.c.legs[0].jitter.floor = float64(c.jitter) // what the replies' jitter would have made it
 				if dec := h.c.Step(h.now); dec.Download.Action == Decrease {
 					if dec.Download.Zone != Green {
 						t.Fatalf("the first cut was in %s, want the own-probe cut (GREEN)", dec.Download.Zone)
@@ -258,7 +258,7 @@ func TestOwnProbeNeedsAQueueAboveTheJitter(t *testing.T) {
 				for i := range h.c.refl {
 					h.c.Observe(i, h.base+time.Duration(x), h.now)
 				}
-				h.c.jitter.floor = float64(c.jitter)
+				h.c.legs[0].jitter.floor = float64(c.jitter)
 				if dec := h.c.Step(h.now); dec.Download.Action == Decrease && dec.Download.Zone == Green {
 					cut = true
 					break
@@ -298,7 +298,7 @@ func TestOwnProbeCutGoesNoLowerThanTheRaiseStart(t *testing.T) {
 				for i := range h.c.refl {
 					h.c.Observe(i, h.base+time.Duration(x), h.now)
 				}
-				h.c.jitter.floor = float64(c.jitter)
+				h.c.legs[0].jitter.floor = float64(c.jitter)
 				if dec = h.c.Step(h.now); dec.Download.Action == Decrease {
 					break
 				}

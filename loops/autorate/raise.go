@@ -126,6 +126,8 @@ func (c *Controller) othersTurn(d *direction, now time.Time) bool {
 	switch {
 	case cv.est > 0 && a >= float64(cv.hold)*nearHold && a < float64(cv.est)*(1+nearBand) && now.Sub(d.raise.at) < nearEvery*c.probeSlot:
 		return true
+	case !c.shared():
+		return false // the other's raise cannot show in d's leg
 	case !o.raise.at.IsZero() && now.Sub(o.raise.at) < c.probeSlot/2:
 		return true
 	case o.rate > o.router.applied && now.Sub(o.offeredAt) < 2*c.probeSlot:
@@ -138,7 +140,7 @@ func (c *Controller) othersTurn(d *direction, now time.Time) bool {
 // new safe rate, and one at or above the estimate drops the estimate.
 func (c *Controller) checkHeld(d *direction) {
 	r := &d.raise
-	if !r.calm || r.held || r.at.IsZero() || c.est.newestSent().sent.Sub(r.at) < c.probeSlot/2 {
+	if !r.calm || r.held || r.at.IsZero() || c.leg(d).est.newestSent().sent.Sub(r.at) < c.probeSlot/2 {
 		return
 	}
 	r.held = true
@@ -158,5 +160,13 @@ func (c *Controller) checkHeld(d *direction) {
 // fallbackOnly reports whether the newest reply is a TCP fallback
 // connect: the reflectors are silent.
 func (c *Controller) fallbackOnly() bool {
-	return c.est.n > 0 && c.refl[c.est.back(0).src].addr.Port() != 0
+	e := &c.legs[0].est
+	return e.n > 0 && c.refl[e.back(0).src].addr.Port() != 0
+}
+
+// shared reports whether both directions read one signal, the round trip:
+// a queue that grows may be either's. With one-way delays it still is under
+// the TCP fallback, whose connects only time round trips.
+func (c *Controller) shared() bool {
+	return !c.oneWay || c.fallbackOnly()
 }

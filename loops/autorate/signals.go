@@ -20,27 +20,51 @@ const (
 	mtuBits       = 1500 * 8                     // the packet a ping waits for in a busy shaper
 )
 
-// updateLoad moves the loaded delta towards this cycle's raw delta: at once
-// when it falls (the queue drains), by its EWMA when it rises.
-func (c *Controller) updateLoad(now time.Time) {
-	switch {
-	case !c.hasLoad:
-		c.load, c.hasLoad = c.raw, true
-	case c.raw < c.load && c.on(RuleFastFall):
-		c.load = c.raw
-	default:
-		c.load += ewmaAlpha(now.Sub(c.loadAt), c.p.loadTC) * (c.raw - c.load)
+// stepLeg reads leg k's signal for this cycle at now.
+func (c *Controller) stepLeg(k int, now time.Time) {
+	l := &c.legs[k]
+	if c.signal {
+		other := 0.0
+		if c.oneWay {
+			other = c.legs[1-k].raw
+		}
+		l.raw = l.est.raw(now, c.refl, c.p.target, c.pingInterval, other, c.scratch)
+		l.updateLoad(now, &c.p, c.on(RuleFastFall))
 	}
-	if now.After(c.loadAt) {
-		c.loadAt = now
+	l.queue = max(0, l.load-c.wireTime(k)-l.jitter.floor)
+	switch {
+	case l.queue <= c.p.target:
+		l.onset = time.Time{}
+	case l.onset.IsZero():
+		l.onset = now
 	}
 }
 
-// wireTime is the delay the shapers add by themselves (ns): one MTU at each
-// direction's rate. Cutting for it would only make it longer.
-func (c *Controller) wireTime() float64 {
+// updateLoad moves the loaded delta towards this cycle's raw delta: at once
+// when it falls (the queue drains), by its EWMA when it rises.
+func (l *leg) updateLoad(now time.Time, p *params, fastFall bool) {
+	switch {
+	case !l.hasLoad:
+		l.load, l.hasLoad = l.raw, true
+	case l.raw < l.load && fastFall:
+		l.load = l.raw
+	default:
+		l.load += ewmaAlpha(now.Sub(l.loadAt), p.loadTC) * (l.raw - l.load)
+	}
+	if now.After(l.loadAt) {
+		l.loadAt = now
+	}
+}
+
+// wireTime is the delay the shapers add by themselves to leg k (ns): one
+// MTU at the rate of each direction it crosses. Cutting for it would only
+// make it longer.
+func (c *Controller) wireTime(k int) float64 {
 	var t float64
 	for i := range c.dirs {
+		if c.oneWay && i != k {
+			continue
+		}
 		if r := c.dirs[i].routerRate(); r > 0 {
 			t += mtuBits / float64(r) * 1e9
 		}
@@ -51,8 +75,8 @@ func (c *Controller) wireTime() float64 {
 func (c *Controller) medianBaseline() time.Duration {
 	s := c.scratch[:0]
 	for i := range c.refl {
-		if c.refl[i].hasBaseline {
-			s = append(s, c.refl[i].baseline)
+		if b := c.refl[i].base; b.ok {
+			s = append(s, b.v)
 		}
 	}
 	return time.Duration(median(s))
@@ -133,8 +157,9 @@ func insertNewest(top []sample, n int, sm sample) int {
 }
 
 // raw is the cycle's raw delta and sets the late growth (docs/autorate.md,
-// "Raw delta").
-func (e *estimator) raw(now time.Time, refl []reflector, target float64, pingInterval time.Duration, scratch []float64) float64 {
+// "Raw delta"); other is the other leg's raw delta, which a late request's
+// round trip also holds (0: the leg is the round trip).
+func (e *estimator) raw(now time.Time, refl []reflector, target float64, pingInterval time.Duration, other float64, scratch []float64) float64 {
 	e.late = 0
 	var ans [rawSamples]float64
 	na, rising := 0, false
@@ -156,10 +181,10 @@ func (e *estimator) raw(now time.Time, refl []reflector, target float64, pingInt
 	np := 0
 	for _, p := range e.pend {
 		r := &refl[p.src]
-		if !p.sent.After(newest.sent) || !r.hasBaseline {
+		if !p.sent.After(newest.sent) || !r.base.ok {
 			continue // older than an answered one: lost, not slow
 		}
-		lb := float64(now.Sub(p.sent)) - r.baseline
+		lb := float64(now.Sub(p.sent)) - r.base.v - other
 		if lb <= late {
 			continue
 		}
@@ -255,15 +280,23 @@ func (e *estimator) capacityGrowth(now time.Time) (g float64, mid time.Time, ok 
 
 // ResetPending forgets the requests in flight reported by Pending; the
 // Loop calls it each cycle before reporting the current ones.
-func (c *Controller) ResetPending() { c.est.pend = c.est.pend[:0] }
+func (c *Controller) ResetPending() {
+	for k := range c.legs {
+		c.legs[k].est.pend = c.legs[k].est.pend[:0]
+	}
+}
 
 // Pending reports an unanswered echo request to source i sent at sent;
 // after ResetPending, before Step. Beyond the capacity they are ignored.
 func (c *Controller) Pending(i int, sent time.Time) {
-	if i < 0 || i >= len(c.refl) || len(c.est.pend) == cap(c.est.pend) {
+	if i < 0 || i >= len(c.refl) {
 		return
 	}
-	c.est.pend = append(c.est.pend, pendingReq{src: i, sent: sent})
+	for k := range c.nLegs() {
+		if e := &c.legs[k].est; len(e.pend) < cap(e.pend) {
+			e.pend = append(e.pend, pendingReq{src: i, sent: sent})
+		}
+	}
 }
 
 // median sorts s in place (insertion sort: a handful of values) and returns

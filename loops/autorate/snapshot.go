@@ -41,14 +41,14 @@ func (c *Controller) Snapshot() Snapshot {
 		Upload:      c.dirSnapshot(1),
 		Reflectors:  make([]ReflectorSnapshot, len(c.refl)),
 		Baseline:    c.medianBaseline(),
-		LoadedDelta: time.Duration(c.load),
+		LoadedDelta: time.Duration(c.legs[0].load),
 		Signal:      c.signal,
 	}
 	for i := range c.refl {
 		r := &c.refl[i]
 		rs := ReflectorSnapshot{Addr: r.addr, Replies: r.replies}
-		if r.hasBaseline {
-			rs.Baseline = time.Duration(r.baseline)
+		if r.base.ok {
+			rs.Baseline = time.Duration(r.base.v)
 		}
 		if r.heard {
 			rs.LastReply = r.lastAt
@@ -88,8 +88,10 @@ func (c *Controller) Restore(s Snapshot) {
 	}
 	// The persisted loaded delta is of unknown age: it is reported until the
 	// first fresh Step restarts the EWMA from its own raw delta.
-	c.load = float64(s.LoadedDelta)
-	c.hasLoad = false
+	for k := range c.legs {
+		c.legs[k].load = float64(s.LoadedDelta)
+		c.legs[k].hasLoad = false
+	}
 }
 
 // SetBaseline sets reflector i's baseline (calibration).
@@ -102,5 +104,5 @@ func (c *Controller) SetBaseline(i int, b time.Duration) {
 
 // setBaseline sets a restored or calibrated baseline, of unknown age.
 func (r *reflector) setBaseline(b time.Duration) {
-	r.baseline, r.hasBaseline, r.baselineAt = float64(b), true, time.Time{}
+	r.base = baseline{v: float64(b), ok: true}
 }

@@ -3,7 +3,7 @@ package autorate
 // judge sets d's zone from the queue and counts its streaks
 // (docs/autorate.md, "Zones").
 func (c *Controller) judge(d *direction) {
-	x, p := c.queue, &c.p
+	x, p := c.leg(d).queue, &c.p
 	if x > p.target {
 		d.yellowStreak++
 	} else {
