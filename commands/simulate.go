@@ -49,6 +49,7 @@ func simulateCommand(stdio IO) *cli.Command {
 			&cli.StringFlag{Name: "jitter-dist", Usage: "jitter distribution: exp, pareto or lognormal (default: the scenario's)"},
 			&cli.StringFlag{Name: "base-rtt", Value: "8ms-25ms", Usage: "base RTT of reflectors and flows: a range (10ms-40ms) or a centre (30ms: ±25 %)"},
 			&cli.DurationFlag{Name: "write-latency", Value: 30 * time.Millisecond, Usage: "how long the router takes per write"},
+			&cli.BoolFlag{Name: "timestamps", Usage: "measure with ICMP timestamp requests (measurement.timestamps): one-way delays per direction", DefaultText: "the WAN's measurement.timestamps"},
 			&cli.IntFlag{Name: "ping-rate", Usage: "echoes per second, all reflectors together", DefaultText: "the WAN's measurement.ping_rate"},
 			&cli.DurationFlag{Name: "isp-buffer", Value: 500 * time.Millisecond, Usage: "the ISP's buffer, in time at the nominal capacity"},
 			&cli.StringFlag{Name: "nominal", Usage: "DOWN/UP: simulate the built-in example WAN on a line of this nominal capacity (ceilings 90 % of it), e.g. 50M/10M, the testbed's"},
@@ -159,6 +160,10 @@ func simulateOptions(c *cli.Context, w *config.WAN, interval time.Duration) (sim
 		}
 		opts.PingRate = c.Int("ping-rate")
 		w.Measurement.PingRate = opts.PingRate
+	}
+	if c.IsSet("timestamps") {
+		opts.Timestamps = c.Bool("timestamps")
+		w.Measurement.Timestamps = opts.Timestamps
 	}
 	if opts.ISPBuffer = c.Duration("isp-buffer"); opts.ISPBuffer < time.Millisecond || opts.ISPBuffer > time.Minute {
 		return opts, fmt.Errorf("-isp-buffer %v: want 1ms..1m", opts.ISPBuffer)

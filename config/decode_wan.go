@@ -178,6 +178,7 @@ func (d *decoder) measurement(r *rawMeasurement, w *WAN, aux *wanAux) Measuremen
 	if !d.boolean(r.PinRoutes, &out.PinRoutes) {
 		aux.ok = false
 	}
+	d.boolean(r.Timestamps, &out.Timestamps)
 	return out
 }
 

@@ -72,6 +72,7 @@ type rawMeasurement struct {
 	TCPFallback *hcl.Attribute `hcl:"tcp_fallback,optional"`
 	Source      *hcl.Attribute `hcl:"source,optional"`
 	PinRoutes   *hcl.Attribute `hcl:"pin_routes,optional"`
+	Timestamps  *hcl.Attribute `hcl:"timestamps,optional"`
 }
 
 // rawDirection is both `download` and `upload`; `parent` and the soft_red

@@ -152,6 +152,9 @@ type Measurement struct {
 	TCPFallback []netip.AddrPort
 	Source      netip.Addr // zero when unset
 	PinRoutes   bool       // default: true when the WAN has a gateway
+	// Timestamps: ICMP timestamp requests instead of echo to the IPv4
+	// reflectors, whose one-way delays tell the directions' queues apart.
+	Timestamps bool
 }
 
 // Direction is a WAN's `download` or `upload` block.

@@ -29,6 +29,11 @@ type Reply struct {
 	RTT    time.Duration
 	At     time.Time // receive time, monotonic reading (time.Now() right after the read)
 	TCP    bool      // measured by TCP connect (fallback), not ICMP
+	// Stamped: an ICMP timestamp reply; Up is the reflector's receive
+	// stamp minus the local send time: the way out plus the clocks' offset
+	// (may be negative). The way back is RTT - Up.
+	Stamped bool
+	Up      time.Duration
 }
 
 // Mode selects the kind of ICMP socket.

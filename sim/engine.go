@@ -63,6 +63,7 @@ type echo struct {
 	at   int64 // time of the next event, ns since Epoch
 	seq  int64
 	sent int64 // send time, ns
+	up   int64 // a timestamp reply's Up (Reply.Up), ns
 	j    float64
 	refl int
 	back bool
@@ -245,7 +246,9 @@ type engine struct {
 	// pings
 	rng      *rand.Rand
 	tcpRNG   *rand.Rand
-	base     []float64 // per reflector, s
+	owdRNG   *rand.Rand // the one-way split of each echo's jitter (Options.Timestamps)
+	offset   []float64  // per reflector, its clock ahead of ours, s (Options.Timestamps)
+	base     []float64  // per reflector, s
 	shiftCur cursor
 	lossCur  cursor
 	flying   echoHeap
@@ -327,6 +330,13 @@ func newEngine(sc *Scenario, opt *Options, m mode, p Policy, events [2][]int64) 
 		lo, hi := opt.BaseRTTMin.Seconds(), opt.BaseRTTMax.Seconds()
 		for i := range e.base {
 			e.base[i] = lo + (hi-lo)*br.Float64()
+		}
+		if opt.Timestamps {
+			e.owdRNG = newRand(sc.Seed, "one-way")
+			e.offset = make([]float64, opt.Reflectors)
+			for i := range e.offset {
+				e.offset[i] = clockOffset * (2*e.owdRNG.Float64() - 1)
+			}
 		}
 		inFlight := opt.PingRate*int(opt.PingTimeout/time.Second+1) + 8
 		e.flying = make(echoHeap, 0, inFlight)
@@ -522,7 +532,7 @@ func (e *engine) sendPings() {
 		if u < e.lossCur.at(time.Duration(sent)) {
 			e.pings.Lost++
 		} else {
-			e.flying.push(echo{at: e.outbound(e.base[refl], sent), seq: seq, sent: sent, j: j, refl: refl})
+			e.flying.push(echo{at: e.outbound(e.base[refl], sent), up: e.stampUp(refl, sent, j), seq: seq, sent: sent, j: j, refl: refl})
 		}
 		e.fallback(sent)
 	}
@@ -537,6 +547,24 @@ func (e *engine) sendPings() {
 func (e *engine) outbound(base float64, t int64) int64 {
 	s := base + e.shiftCur.at(time.Duration(t))/1e3 + e.dirs[Upload].added
 	return t + int64(s*1e9)
+}
+
+// clockOffset bounds how far a reflector's clock is from ours (s): an ICMP
+// timestamp's one-way delay carries the offset, which the baselines take.
+const clockOffset = 0.5
+
+// stampUp is what a timestamp reply to an echo sent at t (ns) to reflector
+// refl with jitter j (s) reports as its way out (Reply.Up, ns): half the
+// base RTT and of the path's shift, the upload queue, a random share of
+// the jitter (the rest delays the way back), plus the reflector's clock
+// offset, stamped in whole milliseconds as RFC 792 timestamps are.
+func (e *engine) stampUp(refl int, t int64, j float64) int64 {
+	if e.offset == nil {
+		return 0
+	}
+	up := (e.base[refl]+e.shiftCur.at(time.Duration(t))/1e3)/2 + e.dirs[Upload].added + j*e.owdRNG.Float64()
+	stamp := math.Floor((float64(t)/1e9 + up + e.offset[refl]) * 1e3) // ms
+	return int64(stamp*1e6) - t
 }
 
 // fallback follows the pinger after each echo sent at t (ns): a blackout
@@ -592,7 +620,8 @@ func (e *engine) arrive() {
 			continue
 		}
 		rtt := time.Duration(x.at - x.sent)
-		e.replies = append(e.replies, Reply{Reflector: x.refl, RTT: rtt, At: Epoch.Add(time.Duration(x.at)), TCP: x.tcp})
+		e.replies = append(e.replies, Reply{Reflector: x.refl, RTT: rtt, At: Epoch.Add(time.Duration(x.at)), TCP: x.tcp,
+			Stamped: e.offset != nil && !x.tcp, Up: time.Duration(x.up)})
 		if x.tcp {
 			e.pings.TCPReplies++
 			e.fbBusy[x.refl] = x.at

@@ -322,6 +322,7 @@ func (cfg *MatrixConfig) runCell(c *MatrixCell) error {
 	opt.Fallbacks = len(w.Measurement.TCPFallback)
 	opt.TargetBloat = w.Thresholds.TargetBloat
 	opt.PingRate = c.Point.PingRate
+	opt.Timestamps = w.Measurement.Timestamps
 	opt.Jitter = c.Point.Jitter
 	if c.Point.BaseRTT != 0 {
 		opt.BaseRTTMin, opt.BaseRTTMax = c.Point.BaseRTT*3/4, c.Point.BaseRTT*5/4

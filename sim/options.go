@@ -20,6 +20,10 @@ type Options struct {
 	Reflectors  int           // reflectors pinged round-robin: 4
 	PingRate    int           // echo requests per second, all reflectors together: 20
 	PingTimeout time.Duration // replies later than this are timeouts, never delivered: 1s (the pinger's default)
+	// Timestamps: ICMP timestamp requests (measurement.timestamps): each
+	// reply also tells its way out, stamped by a reflector clock up to
+	// 0.5 s off ours, in whole milliseconds.
+	Timestamps bool
 
 	// TCP fallback, as the pinger does it: after BlackoutAfter (1s) without
 	// any ICMP reply, connect to the Fallbacks targets (0: none) round-robin
@@ -95,6 +99,7 @@ func OptionsFromWAN(w *config.WAN, interval time.Duration) Options {
 		Reflectors:  len(w.Measurement.Reflectors),
 		Fallbacks:   len(w.Measurement.TCPFallback),
 		PingRate:    w.Measurement.PingRate,
+		Timestamps:  w.Measurement.Timestamps,
 		TargetBloat: w.Thresholds.TargetBloat,
 	}
 }

@@ -51,6 +51,10 @@ type Reply struct {
 	RTT       time.Duration // measured round-trip time
 	At        time.Time     // receive time (send time + RTT)
 	TCP       bool          // a TCP fallback connect during an ICMP blackout
+	// Stamped: an ICMP timestamp reply (Options.Timestamps), whose Up is
+	// the way out plus the reflector's clock offset, as ping.Reply's.
+	Stamped bool
+	Up      time.Duration
 }
 
 // Writer is the simulated router as a policy sees it.

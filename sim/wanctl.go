@@ -199,7 +199,7 @@ func (a *Wanctl) Tick(in Input, w Writer) {
 		if r.Reflector < 0 || r.Reflector >= len(list) {
 			continue
 		}
-		a.meas.buf = append(a.meas.buf, ping.Reply{Target: list[r.Reflector], RTT: r.RTT, At: r.At, TCP: r.TCP})
+		a.meas.buf = append(a.meas.buf, ping.Reply{Target: list[r.Reflector], RTT: r.RTT, At: r.At, TCP: r.TCP, Stamped: r.Stamped, Up: r.Up})
 	}
 	a.meas.pend = a.meas.pend[:0]
 	for _, o := range in.Outstanding {

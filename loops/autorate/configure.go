@@ -121,6 +121,10 @@ func (c *Controller) configure(w *config.WAN) {
 		add(a, fallbackStaleAfter(m))
 	}
 	c.scratch = make([]float64, 0, max(len(c.refl), rawSamples))
+	if c.oneWay != m.Timestamps {
+		c.oneWay, c.legs = m.Timestamps, [2]leg{} // the other kind of delta: start afresh
+		c.Disable(c.off)
+	}
 	for k := range c.legs {
 		if cp := pendingPerRate*m.PingRate + pendingSpare; cap(c.legs[k].est.pend) < cp {
 			c.legs[k].est.pend = make([]pendingReq, 0, cp)

@@ -224,7 +224,11 @@ func (l *Loop) Cycle(now time.Time) Decision {
 	l.buf = l.measurer.Drain(l.buf[:0])
 	for i := range l.buf {
 		r := &l.buf[i]
-		l.ctrl.Observe(l.ctrl.SourceIndex(r.Target, r.TCP), r.RTT, r.At)
+		if i := l.ctrl.SourceIndex(r.Target, r.TCP); r.Stamped {
+			l.ctrl.ObserveOneWay(i, r.RTT, r.Up, r.RTT-r.Up, r.At)
+		} else {
+			l.ctrl.Observe(i, r.RTT, r.At)
+		}
 	}
 	if l.pending != nil {
 		// After the drain: a request answered in between is in neither
