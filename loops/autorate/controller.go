@@ -13,9 +13,9 @@ type Controller struct {
 	p            params
 	refl         []reflector
 	scratch      []float64
-	dirs         [2]direction // download, upload
-	legs         [2]leg       // the round trip in legs[0]; with one-way delays download's, upload's
-	oneWay       bool         // each direction reads its own leg (docs/autorate.md, "One-way delays")
+	dirs         [2]direction  // download, upload
+	legs         [2]leg        // the round trip in legs[0]; with one-way delays download's, upload's
+	oneWay       bool          // each direction reads its own leg (docs/autorate.md, "One-way delays")
 	pingInterval time.Duration // one reflector's ping spacing
 	probeSlot    time.Duration // increase_interval: one raise per slot, in turn
 	maxJump      float64       // the climb limit above the router's rate (see configure)
