@@ -17,7 +17,9 @@ import (
 //
 // It works as cake-autorate does with its default RTT pinger (fping): each
 // reply's one-way delay is half its RTT, the same for both directions,
-// tracked against a per-reflector baseline; bufferbloat is 3 delayed samples
+// tracked against a per-reflector baseline (with ICMP timestamp replies,
+// Options.Timestamps, as with its tsping pinger: each direction's own
+// one-way delay against its own baseline); bufferbloat is 3 delayed samples
 // among the last 6 (all reflectors together); a cut scales with the
 // window's average delta; a raise needs the achieved rate above 75 % of the
 // shaper rate and a fresh load sample; without high load the rate decays
@@ -46,12 +48,12 @@ type CakeAutorate struct {
 	staleReply               int64    // µs
 
 	started  bool
-	baseline []int64 // per reflector, one-way delay µs (RTT/2: both directions share it)
+	baseline [2][]int64 // per direction and reflector, one-way delay µs (RTT/2 without timestamps)
 	delayed  [2][]bool
-	deltas   []int64 // µs, the last DetectionWindow samples, all reflectors
+	deltas   [2][]int64 // µs, the last DetectionWindow samples, all reflectors
 	idx      int
 	bb       [2]bool  // bufferbloat detected at the latest sample
-	avgDelta int64    // µs, the window's average delta
+	avgDelta [2]int64 // µs, the window's average delta
 	rate     [2]int64 // kbit/s, the shaper rate the controller wants
 
 	achieved    [2]int64 // kbit/s, at the latest load sample
@@ -258,8 +260,6 @@ func NewCakeAutorateWith(p CakeAutorateParams) (*CakeAutorate, error) {
 		bbRefractory: us(p.BufferbloatRefractoryPeriod),
 		decayRefr:    us(p.DecayRefractoryPeriod),
 		staleReply:   500_000,
-		baseline:     make([]int64, p.Reflectors),
-		deltas:       make([]int64, p.BufferbloatDetectionWindow),
 		rate:         p.BaseKbps,
 	}
 	for d := range 2 {
@@ -267,14 +267,18 @@ func NewCakeAutorateWith(p CakeAutorateParams) (*CakeAutorate, error) {
 		a.delayThr[d] = us(p.OWDDeltaDelayThr[d])
 		a.downThr[d] = us(p.AvgOWDDeltaMaxAdjustDownThr[d])
 		a.delayed[d] = make([]bool, p.BufferbloatDetectionWindow)
+		a.deltas[d] = make([]int64, p.BufferbloatDetectionWindow)
+		a.baseline[d] = make([]int64, p.Reflectors)
 	}
 	// The original's rate monitor runs in a process forked after the first
 	// rate write, so it compensates its interval for the base rates only.
 	rtt := a.packetTime(Download) + a.packetTime(Upload)
 	a.monitor = max(us(p.MonitorAchievedRatesInterval), 10*rtt)
 	// A new reflector's baseline starts at 100 ms one way, and falls fast.
-	for i := range a.baseline {
-		a.baseline[i] = 100_000
+	for d := range a.baseline {
+		for i := range a.baseline[d] {
+			a.baseline[d][i] = 100_000
+		}
 	}
 	a.done[Download] = func(err error) { a.completed(Download, err) }
 	a.done[Upload] = func(err error) { a.completed(Upload, err) }
@@ -355,18 +359,29 @@ func (a *CakeAutorate) loadSample(now int64, bits [2]float64) {
 // reply processes one echo reply at time now (µs): baseline, detection
 // window, rate change.
 func (a *CakeAutorate) reply(now int64, r Reply) {
-	if a.sleeping || r.Reflector < 0 || r.Reflector >= len(a.baseline) {
+	if a.sleeping || r.Reflector < 0 || r.Reflector >= len(a.baseline[0]) {
 		return
 	}
 	// An RTT pinger cannot split the delay: each direction gets half.
-	owd := int64((r.RTT+500*time.Nanosecond)/time.Microsecond) / 2
-	base := &a.baseline[r.Reflector]
-	alpha := a.alphaDec
-	if owd >= *base {
-		alpha = a.alphaInc
+	rtt := int64((r.RTT + 500*time.Nanosecond) / time.Microsecond)
+	owd := [2]int64{rtt / 2, rtt / 2}
+	if r.Stamped {
+		up := int64((r.Up + 500*time.Nanosecond) / time.Microsecond)
+		owd = [2]int64{rtt - up, up}
 	}
-	*base = (alpha*owd + (1_000_000-alpha)**base) / 1_000_000
-	delta := owd - *base
+	var delta [2]int64
+	for d := range 2 {
+		base := &a.baseline[d][r.Reflector]
+		if r.Stamped && abs64(owd[d]-*base) > 3_000_000_000 {
+			*base = owd[d] // a clock stepped: start afresh, as the original does
+		}
+		alpha := a.alphaDec
+		if owd[d] >= *base {
+			alpha = a.alphaInc
+		}
+		*base = (alpha*owd[d] + (1_000_000-alpha)**base) / 1_000_000
+		delta[d] = owd[d] - *base
+	}
 	if now-usSince(r.At) > a.staleReply {
 		return
 	}
@@ -376,14 +391,14 @@ func (a *CakeAutorate) reply(now int64, r Reply) {
 	for d := range Dir(2) {
 		comp[d] = a.packetTime(d)
 	}
-	a.deltas[a.idx] = delta
-	var sum int64
-	for _, v := range a.deltas {
-		sum += v
-	}
-	a.avgDelta = sum / int64(len(a.deltas))
 	for d := range 2 {
-		a.delayed[d][a.idx] = delta > a.delayThr[d]+comp[d]
+		a.deltas[d][a.idx] = delta[d]
+		var sum int64
+		for _, v := range a.deltas[d] {
+			sum += v
+		}
+		a.avgDelta[d] = sum / int64(len(a.deltas[d]))
+		a.delayed[d][a.idx] = delta[d] > a.delayThr[d]+comp[d]
 		n := 0
 		for _, x := range a.delayed[d] {
 			if x {
@@ -392,7 +407,7 @@ func (a *CakeAutorate) reply(now int64, r Reply) {
 		}
 		a.bb[d] = n >= a.p.BufferbloatDetectionThr
 	}
-	a.idx = (a.idx + 1) % len(a.deltas)
+	a.idx = (a.idx + 1) % len(a.deltas[0])
 
 	for d := range 2 {
 		a.adjust(Dir(d), now, comp[d])
@@ -415,7 +430,7 @@ func (a *CakeAutorate) adjust(d Dir, now, comp int64) {
 		var f int64 = 1000
 		if downThr > delayThr {
 			f = 0
-			if ex := a.avgDelta - delayThr; ex > 0 {
+			if ex := a.avgDelta[d] - delayThr; ex > 0 {
 				f = min(1000, 1000*ex/(downThr-delayThr))
 			}
 		}
@@ -431,7 +446,7 @@ func (a *CakeAutorate) adjust(d Dir, now, comp int64) {
 		var f int64 = 1000
 		if delayThr > upThr {
 			f = 0
-			if room := delayThr - a.avgDelta; room > 0 {
+			if room := delayThr - a.avgDelta[d]; room > 0 {
 				f = min(1000, 1000*room/(delayThr-upThr))
 			}
 		}
@@ -504,4 +519,11 @@ func (a *CakeAutorate) completed(d Dir, err error) {
 	if s.want != s.written {
 		a.flush()
 	}
+}
+
+func abs64(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
 }

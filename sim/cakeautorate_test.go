@@ -92,7 +92,7 @@ func (h *caHarness) steps(n int, rtt time.Duration) {
 func (h *caHarness) warm() {
 	h.load = [2]float64{0.5, 0.5}
 	h.steps(40, caBaseRTT)
-	for i, b := range h.a.baseline {
+	for i, b := range h.a.baseline[0] {
 		if b != 10_000 {
 			h.t.Fatalf("reflector %d baseline %d µs after warming, want 10000", i, b)
 		}
@@ -164,7 +164,7 @@ func TestCakeAutorateCutScalesWithDelay(t *testing.T) {
 			h.steps(3, delayed(c.owd))
 			got := float64(h.a.Rate(Download)) / before
 			if math.Abs(got-c.want) > 0.005 {
-				t.Errorf("cut to %.4f of the rate, want %.2f (window average %d µs)", got, c.want, h.a.avgDelta)
+				t.Errorf("cut to %.4f of the rate, want %.2f (window average %d µs)", got, c.want, h.a.avgDelta[0])
 			}
 		})
 	}

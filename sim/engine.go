@@ -551,7 +551,10 @@ func (e *engine) outbound(base float64, t int64) int64 {
 
 // clockOffset bounds how far a reflector's clock is from ours (s): an ICMP
 // timestamp's one-way delay carries the offset, which the baselines take.
-const clockOffset = 0.5
+// A reflector synchronised by NTP is within a few milliseconds; 50 ms is a
+// poor one. (cake-autorate's baselines start at 100 ms one way and rise
+// slowly: a leg that seems longer than that would take it minutes.)
+const clockOffset = 0.05
 
 // stampUp is what a timestamp reply to an echo sent at t (ns) to reflector
 // refl with jitter j (s) reports as its way out (Reply.Up, ns): half the

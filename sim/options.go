@@ -22,7 +22,7 @@ type Options struct {
 	PingTimeout time.Duration // replies later than this are timeouts, never delivered: 1s (the pinger's default)
 	// Timestamps: ICMP timestamp requests (measurement.timestamps): each
 	// reply also tells its way out, stamped by a reflector clock up to
-	// 0.5 s off ours, in whole milliseconds.
+	// 50 ms off ours, in whole milliseconds.
 	Timestamps bool
 
 	// TCP fallback, as the pinger does it: after BlackoutAfter (1s) without
