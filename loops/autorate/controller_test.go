@@ -570,6 +570,17 @@ func TestStepDoesNotAllocate(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("Observe+Step allocate %v times per cycle", allocs)
 	}
+	w := testWAN()
+	w.Measurement.Timestamps = true
+	c, now := NewController(w), t0
+	allocs = testing.AllocsPerRun(1000, func() {
+		now = now.Add(50 * ms)
+		c.ObserveOneWay(0, 27*ms, 17*ms, 10*ms, now)
+		c.Step(now)
+	})
+	if allocs != 0 {
+		t.Fatalf("ObserveOneWay+Step allocate %v times per cycle", allocs)
+	}
 }
 
 func BenchmarkControllerStep(b *testing.B) {
@@ -586,25 +597,36 @@ func BenchmarkControllerStep(b *testing.B) {
 
 // BenchmarkControllerStepLoaded is the costly case: the delay rising
 // (growth estimates, decreases) and six requests in flight every cycle,
-// reported through ResetPending/Pending as the Loop does.
+// reported through ResetPending/Pending as the Loop does; with timestamps
+// (measurement.timestamps) each leg has its own.
 func BenchmarkControllerStepLoaded(b *testing.B) {
-	c := NewController(testWAN())
-	now := t0
-	for i := range 4 {
-		c.Observe(i, 20*ms, now)
-	}
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		now = now.Add(50 * ms)
-		q := time.Duration(i%40) * 5 * ms // a queue growing 0.1 ms/ms, then gone
-		c.Observe(i%4, 20*ms+q, now)
-		c.ResetPending()
-		for k := range 6 {
-			c.Pending((i+k)%4, now.Add(-time.Duration(k)*50*ms))
+	for _, stamped := range []bool{false, true} {
+		name := "round-trips"
+		if stamped {
+			name = "timestamps"
 		}
-		c.SetApplied(false, c.Rate(false), now)
-		c.SetApplied(true, c.Rate(true), now)
-		c.Step(now)
+		b.Run(name, func(b *testing.B) {
+			w := testWAN()
+			w.Measurement.Timestamps = stamped
+			c := NewController(w)
+			now := t0
+			for i := range 4 {
+				c.ObserveOneWay(i, 20*ms, 10*ms, 10*ms, now)
+			}
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				now = now.Add(50 * ms)
+				q := time.Duration(i%40) * 5 * ms // a queue growing 0.1 ms/ms, then gone
+				c.ObserveOneWay(i%4, 20*ms+q, 10*ms+q, 10*ms, now)
+				c.ResetPending()
+				for k := range 6 {
+					c.Pending((i+k)%4, now.Add(-time.Duration(k)*50*ms))
+				}
+				c.SetApplied(false, c.Rate(false), now)
+				c.SetApplied(true, c.Rate(true), now)
+				c.Step(now)
+			}
+		})
 	}
 }
 

@@ -19,7 +19,12 @@ type link struct {
 	now   time.Time
 	base  time.Duration
 	queue func(sent time.Time) time.Duration // queueing delay of a request sent then
-	lost  func(sent time.Time) bool
+	// up is the part of queue on the way out; with stamped, replies carry
+	// their one-way delays (ICMP timestamps), the way out off by offset.
+	up      func(sent time.Time) time.Duration
+	stamped bool
+	offset  time.Duration
+	lost    func(sent time.Time) bool
 	sends []time.Time
 	refl  []int
 	done  []bool
@@ -32,7 +37,8 @@ type link struct {
 
 func newLink(t *testing.T, w *config.WAN) *link {
 	l := &link{t: t, c: NewController(w), now: t0, base: 20 * ms, next: t0,
-		queue: func(time.Time) time.Duration { return 0 }, lost: func(time.Time) bool { return false }}
+		queue: func(time.Time) time.Duration { return 0 }, lost: func(time.Time) bool { return false },
+		up: func(time.Time) time.Duration { return 0 }}
 	l.applied = [2]int64{l.c.Rate(false), l.c.Rate(true)}
 	return l
 }
@@ -60,6 +66,10 @@ func (l *link) step() Decision {
 			} else {
 				l.c.Pending(l.refl[i], s)
 			}
+		case !s.Add(rtt).After(l.now) && l.stamped:
+			up := l.base/2 + l.up(s) + l.offset
+			l.c.ObserveOneWay(l.refl[i], rtt, up, rtt-up, s.Add(rtt))
+			l.done[i] = true
 		case !s.Add(rtt).After(l.now):
 			l.c.Observe(l.refl[i], rtt, s.Add(rtt))
 			l.done[i] = true
