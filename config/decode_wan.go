@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -178,7 +179,12 @@ func (d *decoder) measurement(r *rawMeasurement, w *WAN, aux *wanAux) Measuremen
 	if !d.boolean(r.PinRoutes, &out.PinRoutes) {
 		aux.ok = false
 	}
-	d.boolean(r.Timestamps, &out.Timestamps)
+	if d.boolean(r.Timestamps, &out.Timestamps) && out.Timestamps && len(out.Reflectors) > 0 &&
+		!slices.ContainsFunc(out.Reflectors, netip.Addr.Is4) {
+		d.errorf(r.Timestamps.Expr.Range(), "timestamps need an IPv4 reflector",
+			"ICMP timestamp requests exist in IPv4 only (ICMPv6 has none), and every reflector here is IPv6. "+
+				"Add IPv4 reflectors that answer them, or set timestamps = false.")
+	}
 	return out
 }
 

@@ -119,8 +119,9 @@ func TestGolden(t *testing.T) {
 				TCPFallback: []netip.AddrPort{
 					netip.MustParseAddrPort("9.9.9.9:443"), netip.MustParseAddrPort("[2620:fe::fe]:443"),
 				},
-				Source:    netip.MustParseAddr("192.168.88.10"),
-				PinRoutes: false,
+				Source:     netip.MustParseAddr("192.168.88.10"),
+				PinRoutes:  false,
+				Timestamps: true,
 			},
 			Download: Direction{
 				Name: Download, Queue: "dsl-in", QueueType: "cake-dsl-in", Parent: "bridge",
@@ -205,8 +206,8 @@ func TestGoldenRanges(t *testing.T) {
 	}{
 		{"router edge", cfg.Routers[0].DeclRange, 3},
 		{"wan cable", cfg.WAN("cable").DeclRange, 27},
-		{"steering", cfg.Steering.DeclRange, 124},
-		{"rule voip", cfg.Steering.Rules[0].DeclRange, 128},
+		{"steering", cfg.Steering.DeclRange, 125},
+		{"rule voip", cfg.Steering.Rules[0].DeclRange, 129},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if c.rng.Filename != "testdata/golden.hcl" || c.rng.Start.Line != c.line {

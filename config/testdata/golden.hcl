@@ -57,6 +57,7 @@ wan "dsl" {
     tcp_fallback = ["9.9.9.9:443", "[2620:fe::fe]:443"]
     source       = "192.168.88.10"
     pin_routes   = false
+    timestamps   = true
   }
 
   download {
