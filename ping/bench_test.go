@@ -31,7 +31,7 @@ func BenchmarkLoopbackRoundTrip(b *testing.B) {
 				sk := &chanSink{ch: make(chan struct{}, 1)}
 				b.ReportAllocs()
 				for b.Loop() {
-					if _, err := sock.send(dst, sk, 0, time.Second, true); err != nil {
+					if _, err := sock.send(dst, sk, 0, time.Second, true, false); err != nil {
 						b.Fatal(err)
 					}
 					<-sk.ch
