@@ -27,16 +27,19 @@ type StreamConfig struct {
 	// Timestamps: ask IPv4 targets with ICMP timestamp requests instead
 	// of echo requests, for one-way delays (Reply.Stamped, Up, Hold).
 	// Needs a Pinger opened with Config.Timestamps. IPv6 targets get echo
-	// requests (ICMPv6 has no timestamp message). A target that ignores
-	// timestamp requests falls back to echo (TargetStats.Echo): until it
-	// answers its first timestamp request, every other request to it is
-	// an echo request, and once tsIgnoredLimit (20) of its timestamp
-	// requests timed out while an echo request sent after each was
-	// answered, it gets echo requests only, for the rest of the stream.
-	// So a reflector that filters type 13 is found out within 40 of its
-	// requests, while one that is merely unreachable (the link down at
-	// start, a blackout) is not, and one that has answered a timestamp
-	// request once stays on timestamps whatever happens later.
+	// requests (ICMPv6 has no timestamp message).
+	//
+	// A target that ignores timestamp requests falls back to echo
+	// (TargetStats.Echo, logged once at Warn): until it answers its first
+	// timestamp request, every other request to it is an echo request; a
+	// timed-out timestamp request counts as ignored only if an echo
+	// request sent after it was answered, and after 20 ignored ones the
+	// target gets echo requests for the rest of the stream. So a
+	// reflector that drops type 13 is found out within about 40 of its
+	// requests (its ignored ones count in Timeouts), one that is merely
+	// unreachable (the link down at start) is not, and one that has
+	// answered a timestamp request once stays on timestamps whatever
+	// happens later (a blackout is no reason to switch).
 	Timestamps bool
 	// ExternalPacing: the stream has no timer of its own; its owner calls
 	// Tick regularly (the autorate loop: every control cycle), which sends
