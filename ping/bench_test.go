@@ -12,9 +12,9 @@ type chanSink struct{ ch chan struct{} }
 func (c *chanSink) deliver(Reply, int)              { c.ch <- struct{}{} }
 func (c *chanSink) expired(netip.Addr, uint16, int) { c.ch <- struct{}{} }
 
-// BenchmarkLoopbackRoundTrip is one echo request and reply over a real
-// socket on loopback: register, sendto, kernel, recvfrom in the reader
-// goroutine, match, deliver. allocs/op covers the reader goroutine too.
+// BenchmarkLoopbackRoundTrip is one echo (or timestamp) request and reply
+// over a real socket on loopback: register, sendto, kernel, recvfrom in the
+// reader goroutine, match, deliver. allocs/op covers the reader goroutine too.
 func BenchmarkLoopbackRoundTrip(b *testing.B) {
 	for _, mode := range []Mode{Raw, Unprivileged} {
 		for _, target := range []string{"127.0.0.1", "::1"} {
@@ -31,7 +31,7 @@ func BenchmarkLoopbackRoundTrip(b *testing.B) {
 				sk := &chanSink{ch: make(chan struct{}, 1)}
 				b.ReportAllocs()
 				for b.Loop() {
-					if _, err := sock.send(dst, sk, 0, time.Second, true); err != nil {
+					if _, err := sock.send(dst, sk, 0, time.Second, true, false); err != nil {
 						b.Fatal(err)
 					}
 					<-sk.ch
@@ -39,4 +39,21 @@ func BenchmarkLoopbackRoundTrip(b *testing.B) {
 			})
 		}
 	}
+	// A timestamp request and reply (raw IPv4 only).
+	b.Run("raw/timestamps/127.0.0.1", func(b *testing.B) {
+		p := openPinger(b, Config{Timestamps: true})
+		dst := netip.MustParseAddr("127.0.0.1")
+		sock, err := p.socketFor(dst)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sk := &chanSink{ch: make(chan struct{}, 1)}
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := sock.send(dst, sk, 0, time.Second, true, true); err != nil {
+				b.Fatal(err)
+			}
+			<-sk.ch
+		}
+	})
 }

@@ -87,7 +87,7 @@ func (p *Pinger) Burst(ctx context.Context, targets []netip.Addr, count int, int
 			b.stats[i].Sent++
 			b.outstanding++
 			b.mu.Unlock()
-			if _, err := socks[i].send(t, b, i, timeout, true); err != nil {
+			if _, err := socks[i].send(t, b, i, timeout, true, false); err != nil {
 				b.mu.Lock()
 				b.stats[i].SendErrors++
 				b.outstanding--

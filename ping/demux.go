@@ -32,7 +32,7 @@ const (
 	notEchoReply                // another ICMP type (our own requests on loopback, errors)
 	otherID                     // raw socket: someone else's echo id
 	foreign                     // payload is not ours
-	unknownSeq                  // no request pending: late (after timeout), duplicate, or stale token
+	unknownSeq                  // no request pending: late (after timeout), duplicate, stale token or originate, or the other kind of request
 	wrongSource                 // pending seq, but the reply came from another address
 )
 
@@ -43,7 +43,7 @@ func (v verdict) String() string {
 	case malformed:
 		return "malformed"
 	case notEchoReply:
-		return "not an echo reply"
+		return "not an echo or timestamp reply"
 	case otherID:
 		return "other echo id"
 	case foreign:
@@ -68,19 +68,22 @@ type sink interface {
 // request is written: no reply can be delivered before it. It must not
 // block and must not call back into the demux.
 type registrar interface {
-	registered(seq uint16, sent time.Time, tag int)
+	registered(seq uint16, sent time.Time, tag int, ts bool)
 	// unregistered: the request could not be written after all.
 	unregistered(seq uint16, tag int)
 }
 
-// pendingReq is one echo request waiting for its reply.
+// pendingReq is one echo or timestamp request waiting for its reply.
 type pendingReq struct {
 	target   netip.Addr // unmapped; compared without zone with the reply's source
 	sent     time.Time
 	deadline time.Time
-	token    uint64
-	owner    sink
-	tag      int // the owner's index for the target, handed back unchanged
+	// token is the echo payload's token, or for a timestamp request the
+	// originate stamp, which the reply must carry back.
+	token uint64
+	ts    bool // a timestamp request: only a timestamp reply answers it
+	owner sink
+	tag   int // the owner's index for the target, handed back unchanged
 }
 
 // expiredReq is a request that timed out, collected by expire.
@@ -118,8 +121,10 @@ func newDemux(v6, raw bool, id uint16, magic uint64) *demux {
 
 // register records a request to target before it is written, so that a
 // reply can never arrive before its entry. It returns the seq and token to
-// put in the packet and the send time (monotonic clock).
-func (d *demux) register(target netip.Addr, owner sink, tag int, timeout time.Duration) (seq uint16, token uint64, sent time.Time, err error) {
+// put in the packet (ts: a timestamp request, whose token is its originate
+// stamp) and the send time (monotonic clock, and the wall clock that the
+// originate stamp and Reply.Up are taken from).
+func (d *demux) register(target netip.Addr, owner sink, tag int, timeout time.Duration, ts bool) (seq uint16, token uint64, sent time.Time, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if len(d.pending) >= 1<<16 {
@@ -131,8 +136,13 @@ func (d *demux) register(target netip.Addr, owner sink, tag int, timeout time.Du
 			break
 		}
 	}
-	d.token++
 	sent = time.Now()
+	if ts {
+		token = uint64(originateStamp(sent))
+	} else {
+		d.token++
+		token = d.token
+	}
 	deadline := sent.Add(timeout)
 	if len(d.pending) == 0 || deadline.Before(d.expireAt) {
 		d.expireAt = deadline
@@ -141,14 +151,15 @@ func (d *demux) register(target netip.Addr, owner sink, tag int, timeout time.Du
 		target:   target,
 		sent:     sent,
 		deadline: deadline,
-		token:    d.token,
+		token:    token,
+		ts:       ts,
 		owner:    owner,
 		tag:      tag,
 	}
 	if r, ok := owner.(registrar); ok {
-		r.registered(d.seq, sent, tag)
+		r.registered(d.seq, sent, tag, ts)
 	}
-	return d.seq, d.token, sent, nil
+	return d.seq, token, sent, nil
 }
 
 // unregister drops a request whose write failed.
@@ -160,8 +171,9 @@ func (d *demux) unregister(seq uint16) {
 
 // handle matches one received packet; at is the receive time. Only a
 // reply that matches a pending request (seq, token, source; echo id on raw
-// sockets) is delivered, and its entry is removed, so a duplicate or a late
-// reply (its entry already expired) is ignored.
+// sockets; for a timestamp reply id, seq, originate and source) is
+// delivered, and its entry is removed, so a duplicate or a late reply (its
+// entry already expired) is ignored.
 func (d *demux) handle(b []byte, src netip.Addr, at time.Time) verdict {
 	if d.raw && !d.v6 {
 		// Raw IPv4 sockets deliver the IP header; skip it (IHL words).
@@ -173,6 +185,9 @@ func (d *demux) handle(b []byte, src netip.Addr, at time.Time) verdict {
 			return malformed
 		}
 		b = b[ihl:]
+		if len(b) > 0 && b[0] == icmpv4TimestampReply {
+			return d.handleTimestamp(b, src, at)
+		}
 	}
 	if len(b) < echoLen {
 		if len(b) >= 2 && b[0] != replyType(d.v6) {
@@ -191,28 +206,59 @@ func (d *demux) handle(b []byte, src netip.Addr, at time.Time) verdict {
 	}
 	seq := binary.BigEndian.Uint16(b[6:8])
 	token := binary.BigEndian.Uint64(b[16:24])
-	src = src.Unmap().WithZone("") // recvfrom's scope id is not turned into a zone name
+	p, v := d.take(seq, token, false, src)
+	if v != matched {
+		return v
+	}
+	p.owner.deliver(Reply{Target: p.target, Seq: seq, RTT: rtt(p.sent, at), At: at}, p.tag)
+	return matched
+}
 
+// handleTimestamp matches a timestamp reply (raw IPv4 socket, IP header
+// already skipped). Timestamp replies carry no payload to tell ours from
+// other programs': the id (random per socket), seq, originate stamp (the
+// send time to the millisecond) and source must all match, and the
+// checksum must verify (raw sockets get packets before the kernel's ICMP
+// code checks it).
+func (d *demux) handleTimestamp(b []byte, src netip.Addr, at time.Time) verdict {
+	m, ok := parseTimestampReply(b)
+	if !ok {
+		return malformed
+	}
+	if m.id != d.id {
+		return otherID
+	}
+	p, v := d.take(m.seq, uint64(m.originate), true, src)
+	if v != matched {
+		return v
+	}
+	r := Reply{Target: p.target, Seq: m.seq, RTT: rtt(p.sent, at), At: at}
+	r.Up, r.Hold, r.Stamped = oneWay(p.sent, m.receive, m.transm)
+	p.owner.deliver(r, p.tag)
+	return matched
+}
+
+// take removes and returns the pending request that a reply with seq and
+// token, of kind ts, from src answers.
+func (d *demux) take(seq uint16, token uint64, ts bool, src netip.Addr) (pendingReq, verdict) {
+	src = src.Unmap().WithZone("") // recvfrom's scope id is not turned into a zone name
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	p, ok := d.pending[seq]
-	if !ok || p.token != token {
-		d.mu.Unlock()
-		return unknownSeq
+	if !ok || p.token != token || p.ts != ts {
+		return pendingReq{}, unknownSeq
 	}
 	if p.target.WithZone("") != src {
 		// Keep the entry: the genuine reply may still come.
-		d.mu.Unlock()
-		return wrongSource
+		return pendingReq{}, wrongSource
 	}
 	delete(d.pending, seq)
-	d.mu.Unlock()
+	return p, matched
+}
 
-	rtt := at.Sub(p.sent)
-	if rtt < 0 {
-		rtt = 0
-	}
-	p.owner.deliver(Reply{Target: p.target, Seq: seq, RTT: rtt, At: at}, p.tag)
-	return matched
+// rtt is the round trip on the monotonic clock, never negative.
+func rtt(sent, at time.Time) time.Duration {
+	return max(at.Sub(sent), 0)
 }
 
 // expire removes the requests whose deadline has passed, appends them to

@@ -78,7 +78,7 @@ type sent struct {
 
 func register(t testing.TB, d *demux, target netip.Addr, owner sink, tag int, timeout time.Duration) sent {
 	t.Helper()
-	seq, token, at, err := d.register(target, owner, tag, timeout)
+	seq, token, at, err := d.register(target, owner, tag, timeout, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +266,7 @@ func TestDemuxSeqWrapSkipsPending(t *testing.T) {
 		}
 		seen[r.seq] = true
 	}
-	if _, _, _, err := d.register(a, rec, 0, time.Minute); err != errSeqExhausted {
+	if _, _, _, err := d.register(a, rec, 0, time.Minute, false); err != errSeqExhausted {
 		t.Fatalf("65537th pending request: err %v, want %v", err, errSeqExhausted)
 	}
 	d.unregister(first.seq + 5)
@@ -333,7 +333,7 @@ func TestHandleReplyNoAlloc(t *testing.T) {
 func benchSetup(t testing.TB) (*demux, *Stream, []byte, netip.Addr) {
 	src := netip.MustParseAddr("192.0.2.1")
 	d := newDemux(false, true, 0xbeef, testMagic)
-	s := &Stream{ring: make([]Reply, 256), stats: make([]TargetStats, 1), inflight: make([]pendingEcho, 28), cfg: StreamConfig{Targets: []netip.Addr{src}}}
+	s := &Stream{ring: make([]Reply, 256), stats: make([]TargetStats, 1), ts: make([]tsTarget, 1), inflight: make([]pendingEcho, 28), cfg: StreamConfig{Targets: []netip.Addr{src}}}
 	pkt := withIPv4Header(t, src, echoReply(t, false, 0xbeef, 0, testMagic, 0))
 	return d, s, pkt, src
 }
@@ -341,7 +341,7 @@ func benchSetup(t testing.TB) (*demux, *Stream, []byte, netip.Addr) {
 var drainBuf = make([]Reply, 0, 256)
 
 func handleOne(t testing.TB, d *demux, s *Stream, pkt []byte, src netip.Addr) {
-	seq, token, sent, err := d.register(src, s, 0, time.Second)
+	seq, token, sent, err := d.register(src, s, 0, time.Second, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 // Package ping measures round-trip times to reflectors with ICMP echo (and
 // TCP connect during an ICMP blackout) for the autorate loop, steer and
-// calibrate.
+// calibrate. A Stream can ask IPv4 reflectors with ICMP timestamp requests
+// (RFC 792 type 13) instead, whose replies also split the round trip into
+// its two directions (Reply.Up, Reply.Hold; StreamConfig.Timestamps).
 //
 // A Pinger owns one long-lived ICMP socket per address family, shared by
 // all its Streams and Bursts. Sequence numbers are allocated per socket and
@@ -29,11 +31,25 @@ type Reply struct {
 	RTT    time.Duration
 	At     time.Time // receive time, monotonic reading (time.Now() right after the read)
 	TCP    bool      // measured by TCP connect (fallback), not ICMP
-	// Stamped: an ICMP timestamp reply; Up is the reflector's receive
-	// stamp minus the local send time: the way out plus the clocks' offset
-	// (may be negative). The way back is RTT - Up.
+
+	// Stamped: a timestamp reply whose receive and transmit stamps count
+	// milliseconds since midnight UTC (and transmit is not before
+	// receive). Up and Hold are set only then. A timestamp reply with
+	// non-standard stamps is an RTT sample like an echo reply.
 	Stamped bool
-	Up      time.Duration
+	// Up is the reflector's receive stamp minus the local wall-clock send
+	// time: the request's one-way delay plus the unknown offset between
+	// the two clocks, so it may be negative, and only its changes mean
+	// anything. The remote stamp has millisecond resolution (truncated by
+	// Linux reflectors, so Up reads up to 1 ms low); the local send time
+	// is kept to the nanosecond. The difference is taken modulo one day,
+	// in [-12h, +12h).
+	Up time.Duration
+	// Hold is the reflector's transmit stamp minus its receive stamp: how
+	// long it held the request, part of RTT but of neither direction (0
+	// for Linux reflectors, which stamp both at once). The reply's one-way
+	// delay back, plus the clock offset's opposite, is RTT - Up - Hold.
+	Hold time.Duration
 }
 
 // Mode selects the kind of ICMP socket.
@@ -67,6 +83,13 @@ type Config struct {
 	Source netip.Addr   // optional source address to bind (multi-homed hosts); zero = any
 	Mode   Mode         // Auto (default), Unprivileged or Raw
 	Logger *slog.Logger // nil = discard
+
+	// Timestamps lets the Pinger's Streams send ICMP timestamp requests
+	// (StreamConfig.Timestamps): its IPv4 socket is then always a raw
+	// one (CAP_NET_RAW), also in mode Auto, as unprivileged ICMP sockets
+	// send echo requests only. IPv6 is unaffected. Mode Unprivileged
+	// cannot have it.
+	Timestamps bool
 }
 
 // ErrClosed is returned for a Pinger that has been closed.
@@ -98,6 +121,9 @@ func Open(cfg Config) (*Pinger, error) {
 	case Auto, Unprivileged, Raw:
 	default:
 		return nil, fmt.Errorf("ping: unknown mode %d (use Auto, Unprivileged or Raw)", int(cfg.Mode))
+	}
+	if cfg.Timestamps && cfg.Mode == Unprivileged {
+		return nil, errors.New("ping: ICMP timestamps need a raw IPv4 socket (CAP_NET_RAW), and mode unprivileged opens none; use mode auto or raw, or turn timestamps off")
 	}
 	if cfg.Source.IsValid() {
 		cfg.Source = cfg.Source.Unmap()
@@ -143,8 +169,9 @@ func (p *Pinger) Close() error {
 	return errors.Join(errs...)
 }
 
-// Unmatched counts received echo replies that matched no pending request:
-// late (after their timeout), duplicated, or from an unexpected address.
+// Unmatched counts received echo (and timestamp) replies that matched no
+// pending request: late (after their timeout), duplicated, or from an
+// unexpected address.
 // Raw sockets also see other programs' replies; those are not counted.
 func (p *Pinger) Unmatched() uint64 { return p.unmatched.Load() }
 

@@ -734,7 +734,7 @@ func TestTCPConnectRTTTimeout(t *testing.T) {
 // race) are drained in receive-time order.
 func TestStreamDrainsInReceiveOrder(t *testing.T) {
 	targets := mustAddrs("192.0.2.1", "2001:db8::1")
-	s := &Stream{cfg: StreamConfig{Targets: targets}, stats: make([]TargetStats, 2), ring: make([]Reply, 4), inflight: make([]pendingEcho, 8)}
+	s := &Stream{cfg: StreamConfig{Targets: targets}, stats: make([]TargetStats, 2), ts: make([]tsTarget, 2), ring: make([]Reply, 4), inflight: make([]pendingEcho, 8)}
 	t0 := time.Now()
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	for _, ms := range []int{10, 30, 20, 5, 40, 35} {
@@ -754,7 +754,7 @@ func TestStreamDrainsInReceiveOrder(t *testing.T) {
 
 func TestStreamPendingRing(t *testing.T) {
 	targets := mustAddrs("192.0.2.1", "192.0.2.2")
-	s := &Stream{cfg: StreamConfig{Targets: targets}, stats: make([]TargetStats, 2), ring: make([]Reply, 8), inflight: make([]pendingEcho, 4)}
+	s := &Stream{cfg: StreamConfig{Targets: targets}, stats: make([]TargetStats, 2), ts: make([]tsTarget, 2), ring: make([]Reply, 8), inflight: make([]pendingEcho, 4)}
 	t0 := time.Now()
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	check := func(what string, want ...int) {
@@ -769,20 +769,20 @@ func TestStreamPendingRing(t *testing.T) {
 			}
 		}
 	}
-	s.registered(1, at(0), 0)
-	s.registered(2, at(50), 1)
-	s.registered(3, at(100), 0)
+	s.registered(1, at(0), 0, false)
+	s.registered(2, at(50), 1, false)
+	s.registered(3, at(100), 0, false)
 	check("three sent", 0, 50, 100)
 	s.deliver(Reply{Target: targets[1], Seq: 2, RTT: 20 * time.Millisecond, At: at(70)}, 1)
 	check("the middle one answered", 0, 100)
 	s.expired(targets[0], 1, 0)
 	check("the oldest timed out", 100)
-	s.registered(4, at(150), 1)
+	s.registered(4, at(150), 1, false)
 	s.unregistered(4, 1)
 	check("a failed write is never pending", 100)
 	// More than the ring holds: the oldest is forgotten.
 	for i, ms := range []int{200, 250, 300, 350} {
-		s.registered(uint16(5+i), at(ms), ms/50%2)
+		s.registered(uint16(5+i), at(ms), ms/50%2, false)
 	}
 	check("ring full", 200, 250, 300, 350)
 	s.deliver(Reply{Target: targets[0], Seq: 99, At: at(400)}, 0) // unknown seq: nothing changes

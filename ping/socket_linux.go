@@ -55,7 +55,7 @@ type socket struct {
 
 	// Writer state, guarded by wmu.
 	wmu     sync.Mutex
-	wbuf    [echoLen]byte
+	wbuf    [max(echoLen, timestampLen)]byte
 	wsa4    unix.RawSockaddrInet4
 	wsa6    unix.RawSockaddrInet6
 	wpkt    []byte
@@ -68,11 +68,12 @@ type socket struct {
 // starts its reader.
 func openSocket(p *Pinger, v6 bool) (*socket, error) {
 	var kinds []bool // raw?
-	switch p.cfg.Mode {
-	case Unprivileged:
-		kinds = []bool{false}
-	case Raw:
+	switch {
+	case p.cfg.Mode == Raw, p.cfg.Timestamps && !v6:
+		// Unprivileged IPv4 sockets send echo requests only.
 		kinds = []bool{true}
+	case p.cfg.Mode == Unprivileged:
+		kinds = []bool{false}
 	default:
 		kinds = []bool{false, true}
 	}
@@ -124,8 +125,9 @@ func openKind(p *Pinger, v6, raw bool) (*socket, error) {
 	var id uint16
 	if raw {
 		// A raw socket receives every ICMP packet the host gets; let the
-		// kernel drop all but echo replies (Linux ICMP filters), and pick
-		// an echo id to recognise ours among other pingers' replies.
+		// kernel drop all but echo (and timestamp) replies (Linux ICMP
+		// filters), and pick an id to recognise ours among other
+		// pingers' replies.
 		id = uint16(rand.Uint32())
 		if v6 {
 			var f ipv6.ICMPFilter
@@ -136,6 +138,9 @@ func openKind(p *Pinger, v6, raw bool) (*socket, error) {
 			var f ipv4.ICMPFilter
 			f.SetAll(true)
 			f.Accept(ipv4.ICMPTypeEchoReply)
+			if p.cfg.Timestamps {
+				f.Accept(ipv4.ICMPTypeTimestampReply)
+			}
 			err = pc.IPv4PacketConn().SetICMPFilter(&f)
 		}
 		if err != nil {
@@ -177,10 +182,14 @@ func openError(cfg Config, v6 bool, errs []error) error {
 		return fmt.Errorf("ping: cannot open %s ICMP socket (%s): %w", familyName(v6), detail, joined)
 	}
 	var how string
-	switch cfg.Mode {
-	case Unprivileged:
+	switch {
+	case cfg.Timestamps && !v6:
+		// Auto would have fallen back to an unprivileged socket, which
+		// cannot send timestamp requests: say why raw is needed.
+		return fmt.Errorf("ping: not permitted to open a raw IPv4 ICMP socket, which ICMP timestamp requests need (%s); grant CAP_NET_RAW (systemd unit: AmbientCapabilities=CAP_NET_RAW; or setcap cap_net_raw+ep on the binary), or turn timestamps off to measure with echo requests: %w", detail, joined)
+	case cfg.Mode == Unprivileged:
 		how = `allow unprivileged ICMP sockets for the service's group: sysctl -w net.ipv4.ping_group_range="0 2147483647" (persist it in /etc/sysctl.d/), or use mode raw with CAP_NET_RAW`
-	case Raw:
+	case cfg.Mode == Raw:
 		how = `grant CAP_NET_RAW (systemd unit: AmbientCapabilities=CAP_NET_RAW; or setcap cap_net_raw+ep on the binary)`
 	default:
 		how = `either allow unprivileged ICMP sockets: sysctl -w net.ipv4.ping_group_range="0 2147483647" (persist it in /etc/sysctl.d/; it covers IPv6 too), or grant CAP_NET_RAW (systemd unit: AmbientCapabilities=CAP_NET_RAW; or setcap cap_net_raw+ep on the binary)`
@@ -281,11 +290,11 @@ func (s *socket) sendto(fd uintptr) bool {
 	}
 }
 
-// send registers an echo request to target for owner, then writes it.
-// With wait false it never waits for the socket to become writable: a
-// full send buffer (EAGAIN) is an error, and the caller (a control loop)
-// goes on.
-func (s *socket) send(target netip.Addr, owner sink, tag int, timeout time.Duration, wait bool) (uint16, error) {
+// send registers an echo request (ts: a timestamp request, raw IPv4
+// sockets only) to target for owner, then writes it. With wait false it
+// never waits for the socket to become writable: a full send buffer
+// (EAGAIN) is an error, and the caller (a control loop) goes on.
+func (s *socket) send(target netip.Addr, owner sink, tag int, timeout time.Duration, wait, ts bool) (uint16, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if s.v6 {
@@ -300,11 +309,19 @@ func (s *socket) send(target netip.Addr, owner sink, tag int, timeout time.Durat
 	} else {
 		s.wsa4 = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: target.As4()}
 	}
-	seq, token, _, err := s.dm.register(target, owner, tag, timeout)
+	if ts && (s.v6 || !s.dm.raw) {
+		// ICMPv6 has no timestamp message; unprivileged sockets send echo only.
+		return 0, fmt.Errorf("ping %s: timestamp request on a %s socket: needs a raw IPv4 socket", target, s.network)
+	}
+	seq, token, _, err := s.dm.register(target, owner, tag, timeout, ts)
 	if err != nil {
 		return 0, err
 	}
-	s.wpkt = buildEcho(s.wbuf[:], s.v6, s.dm.id, seq, s.dm.magic, token)
+	if ts {
+		s.wpkt = buildTimestamp(s.wbuf[:], s.dm.id, seq, uint32(token))
+	} else {
+		s.wpkt = buildEcho(s.wbuf[:], s.v6, s.dm.id, seq, s.dm.magic, token)
+	}
 	s.werr = 0
 	s.wwait = wait
 	err = s.rc.Write(s.writeFn)

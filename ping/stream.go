@@ -24,6 +24,23 @@ type StreamConfig struct {
 	// Buffer is the number of replies kept for Drain (default 256); on
 	// overflow the oldest is dropped and counted in Stats.Dropped.
 	Buffer int
+	// Timestamps: ask IPv4 targets with ICMP timestamp requests instead
+	// of echo requests, for one-way delays (Reply.Stamped, Up, Hold).
+	// Needs a Pinger opened with Config.Timestamps. IPv6 targets get echo
+	// requests (ICMPv6 has no timestamp message).
+	//
+	// A target that ignores timestamp requests falls back to echo
+	// (TargetStats.Echo, logged once at Warn): until it answers its first
+	// timestamp request, every other request to it is an echo request; a
+	// timed-out timestamp request counts as ignored only if an echo
+	// request sent after it was answered, and after 20 ignored ones the
+	// target gets echo requests for the rest of the stream. So a
+	// reflector that drops type 13 is found out within about 40 of its
+	// requests (its ignored ones count in Timeouts), one that is merely
+	// unreachable (the link down at start) is not, and one that has
+	// answered a timestamp request once stays on timestamps whatever
+	// happens later (a blackout is no reason to switch).
+	Timestamps bool
 	// ExternalPacing: the stream has no timer of its own; its owner calls
 	// Tick regularly (the autorate loop: every control cycle), which sends
 	// the requests due by then at Rate — one per Tick at 20/s every 50 ms,
@@ -44,6 +61,12 @@ type TargetStats struct {
 	Replies    uint64
 	Timeouts   uint64
 	SendErrors uint64 // the write failed (no route, ...)
+	Stamped    uint64 // of Replies, those with one-way delays (Reply.Stamped)
+	// Echo: the stream asked for timestamps, but this IPv4 target ignored
+	// them and gets echo requests for the rest of the stream
+	// (StreamConfig.Timestamps). False for IPv6 targets, which never get
+	// timestamp requests.
+	Echo bool
 }
 
 // FallbackStats are cumulative counts for one TCP fallback target.
@@ -72,7 +95,7 @@ func (s Stats) Target(a netip.Addr) (TargetStats, bool) {
 	return TargetStats{}, false
 }
 
-// Pending is an echo request of a Stream still waiting for its reply:
+// Pending is a request of a Stream still waiting for its reply:
 // neither answered nor timed out. A request outstanding for a time a proves
 // that its round trip takes at least a (or that it was lost).
 type Pending struct {
@@ -85,7 +108,76 @@ type pendingEcho struct {
 	sent time.Time
 	seq  uint16
 	tag  int
+	ts   bool // a timestamp request
 	done bool // answered, timed out or unsent
+}
+
+// tsIgnoredLimit is the number of timestamp requests a target must have
+// ignored, with none answered, before it falls back to echo.
+const tsIgnoredLimit = 20
+
+// tsTarget is one target's timestamp state (StreamConfig.Timestamps).
+// Until the target answers a timestamp request (probation), its requests
+// alternate between timestamp and echo, so that a timed-out timestamp
+// request can be told apart from a path that answers nothing: it counts
+// as ignored only when an echo request sent after it was answered.
+type tsTarget struct {
+	on       bool // timestamps asked for and the target is IPv4
+	answered bool // answered a timestamp request: stays on timestamps
+	echo     bool // fell back to echo
+	tsLast   bool // probation: the previous request was a timestamp request
+	ignored  int
+	// Probation: the send time of the newest answered echo request, and
+	// of the newest timed-out timestamp request not yet counted as
+	// ignored (no echo request sent after it answered yet).
+	echoSent, unconfirmed time.Time
+}
+
+func (t *tsTarget) probation() bool { return t.on && !t.answered && !t.echo }
+
+// nextIsTimestamp says whether the next request to the target is a
+// timestamp request, and advances the probation's alternation.
+func (t *tsTarget) nextIsTimestamp() bool {
+	switch {
+	case !t.on || t.echo:
+		return false
+	case t.answered:
+		return true
+	}
+	t.tsLast = !t.tsLast
+	return t.tsLast
+}
+
+// settled notes the outcome of request e (answered or timed out) and
+// reports whether the target has just fallen back to echo.
+func (t *tsTarget) settled(e pendingEcho, answered bool) bool {
+	if !t.probation() {
+		return false
+	}
+	switch {
+	case e.ts && answered:
+		t.answered = true
+		return false
+	case e.ts: // timed out
+		if t.echoSent.After(e.sent) {
+			t.ignored++
+		} else if e.sent.After(t.unconfirmed) {
+			t.unconfirmed = e.sent
+		}
+	case answered: // an echo reply
+		if e.sent.After(t.echoSent) {
+			t.echoSent = e.sent
+		}
+		if !t.unconfirmed.IsZero() && e.sent.After(t.unconfirmed) {
+			t.ignored++
+			t.unconfirmed = time.Time{}
+		}
+	}
+	if t.ignored >= tsIgnoredLimit {
+		t.echo = true
+		return true
+	}
+	return false
 }
 
 // Stream pings its targets at a fixed rate until Close and buffers the
@@ -102,6 +194,7 @@ type Stream struct {
 	head, n  int
 	dropped  uint64
 	stats    []TargetStats
+	ts       []tsTarget
 	fb       []FallbackStats
 	fbBusy   []bool
 	lastICMP time.Time
@@ -160,6 +253,9 @@ func (p *Pinger) Stream(cfg StreamConfig) (*Stream, error) {
 	if cfg.Buffer == 0 {
 		cfg.Buffer = 256
 	}
+	if cfg.Timestamps && !p.cfg.Timestamps {
+		return nil, errors.New("ping: the stream asks for ICMP timestamps, but the pinger was opened without Config.Timestamps (its IPv4 socket may not be able to send them)")
+	}
 	for _, f := range cfg.Fallback {
 		if !f.IsValid() || f.Port() == 0 {
 			return nil, fmt.Errorf("ping: TCP fallback target %s needs an address and a port, e.g. 1.1.1.1:443", f)
@@ -174,6 +270,7 @@ func (p *Pinger) Stream(cfg StreamConfig) (*Stream, error) {
 		socks:    make([]*socket, len(targets)),
 		ring:     make([]Reply, cfg.Buffer),
 		stats:    make([]TargetStats, len(targets)),
+		ts:       make([]tsTarget, len(targets)),
 		fb:       make([]FallbackStats, len(cfg.Fallback)),
 		fbBusy:   make([]bool, len(cfg.Fallback)),
 		stop:     make(chan struct{}),
@@ -191,6 +288,7 @@ func (p *Pinger) Stream(cfg StreamConfig) (*Stream, error) {
 		}
 		s.socks[i] = sock
 		s.stats[i].Target = t
+		s.ts[i].on = cfg.Timestamps && t.Is4()
 		if !containsSocket(s.uniq, sock) {
 			s.uniq = append(s.uniq, sock)
 		}
@@ -240,7 +338,7 @@ func (s *Stream) Drain(dst []Reply) []Reply {
 	return dst
 }
 
-// PendingInto appends the stream's echo requests still waiting for their
+// PendingInto appends the stream's requests still waiting for their
 // replies to dst, oldest first, and returns it: the loop's evidence that a
 // round trip takes longer than the replies received so far show. It never
 // waits for I/O and does not allocate once dst is large enough.
@@ -257,7 +355,7 @@ func (s *Stream) PendingInto(dst []Pending) []Pending {
 }
 
 // registered implements registrar: the request is in flight from now on.
-func (s *Stream) registered(seq uint16, sent time.Time, tag int) {
+func (s *Stream) registered(seq uint16, sent time.Time, tag int, ts bool) {
 	s.mu.Lock()
 	if s.inLen == len(s.inflight) {
 		// Full (cannot happen with the capacity Stream picks): forget
@@ -265,7 +363,7 @@ func (s *Stream) registered(seq uint16, sent time.Time, tag int) {
 		s.inHead = (s.inHead + 1) % len(s.inflight)
 		s.inLen--
 	}
-	s.inflight[(s.inHead+s.inLen)%len(s.inflight)] = pendingEcho{sent: sent, seq: seq, tag: tag}
+	s.inflight[(s.inHead+s.inLen)%len(s.inflight)] = pendingEcho{sent: sent, seq: seq, tag: tag, ts: ts}
 	s.inLen++
 	s.mu.Unlock()
 }
@@ -278,13 +376,17 @@ func (s *Stream) unregistered(seq uint16, tag int) {
 	s.mu.Unlock()
 }
 
-// settle marks request (tag, seq) done and drops the done requests at the
-// head of the ring. Called with mu held.
-func (s *Stream) settle(tag int, seq uint16) {
+// settle marks request (tag, seq) done, drops the done requests at the
+// head of the ring and returns the request (false: not in the ring).
+// Called with mu held.
+func (s *Stream) settle(tag int, seq uint16) (pendingEcho, bool) {
+	var found pendingEcho
+	ok := false
 	for k := range s.inLen {
 		e := &s.inflight[(s.inHead+k)%len(s.inflight)]
 		if !e.done && e.tag == tag && e.seq == seq {
 			e.done = true
+			found, ok = *e, true
 			break
 		}
 	}
@@ -292,6 +394,7 @@ func (s *Stream) settle(tag int, seq uint16) {
 		s.inHead = (s.inHead + 1) % len(s.inflight)
 		s.inLen--
 	}
+	return found, ok
 }
 
 // Stats returns a copy of the cumulative counters.
@@ -421,8 +524,9 @@ func (s *Stream) sendNext(now time.Time, wait bool) {
 	target := s.cfg.Targets[i]
 	s.mu.Lock()
 	s.stats[i].Sent++
+	ts := s.ts[i].nextIsTimestamp()
 	s.mu.Unlock()
-	if _, err := s.socks[i].send(target, s, i, s.cfg.Timeout, wait); err != nil {
+	if _, err := s.socks[i].send(target, s, i, s.cfg.Timeout, wait, ts); err != nil {
 		s.mu.Lock()
 		s.stats[i].SendErrors++
 		s.mu.Unlock()
@@ -514,24 +618,58 @@ func (s *Stream) push(r Reply) {
 func (s *Stream) deliver(r Reply, tag int) {
 	s.mu.Lock()
 	s.stats[tag].Replies++
-	s.settle(tag, r.Seq)
+	if r.Stamped {
+		s.stats[tag].Stamped++
+	}
+	fellBack := false
+	if e, ok := s.settle(tag, r.Seq); ok {
+		fellBack = s.noteTimestamps(tag, e, true)
+	}
 	s.push(r)
 	if r.At.After(s.lastICMP) {
 		s.lastICMP = r.At
 	}
-	if s.blackout {
-		s.blackout = false
-		s.mu.Unlock()
-		s.p.log.Info("ping: ICMP replies are back", "target", r.Target)
-		return
-	}
+	wasBlackout := s.blackout
+	s.blackout = false
 	s.mu.Unlock()
+	if wasBlackout {
+		s.p.log.Info("ping: ICMP replies are back", "target", r.Target)
+	}
+	if fellBack {
+		s.warnFallback(tag)
+	}
 }
 
 // expired implements sink.
 func (s *Stream) expired(_ netip.Addr, seq uint16, tag int) {
 	s.mu.Lock()
 	s.stats[tag].Timeouts++
-	s.settle(tag, seq)
+	fellBack := false
+	if e, ok := s.settle(tag, seq); ok {
+		fellBack = s.noteTimestamps(tag, e, false)
+	}
 	s.mu.Unlock()
+	if fellBack {
+		s.warnFallback(tag)
+	}
+}
+
+// noteTimestamps feeds request e's outcome to the target's timestamp
+// state and reports whether the target has just fallen back to echo.
+// Called with mu held.
+func (s *Stream) noteTimestamps(tag int, e pendingEcho, answered bool) bool {
+	t := &s.ts[tag]
+	if !t.on {
+		return false
+	}
+	if !t.settled(e, answered) {
+		return false
+	}
+	s.stats[tag].Echo = true
+	return true
+}
+
+func (s *Stream) warnFallback(tag int) {
+	s.p.log.Warn("ping: reflector ignores ICMP timestamp requests but answers echo; pinging it with echo requests from now on (no one-way delays from it)",
+		"target", s.cfg.Targets[tag], "ignored", tsIgnoredLimit)
 }

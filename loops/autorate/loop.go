@@ -225,7 +225,7 @@ func (l *Loop) Cycle(now time.Time) Decision {
 	for i := range l.buf {
 		r := &l.buf[i]
 		if i := l.ctrl.SourceIndex(r.Target, r.TCP); r.Stamped {
-			l.ctrl.ObserveOneWay(i, r.RTT, r.Up, r.RTT-r.Up, r.At)
+			l.ctrl.ObserveOneWay(i, r.RTT, r.Up, r.RTT-r.Up-r.Hold, r.At)
 		} else {
 			l.ctrl.Observe(i, r.RTT, r.At)
 		}
