@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -113,7 +114,10 @@ func runAutorate(c *cli.Context, stdio IO, log *slog.Logger, level *slog.LevelVa
 			log.Warn("tls_skip_verify is set: the router's certificate is NOT verified; set ca_file instead", "router", r.Name)
 		}
 	}
-	pingers := ping.NewPool(ping.Config{Logger: log})
+	// One raw IPv4 socket serves echo and timestamp requests alike: any WAN
+	// with timestamps makes the pool's sockets raw.
+	stamps := slices.ContainsFunc(cfg.WANs, func(w *config.WAN) bool { return w.Measurement.Timestamps })
+	pingers := ping.NewPool(ping.Config{Logger: log, Timestamps: stamps})
 	defer pingers.Close()
 	if deps.newMeasurer == nil {
 		deps.newMeasurer = func(w *config.WAN) (autorate.Measurer, error) {
@@ -127,7 +131,7 @@ func runAutorate(c *cli.Context, stdio IO, log *slog.Logger, level *slog.LevelVa
 			// needs the real time; on another clock the stream paces itself.
 			return p.Stream(ping.StreamConfig{
 				Targets: m.Reflectors, Rate: float64(m.PingRate), Fallback: m.TCPFallback,
-				ExternalPacing: deps.clock == nil,
+				ExternalPacing: deps.clock == nil, Timestamps: m.Timestamps,
 			})
 		}
 	}

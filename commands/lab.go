@@ -42,6 +42,7 @@ func labCommand(stdio IO) *cli.Command {
 			&cli.DurationFlag{Name: "buffer", Value: 300 * time.Millisecond, Usage: "ISP buffer, in time at the nominal capacity"},
 			&cli.DurationFlag{Name: "rtt", Value: 20 * time.Millisecond, Usage: "base round-trip time of the path"},
 			&cli.IntFlag{Name: "flows", Value: 4, Usage: "bulk TCP flows per loaded direction"},
+			&cli.BoolFlag{Name: "timestamps", Usage: "the daemon measures with ICMP timestamp requests (measurement.timestamps): one-way delays"},
 			&cli.StringFlag{Name: "load", Value: "both", Usage: "directions that get bulk flows: both, download or upload"},
 			&cli.StringFlag{Name: "log-dir", Usage: "keep the daemon's and the delay line's logs and the generated configuration here"},
 		},
@@ -155,7 +156,7 @@ func runLab(c *cli.Context, stdio IO) error {
 	nom, ceil := ceilings(scenarios[0])
 	setup := testbed.Setup{
 		NominalBps: nom, CeilingBps: ceil, BufferMS: millis(c.Duration("buffer")), BaseRTTMS: millis(c.Duration("rtt")),
-		Flows: c.Int("flows"), Load: c.String("load"),
+		Flows: c.Int("flows"), Load: c.String("load"), Timestamps: c.Bool("timestamps"),
 	}
 	var results []*testbed.Result
 	for _, sc := range scenarios {
@@ -163,7 +164,7 @@ func runLab(c *cli.Context, stdio IO) error {
 		for _, pol := range policies {
 			opt := testbed.Options{
 				Scenario: sc, Policy: pol, Ceiling: ceiling, Buffer: c.Duration("buffer"), BaseRTT: c.Duration("rtt"),
-				Flows: c.Int("flows"), Load: load, LogDir: c.String("log-dir"),
+				Flows: c.Int("flows"), Load: load, LogDir: c.String("log-dir"), Timestamps: c.Bool("timestamps"),
 				Logf: func(format string, args ...any) {
 					fmt.Fprintf(stdio.Err, "lab: %s/%s: %s\n", sc.Name, pol, fmt.Sprintf(format, args...))
 				},

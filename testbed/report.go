@@ -17,6 +17,7 @@ type Setup struct {
 	BaseRTTMS  float64  `json:"base_rtt_ms"`
 	Flows      int      `json:"flows_per_direction"`
 	Load       string   `json:"load"`
+	Timestamps bool     `json:"timestamps"` // the daemon measured one-way delays
 }
 
 // ShaperScores are one direction's scores of the policies run (nil: not
@@ -116,6 +117,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	fmt.Fprintf(w, "testbed: nominal %s/%s bit/s down/up, ceilings %s/%s, ISP buffer %g ms, base RTT %g ms, %d cubic flows per loaded direction (%s)\n",
 		rate(r.Testbed.NominalBps[0]), rate(r.Testbed.NominalBps[1]), rate(r.Testbed.CeilingBps[0]), rate(r.Testbed.CeilingBps[1]),
 		r.Testbed.BufferMS, r.Testbed.BaseRTTMS, r.Testbed.Flows, r.Testbed.Load)
+	if r.Testbed.Timestamps {
+		fmt.Fprintln(w, "the daemon measured with ICMP timestamp requests (one-way delays)")
+	}
 	fmt.Fprintf(w, "added delay: one-way, from the probe's packet timestamps, above the idle link's, while loaded; recovery: worst time after a drop or load onset until delay stays < %g ms for 1 s;\n"+
 		">2x s: the most loaded time any such event spent with the delay above 2 x target_bloat (%g ms)\n", r.TargetBloatMS, 2*r.TargetBloatMS)
 	for _, s := range r.Scenarios {

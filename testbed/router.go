@@ -222,7 +222,7 @@ func (r *router) nsClient() *http.Client {
 
 // configText is the daemon's configuration: one WAN whose reflectors are
 // the server namespace's addresses, thresholds at their defaults.
-func (r *router) configText(dir string, ceiling [2]int64) string {
+func (r *router) configText(dir string, ceiling [2]int64, timestamps bool) string {
 	refl := make([]string, len(reflectorAddrs))
 	for i, a := range reflectorAddrs {
 		refl[i] = fmt.Sprintf("%q", a)
@@ -247,6 +247,7 @@ wan %q {
   measurement {
     reflectors   = [%s]
     tcp_fallback = ["%s:443", "%s:443"]
+    timestamps   = %t
   }
 
   download {
@@ -258,14 +259,14 @@ wan %q {
   }
 }
 `, r.url, filepath.Join(dir, "state"), filepath.Join(dir, "run"), healthPort, wanName,
-		strings.Join(refl, ", "), reflectorAddrs[0], reflectorAddrs[1], ceiling[0], ceiling[1])
+		strings.Join(refl, ", "), reflectorAddrs[0], reflectorAddrs[1], timestamps, ceiling[0], ceiling[1])
 }
 
 // provision writes the configuration and applies it to the emulator, as
 // `wanctl apply -auto-approve` would; the queues start at the ceilings.
-func (r *router) provision(ctx context.Context, dir string, ceiling [2]int64) (string, error) {
+func (r *router) provision(ctx context.Context, dir string, ceiling [2]int64, timestamps bool) (string, error) {
 	path := filepath.Join(dir, "wanctl.hcl")
-	src := r.configText(dir, ceiling)
+	src := r.configText(dir, ceiling, timestamps)
 	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
 		return "", err
 	}

@@ -78,6 +78,10 @@ type Options struct {
 	BaseRTT time.Duration // the delay line's round trip: 20ms
 	Flows   int           // bulk TCP flows per loaded direction: 4
 	Load    Load          // both directions
+	// Timestamps: the daemon measures with ICMP timestamp requests
+	// (measurement.timestamps), whose one-way delays the reflectors'
+	// kernels stamp.
+	Timestamps bool
 	// ProbeInterval is the probe's period: 10ms.
 	ProbeInterval time.Duration
 	// Warmup is the time between the daemon controlling and the
@@ -293,7 +297,7 @@ func Run(ctx context.Context, opt Options) (res *Result, err error) {
 		}
 		defer func() { err = errors.Join(err, rt.close()) }()
 		var cfgPath string
-		if cfgPath, err = rt.provision(ctx, dir, opt.Ceiling); err != nil {
+		if cfgPath, err = rt.provision(ctx, dir, opt.Ceiling, opt.Timestamps); err != nil {
 			return nil, err
 		}
 		rt.setFollow(true)

@@ -25,11 +25,11 @@ type link struct {
 	stamped bool
 	offset  time.Duration
 	lost    func(sent time.Time) bool
-	sends []time.Time
-	refl  []int
-	done  []bool
-	next  time.Time
-	n     int
+	sends   []time.Time
+	refl    []int
+	done    []bool
+	next    time.Time
+	n       int
 	// router: the rate it has and the write in flight
 	applied, want [2]int64
 	landAt        [2]time.Time
