@@ -66,7 +66,7 @@ type BridgeDirStats struct {
 	Frames      uint64 `json:"frames"`
 	Bytes       uint64 `json:"bytes"`
 	Checksummed uint64 `json:"checksummed"`  // frames whose TCP/UDP checksum was completed
-	ICMPDropped uint64 `json:"icmp_dropped"` // echo requests lost on purpose (ICMPLoss)
+	ICMPDropped uint64 `json:"icmp_dropped"` // echo and timestamp requests lost on purpose (ICMPLoss)
 	RingFull    uint64 `json:"ring_full"`    // dropped: more frames held than the line has room for
 	Oversize    uint64 `json:"oversize"`     // dropped: a frame longer than a slot (GSO leaked)
 	SendErrors  uint64 `json:"send_errors"`
@@ -463,9 +463,11 @@ func ipv4(frame []byte) (hdr, payload []byte, proto byte) {
 	return ip[:ihl], ip[ihl:total], ip[9]
 }
 
+// isEchoRequest: an ICMP echo or timestamp request (type 8 or 13), the
+// requests a blackout loses.
 func isEchoRequest(frame []byte) bool {
 	_, p, proto := ipv4(frame)
-	return proto == protoICMP && len(p) > 0 && p[0] == 8
+	return proto == protoICMP && len(p) > 0 && (p[0] == 8 || p[0] == 13)
 }
 
 // completeChecksum sets the TCP or UDP checksum of an IPv4 frame to its

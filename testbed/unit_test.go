@@ -89,6 +89,8 @@ func TestIsEchoRequest(t *testing.T) {
 	}{
 		{"echo request", frame(protoICMP, []byte{8, 0, 0, 0, 0, 1, 0, 1}, 0), true},
 		{"echo reply", frame(protoICMP, []byte{0, 0, 0, 0, 0, 1, 0, 1}, 0), false},
+		{"timestamp request", frame(protoICMP, append([]byte{13, 0, 0, 0, 0, 1, 0, 1}, make([]byte, 12)...), 0), true},
+		{"timestamp reply", frame(protoICMP, append([]byte{14, 0, 0, 0, 0, 1, 0, 1}, make([]byte, 12)...), 0), false},
 		{"udp", frame(protoUDP, make([]byte, 8), 0), false},
 		{"truncated", frame(protoICMP, []byte{8}, 0)[:ethHeader+10], false},
 	} {
