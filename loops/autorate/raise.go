@@ -126,8 +126,6 @@ func (c *Controller) othersTurn(d *direction, now time.Time) bool {
 	switch {
 	case cv.est > 0 && a >= float64(cv.hold)*nearHold && a < float64(cv.est)*(1+nearBand) && now.Sub(d.raise.at) < nearEvery*c.probeSlot:
 		return true
-	case !c.shared():
-		return false // the other's raise cannot show in d's leg
 	case !o.raise.at.IsZero() && now.Sub(o.raise.at) < c.probeSlot/2:
 		return true
 	case o.rate > o.router.applied && now.Sub(o.offeredAt) < 2*c.probeSlot:
