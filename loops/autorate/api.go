@@ -89,6 +89,9 @@ type DirDecision struct {
 	// measurement); YellowStreak counts consecutive cycles whose delta was
 	// above target_bloat (the dwell counter).
 	GreenStreak, YellowStreak int
+	// Delta is the loaded delta the direction judged: the round trip's,
+	// or with timestamps its own one-way delay's.
+	Delta time.Duration
 }
 
 // Decision is the outcome of one Step.
@@ -98,7 +101,8 @@ type Decision struct {
 	// held and the zones are the previous ones.
 	Signal bool
 	// RawDelta is this cycle's raw delta, Delta the loaded delta
-	// (docs/autorate.md, "Signals").
+	// (docs/autorate.md, "Signals"); with timestamps the larger of the
+	// two directions' (DirDecision.Delta has each).
 	RawDelta, Delta time.Duration
 	// Baseline is the median of the reflectors' baselines (0 before any
 	// reply).

@@ -186,7 +186,10 @@ func (c *Controller) Step(now time.Time) Decision {
 		c.stepLeg(k, now)
 	}
 	dec.Baseline, dec.Signal = c.medianBaseline(), c.signal
-	dec.RawDelta, dec.Delta = time.Duration(c.legs[0].raw), time.Duration(c.legs[0].load)
+	for k := range c.nLegs() {
+		dec.RawDelta = max(dec.RawDelta, time.Duration(c.legs[k].raw))
+		dec.Delta = max(dec.Delta, time.Duration(c.legs[k].load))
+	}
 	for i := range c.dirs {
 		d := &c.dirs[i]
 		prev := d.rate
@@ -197,7 +200,7 @@ func (c *Controller) Step(now time.Time) Decision {
 			act = c.silent(d, now)
 		}
 		*dec.Dir(i == 1) = DirDecision{Zone: d.zone, Rate: d.rate, Prev: prev, Changed: d.rate != prev, Action: act,
-			GreenStreak: d.greenStreak, YellowStreak: d.yellowStreak}
+			GreenStreak: d.greenStreak, YellowStreak: d.yellowStreak, Delta: time.Duration(c.leg(d).load)}
 		d.noteOffer(now)
 	}
 	return dec

@@ -341,7 +341,7 @@ func (l *Loop) logTransitions(d *Decision) {
 		dd, pd := d.Dir(i == 1), prev.Dir(i == 1)
 		if dd.Zone != pd.Zone || dd.Changed {
 			l.log.Debug("cycle", "wan", l.wan.Name, "direction", dirName(i), "zone", dd.Zone.String(),
-				"rate", dd.Rate, "action", dd.Action.String(), "delta", d.Delta, "baseline", d.Baseline)
+				"rate", dd.Rate, "action", dd.Action.String(), "delta", dd.Delta, "baseline", d.Baseline)
 		}
 	}
 }

@@ -23,6 +23,7 @@ type Metrics struct {
 	zone          *prometheus.GaugeVec
 	baseline      *prometheus.GaugeVec
 	delta         *prometheus.GaugeVec
+	dirDelta      *prometheus.GaugeVec
 	cycles        *prometheus.CounterVec
 	cycleDuration *prometheus.HistogramVec
 	overruns      *prometheus.CounterVec
@@ -58,8 +59,12 @@ func NewMetrics() *Metrics {
 		}, []string{"wan"}),
 		delta: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "wanctl_rtt_delta_seconds",
-			Help: "Loaded RTT delta above baseline the zones are judged on.",
+			Help: "Loaded RTT delta above baseline the zones are judged on (with measurement.timestamps: the larger of the two directions' one-way deltas).",
 		}, []string{"wan"}),
+		dirDelta: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "wanctl_delay_delta_seconds",
+			Help: "Loaded delay delta the direction's zone is judged on: the round trip's, or with measurement.timestamps the direction's own one-way delay's.",
+		}, wd),
 		cycles: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wanctl_cycles_total",
 			Help: "Control cycles completed.",
@@ -119,7 +124,7 @@ func NewMetrics() *Metrics {
 			Help: "Failed queue max-limit writes to the router, by reason (" + writeFailureReasonList + ").",
 		}, []string{"router", "reason"}),
 	}
-	m.Registry.MustRegister(m.rate, m.zone, m.baseline, m.delta, m.cycles, m.cycleDuration,
+	m.Registry.MustRegister(m.rate, m.zone, m.baseline, m.delta, m.dirDelta, m.cycles, m.cycleDuration,
 		m.overruns, m.failures, m.writes, m.writeSeconds, m.misdirected, m.drift, m.stateWrites, m.replies, m.timeouts, m.reads, m.achieved,
 		m.writeFailures,
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
@@ -204,6 +209,7 @@ func (m *Metrics) writeFailureObserver(router string) func(error) {
 // does not allocate.
 type WANMetrics struct {
 	rate          [2]prometheus.Gauge
+	dirDelta      [2]prometheus.Gauge
 	zone          [2][len(zoneNames)]prometheus.Gauge // nil for upload SOFT_RED
 	zoneNow       [2]Zone
 	zoneSet       bool
@@ -246,6 +252,7 @@ func (m *Metrics) WAN(w *config.WAN) *WANMetrics {
 	}
 	for i, dir := range []string{config.Download, config.Upload} {
 		wm.rate[i] = m.rate.WithLabelValues(w.Name, dir)
+		wm.dirDelta[i] = m.dirDelta.WithLabelValues(w.Name, dir)
 		for _, z := range Zones {
 			if i == 1 && z == SoftRed {
 				continue
@@ -288,6 +295,7 @@ func (wm *WANMetrics) observeDecision(d *Decision) {
 	for i := range 2 {
 		dd := d.Dir(i == 1)
 		wm.rate[i].Set(float64(dd.Rate))
+		wm.dirDelta[i].Set(dd.Delta.Seconds())
 		if !wm.zoneSet || wm.zoneNow[i] != dd.Zone {
 			for z, g := range wm.zone[i] {
 				if g != nil {
