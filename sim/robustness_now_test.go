@@ -31,3 +31,27 @@ var robustnessFloorNow = map[string]int{
 func TestSeedRobustnessNow(t *testing.T) {
 	seedRobustness(t, robustnessFloorNow, OptionsFromWAN)
 }
+
+// robustnessFloorTimestamps is robustnessFloorNow with ICMP timestamps
+// (measurement.timestamps), set when one-way delays landed by the same rule
+// (BENCHMARKS.md, "Eighth round"): 190 runs of 220 where round trips meet
+// 172.
+var robustnessFloorTimestamps = map[string]int{
+	"steady":          20,
+	"step-drop":       19,
+	"cable-evening":   19,
+	"lte":             2,
+	"starlink":        16,
+	"idle-then-burst": 9,
+	"icmp-blackout":   19,
+	"download-only":   19,
+	"upload-only":     19,
+	"idle-rise":       19,
+	"app-limited":     19,
+}
+
+// TestSeedRobustnessTimestamps is TestSeedRobustnessNow measuring with
+// ICMP timestamps.
+func TestSeedRobustnessTimestamps(t *testing.T) {
+	seedRobustness(t, robustnessFloorTimestamps, timestampOptions)
+}

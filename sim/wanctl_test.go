@@ -96,15 +96,23 @@ func evalWanctlModel(t testing.TB, name string, d time.Duration, seed int64, opt
 	if edit != nil {
 		edit(sc)
 	}
+	opt := options(w, interval) // before the controller: it may set the WAN's measurement
 	p, err := NewWanctl(w)
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Evaluate(sc, options(w, interval), p)
+	res, err := Evaluate(sc, opt, p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return res
+}
+
+// timestampOptions is the current model with ICMP timestamps
+// (measurement.timestamps): each direction reads its one-way delay.
+func timestampOptions(w *config.WAN, interval time.Duration) Options {
+	w.Measurement.Timestamps = true
+	return OptionsFromWAN(w, interval)
 }
 
 // TestDefaultControllerBeatsFixedOnStepDrop: on step-drop as wanctl
