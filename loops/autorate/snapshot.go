@@ -41,7 +41,7 @@ func (c *Controller) Snapshot() Snapshot {
 		Upload:      c.dirSnapshot(1),
 		Reflectors:  make([]ReflectorSnapshot, len(c.refl)),
 		Baseline:    c.medianBaseline(),
-		LoadedDelta: time.Duration(c.legs[0].load),
+		LoadedDelta: time.Duration(max(c.legs[0].load, c.legs[1].load)),
 		Signal:      c.signal,
 	}
 	for i := range c.refl {
