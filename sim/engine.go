@@ -623,8 +623,9 @@ func (e *engine) arrive() {
 			continue
 		}
 		rtt := time.Duration(x.at - x.sent)
+		stamped := e.offset != nil && !x.tcp && x.refl >= e.opt.EchoOnly
 		e.replies = append(e.replies, Reply{Reflector: x.refl, RTT: rtt, At: Epoch.Add(time.Duration(x.at)), TCP: x.tcp,
-			Stamped: e.offset != nil && !x.tcp, Up: time.Duration(x.up)})
+			Stamped: stamped, Up: time.Duration(x.up)})
 		if x.tcp {
 			e.pings.TCPReplies++
 			e.fbBusy[x.refl] = x.at

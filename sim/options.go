@@ -24,6 +24,9 @@ type Options struct {
 	// reply also tells its way out, stamped by a reflector clock up to
 	// 50 ms off ours, in whole milliseconds.
 	Timestamps bool
+	// EchoOnly reflectors (the first ones) ignore timestamp requests: the
+	// pinger measures them with echo, their replies carry no way out.
+	EchoOnly int
 
 	// TCP fallback, as the pinger does it: after BlackoutAfter (1s) without
 	// any ICMP reply, connect to the Fallbacks targets (0: none) round-robin
