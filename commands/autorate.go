@@ -79,6 +79,23 @@ func autorateCommand(stdio IO) *cli.Command {
 	}
 }
 
+// pingerConfig is the daemon's pinger pool: one raw IPv4 socket serves echo
+// and timestamp requests alike, so any WAN with timestamps makes the pool's
+// sockets raw.
+func pingerConfig(cfg *config.Config, log *slog.Logger) ping.Config {
+	stamps := slices.ContainsFunc(cfg.WANs, func(w *config.WAN) bool { return w.Measurement.Timestamps })
+	return ping.Config{Logger: log, Timestamps: stamps}
+}
+
+// streamConfig is w's ping stream; externalPacing: the loop paces it.
+func streamConfig(w *config.WAN, externalPacing bool) ping.StreamConfig {
+	m := &w.Measurement
+	return ping.StreamConfig{
+		Targets: m.Reflectors, Rate: float64(m.PingRate), Fallback: m.TCPFallback,
+		ExternalPacing: externalPacing, Timestamps: m.Timestamps,
+	}
+}
+
 // loadForDaemon loads the configuration; invalid -> an exit error carrying
 // the rendered diagnostics. Warnings are logged.
 func loadForDaemon(path string, stdio IO, log *slog.Logger) (*config.Config, error) {
@@ -114,10 +131,7 @@ func runAutorate(c *cli.Context, stdio IO, log *slog.Logger, level *slog.LevelVa
 			log.Warn("tls_skip_verify is set: the router's certificate is NOT verified; set ca_file instead", "router", r.Name)
 		}
 	}
-	// One raw IPv4 socket serves echo and timestamp requests alike: any WAN
-	// with timestamps makes the pool's sockets raw.
-	stamps := slices.ContainsFunc(cfg.WANs, func(w *config.WAN) bool { return w.Measurement.Timestamps })
-	pingers := ping.NewPool(ping.Config{Logger: log, Timestamps: stamps})
+	pingers := ping.NewPool(pingerConfig(cfg, log))
 	defer pingers.Close()
 	if deps.newMeasurer == nil {
 		deps.newMeasurer = func(w *config.WAN) (autorate.Measurer, error) {
@@ -129,10 +143,7 @@ func runAutorate(c *cli.Context, stdio IO, log *slog.Logger, level *slog.LevelVa
 			// On the real clock the loop paces the pings (autorate.Pacer):
 			// one wake-up per cycle sends them and runs the cycle. Stream.Tick
 			// needs the real time; on another clock the stream paces itself.
-			return p.Stream(ping.StreamConfig{
-				Targets: m.Reflectors, Rate: float64(m.PingRate), Fallback: m.TCPFallback,
-				ExternalPacing: deps.clock == nil, Timestamps: m.Timestamps,
-			})
+			return p.Stream(streamConfig(w, deps.clock == nil))
 		}
 	}
 	if deps.newExecutor == nil {
