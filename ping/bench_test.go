@@ -22,38 +22,29 @@ func BenchmarkLoopbackRoundTrip(b *testing.B) {
 				if mode == Unprivileged {
 					allowUnprivileged(b)
 				}
-				p := openPinger(b, Config{Mode: mode})
-				dst := netip.MustParseAddr(target)
-				sock, err := p.socketFor(dst)
-				if err != nil {
-					b.Fatal(err)
-				}
-				sk := &chanSink{ch: make(chan struct{}, 1)}
-				b.ReportAllocs()
-				for b.Loop() {
-					if _, err := sock.send(dst, sk, 0, time.Second, true, false); err != nil {
-						b.Fatal(err)
-					}
-					<-sk.ch
-				}
+				roundTrips(b, openPinger(b, Config{Mode: mode}), target, false)
 			})
 		}
 	}
 	// A timestamp request and reply (raw IPv4 only).
 	b.Run("raw/timestamps/127.0.0.1", func(b *testing.B) {
-		p := openPinger(b, Config{Timestamps: true})
-		dst := netip.MustParseAddr("127.0.0.1")
-		sock, err := p.socketFor(dst)
-		if err != nil {
+		roundTrips(b, openPinger(b, Config{Timestamps: true}), "127.0.0.1", true)
+	})
+}
+
+// roundTrips sends one request at a time to target and waits for its reply.
+func roundTrips(b *testing.B, p *Pinger, target string, stamps bool) {
+	dst := netip.MustParseAddr(target)
+	sock, err := p.socketFor(dst)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sk := &chanSink{ch: make(chan struct{}, 1)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := sock.send(dst, sk, 0, time.Second, true, stamps); err != nil {
 			b.Fatal(err)
 		}
-		sk := &chanSink{ch: make(chan struct{}, 1)}
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, err := sock.send(dst, sk, 0, time.Second, true, true); err != nil {
-				b.Fatal(err)
-			}
-			<-sk.ch
-		}
-	})
+		<-sk.ch
+	}
 }
