@@ -271,6 +271,7 @@ func (l *Loop) Cycle(now time.Time) Decision {
 			n := len(l.wan.Measurement.Reflectors)
 			for i, t := range l.pstats.Targets {
 				l.metrics.observeSource(i, t.Replies, t.Timeouts)
+				l.metrics.observeStamps(i, t.Stamped, t.Echo)
 			}
 			for i, f := range l.pstats.Fallback {
 				l.metrics.observeSource(n+i, f.Replies, f.Failures)

@@ -2,6 +2,8 @@ package autorate
 
 import (
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"net/netip"
 	"strings"
 	"testing"
@@ -194,5 +196,45 @@ func TestLoopPassesPendingRequests(t *testing.T) {
 	now := at(450 * ms)
 	if n := testing.AllocsPerRun(100, func() { now = now.Add(50 * ms); l.Cycle(now) }); n != 0 {
 		t.Errorf("a cycle with requests in flight allocates %v times", n)
+	}
+}
+
+// With timestamps the metrics show, per reflector, the replies that carried
+// one-way delays and the reflectors that ignore timestamp requests.
+func TestLoopTimestampMetrics(t *testing.T) {
+	w := testWAN()
+	w.Measurement.Timestamps = true
+	m := &oneReply{refl: w.Measurement.Reflectors, rtt: 20 * ms}
+	m.stats.Targets = make([]ping.TargetStats, len(m.refl))
+	for i, a := range m.refl {
+		m.stats.Targets[i] = ping.TargetStats{Target: a, Stamped: 3}
+	}
+	m.stats.Targets[1].Echo, m.stats.Targets[1].Stamped = true, 0
+	met := NewMetrics()
+	l := NewLoop(LoopConfig{WAN: w, Measurer: m, Download: &countSink{}, Upload: &countSink{}, Metrics: met.WAN(w)})
+	m.now = t0.Add(50 * ms)
+	l.Cycle(m.now)
+	m.stats.Targets[0].Stamped = 7
+	m.now = m.now.Add(50 * ms)
+	l.Cycle(m.now)
+	r0, r1 := m.refl[0].String(), m.refl[1].String()
+	for _, c := range []struct {
+		name string
+		got  float64
+		want float64
+	}{
+		{"stamped " + r0, testutil.ToFloat64(met.stamped.WithLabelValues(w.Name, r0)), 7},
+		{"stamped " + r1, testutil.ToFloat64(met.stamped.WithLabelValues(w.Name, r1)), 0},
+		{"ignored " + r0, testutil.ToFloat64(met.echoFallback.WithLabelValues(w.Name, r0)), 0},
+		{"ignored " + r1, testutil.ToFloat64(met.echoFallback.WithLabelValues(w.Name, r1)), 1},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	for _, c := range []prometheus.Collector{met.stamped, met.echoFallback} {
+		if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
+			t.Errorf("lint: %v %v", problems, err)
+		}
 	}
 }

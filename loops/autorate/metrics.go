@@ -35,6 +35,8 @@ type Metrics struct {
 	stateWrites   *prometheus.CounterVec
 	replies       *prometheus.CounterVec
 	timeouts      *prometheus.CounterVec
+	stamped       *prometheus.CounterVec
+	echoFallback  *prometheus.GaugeVec
 	reads         *prometheus.CounterVec
 	achieved      *prometheus.GaugeVec
 	writeFailures *prometheus.CounterVec
@@ -111,6 +113,14 @@ func NewMetrics() *Metrics {
 			Name: "wanctl_ping_timeouts_total",
 			Help: "Pings unanswered in time per reflector (TCP fallback targets as address:port).",
 		}, []string{"wan", "reflector"}),
+		stamped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wanctl_ping_timestamp_replies_total",
+			Help: "Replies per reflector that carried one-way delays (ICMP timestamps, measurement.timestamps).",
+		}, []string{"wan", "reflector"}),
+		echoFallback: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "wanctl_ping_timestamps_ignored",
+			Help: "1 when the reflector ignored ICMP timestamp requests and is pinged with echo instead, else 0.",
+		}, []string{"wan", "reflector"}),
 		reads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wanctl_router_reads_total",
 			Help: "Queue counter reads (one GET for all the router's WANs), by result (ok, error).",
@@ -125,7 +135,7 @@ func NewMetrics() *Metrics {
 		}, []string{"router", "reason"}),
 	}
 	m.Registry.MustRegister(m.rate, m.zone, m.baseline, m.delta, m.dirDelta, m.cycles, m.cycleDuration,
-		m.overruns, m.failures, m.writes, m.writeSeconds, m.misdirected, m.drift, m.stateWrites, m.replies, m.timeouts, m.reads, m.achieved,
+		m.overruns, m.failures, m.writes, m.writeSeconds, m.misdirected, m.drift, m.stateWrites, m.replies, m.timeouts, m.stamped, m.echoFallback, m.reads, m.achieved,
 		m.writeFailures,
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
 	return m
@@ -231,6 +241,9 @@ type WANMetrics struct {
 	replies       []prometheus.Counter
 	timeouts      []prometheus.Counter
 	lastReplies   []uint64
+	stamps        []prometheus.Counter // per reflector (not the TCP fallback)
+	lastStamps    []uint64
+	ignored       []prometheus.Gauge
 	lastTimeouts  []uint64
 }
 
@@ -286,6 +299,27 @@ func (wm *WANMetrics) setSources(m *Metrics, w *config.WAN) {
 		wm.replies[i] = m.replies.WithLabelValues(w.Name, s)
 		wm.timeouts[i] = m.timeouts.WithLabelValues(w.Name, s)
 	}
+	n := len(w.Measurement.Reflectors)
+	wm.stamps = make([]prometheus.Counter, n)
+	wm.lastStamps = make([]uint64, n)
+	wm.ignored = make([]prometheus.Gauge, n)
+	for i, s := range wm.sources[:n] {
+		wm.stamps[i] = m.stamped.WithLabelValues(w.Name, s)
+		wm.ignored[i] = m.echoFallback.WithLabelValues(w.Name, s)
+	}
+}
+
+// observeStamps takes reflector i's cumulative count of replies with one-way
+// delays and whether it fell back to echo.
+func (wm *WANMetrics) observeStamps(i int, stamped uint64, echo bool) {
+	if wm == nil || i < 0 || i >= len(wm.stamps) {
+		return
+	}
+	if stamped > wm.lastStamps[i] {
+		wm.stamps[i].Add(float64(stamped - wm.lastStamps[i]))
+	}
+	wm.lastStamps[i] = stamped
+	wm.ignored[i].Set(boolGauge(echo))
 }
 
 func (wm *WANMetrics) observeDecision(d *Decision) {
