@@ -224,10 +224,12 @@ func (l *Loop) Cycle(now time.Time) Decision {
 	l.buf = l.measurer.Drain(l.buf[:0])
 	for i := range l.buf {
 		r := &l.buf[i]
-		if i := l.ctrl.SourceIndex(r.Target, r.TCP); r.Stamped {
-			l.ctrl.ObserveOneWay(i, r.RTT, r.Up, r.RTT-r.Up-r.Hold, r.At)
+		// A timestamp reply's way back is its RTT less the way out and the
+		// time the reflector held it.
+		if src := l.ctrl.SourceIndex(r.Target, r.TCP); r.Stamped {
+			l.ctrl.ObserveOneWay(src, r.RTT, r.Up, r.RTT-r.Up-r.Hold, r.At)
 		} else {
-			l.ctrl.Observe(i, r.RTT, r.At)
+			l.ctrl.Observe(src, r.RTT, r.At)
 		}
 	}
 	if l.pending != nil {
