@@ -238,3 +238,47 @@ func TestLoopTimestampMetrics(t *testing.T) {
 		}
 	}
 }
+
+// stampedReplies answers every reflector each Drain with a timestamp reply
+// of the current RTT, way out and hold.
+type stampedReplies struct {
+	refl          []netip.Addr
+	now           time.Time
+	rtt, up, hold time.Duration
+}
+
+func (m *stampedReplies) Drain(dst []ping.Reply) []ping.Reply {
+	for _, a := range m.refl {
+		dst = append(dst, ping.Reply{Target: a, RTT: m.rtt, At: m.now, Stamped: true, Up: m.up, Hold: m.hold})
+	}
+	return dst
+}
+
+// The loop hands timestamp replies to the controller leg by leg: a longer
+// way out shows in the upload's delta alone, and the time a reflector held
+// a request (Hold) in neither.
+func TestLoopOneWayReplies(t *testing.T) {
+	w := testWAN()
+	w.Measurement.Timestamps = true
+	m := &stampedReplies{refl: w.Measurement.Reflectors, rtt: 30 * ms, up: 12 * ms}
+	l := NewLoop(LoopConfig{WAN: w, Measurer: m, Download: &countSink{}, Upload: &countSink{}})
+	cycles := func(n int) Decision {
+		var d Decision
+		for range n {
+			m.now = m.now.Add(50 * ms)
+			d = l.Cycle(m.now)
+		}
+		return d
+	}
+	m.now = t0
+	cycles(20) // baselines
+	m.rtt, m.hold = 50*ms, 20*ms
+	if d := cycles(10); d.Download.Delta != 0 || d.Upload.Delta != 0 {
+		t.Fatalf("a reflector holding requests 20 ms: deltas %v down, %v up, want none", d.Download.Delta, d.Upload.Delta)
+	}
+	m.rtt, m.up = 70*ms, 32*ms
+	d := cycles(40) // the loaded delta's 250 ms rise, many times over
+	if d.Download.Delta != 0 || d.Upload.Delta < 19*ms || d.Upload.Delta > 20*ms {
+		t.Fatalf("the way out 20 ms longer: deltas %v down, %v up, want 0 and 20ms", d.Download.Delta, d.Upload.Delta)
+	}
+}
