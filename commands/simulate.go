@@ -286,8 +286,8 @@ func runSimulate(c *cli.Context, stdio IO) error {
 	if c.Bool("json") {
 		err = rep.WriteJSON(stdio.Out)
 	} else {
-		fmt.Fprintf(stdio.Out, "wan %s from %s: download ceiling %s, upload ceiling %s, seed %d\n\n",
-			w.Name, cfg.Filename, config.FormatRate(w.Download.Ceiling), config.FormatRate(w.Upload.Ceiling), seed)
+		fmt.Fprintf(stdio.Out, "wan %s from %s: download ceiling %s, upload ceiling %s, seed %d%s\n\n",
+			w.Name, cfg.Filename, config.FormatRate(w.Download.Ceiling), config.FormatRate(w.Upload.Ceiling), seed, measuredWith(w))
 		err = rep.WriteText(stdio.Out)
 		if err == nil && len(rep.Bounds) > 0 {
 			fmt.Fprintln(stdio.Out)
@@ -365,8 +365,8 @@ func runMatrix(c *cli.Context, stdio IO) error {
 	if c.Bool("json") {
 		err = rep.WriteJSON(stdio.Out)
 	} else {
-		fmt.Fprintf(stdio.Out, "wan %s from %s: download ceiling %s, upload ceiling %s, seeds %d..%d\n",
-			w.Name, cfg.Filename, config.FormatRate(w.Download.Ceiling), config.FormatRate(w.Upload.Ceiling), first, first+int64(seeds)-1)
+		fmt.Fprintf(stdio.Out, "wan %s from %s: download ceiling %s, upload ceiling %s, seeds %d..%d%s\n",
+			w.Name, cfg.Filename, config.FormatRate(w.Download.Ceiling), config.FormatRate(w.Upload.Ceiling), first, first+int64(seeds)-1, measuredWith(w))
 		err = rep.WriteText(stdio.Out)
 	}
 	if err != nil {
@@ -409,4 +409,13 @@ func ruleList() string {
 		names = append(names, r.String())
 	}
 	return strings.Join(names, ", ")
+}
+
+// measuredWith is the header's note on how the WAN measures: nothing for
+// round trips, the one-way delays with timestamps.
+func measuredWith(w *config.WAN) string {
+	if w.Measurement.Timestamps {
+		return ", one-way delays (ICMP timestamps)"
+	}
+	return ""
 }

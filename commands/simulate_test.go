@@ -301,11 +301,18 @@ func TestSimulateLinkFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"-load", "saturating"}, {"-flows", "1"}, {"-jitter", "5ms"}, {"-jitter-dist", "pareto"}, {"-base-rtt", "60ms"},
 		{"-write-latency", "150ms"}, {"-ping-rate", "10"}, {"-isp-buffer", "20ms"},
-		{"-shaper", "htb"}, {"-nominal", "50M/10M"},
+		{"-shaper", "htb"}, {"-nominal", "50M/10M"}, {"-timestamps"},
 	} {
 		if sim1(args...) == def {
 			t.Errorf("%v changed nothing", args)
 		}
+	}
+	if sim1("-timestamps=false") != def {
+		t.Error("-timestamps=false is not the example's round trips")
+	}
+	code, out, errOut := run(t, nil, "", "simulate", "-scenario", "steady", "-duration", "10s", "-timestamps")
+	if code != 0 || !strings.Contains(out, "seed 1, one-way delays (ICMP timestamps)\n") {
+		t.Errorf("-timestamps: exit %d, header not saying so:\n%s%s", code, out, errOut)
 	}
 	// The idle phases' traffic reaches the scores only through what it
 	// leaves queued: idle-then-burst's capacity halves while idle.
