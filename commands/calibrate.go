@@ -329,7 +329,7 @@ func printCalibration(stdio IO, w *config.WAN, c *autorate.Calibration) {
 	if bad > 0 {
 		hint := ""
 		if oneWay > 0 {
-			hint = fmt.Sprintf(" %d of them give no one-way delays (the daemon would count their RTTs in both directions): replace them, or set timestamps = false in the WAN's measurement block.", oneWay)
+			hint = fmt.Sprintf(" %d of them without one-way delays (the daemon would count their RTTs in both directions): replace them, or set timestamps = false in the WAN's measurement block.", oneWay)
 		}
 		fmt.Fprintf(stdio.Out, "%d reflector(s) flagged: consider replacing them in measurement.reflectors (the median tolerates one bad reflector, not several).%s\n", bad, hint)
 	}

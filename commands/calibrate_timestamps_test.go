@@ -172,7 +172,7 @@ func TestCalibrateTimestampsFlags(t *testing.T) {
 		})
 	}
 	want := "3 reflector(s) flagged: consider replacing them in measurement.reflectors (the median tolerates one bad reflector, not several). " +
-		"2 of them give no one-way delays (the daemon would count their RTTs in both directions): replace them, or set timestamps = false in the WAN's measurement block.\n"
+		"2 of them without one-way delays (the daemon would count their RTTs in both directions): replace them, or set timestamps = false in the WAN's measurement block.\n"
 	if !strings.Contains(out.String(), "WAN lo: 5 reflectors, 3s at 40 pings/s, timestamp requests\n") || !strings.Contains(out.String(), want) {
 		t.Errorf("output lacks the header or %q:\n%s", want, out)
 	}
