@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,10 +24,28 @@ import (
 
 // calibrateDeps replace what `wanctl calibrate` builds (tests only).
 type calibrateDeps struct {
-	// burst pings w's reflectors (default: ping.Pinger.Burst).
-	burst func(ctx context.Context, w *config.WAN, count int, interval, timeout time.Duration) ([]ping.Reply, ping.Stats, error)
-	now   func() time.Time
+	// burst pings w's reflectors with echo requests (default:
+	// ping.Pinger.Burst).
+	burst burstFunc
+	// stampBurst pings them with ICMP timestamp requests (IPv6 ones with
+	// echo), for a WAN with measurement.timestamps (default:
+	// ping.Pinger.BurstTimestamps).
+	stampBurst burstFunc
+	now        func() time.Time
 }
+
+type burstFunc func(ctx context.Context, w *config.WAN, count int, interval, timeout time.Duration) ([]ping.Reply, ping.Stats, error)
+
+// The flags of an IPv4 reflector of a WAN with timestamps that gives no
+// one-way delays: the daemon would count its RTTs in both directions.
+const (
+	// It answered echo requests, no timestamp request (the daemon falls
+	// back to echo for it).
+	flagIgnoresTimestamps = "ignores timestamps"
+	// Its timestamp replies carry no usable stamps (high bit set, or
+	// transmit before receive).
+	flagNonStandardTimestamps = "non-standard timestamps"
+)
 
 func calibrateCommand(stdio IO) *cli.Command {
 	return &cli.Command{
@@ -61,6 +81,44 @@ func calibrateCommand(stdio IO) *cli.Command {
 	}
 }
 
+// defaultBursts sets the bursts left nil to real ones, whose pingers the
+// returned func closes.
+func (d *calibrateDeps) defaultBursts(log *slog.Logger) (closePingers func()) {
+	pingers := ping.NewPool(ping.Config{Logger: log})
+	// A WAN with timestamps needs a raw IPv4 socket (the pinger's error
+	// says how to allow it); the other WANs keep the socket they had, so a
+	// missing CAP_NET_RAW fails only the WANs that ask for timestamps.
+	stampers := ping.NewPool(ping.Config{Logger: log, Timestamps: true})
+	pinger := func(w *config.WAN) (*ping.Pinger, error) {
+		if w.Measurement.Timestamps {
+			return stampers.Get(w.Measurement.Source)
+		}
+		return pingers.Get(w.Measurement.Source)
+	}
+	if d.burst == nil {
+		d.burst = func(ctx context.Context, w *config.WAN, count int, interval, timeout time.Duration) ([]ping.Reply, ping.Stats, error) {
+			p, err := pinger(w)
+			if err != nil {
+				return nil, ping.Stats{}, err
+			}
+			return p.Burst(ctx, w.Measurement.Reflectors, count, interval, timeout)
+		}
+	}
+	if d.stampBurst == nil {
+		d.stampBurst = func(ctx context.Context, w *config.WAN, count int, interval, timeout time.Duration) ([]ping.Reply, ping.Stats, error) {
+			p, err := pinger(w)
+			if err != nil {
+				return nil, ping.Stats{}, err
+			}
+			return p.BurstTimestamps(ctx, w.Measurement.Reflectors, count, interval, timeout)
+		}
+	}
+	return func() {
+		pingers.Close()
+		stampers.Close()
+	}
+}
+
 func runCalibrate(c *cli.Context, stdio IO, log *slog.Logger, dur time.Duration, deps calibrateDeps) error {
 	path := configPath(c, stdio)
 	cfg, diags := loadConfig(path, stdio, new([]string))
@@ -75,17 +133,7 @@ func runCalibrate(c *cli.Context, stdio IO, log *slog.Logger, dur time.Duration,
 	if deps.now == nil {
 		deps.now = time.Now
 	}
-	pingers := ping.NewPool(ping.Config{Logger: log})
-	defer pingers.Close()
-	if deps.burst == nil {
-		deps.burst = func(ctx context.Context, w *config.WAN, count int, interval, timeout time.Duration) ([]ping.Reply, ping.Stats, error) {
-			p, err := pingers.Get(w.Measurement.Source)
-			if err != nil {
-				return nil, ping.Stats{}, err
-			}
-			return p.Burst(ctx, w.Measurement.Reflectors, count, interval, timeout)
-		}
-	}
+	defer deps.defaultBursts(log)()
 
 	// The daemon's lock: a running daemon would overwrite the baselines
 	// (and its own traffic is not an idle link); holding it also keeps one
@@ -110,18 +158,28 @@ func runCalibrate(c *cli.Context, stdio IO, log *slog.Logger, dur time.Duration,
 		err error
 	}
 	results := make([]result, len(wans))
+	var errMu sync.Mutex // the WANs' goroutines share stdio.Err
 	var wg sync.WaitGroup
 	for i, w := range wans {
 		wg.Go(func() {
 			m := &w.Measurement
 			interval := time.Duration(float64(time.Second) * float64(len(m.Reflectors)) / float64(max(m.PingRate, 1)))
 			count := max(1, int(dur/interval))
-			replies, stats, err := deps.burst(ctx, w, count, interval, time.Second)
-			if err != nil {
-				results[i].err = err
+			if !m.Timestamps {
+				replies, stats, err := deps.burst(ctx, w, count, interval, time.Second)
+				if err != nil {
+					results[i].err = err
+					return
+				}
+				results[i].cal = autorate.Calibrate(w, dur, replies, stats)
 				return
 			}
-			results[i].cal = autorate.Calibrate(w, dur, replies, stats)
+			again := func(silent []netip.Addr) {
+				errMu.Lock()
+				defer errMu.Unlock()
+				fmt.Fprintf(stdio.Err, "wan %s: %s answered no timestamp request; pinging with echo requests for another %v...\n", w.Name, joinAddrs(silent), dur)
+			}
+			results[i].cal, results[i].err = calibrateTimestamps(ctx, deps, w, dur, count, interval, again)
 		})
 	}
 	wg.Wait()
@@ -154,6 +212,74 @@ func runCalibrate(c *cli.Context, stdio IO, log *slog.Logger, dur time.Duration,
 	return nil
 }
 
+// calibrateTimestamps measures the reflectors of w, a WAN with timestamps,
+// as the daemon will ping them: with timestamp requests (IPv6 ones with
+// echo). An IPv4 reflector that answers none of them is pinged again with
+// echo (again says so first), so that its RTT statistics exist too, and is
+// flagged when echo answers: the daemon would fall back to echo for it. One
+// that answers neither is just "no replies": nothing tells whether it
+// ignores timestamps.
+func calibrateTimestamps(ctx context.Context, deps calibrateDeps, w *config.WAN, dur time.Duration, count int, interval time.Duration, again func([]netip.Addr)) (autorate.Calibration, error) {
+	replies, stats, err := deps.stampBurst(ctx, w, count, interval, time.Second)
+	if err != nil {
+		return autorate.Calibration{}, err
+	}
+	flags := make(map[netip.Addr]string)
+	var silent []netip.Addr
+	for _, a := range w.Measurement.Reflectors {
+		if !a.Unmap().Is4() {
+			continue
+		}
+		ts, _ := stats.Target(a)
+		switch {
+		case ts.Replies == 0:
+			silent = append(silent, a)
+		case ts.Stamped == 0:
+			flags[a] = flagNonStandardTimestamps
+		}
+	}
+	if len(silent) > 0 {
+		again(silent)
+		// Only the silent reflectors, at the same per-reflector rate and
+		// count, so that their statistics compare with the others'.
+		echoWAN := *w
+		echoWAN.Measurement.Reflectors = silent
+		echoReplies, echoStats, err := deps.burst(ctx, &echoWAN, count, interval, time.Second)
+		if err != nil {
+			return autorate.Calibration{}, err
+		}
+		// They had no replies: their counts are replaced, their echo
+		// replies added.
+		for i, t := range stats.Targets {
+			if e, ok := echoStats.Target(t.Target); ok {
+				stats.Targets[i] = e
+			}
+		}
+		replies = append(replies, echoReplies...)
+		stats.Blackout = stats.Blackout && echoStats.Blackout
+		for _, a := range silent {
+			if e, _ := echoStats.Target(a); e.Replies > 0 {
+				flags[a] = flagIgnoresTimestamps
+			}
+		}
+	}
+	cal := autorate.Calibrate(w, dur, replies, stats)
+	for i := range cal.Reflectors {
+		if f, ok := flags[cal.Reflectors[i].Addr]; ok {
+			cal.Reflectors[i].Flags = append(cal.Reflectors[i].Flags, f)
+		}
+	}
+	return cal, nil
+}
+
+func joinAddrs(as []netip.Addr) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
+}
+
 func wanNames(wans []*config.WAN) string {
 	n := make([]string, len(wans))
 	for i, w := range wans {
@@ -178,15 +304,22 @@ func fmtMs(d time.Duration) string {
 }
 
 func printCalibration(stdio IO, w *config.WAN, c *autorate.Calibration) {
-	fmt.Fprintf(stdio.Out, "WAN %s: %d reflectors, %v at %d pings/s\n", w.Name, len(c.Reflectors), c.Duration, w.Measurement.PingRate)
+	stamps := ""
+	if w.Measurement.Timestamps {
+		stamps = ", timestamp requests"
+	}
+	fmt.Fprintf(stdio.Out, "WAN %s: %d reflectors, %v at %d pings/s%s\n", w.Name, len(c.Reflectors), c.Duration, w.Measurement.PingRate, stamps)
 	tw := tabwriter.NewWriter(stdio.Out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "REFLECTOR\tSENT\tREPLIES\tLOSS\tMIN\tMEDIAN\tP95\tJITTER\tBASELINE\tNOTE")
-	bad := 0
+	bad, oneWay := 0, 0
 	for _, r := range c.Reflectors {
 		note := "ok"
 		if len(r.Flags) > 0 {
 			note = strings.Join(r.Flags, "; ")
 			bad++
+		}
+		if slices.Contains(r.Flags, flagIgnoresTimestamps) || slices.Contains(r.Flags, flagNonStandardTimestamps) {
+			oneWay++
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f%%\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Addr, r.Sent, r.Replies, 100*r.Loss,
 			fmtMs(r.Min), fmtMs(r.Median), fmtMs(r.P95), fmtMs(r.Jitter), fmtMs(r.Baseline), note)
@@ -194,6 +327,10 @@ func printCalibration(stdio IO, w *config.WAN, c *autorate.Calibration) {
 	tw.Flush()
 	fmt.Fprintf(stdio.Out, "Baseline (median of the reflectors): %s\n", fmtMs(c.Baseline))
 	if bad > 0 {
-		fmt.Fprintf(stdio.Out, "%d reflector(s) flagged: consider replacing them in measurement.reflectors (the median tolerates one bad reflector, not several).\n", bad)
+		hint := ""
+		if oneWay > 0 {
+			hint = fmt.Sprintf(" %d of them without one-way delays (the daemon would count their RTTs in both directions): replace them, or set timestamps = false in the WAN's measurement block.", oneWay)
+		}
+		fmt.Fprintf(stdio.Out, "%d reflector(s) flagged: consider replacing them in measurement.reflectors (the median tolerates one bad reflector, not several).%s\n", bad, hint)
 	}
 }

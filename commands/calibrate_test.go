@@ -15,8 +15,9 @@ import (
 	"github.com/wanctl/wanctl/ping"
 )
 
-// calibConfig is a one-WAN config pinging loopback reflectors.
-func calibConfig(t *testing.T, reflectors string) (cfgPath, stateDir, lockDir string) {
+// calibConfig is a one-WAN config pinging loopback reflectors; measurement
+// holds more lines for its measurement block.
+func calibConfig(t *testing.T, reflectors string, measurement ...string) (cfgPath, stateDir, lockDir string) {
 	dir := t.TempDir()
 	stateDir, lockDir = filepath.Join(dir, "state"), filepath.Join(dir, "run")
 	src := fmt.Sprintf(`
@@ -38,6 +39,7 @@ wan "lo" {
   measurement {
     reflectors = [%s]
     ping_rate  = 40
+%s
   }
 
   download {
@@ -48,7 +50,7 @@ wan "lo" {
     ceiling = "10M"
   }
 }
-`, stateDir, lockDir, reflectors)
+`, stateDir, lockDir, reflectors, strings.Join(measurement, "\n"))
 	cfgPath = filepath.Join(dir, "wanctl.hcl")
 	if err := os.WriteFile(cfgPath, []byte(src), 0o600); err != nil {
 		t.Fatal(err)

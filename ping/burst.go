@@ -2,6 +2,7 @@ package ping
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -20,6 +21,26 @@ import (
 //
 // steer uses a short burst (<= 500 ms); calibrate one over -duration.
 func (p *Pinger) Burst(ctx context.Context, targets []netip.Addr, count int, interval time.Duration, timeout time.Duration) ([]Reply, Stats, error) {
+	return p.burst(ctx, targets, count, interval, timeout, false)
+}
+
+// BurstTimestamps is Burst with ICMP timestamp requests to the IPv4
+// targets (IPv6 ones get echo requests: ICMPv6 has no timestamp message),
+// for the one-way delays of their replies (Reply.Stamped, Up, Hold;
+// TargetStats.Stamped). It needs a Pinger opened with Config.Timestamps.
+//
+// Unlike a Stream it never falls back to echo: an IPv4 target that ignores
+// timestamp requests shows as one without replies, so that calibrate can
+// tell the user before the daemon quietly pings it with echo.
+func (p *Pinger) BurstTimestamps(ctx context.Context, targets []netip.Addr, count int, interval time.Duration, timeout time.Duration) ([]Reply, Stats, error) {
+	if !p.cfg.Timestamps {
+		return nil, Stats{}, errors.New("ping: the burst asks for ICMP timestamps, but the pinger was opened without Config.Timestamps (its IPv4 socket may not be able to send them)")
+	}
+	return p.burst(ctx, targets, count, interval, timeout, true)
+}
+
+// burst is Burst (ts false) and BurstTimestamps.
+func (p *Pinger) burst(ctx context.Context, targets []netip.Addr, count int, interval time.Duration, timeout time.Duration, ts bool) ([]Reply, Stats, error) {
 	targets, err := checkTargets(targets)
 	if err != nil {
 		return nil, Stats{}, err
@@ -87,7 +108,7 @@ func (p *Pinger) Burst(ctx context.Context, targets []netip.Addr, count int, int
 			b.stats[i].Sent++
 			b.outstanding++
 			b.mu.Unlock()
-			if _, err := socks[i].send(t, b, i, timeout, true, false); err != nil {
+			if _, err := socks[i].send(t, b, i, timeout, true, ts && t.Is4()); err != nil {
 				b.mu.Lock()
 				b.stats[i].SendErrors++
 				b.outstanding--
@@ -144,6 +165,9 @@ func (b *burst) deliver(r Reply, tag int) {
 	b.mu.Lock()
 	b.replies = append(b.replies, r)
 	b.stats[tag].Replies++
+	if r.Stamped {
+		b.stats[tag].Stamped++
+	}
 	b.outstanding--
 	b.mu.Unlock()
 	b.signal()

@@ -1,8 +1,9 @@
 // Package ping measures round-trip times to reflectors with ICMP echo (and
 // TCP connect during an ICMP blackout) for the autorate loop, steer and
-// calibrate. A Stream can ask IPv4 reflectors with ICMP timestamp requests
-// (RFC 792 type 13) instead, whose replies also split the round trip into
-// its two directions (Reply.Up, Reply.Hold; StreamConfig.Timestamps).
+// calibrate. A Stream (or a Burst: BurstTimestamps) can ask IPv4 reflectors
+// with ICMP timestamp requests (RFC 792 type 13) instead, whose replies also
+// split the round trip into its two directions (Reply.Up, Reply.Hold;
+// StreamConfig.Timestamps).
 //
 // A Pinger owns one long-lived ICMP socket per address family, shared by
 // all its Streams and Bursts. Sequence numbers are allocated per socket and
@@ -84,11 +85,11 @@ type Config struct {
 	Mode   Mode         // Auto (default), Unprivileged or Raw
 	Logger *slog.Logger // nil = discard
 
-	// Timestamps lets the Pinger's Streams send ICMP timestamp requests
-	// (StreamConfig.Timestamps): its IPv4 socket is then always a raw
-	// one (CAP_NET_RAW), also in mode Auto, as unprivileged ICMP sockets
-	// send echo requests only. IPv6 is unaffected. Mode Unprivileged
-	// cannot have it.
+	// Timestamps lets the Pinger's Streams and Bursts send ICMP timestamp
+	// requests (StreamConfig.Timestamps, BurstTimestamps): its IPv4
+	// socket is then always a raw one (CAP_NET_RAW), also in mode Auto,
+	// as unprivileged ICMP sockets send echo requests only. IPv6 is
+	// unaffected. Mode Unprivileged cannot have it.
 	Timestamps bool
 }
 
