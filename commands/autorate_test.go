@@ -274,6 +274,22 @@ func (e *e2e) settled() autorate.WANHealth {
 	return h.WANs[0]
 }
 
+// healthWithin waits until /health answers code, moving the virtual clock
+// on by a cycle at a time for at most d.
+func (e *e2e) healthWithin(code int, d time.Duration) {
+	e.t.Helper()
+	by := e.clock.Now().Add(d)
+	pollUntil(e.t, fmt.Sprintf("health %d", code), func() bool {
+		if c, _ := e.health(); c == code {
+			return true
+		}
+		if e.clock.Now().Before(by) {
+			e.clock.Advance(50 * ms)
+		}
+		return false
+	})
+}
+
 // readsCaughtUp waits until the counter read due by now has come back. A
 // read is a real HTTP request: one still in flight when the virtual clock
 // moves on is stamped later than the emulator counted its bytes, and the
@@ -508,16 +524,7 @@ func TestAutorateRouterFaults(t *testing.T) {
 			// Health degrades at the first failed write, or, when the rate
 			// has nothing left to cut (at its floor since the previous
 			// fault), once no request has succeeded for 3 s.
-			degradeBy := e.clock.Now().Add(5 * time.Second)
-			pollUntil(t, "503", func() bool {
-				if c, _ := e.health(); c == 503 {
-					return true
-				}
-				if e.clock.Now().Before(degradeBy) {
-					e.clock.Advance(50 * ms)
-				}
-				return false
-			})
+			e.healthWithin(503, 5*time.Second)
 			_, h = e.health()
 			if h.WANs[0].Router.Reachable || len(h.WANs[0].DegradedReasons) == 0 || h.WANs[0].Download.Rate >= 940e6 {
 				t.Fatalf("health while failing %+v", h.WANs[0])
@@ -527,16 +534,7 @@ func TestAutorateRouterFaults(t *testing.T) {
 			// rate at its floor (no write due) the next counter read.
 			e.emu.ClearFaults()
 			e.settled()
-			recoverBy := e.clock.Now().Add(2 * autorate.LoadReadInterval)
-			pollUntil(t, "200", func() bool {
-				if c, _ := e.health(); c == 200 {
-					return true
-				}
-				if e.clock.Now().Before(recoverBy) {
-					e.clock.Advance(50 * ms)
-				}
-				return false
-			})
+			e.healthWithin(200, 2*autorate.LoadReadInterval)
 			if c, h := e.health(); c != 200 || h.WANs[0].Download.LastWrittenRate != h.WANs[0].Download.Rate {
 				t.Fatalf("after recovery: %d %+v", c, h.WANs[0])
 			}
