@@ -95,23 +95,21 @@ func (d *calibrateDeps) defaultBursts(log *slog.Logger) (closePingers func()) {
 		}
 		return pingers.Get(w.Measurement.Source)
 	}
-	if d.burst == nil {
-		d.burst = func(ctx context.Context, w *config.WAN, count int, interval, timeout time.Duration) ([]ping.Reply, ping.Stats, error) {
+	// via is a burst by method m of the WAN's pinger.
+	via := func(m func(*ping.Pinger, context.Context, []netip.Addr, int, time.Duration, time.Duration) ([]ping.Reply, ping.Stats, error)) burstFunc {
+		return func(ctx context.Context, w *config.WAN, count int, interval, timeout time.Duration) ([]ping.Reply, ping.Stats, error) {
 			p, err := pinger(w)
 			if err != nil {
 				return nil, ping.Stats{}, err
 			}
-			return p.Burst(ctx, w.Measurement.Reflectors, count, interval, timeout)
+			return m(p, ctx, w.Measurement.Reflectors, count, interval, timeout)
 		}
 	}
+	if d.burst == nil {
+		d.burst = via((*ping.Pinger).Burst)
+	}
 	if d.stampBurst == nil {
-		d.stampBurst = func(ctx context.Context, w *config.WAN, count int, interval, timeout time.Duration) ([]ping.Reply, ping.Stats, error) {
-			p, err := pinger(w)
-			if err != nil {
-				return nil, ping.Stats{}, err
-			}
-			return p.BurstTimestamps(ctx, w.Measurement.Reflectors, count, interval, timeout)
-		}
+		d.stampBurst = via((*ping.Pinger).BurstTimestamps)
 	}
 	return func() {
 		pingers.Close()
