@@ -5,12 +5,14 @@ import (
 	"io"
 	"text/tabwriter"
 	"time"
+
+	"github.com/wanctl/wanctl/loops/autorate"
 )
 
 // DelayedOracle knows the true capacity and the ISP queues, but lag late:
 // every tick it sets each direction's rate to factor x the capacity lag
 // ago, less a drain margin while the queue lag ago stood (the margin that
-// empties it in boundDrainTime, at most boundMaxMargin, as wanctl's cut
+// empties it in autorate.DrainTime, at most autorate.MaxDrainMargin, as wanctl's cut
 // aims), decreases at once and increases at most once per increaseEvery
 // (router_writes' increase_interval). A controller that learns the
 // capacity from round trips knows a change no sooner than a round trip
@@ -25,12 +27,6 @@ type DelayedOracle struct {
 	lastIncrease  [2]time.Duration
 	queues        []queueSample // the ISP queues seen, oldest first
 }
-
-// The delayed oracle's drain, as wanctl's cut (docs/autorate.md, "How far").
-const (
-	boundDrainTime = 0.2 // s
-	boundMaxMargin = 0.5
-)
 
 type queueSample struct {
 	at time.Duration
@@ -78,7 +74,8 @@ func (o *DelayedOracle) Tick(in Input, w Writer) {
 	q := o.queueAt(t - o.lag)
 	var want [2]float64
 	for d := range 2 {
-		margin := min(q[d]/boundDrainTime, boundMaxMargin)
+		// wanctl's cut's drain margin (docs/autorate.md, "How far").
+		margin := min(q[d]/autorate.DrainTime.Seconds(), autorate.MaxDrainMargin)
 		want[d] = o.factor * o.sc.Capacity[d].At(max(t-o.lag, 0)) * (1 - margin)
 	}
 	order := [2]int{0, 1}

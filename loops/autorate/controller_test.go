@@ -321,8 +321,8 @@ func TestNoSignalInRedKeepsDecreasing(t *testing.T) {
 	r := d.Download.Rate
 	d = h.silence(6) // 300 ms: one refractory later
 	// The silent queue is longer than the ping timeout: each decrease
-	// halves the rate (1 - maxMargin; factor_down would take seconds).
-	if want := max(200e6, int64(float64(r)*(1-maxMargin))); d.Download.Rate != want || d.Download.Zone != Red {
+	// halves the rate (1 - MaxDrainMargin; factor_down would take seconds).
+	if want := max(200e6, int64(float64(r)*(1-MaxDrainMargin))); d.Download.Rate != want || d.Download.Zone != Red {
 		t.Fatalf("RED without signal: %d, want %d", d.Download.Rate, want)
 	}
 	d = h.silence(400)

@@ -5,17 +5,22 @@ import "time"
 // How far and when the rates go down (docs/autorate.md, "The cut"), as
 // fractions of a rate unless said otherwise.
 const (
-	drainTime        = 200 * time.Millisecond // the drain margin empties the queue in this long: a few round trips
-	minMargin        = 0.08                   // the smallest margin below an estimate; also "clearly below" for load
-	maxMargin        = 0.5                    // the largest drain margin; RED through silence halves the base
-	drainingOK       = time.Second            // a repeat waits while the queue drains by itself within this long
-	climbShare       = 0.5                    // the estimate kept blames this share of the growth (one round trip, two queues)
-	holdMargin       = 0.1                    // the hold level is this far below the estimate
-	cutLatencyWeight = 0.2                    // each cut's weight in the cut latency average: one slow write does not decide
-	overshootMin     = 0.05                   // a smaller overshooting raise grows the queue too slowly to tell from noise
-	probeJump        = 0.05                   // raise after an own probe's overshoot: a fifth of a 25 % probe's queue
-	trustedJitter    = 0.4                    // of target_bloat: above this jitter floor the overshoot test is not trusted
-	probeBlame       = 2                      // slots: a YELLOW cut this soon after d's own unheld raise is its overshoot
+	minMargin        = 0.08        // the smallest margin below an estimate; also "clearly below" for load
+	drainingOK       = time.Second // a repeat waits while the queue drains by itself within this long
+	climbShare       = 0.5         // the estimate kept blames this share of the growth (one round trip, two queues)
+	holdMargin       = 0.1         // the hold level is this far below the estimate
+	cutLatencyWeight = 0.2         // each cut's weight in the cut latency average: one slow write does not decide
+	overshootMin     = 0.05        // a smaller overshooting raise grows the queue too slowly to tell from noise
+	probeJump        = 0.05        // raise after an own probe's overshoot: a fifth of a 25 % probe's queue
+	trustedJitter    = 0.4         // of target_bloat: above this jitter floor the overshoot test is not trusted
+	probeBlame       = 2           // slots: a YELLOW cut this soon after d's own unheld raise is its overshoot
+)
+
+// The drain margin, exported for the simulator's bound, which drains as
+// the cut aims.
+const (
+	DrainTime      = 200 * time.Millisecond // the drain margin empties the queue in this long: a few round trips
+	MaxDrainMargin = 0.5                    // the largest drain margin; RED through silence halves the base
 )
 
 // cutState is the last decrease.
@@ -55,8 +60,8 @@ func (c *Controller) cut(d *direction, z Zone, now time.Time, blind bool) bool {
 	}
 	target, est := c.capacityTarget(d, z, now, base)
 	if blind && z == Red {
-		// The delay has outgrown the ping timeout: far more than drainTime.
-		target, est = int64(float64(base)*(1-maxMargin)), 0
+		// The delay has outgrown the ping timeout: far more than DrainTime.
+		target, est = int64(float64(base)*(1-MaxDrainMargin)), 0
 	}
 	if repeat && !blind && !(target > 0 && target < base) && c.draining(d, now) {
 		return false
@@ -126,7 +131,7 @@ func (c *Controller) capacityTarget(d *direction, z Zone, now time.Time, base in
 	if capEst == 0 {
 		return 0, 0
 	}
-	margin := min(max(max(l.queue, l.raw-c.wireTime(dirIndex(d.p.upload)))/float64(drainTime), minMargin), maxMargin)
+	margin := min(max(max(l.queue, l.raw-c.wireTime(dirIndex(d.p.upload)))/float64(DrainTime), minMargin), MaxDrainMargin)
 	if !c.on(RuleDrain) {
 		margin = minMargin
 	}
