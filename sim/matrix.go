@@ -370,7 +370,7 @@ func (cfg *MatrixConfig) runCell(c *MatrixCell) error {
 // and a loaded p99 added delay at most 2 × target + the oracle's p99. A
 // direction that was never loaded meets it (both are zero).
 func MeetsBar(s, o Scores, target time.Duration) bool {
-	return s.Utilisation >= 0.85*o.Utilisation && s.AddedDelayMS.P99 <= 2*ms(target)+o.AddedDelayMS.P99
+	return s.Utilisation >= 0.85*o.Utilisation && MeetsDelayBar(s, o, target)
 }
 
 // MeetsDelayBar is the delay half of MeetsBar.

@@ -49,9 +49,7 @@ var robustnessFloor = map[string]int{
 // bar: utilisation at least 85 % of the oracle's and a loaded p99 added
 // delay at most 2 × target_bloat + the oracle's p99.
 func barMet(res *Result, d Dir) bool {
-	s, o := res.Wanctl.Dirs[d].Scores, res.Oracle.Dirs[d].Scores
-	bar := 2*res.TargetBloat.Seconds()*1e3 + o.AddedDelayMS.P99
-	return s.Utilisation >= 0.85*o.Utilisation && s.AddedDelayMS.P99 <= bar
+	return MeetsBar(res.Wanctl.Dirs[d].Scores, res.Oracle.Dirs[d].Scores, res.TargetBloat)
 }
 
 // TestSeedRobustness plays every built-in scenario with seeds 1..10 on
